@@ -1,0 +1,42 @@
+// The frame header shared by every message. Layout (big-endian), 12 bytes:
+//   0  u32  body length in bytes (the header is not counted)
+//   4  u8   protocol version (PROTOCOL_VERSION; 0 is never valid)
+//   5  u8   message type (MessageType)
+//   6  u16  flags (no bits defined yet in version 1; receivers ignore unknown bits)
+//   8  u32  correlation id: a request's id, echoed by its reply; 0 means "no reply expected"
+// The body length comes first so a receiver can frame the stream without understanding the rest,
+// and skip message types from a newer protocol version instead of failing.
+
+export const HEADER_BYTES = 12;
+export const PROTOCOL_VERSION = 1;
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+
+export const MessageType = {
+  Hello: 1,
+  Welcome: 2,
+  Syn: 3,
+  SynAck: 4,
+  Ack: 5,
+  Ping: 6,
+  Pong: 7,
+  Probe: 8,
+  ProbeAck: 9,
+  Leave: 10,
+  Error: 11,
+  Push: 12,
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+export function messageTypeName(type: number): string {
+  for (const [name, value] of Object.entries(MessageType)) if (value === type) return name;
+  return `Unknown(${type})`;
+}
+
+export interface Frame {
+  version: number;
+  type: number;
+  flags: number;
+  correlationId: number;
+  /** The body bytes: a view into the received chunk unless the frame spanned several reads. */
+  body: Uint8Array;
+}
