@@ -4,3 +4,4 @@ export { FrameDecoder, type FrameDecoderOptions } from "./decoder.ts";
 export { FrameWriter, utf8Length } from "./writer.ts";
 export { BodyReader } from "./reader.ts";
 export { varuintSize } from "./varuint.ts";
+export * from "./messages.ts";

@@ -11,7 +11,11 @@ export class BodyReader {
   private readonly view: DataView;
   private position = 0;
 
-  constructor(private readonly body: Uint8Array) {
+  /** baseOffset: where this body starts inside the enclosing frame body, for error offsets. */
+  constructor(
+    private readonly body: Uint8Array,
+    private readonly baseOffset = 0,
+  ) {
     this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   }
 
@@ -26,7 +30,7 @@ export class BodyReader {
   /** Throws unless every byte of the body was consumed: trailing bytes mean a format mismatch. */
   expectEnd(field: string): void {
     if (this.position !== this.body.length) {
-      throw new DecodeError(field, this.position, `${this.remaining} unexpected trailing bytes`);
+      throw new DecodeError(field, this.baseOffset + this.position, `${this.remaining} unexpected trailing bytes`);
     }
   }
 
@@ -69,17 +73,17 @@ export class BodyReader {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < MAX_VARUINT_BYTES; i++) {
-      if (this.position >= body.length) throw new DecodeError(field, start, "varint runs past the end of the body");
+      if (this.position >= body.length) throw new DecodeError(field, this.baseOffset + start, "varint runs past the end of the body");
       const byte = body[this.position++]!;
       value += (byte & 0x7f) * scale;
       if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) throw new DecodeError(field, start, "varint is not minimally encoded");
-        if (value > Number.MAX_SAFE_INTEGER) throw new DecodeError(field, start, "varint exceeds 2^53-1");
+        if (byte === 0 && i > 0) throw new DecodeError(field, this.baseOffset + start, "varint is not minimally encoded");
+        if (value > Number.MAX_SAFE_INTEGER) throw new DecodeError(field, this.baseOffset + start, "varint exceeds 2^53-1");
         return value;
       }
       scale *= 0x80;
     }
-    throw new DecodeError(field, start, `varint longer than ${MAX_VARUINT_BYTES} bytes`);
+    throw new DecodeError(field, this.baseOffset + start, `varint longer than ${MAX_VARUINT_BYTES} bytes`);
   }
 
   /** A count of elements that each take at least minElementBytes: bounded by what remains. */
@@ -87,7 +91,7 @@ export class BodyReader {
     const start = this.position;
     const value = this.varuint(field);
     if (value * minElementBytes > this.remaining) {
-      throw new DecodeError(field, start, `count ${value} cannot fit in the ${this.remaining} bytes that remain`);
+      throw new DecodeError(field, this.baseOffset + start, `count ${value} cannot fit in the ${this.remaining} bytes that remain`);
     }
     return value;
   }
@@ -96,8 +100,8 @@ export class BodyReader {
   blob(field: string, maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
     const start = this.position;
     const length = this.varuint(field);
-    if (length > maxBytes) throw new DecodeError(field, start, `length ${length} exceeds the limit of ${maxBytes}`);
-    if (length > this.remaining) throw new DecodeError(field, start, `length ${length} exceeds the ${this.remaining} bytes that remain`);
+    if (length > maxBytes) throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the limit of ${maxBytes}`);
+    if (length > this.remaining) throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the ${this.remaining} bytes that remain`);
     const view = this.body.subarray(this.position, this.position + length);
     this.position += length;
     return view;
@@ -111,13 +115,13 @@ export class BodyReader {
     try {
       return utf8.decode(bytes);
     } catch {
-      throw new DecodeError(field, start, "invalid UTF-8");
+      throw new DecodeError(field, this.baseOffset + start, "invalid UTF-8");
     }
   }
 
   private need(field: string, bytes: number): void {
     if (this.position + bytes > this.body.length) {
-      throw new DecodeError(field, this.position, `needs ${bytes} bytes, ${this.remaining} remain`);
+      throw new DecodeError(field, this.baseOffset + this.position, `needs ${bytes} bytes, ${this.remaining} remain`);
     }
   }
 }

@@ -1,0 +1,218 @@
+// Bodies of the gossip messages: digests (SYN, SYN-ACK) and node deltas (SYN-ACK, ACK, PUSH).
+// Sizes are computable before writing (the *Size functions), so delta selection can fill a byte
+// budget exactly; tests pin that the written size equals the computed one.
+//
+// Digest:   varuint count, count × DigestEntry
+// DigestEntry: string node, varuint generation, varuint heartbeat, varuint maxVersion, varuint collectedUpTo
+// Deltas:   varuint nodeCount, nodeCount × NodeDelta
+// NodeDelta: string node, varuint generation, varuint fromVersion (0 = full state follows),
+//            varuint collectedUpTo, varuint maxVersion, varuint entryCount, entryCount × (varuint length, Entry)
+// Entry:    string group, string key, varuint version, u8 kind, [varuint expiresAt if kind bit 6], blob value
+//   kind: bits 0-3 value type, bit 6 has expiry, bit 7 tombstone
+// Each entry is length-prefixed so that a malformed or unknown one can be skipped on its own.
+
+import { DecodeError } from "./errors.ts";
+import { BodyReader } from "./reader.ts";
+import { varuintSize } from "./varuint.ts";
+import { utf8Length, type FrameWriter } from "./writer.ts";
+
+export interface DigestEntry {
+  node: string;
+  generation: number;
+  heartbeat: number;
+  maxVersion: number;
+  collectedUpTo: number;
+}
+
+export interface WireEntry {
+  group: string;
+  key: string;
+  version: number;
+  valueType: number;
+  deleted: boolean;
+  /** Wall-clock ms after which the entry counts as expired; undefined for no expiry. */
+  expiresAt?: number;
+  value: Uint8Array;
+}
+
+export interface NodeDelta {
+  node: string;
+  generation: number;
+  /** Entries with versions above this follow; 0 means the node's whole state follows. */
+  fromVersion: number;
+  collectedUpTo: number;
+  /** The sender's max version for the node when the delta was built. */
+  maxVersion: number;
+  entries: WireEntry[];
+}
+
+const KIND_TYPE_MASK = 0x0f;
+const KIND_HAS_EXPIRY = 0x40;
+const KIND_DELETED = 0x80;
+/** Smallest encodings, used to bound counts against the bytes that remain. */
+const MIN_DIGEST_ENTRY_BYTES = 5;
+const MIN_NODE_DELTA_BYTES = 6;
+const MIN_ENTRY_BYTES = 1;
+
+export function stringSize(text: string): number {
+  const bytes = utf8Length(text);
+  return varuintSize(bytes) + bytes;
+}
+
+export function digestEntrySize(entry: DigestEntry): number {
+  return (
+    stringSize(entry.node) +
+    varuintSize(entry.generation) +
+    varuintSize(entry.heartbeat) +
+    varuintSize(entry.maxVersion) +
+    varuintSize(entry.collectedUpTo)
+  );
+}
+
+export function digestSize(entries: readonly DigestEntry[]): number {
+  let size = varuintSize(entries.length);
+  for (const entry of entries) size += digestEntrySize(entry);
+  return size;
+}
+
+export function writeDigest(writer: FrameWriter, entries: readonly DigestEntry[]): void {
+  writer.varuint(entries.length);
+  for (const entry of entries) {
+    writer.string(entry.node).varuint(entry.generation).varuint(entry.heartbeat);
+    writer.varuint(entry.maxVersion).varuint(entry.collectedUpTo);
+  }
+}
+
+export function readDigest(reader: BodyReader, maxNameBytes: number): DigestEntry[] {
+  const count = reader.count("digest.count", MIN_DIGEST_ENTRY_BYTES);
+  const entries: DigestEntry[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    entries[i] = {
+      node: reader.string("digest.node", maxNameBytes),
+      generation: reader.varuint("digest.generation"),
+      heartbeat: reader.varuint("digest.heartbeat"),
+      maxVersion: reader.varuint("digest.maxVersion"),
+      collectedUpTo: reader.varuint("digest.collectedUpTo"),
+    };
+  }
+  return entries;
+}
+
+/** Bytes of one entry without its length prefix. */
+export function entryBodySize(entry: WireEntry): number {
+  return (
+    stringSize(entry.group) +
+    stringSize(entry.key) +
+    varuintSize(entry.version) +
+    1 +
+    (entry.expiresAt === undefined ? 0 : varuintSize(entry.expiresAt)) +
+    varuintSize(entry.value.length) +
+    entry.value.length
+  );
+}
+
+/** Bytes of one entry on the wire, length prefix included. */
+export function entrySize(entry: WireEntry): number {
+  const body = entryBodySize(entry);
+  return varuintSize(body) + body;
+}
+
+/** Bytes of a node delta's header for a given entry count (entries not included). */
+export function nodeDeltaHeaderSize(delta: Omit<NodeDelta, "entries">, entryCount: number): number {
+  return (
+    stringSize(delta.node) +
+    varuintSize(delta.generation) +
+    varuintSize(delta.fromVersion) +
+    varuintSize(delta.collectedUpTo) +
+    varuintSize(delta.maxVersion) +
+    varuintSize(entryCount)
+  );
+}
+
+export function deltasSize(deltas: readonly NodeDelta[]): number {
+  let size = varuintSize(deltas.length);
+  for (const delta of deltas) {
+    size += nodeDeltaHeaderSize(delta, delta.entries.length);
+    for (const entry of delta.entries) size += entrySize(entry);
+  }
+  return size;
+}
+
+export function writeDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): void {
+  writer.varuint(deltas.length);
+  for (const delta of deltas) {
+    writer.string(delta.node).varuint(delta.generation).varuint(delta.fromVersion);
+    writer.varuint(delta.collectedUpTo).varuint(delta.maxVersion).varuint(delta.entries.length);
+    for (const entry of delta.entries) {
+      writer.varuint(entryBodySize(entry));
+      writer.string(entry.group).string(entry.key).varuint(entry.version);
+      let kind = entry.valueType & KIND_TYPE_MASK;
+      if (entry.deleted) kind |= KIND_DELETED;
+      if (entry.expiresAt !== undefined) kind |= KIND_HAS_EXPIRY;
+      writer.u8(kind);
+      if (entry.expiresAt !== undefined) writer.varuint(entry.expiresAt);
+      writer.blob(entry.value);
+    }
+  }
+}
+
+export interface DeltaReadLimits {
+  maxNameBytes: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  /** Value types this build understands; entries of other types are skipped. */
+  isKnownValueType(type: number): boolean;
+}
+
+export interface DecodedDeltas {
+  deltas: NodeDelta[];
+  /** Entries skipped because they were malformed or of an unknown type, with the reason. */
+  skipped: DecodeError[];
+}
+
+/**
+ * Reads a deltas section. A damaged node header or entry length ends decoding with a
+ * DecodeError (the frame cannot be trusted past it); a damaged entry whose length is intact is
+ * skipped and reported, and the rest of the message is still read.
+ */
+export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): DecodedDeltas {
+  const nodeCount = reader.count("deltas.count", MIN_NODE_DELTA_BYTES);
+  const deltas: NodeDelta[] = [];
+  const skipped: DecodeError[] = [];
+  for (let n = 0; n < nodeCount; n++) {
+    const node = reader.string("delta.node", limits.maxNameBytes);
+    const generation = reader.varuint("delta.generation");
+    const fromVersion = reader.varuint("delta.fromVersion");
+    const collectedUpTo = reader.varuint("delta.collectedUpTo");
+    const maxVersion = reader.varuint("delta.maxVersion");
+    const entryCount = reader.count("delta.entryCount", MIN_ENTRY_BYTES);
+    const entries: WireEntry[] = [];
+    for (let e = 0; e < entryCount; e++) {
+      const entryBytes = reader.blob("entry.length");
+      try {
+        entries.push(readEntry(entryBytes, reader.offset - entryBytes.length, limits));
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        skipped.push(error);
+      }
+    }
+    deltas.push({ node, generation, fromVersion, collectedUpTo, maxVersion, entries });
+  }
+  return { deltas, skipped };
+}
+
+function readEntry(bytes: Uint8Array, baseOffset: number, limits: DeltaReadLimits): WireEntry {
+  const reader = new BodyReader(bytes, baseOffset);
+  const group = reader.string("entry.group", limits.maxKeyBytes);
+  const key = reader.string("entry.key", limits.maxKeyBytes);
+  const version = reader.varuint("entry.version");
+  const kind = reader.u8("entry.kind");
+  const valueType = kind & KIND_TYPE_MASK;
+  if (!limits.isKnownValueType(valueType)) throw new DecodeError("entry.kind", baseOffset, `unknown value type ${valueType}`);
+  const expiresAt = kind & KIND_HAS_EXPIRY ? reader.varuint("entry.expiresAt") : undefined;
+  const value = reader.blob("entry.value", limits.maxValueBytes);
+  reader.expectEnd("entry");
+  const entry: WireEntry = { group, key, version, valueType, deleted: (kind & KIND_DELETED) !== 0, value };
+  if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+  return entry;
+}
