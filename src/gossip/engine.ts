@@ -1,0 +1,287 @@
+// The gossip round engine. Every interval it bumps this node's heartbeat, expires and collects
+// old entries, and runs a three-way exchange with `fanout` peers:
+//   SYN (my digest) → SYN-ACK (your digest + what you lack) → ACK (what you lack).
+// Both sides send deltas. Exchanges are stateless: each message is handled on its own when it
+// arrives, so a lost message costs one exchange and never leaves anything waiting.
+// Fresh local writes are also pushed at once to a few peers, and a node forwards a pushed entry
+// once when it was new to it; the rounds still guarantee delivery.
+
+import {
+  BodyReader,
+  DecodeError,
+  type Frame,
+  FrameWriter,
+  MessageType,
+  type NodeDelta,
+  digestSize,
+  readDeltas,
+  readDigest,
+  writeDeltas,
+  writeDigest,
+} from "../codec/index.ts";
+import { RepeatingTimer, type Clock } from "../clock.ts";
+import type { Random } from "../random.ts";
+import { type ChangeRecord, type ClusterState, applyDigest, entryId, isKnownValueType, mergeDeltas, selectDeltas } from "../state/index.ts";
+import type { SendResult } from "../transport/transport.ts";
+import { toWire } from "../state/delta-selection.ts";
+
+export interface GossipSettings {
+  gossipIntervalMs: number;
+  /** Peers contacted per round. */
+  fanout: number;
+  /** Largest SYN-ACK/ACK/PUSH body, digest included. */
+  maxGossipBytes: number;
+  /** Peers a fresh write is pushed to at once (0 turns pushing off). */
+  pushFanout: number;
+  maxNameBytes: number;
+  maxKeyBytes: number;
+  maxValueBytes: number;
+}
+
+export interface GossipHooks {
+  send(peer: string, frames: Uint8Array): SendResult;
+  /** Chooses up to `count` peers to gossip with this round. */
+  choosePeers(count: number): string[];
+  /** Chooses up to `count` live peers to push to, never any of `exclude`. */
+  choosePushPeers(count: number, exclude: ReadonlySet<string>): string[];
+  onChanges(changes: ChangeRecord[]): void;
+  onHeartbeat(node: string): void;
+  onDiscovered(node: string): void;
+  /** A peer sent bytes we could not decode; the caller decides what to do with the connection. */
+  onProtocolError(peer: string, error: DecodeError): void;
+  /** Called at the start of every round, before the exchange (membership, health checks). */
+  onRound?(): void;
+}
+
+export interface GossipStats {
+  rounds: number;
+  bytesOut: Record<string, number>;
+  bytesIn: Record<string, number>;
+  messagesOut: Record<string, number>;
+  messagesIn: Record<string, number>;
+  entriesReceived: number;
+  entriesApplied: number;
+  entriesSkipped: number;
+  /** Times a peer's write queue was full and it was skipped for the round. */
+  overloadSkips: number;
+  /** Times the selected deltas did not all fit in the budget. */
+  budgetOverflows: number;
+  decodeErrors: number;
+}
+
+const typeLabels: Record<number, string> = {
+  [MessageType.Syn]: "syn",
+  [MessageType.SynAck]: "synack",
+  [MessageType.Ack]: "ack",
+  [MessageType.Push]: "push",
+};
+
+export class GossipEngine {
+  readonly stats: GossipStats = {
+    rounds: 0,
+    bytesOut: { syn: 0, synack: 0, ack: 0, push: 0 },
+    bytesIn: { syn: 0, synack: 0, ack: 0, push: 0 },
+    messagesOut: { syn: 0, synack: 0, ack: 0, push: 0 },
+    messagesIn: { syn: 0, synack: 0, ack: 0, push: 0 },
+    entriesReceived: 0,
+    entriesApplied: 0,
+    entriesSkipped: 0,
+    overloadSkips: 0,
+    budgetOverflows: 0,
+    decodeErrors: 0,
+  };
+  private readonly timer: RepeatingTimer;
+  private readonly writer: FrameWriter;
+  private nextCorrelationId = 1;
+  private readonly shuffle: <T>(items: T[]) => T[];
+
+  constructor(
+    readonly state: ClusterState,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    public settings: GossipSettings,
+    private readonly hooks: GossipHooks,
+  ) {
+    this.timer = new RepeatingTimer(clock, settings.gossipIntervalMs, () => this.round());
+    this.writer = new FrameWriter(4096);
+    this.shuffle = (items) => random.shuffle(items);
+  }
+
+  start(): void {
+    // A random first delay spreads the rounds of nodes started together.
+    this.timer.start(this.random.next() * this.settings.gossipIntervalMs);
+  }
+
+  stop(): void {
+    this.timer.stop();
+  }
+
+  /** Applies new settings live (the interval re-arms the timer). */
+  updateSettings(settings: GossipSettings): void {
+    const intervalChanged = settings.gossipIntervalMs !== this.settings.gossipIntervalMs;
+    this.settings = settings;
+    if (intervalChanged) this.timer.setInterval(settings.gossipIntervalMs);
+  }
+
+  round(): void {
+    this.stats.rounds++;
+    this.state.bumpHeartbeat();
+    const expired = this.state.sweep();
+    if (expired.length > 0) {
+      this.hooks.onChanges(expired);
+      for (const change of expired) if (change.local) this.pushLocal(change.group, change.key);
+    }
+    this.hooks.onRound?.();
+    const peers = this.hooks.choosePeers(this.settings.fanout);
+    if (peers.length === 0) return;
+    const digest = this.state.digest();
+    this.writer.begin(MessageType.Syn, this.correlationId());
+    writeDigest(this.writer, digest);
+    this.writer.end();
+    const syn = this.writer.finish();
+    for (const peer of peers) this.send(peer, syn, "syn");
+  }
+
+  /** Handles a gossip frame; returns false for other message types (not ours). */
+  handleFrame(from: string, frame: Frame): boolean {
+    const label = typeLabels[frame.type];
+    if (label === undefined) return false;
+    this.stats.messagesIn[label]!++;
+    this.stats.bytesIn[label]! += frame.body.length + 12;
+    try {
+      const reader = new BodyReader(frame.body);
+      switch (frame.type) {
+        case MessageType.Syn:
+          this.onSyn(from, frame.correlationId, reader);
+          break;
+        case MessageType.SynAck:
+          this.onSynAck(from, frame.correlationId, reader);
+          break;
+        case MessageType.Ack:
+          this.mergeFrom(from, reader, false);
+          break;
+        case MessageType.Push:
+          this.mergeFrom(from, reader, true);
+          break;
+      }
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.stats.decodeErrors++;
+      this.hooks.onProtocolError(from, error);
+    }
+    return true;
+  }
+
+  /** Pushes this node's latest write of (group, key) to a few peers right away. */
+  pushLocal(group: string, key: string): void {
+    if (this.settings.pushFanout <= 0) return;
+    const self = this.state.self;
+    const entry = self.entries.get(entryId(group, key));
+    if (!entry) return;
+    const delta: NodeDelta = {
+      node: self.name,
+      generation: self.generation,
+      fromVersion: entry.version - 1,
+      collectedUpTo: self.collectedUpTo,
+      maxVersion: self.maxVersion,
+      entries: [toWire(entry)],
+    };
+    this.push([delta], new Set([self.name]));
+  }
+
+  private onSyn(from: string, correlationId: number, reader: BodyReader): void {
+    const peerDigest = readDigest(reader, this.settings.maxNameBytes);
+    reader.expectEnd("syn");
+    this.learnFromDigest(peerDigest);
+    const myDigest = this.state.digest();
+    const room = this.settings.maxGossipBytes - digestSize(myDigest);
+    const selection = selectDeltas(this.state, peerDigest, Math.max(0, room), this.shuffle);
+    if (selection.truncated > 0) this.stats.budgetOverflows++;
+    this.writer.begin(MessageType.SynAck, correlationId);
+    writeDigest(this.writer, myDigest);
+    writeDeltas(this.writer, selection.deltas);
+    this.writer.end();
+    this.send(from, this.writer.finish(), "synack");
+  }
+
+  private onSynAck(from: string, correlationId: number, reader: BodyReader): void {
+    const peerDigest = readDigest(reader, this.settings.maxNameBytes);
+    this.learnFromDigest(peerDigest);
+    this.mergeFrom(from, reader, false);
+    const selection = selectDeltas(this.state, peerDigest, this.settings.maxGossipBytes, this.shuffle);
+    if (selection.truncated > 0) this.stats.budgetOverflows++;
+    if (selection.deltas.length === 0) return;
+    this.writer.begin(MessageType.Ack, correlationId);
+    writeDeltas(this.writer, selection.deltas);
+    this.writer.end();
+    this.send(from, this.writer.finish(), "ack");
+  }
+
+  private learnFromDigest(digest: Parameters<typeof applyDigest>[1]): void {
+    const outcome = applyDigest(this.state, digest);
+    for (const node of outcome.discovered) this.hooks.onDiscovered(node);
+    for (const node of outcome.heartbeats) this.hooks.onHeartbeat(node);
+  }
+
+  private mergeFrom(from: string, reader: BodyReader, pushed: boolean): void {
+    const decoded = readDeltas(reader, {
+      maxNameBytes: this.settings.maxNameBytes,
+      maxKeyBytes: this.settings.maxKeyBytes,
+      maxValueBytes: this.settings.maxValueBytes,
+      isKnownValueType,
+    });
+    reader.expectEnd("deltas");
+    let received = decoded.skipped.length;
+    for (const delta of decoded.deltas) received += delta.entries.length;
+    const outcome = mergeDeltas(this.state, decoded.deltas);
+    this.stats.entriesReceived += received;
+    this.stats.entriesApplied += outcome.applied;
+    this.stats.entriesSkipped += outcome.skipped + decoded.skipped.length;
+    for (const node of outcome.discovered) this.hooks.onDiscovered(node);
+    if (outcome.changes.length > 0) this.hooks.onChanges(outcome.changes);
+    if (pushed && outcome.applied > 0) this.forwardPush(from, decoded.deltas);
+  }
+
+  /** Forwards the pushed entries that were new here, once, to peers other than the sender. */
+  private forwardPush(from: string, deltas: NodeDelta[]): void {
+    const fresh: NodeDelta[] = [];
+    for (const delta of deltas) {
+      const node = this.state.nodes.get(delta.node);
+      if (!node || node.generation !== delta.generation) continue;
+      const entries = delta.entries.filter((entry) => node.entries.get(entryId(entry.group, entry.key))?.version === entry.version);
+      if (entries.length > 0) fresh.push({ ...delta, entries });
+    }
+    if (fresh.length > 0) this.push(fresh, new Set([from, this.state.selfName, ...fresh.map((d) => d.node)]));
+  }
+
+  private push(deltas: NodeDelta[], exclude: ReadonlySet<string>): void {
+    const peers = this.hooks.choosePushPeers(this.settings.pushFanout, exclude);
+    if (peers.length === 0) return;
+    this.writer.begin(MessageType.Push);
+    writeDeltas(this.writer, deltas);
+    if (this.writer.bodyLength > this.settings.maxGossipBytes) {
+      this.writer.abandon(); // too big to push; the rounds will carry it
+      return;
+    }
+    this.writer.end();
+    const frame = this.writer.finish();
+    for (const peer of peers) this.send(peer, frame, "push");
+  }
+
+  private send(peer: string, frame: Uint8Array, label: string): void {
+    const result = this.hooks.send(peer, frame);
+    if (result === "overloaded") {
+      this.stats.overloadSkips++;
+      return;
+    }
+    if (result !== "queued") return;
+    this.stats.messagesOut[label]!++;
+    this.stats.bytesOut[label]! += frame.length;
+  }
+
+  private correlationId(): number {
+    const id = this.nextCorrelationId;
+    this.nextCorrelationId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+}

@@ -1,0 +1,239 @@
+// The cluster state as one node sees it: its own entries, which only it writes, and the
+// latest known entries of every other node. Versions are per-node counters, never wall time.
+
+import { type DigestEntry, entrySize, nodeDeltaHeaderSize } from "../codec/index.ts";
+import type { ChangeRecord, EntrySnapshot } from "./changes.ts";
+import { entryId, NodeState, type Entry } from "./node-state.ts";
+import type { EncodedValue } from "./values.ts";
+
+export interface StateClock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Wall-clock milliseconds since the epoch (TTL expiry only). */
+  wallNow(): number;
+}
+
+export interface StateLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  maxEntriesPerNode: number;
+  /** Gossip message budget: a single entry must fit in one message on its own. */
+  maxGossipBytes: number;
+}
+
+export interface ClusterStateOptions {
+  tombstoneGraceMs: number;
+  limits: StateLimits;
+}
+
+export const defaultStateLimits: StateLimits = {
+  maxKeyBytes: 256,
+  maxValueBytes: 64 * 1024,
+  maxEntriesPerNode: 100_000,
+  maxGossipBytes: 256 * 1024,
+};
+
+/** A write refused before it was applied: nothing changed. */
+export class WriteError extends Error {
+  override readonly name = "WriteError";
+}
+
+/** How long a removed node's name stays barred from being re-learned at the same generation. */
+const REMOVED_MEMORY_FACTOR = 2;
+
+export class ClusterState {
+  readonly self: NodeState;
+  readonly nodes = new Map<string, NodeState>();
+  /** Nodes removed from the cluster: name → the generation removed and when. */
+  private readonly removed = new Map<string, { generation: number; at: number }>();
+
+  constructor(
+    selfName: string,
+    generation: number,
+    readonly clock: StateClock,
+    readonly options: ClusterStateOptions,
+  ) {
+    this.self = new NodeState(selfName, generation);
+    this.nodes.set(selfName, this.self);
+  }
+
+  get selfName(): string {
+    return this.self.name;
+  }
+
+  /** Writes an entry of this node. Throws WriteError when a limit is broken; nothing changes then. */
+  set(group: string, key: string, value: EncodedValue, ttlMs?: number): ChangeRecord {
+    this.checkWrite(group, key, value.bytes);
+    const id = entryId(group, key);
+    const existing = this.self.entries.get(id);
+    if (!existing || existing.deleted) {
+      const live = this.self.liveEntryCount();
+      if (live >= this.options.limits.maxEntriesPerNode) {
+        throw new WriteError(`node ${this.selfName} already holds ${live} entries, the limit (maxEntriesPerNode)`);
+      }
+    }
+    if (ttlMs !== undefined && (!Number.isFinite(ttlMs) || ttlMs <= 0)) {
+      throw new WriteError(`ttl must be a positive number of milliseconds, got ${ttlMs}`);
+    }
+    const entry: Entry = {
+      group,
+      key,
+      value: value.bytes,
+      valueType: value.type,
+      version: this.self.maxVersion + 1,
+      deleted: false,
+    };
+    if (ttlMs !== undefined) entry.expiresAt = Math.round(this.clock.wallNow() + ttlMs);
+    this.checkFitsInGossip(entry);
+    this.self.put(id, entry);
+    return changeRecord(existing && !existing.deleted ? "updated" : "added", this.selfName, entry, existing, true);
+  }
+
+  /** Deletes an entry of this node; returns null when there was nothing live to delete. */
+  delete(group: string, key: string): ChangeRecord | null {
+    return this.tombstone(group, key, "deleted");
+  }
+
+  private tombstone(group: string, key: string, kind: "deleted" | "expired"): ChangeRecord | null {
+    const id = entryId(group, key);
+    const existing = this.self.entries.get(id);
+    if (!existing || existing.deleted) return null;
+    const tombstone: Entry = {
+      group,
+      key,
+      value: new Uint8Array(0),
+      valueType: existing.valueType,
+      version: this.self.maxVersion + 1,
+      deleted: true,
+      deletedAt: this.clock.now(),
+    };
+    this.self.put(id, tombstone);
+    return changeRecord(kind, this.selfName, existing, existing, true);
+  }
+
+  bumpHeartbeat(): void {
+    this.self.heartbeat++;
+  }
+
+  digest(): DigestEntry[] {
+    const digest: DigestEntry[] = [];
+    for (const node of this.nodes.values()) {
+      digest.push({
+        node: node.name,
+        generation: node.generation,
+        heartbeat: node.heartbeat,
+        maxVersion: node.maxVersion,
+        collectedUpTo: node.collectedUpTo,
+      });
+    }
+    return digest;
+  }
+
+  /** Reads one live entry of any node. */
+  get(node: string, group: string, key: string): Entry | undefined {
+    const entry = this.nodes.get(node)?.lookup(entryId(group, key));
+    return entry && !entry.deleted ? entry : undefined;
+  }
+
+  /** Live entries of one node, in version order. */
+  *liveEntries(node: string): Generator<Entry> {
+    const state = this.nodes.get(node);
+    if (!state) return;
+    const seen = new Set<string>();
+    for (const [id, entry] of state.entries) {
+      seen.add(id);
+      if (!entry.deleted) yield entry;
+    }
+    if (state.replaced) for (const [id, entry] of state.replaced) if (!seen.has(id) && !entry.deleted) yield entry;
+  }
+
+  /** True when a node of this name and generation was removed and must not be re-learned. */
+  isRemoved(name: string, generation: number): boolean {
+    if (this.removed.size === 0) return false;
+    const removed = this.removed.get(name);
+    return removed !== undefined && generation <= removed.generation;
+  }
+
+  /** Forgets a node (after it was dead or left for the grace period). */
+  removeNode(name: string): boolean {
+    if (name === this.selfName) return false;
+    const node = this.nodes.get(name);
+    if (!node) return false;
+    this.nodes.delete(name);
+    this.removed.set(name, { generation: node.generation, at: this.clock.now() });
+    return true;
+  }
+
+  /**
+   * Expires TTL entries and collects tombstones older than the grace period. Returns a change
+   * record for every entry that expired here. Own expired entries become tombstones with a new
+   * version, so the expiry reaches nodes that hold no copy of the TTL.
+   */
+  sweep(): ChangeRecord[] {
+    const changes: ChangeRecord[] = [];
+    const now = this.clock.now();
+    const wallNow = this.clock.wallNow();
+    const graceMs = this.options.tombstoneGraceMs;
+    for (const node of this.nodes.values()) {
+      if (node.sweepable.size === 0) continue;
+      let expiredOwn: Entry[] | null = null;
+      for (const id of node.sweepable) {
+        const entry = node.entries.get(id);
+        if (!entry) {
+          node.sweepable.delete(id);
+          continue;
+        }
+        if (entry.deleted) {
+          if (entry.deletedAt !== undefined && now - entry.deletedAt >= graceMs) {
+            node.entries.delete(id);
+            node.sweepable.delete(id);
+            if (entry.version > node.collectedUpTo) node.collectedUpTo = entry.version;
+          }
+        } else if (entry.expiresAt !== undefined && wallNow >= entry.expiresAt) {
+          if (node === this.self) (expiredOwn ??= []).push(entry);
+          else {
+            const tombstone: Entry = { ...entry, value: new Uint8Array(0), deleted: true, deletedAt: now };
+            node.entries.set(id, tombstone); // same version: the origin's own tombstone supersedes it
+            changes.push(changeRecord("expired", node.name, entry, entry, false));
+          }
+        }
+      }
+      for (const entry of expiredOwn ?? []) {
+        const change = this.tombstone(entry.group, entry.key, "expired");
+        if (change) changes.push(change);
+      }
+    }
+    for (const [name, removed] of this.removed) {
+      if (now - removed.at >= graceMs * REMOVED_MEMORY_FACTOR) this.removed.delete(name);
+    }
+    return changes;
+  }
+
+  private checkWrite(group: string, key: string, value: Uint8Array): void {
+    const { maxKeyBytes, maxValueBytes } = this.options.limits;
+    if (group.length === 0) throw new WriteError("group must not be empty");
+    if (key.length === 0) throw new WriteError("key must not be empty");
+    if (Buffer.byteLength(group) > maxKeyBytes) throw new WriteError(`group "${group.slice(0, 40)}…" is longer than ${maxKeyBytes} bytes (maxKeyBytes)`);
+    if (Buffer.byteLength(key) > maxKeyBytes) throw new WriteError(`key "${key.slice(0, 40)}…" is longer than ${maxKeyBytes} bytes (maxKeyBytes)`);
+    if (value.length > maxValueBytes) throw new WriteError(`value of ${value.length} bytes for ${group}/${key} exceeds ${maxValueBytes} bytes (maxValueBytes)`);
+  }
+
+  /** An entry that cannot fit in one gossip message on its own could never be delivered. */
+  private checkFitsInGossip(entry: Entry): void {
+    const budget = this.options.limits.maxGossipBytes;
+    const needed = entrySize(entry) + nodeDeltaHeaderSize({ node: this.selfName, generation: this.self.generation, fromVersion: entry.version, collectedUpTo: this.self.collectedUpTo, maxVersion: entry.version }, 1) + 1;
+    if (needed > budget) {
+      throw new WriteError(`entry ${entry.group}/${entry.key} needs ${needed} bytes but a gossip message holds at most ${budget} (maxGossipBytes)`);
+    }
+  }
+}
+
+export function snapshot(entry: Entry): EntrySnapshot {
+  return { value: entry.value, valueType: entry.valueType, version: entry.version };
+}
+
+export function changeRecord(kind: ChangeRecord["kind"], node: string, current: Entry, previous: Entry | undefined, local: boolean): ChangeRecord {
+  const record: ChangeRecord = { kind, node, group: current.group, key: current.key, current: snapshot(current), local };
+  if (previous && !previous.deleted && kind !== "added") record.previous = snapshot(previous);
+  return record;
+}

@@ -1,0 +1,6 @@
+export * from "./values.ts";
+export * from "./changes.ts";
+export { entryId, NodeState, type Entry } from "./node-state.ts";
+export { ClusterState, WriteError, defaultStateLimits, type ClusterStateOptions, type StateClock, type StateLimits } from "./cluster-state.ts";
+export { selectDeltas, type SelectionResult } from "./delta-selection.ts";
+export { applyDigest, mergeDeltas, type DigestOutcome, type MergeOutcome } from "./merge.ts";

@@ -1,0 +1,31 @@
+// The seam between the gossip engine and the network. The engine hands over encoded frames for
+// a peer by node name; the transport delivers them (TCP in production, in-memory in the
+// simulator) and reports incoming frames and peers coming and going.
+
+import type { Frame } from "../codec/index.ts";
+
+export interface TransportHost {
+  /** A whole frame arrived from the named peer. */
+  onFrame(from: string, frame: Frame): void;
+  /** A connection to a peer completed its handshake (or the peer became reachable). */
+  onPeerUp(name: string, address: string): void;
+  /** The connection to a peer closed. */
+  onPeerDown(name: string): void;
+  /** Where a node listens, as learned by gossip; undefined when not known yet. */
+  addressOf(name: string): string | undefined;
+}
+
+export type SendResult =
+  | "queued"
+  /** The peer's write queue is past its high-water mark: skip it this round. */
+  | "overloaded"
+  /** No connection and no known address, or the peer was refused. */
+  | "unreachable";
+
+export interface Transport {
+  start(host: TransportHost): Promise<void>;
+  /** Queues one or more whole encoded frames for a peer. */
+  send(peer: string, frames: Uint8Array): SendResult;
+  /** Flushes queued frames and closes every connection. */
+  stop(): Promise<void>;
+}
