@@ -1,0 +1,137 @@
+// Typed events and the bus that delivers them. A handler that throws or rejects is isolated:
+// the failure is logged and reported as an "error" event, and gossip and the other handlers go on.
+
+import type { Value, ValueTypeName } from "./state/index.ts";
+
+export interface EntryEvent {
+  type: "entry-added" | "entry-updated" | "entry-deleted" | "entry-expired";
+  /** The node that owns the entry. */
+  node: string;
+  group: string;
+  key: string;
+  /** The value after the change; for deleted/expired, the value that went away. */
+  value: Value;
+  valueType: ValueTypeName;
+  version: number;
+  previous?: { value: Value; valueType: ValueTypeName; version: number };
+  /** True when this node made the change itself. */
+  local: boolean;
+  time: number;
+}
+
+export interface NodeEvent {
+  type: "node-joined" | "node-suspect" | "node-alive" | "node-dead" | "node-left" | "node-removed";
+  node: string;
+  generation: number;
+  phi: number;
+  time: number;
+}
+
+export interface ConfigEvent {
+  type: "config-changed";
+  /** The node whose change this was. */
+  node: string;
+  version: number;
+  changed: string[];
+  time: number;
+}
+
+export interface OverloadEvent {
+  type: "gossip-overload";
+  /** The peer whose write queue was full, when that was the cause. */
+  node: string;
+  reason: string;
+  time: number;
+}
+
+export interface ConnectionEvent {
+  type: "connection-opened" | "connection-closed" | "connection-refused";
+  node: string;
+  address?: string;
+  reason?: string;
+  time: number;
+}
+
+export interface ErrorEvent {
+  type: "error";
+  node: string;
+  error: Error;
+  /** What failed, e.g. "handler for entry-added". */
+  source: string;
+  time: number;
+}
+
+export type GossipEvent = EntryEvent | NodeEvent | ConfigEvent | OverloadEvent | ConnectionEvent | ErrorEvent;
+export type GossipEventType = GossipEvent["type"];
+export type EventOf<T extends GossipEventType> = Extract<GossipEvent, { type: T }>;
+export type EventHandler<T extends GossipEventType> = (event: EventOf<T>) => void | Promise<void>;
+
+/** The Go SDK's event names, mapped onto ours, so Go users find what they know. */
+export const EventType = {
+  NewDeltaAdded: "entry-added",
+  DeltaUpdated: "entry-updated",
+  DeltaDeleted: "entry-deleted",
+  DeltaExpired: "entry-expired",
+  NewParticipantAdded: "node-joined",
+  ParticipantSuspected: "node-suspect",
+  ParticipantAlive: "node-alive",
+  ParticipantMarkedDead: "node-dead",
+  ParticipantLeft: "node-left",
+  ParticipantRemoved: "node-removed",
+  ConfigChanged: "config-changed",
+  GossipOverload: "gossip-overload",
+  ConnectionOpened: "connection-opened",
+  ConnectionClosed: "connection-closed",
+  ConnectionRefused: "connection-refused",
+  Error: "error",
+} as const satisfies Record<string, GossipEventType>;
+
+export class EventBus {
+  private readonly handlers = new Map<GossipEventType | "*", Set<(event: GossipEvent) => void | Promise<void>>>();
+
+  constructor(
+    private readonly selfName: string,
+    private readonly onHandlerFailure: (source: string, error: Error) => void,
+  ) {}
+
+  /** Subscribes to one event type, or "*" for all; returns the unsubscribe function. */
+  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<T>): () => void {
+    let set = this.handlers.get(type);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(type, set);
+    }
+    const wrapped = handler as (event: GossipEvent) => void | Promise<void>;
+    set.add(wrapped);
+    return () => void set.delete(wrapped);
+  }
+
+  hasHandlers(type: GossipEventType): boolean {
+    return (this.handlers.get(type)?.size ?? 0) > 0 || (this.handlers.get("*")?.size ?? 0) > 0;
+  }
+
+  emit(event: GossipEvent): void {
+    for (const key of [event.type, "*"] as const) {
+      const set = this.handlers.get(key);
+      if (!set) continue;
+      for (const handler of [...set]) this.invoke(handler, event);
+    }
+  }
+
+  private invoke(handler: (event: GossipEvent) => void | Promise<void>, event: GossipEvent): void {
+    try {
+      const result = handler(event);
+      if (result instanceof Promise) result.catch((error: unknown) => this.fail(event, error));
+    } catch (error) {
+      this.fail(event, error);
+    }
+  }
+
+  private fail(event: GossipEvent, thrown: unknown): void {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    const source = `handler for ${event.type}`;
+    this.onHandlerFailure(source, error);
+    // An error handler that throws is only logged: reporting it again could loop forever.
+    if (event.type !== "error") this.emit({ type: "error", node: this.selfName, error, source, time: Date.now() });
+  }
+}

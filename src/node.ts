@@ -1,0 +1,383 @@
+// The Node: wires state, gossip engine, membership, transport and events together. It is the
+// only module that knows all of them. Transport, clock and randomness are injected, so the same
+// class runs over TCP in production and over the in-memory network in simulations.
+
+import { DecodeError, type Frame } from "./codec/index.ts";
+import { type Clock, RepeatingTimer } from "./clock.ts";
+import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
+import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
+import type { Logger } from "./log.ts";
+import { LocalHealth } from "./membership/local-health.ts";
+import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
+import type { Random } from "./random.ts";
+import {
+  type ChangeRecord,
+  ClusterState,
+  type EntrySnapshot,
+  type StateLimits,
+  type Value,
+  type ValueType,
+  type ValueTypeName,
+  decodeValue,
+  encodeValue,
+  valueTypeNames,
+} from "./state/index.ts";
+import type { Transport } from "./transport/transport.ts";
+
+/** Entries this library keeps for itself; applications never see events for them. */
+export const RESERVED_GROUP = "__gb";
+const ADDRESS_KEY = "address";
+const STATUS_KEY = "status";
+const CONFIG_KEY = "config";
+const HEALTH_TICK_MS = 100;
+
+export interface NodeSettings {
+  name: string;
+  generation: number;
+  clusterName: string;
+  /** The address other nodes dial, published in this node's reserved entries. */
+  advertise: string;
+  gossip: GossipSettings;
+  membership: MembershipSettings;
+  tombstoneGraceMs: number;
+  limits: StateLimits;
+}
+
+export interface NodeDeps {
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+}
+
+export interface MemberInfo {
+  name: string;
+  address: string | undefined;
+  state: MemberStatus;
+  phi: number;
+  generation: number;
+  heartbeat: number;
+  heartbeatAgeMs: number;
+  maxVersion: number;
+}
+
+export interface EntryInfo {
+  group: string;
+  key: string;
+  value: Value;
+  type: ValueTypeName;
+  version: number;
+}
+
+export interface SetOptions {
+  /** Milliseconds until the entry expires on every node. */
+  ttl?: number;
+  /** Value type; inferred from the JavaScript value when absent. */
+  type?: ValueType;
+}
+
+/** Cluster-wide settings document, gossiped as a versioned reserved entry. */
+export interface ClusterConfigDocument {
+  version: number;
+  /** Node that made this version; breaks ties between concurrent changes. */
+  origin: string;
+  settings: Record<string, unknown>;
+}
+
+export type ClusterConfigApplier = (settings: Record<string, unknown>) => { gossip: GossipSettings; membership: MembershipSettings };
+
+export class GossipNode {
+  readonly state: ClusterState;
+  readonly engine: GossipEngine;
+  readonly membership: Membership;
+  readonly health = new LocalHealth();
+  readonly events: EventBus;
+  private readonly contacts = new Set<string>();
+  private readonly healthTimer: RepeatingTimer;
+  private lastHealthTick = 0;
+  private running = false;
+  private config: ClusterConfigDocument;
+
+  constructor(
+    readonly settings: NodeSettings,
+    private readonly deps: NodeDeps,
+    initialConfig: Record<string, unknown>,
+    private readonly applyConfig: ClusterConfigApplier,
+  ) {
+    const { clock, random, logger } = deps;
+    this.config = { version: 0, origin: settings.name, settings: initialConfig };
+    this.events = new EventBus(settings.name, (source, error) => logger.error(`${source} failed: ${error.message}`, { stack: error.stack }));
+    this.state = new ClusterState(settings.name, settings.generation, clock, { tombstoneGraceMs: settings.tombstoneGraceMs, limits: settings.limits });
+    this.membership = new Membership(settings.name, clock, random, settings.membership, this.health, {
+      send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
+      onTransition: (transition) => this.onTransition(transition),
+      removeNode: (name) => void this.state.removeNode(name),
+    }, settings.generation);
+    this.engine = new GossipEngine(this.state, clock, random, settings.gossip, {
+      send: (peer, frames) => deps.transport.send(peer, frames),
+      choosePeers: (count) => this.choosePeers(count),
+      choosePushPeers: (count, exclude) => random.shuffle(this.membership.livePeers().filter((peer) => !exclude.has(peer))).slice(0, count),
+      onChanges: (changes) => this.onChanges(changes),
+      onHeartbeat: (node) => this.membership.heartbeat(node),
+      onDiscovered: (node) => this.membership.observe(node, this.state.nodes.get(node)?.generation ?? 0),
+      onProtocolError: (peer, error) => this.onProtocolError(peer, error),
+      onRound: () => this.membership.check(),
+    });
+    this.healthTimer = new RepeatingTimer(clock, HEALTH_TICK_MS, () => {
+      const now = clock.now();
+      if (this.health.tick(this.lastHealthTick + HEALTH_TICK_MS, now)) {
+        logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
+        this.membership.excuseLocalPause(this.health.lastStallMs);
+      }
+      this.lastHealthTick = now;
+    });
+  }
+
+  get name(): string {
+    return this.settings.name;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.settings.advertise));
+    this.writeConfigEntry();
+    await this.deps.transport.start({
+      onFrame: (from, frame) => this.onFrame(from, frame),
+      onPeerUp: (name, address) => this.onPeerUp(name, address),
+      onPeerDown: (name) => this.onPeerDown(name),
+      addressOf: (name) => this.addressOf(name),
+    });
+    this.lastHealthTick = this.deps.clock.now();
+    this.healthTimer.start();
+    this.engine.start();
+    this.deps.logger.info(`node ${this.name} started`, { generation: this.settings.generation, advertise: this.settings.advertise });
+  }
+
+  /** Leaves gracefully: announces it, flushes what is queued, then closes every connection. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.state.set(RESERVED_GROUP, STATUS_KEY, encodeValue("left"));
+    this.engine.pushLocal(RESERVED_GROUP, STATUS_KEY);
+    const leave = this.membership.encodeLeave();
+    for (const peer of this.membership.livePeers()) this.deps.transport.send(peer, leave);
+    this.engine.stop();
+    this.healthTimer.stop();
+    await this.deps.transport.stop();
+    this.deps.logger.info(`node ${this.name} left the cluster`);
+  }
+
+  set(group: string, key: string, value: Value, options: SetOptions = {}): number {
+    assertUserGroup(group);
+    const change = this.state.set(group, key, encodeValue(value, options.type), options.ttl);
+    this.onChanges([change]);
+    this.engine.pushLocal(group, key);
+    return change.current.version;
+  }
+
+  delete(group: string, key: string): boolean {
+    assertUserGroup(group);
+    const change = this.state.delete(group, key);
+    if (!change) return false;
+    this.onChanges([change]);
+    this.engine.pushLocal(group, key);
+    return true;
+  }
+
+  get(node: string, group: string, key: string): Value | undefined {
+    return this.getEntry(node, group, key)?.value;
+  }
+
+  getEntry(node: string, group: string, key: string): EntryInfo | undefined {
+    const entry = this.state.get(node, group, key);
+    if (!entry) return undefined;
+    return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version };
+  }
+
+  /** Live entries of a node, reserved ones excluded. */
+  entries(node: string): EntryInfo[] {
+    const list: EntryInfo[] = [];
+    for (const entry of this.state.liveEntries(node)) {
+      if (entry.group === RESERVED_GROUP) continue;
+      list.push({ group: entry.group, key: entry.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version });
+    }
+    return list;
+  }
+
+  /** Names of every node known, this one included. */
+  nodes(): string[] {
+    return [...this.state.nodes.keys()];
+  }
+
+  members(): MemberInfo[] {
+    const views = new Map(this.membership.members().map((view) => [view.name, view]));
+    const list: MemberInfo[] = [];
+    for (const node of this.state.nodes.values()) {
+      const isSelf = node.name === this.name;
+      const view = views.get(node.name);
+      list.push({
+        name: node.name,
+        address: this.addressOf(node.name),
+        state: isSelf ? (this.running ? "alive" : "left") : (view?.status ?? "alive"),
+        phi: isSelf ? 0 : (view?.phi ?? 0),
+        generation: node.generation,
+        heartbeat: node.heartbeat,
+        heartbeatAgeMs: isSelf ? 0 : (view?.lastHeartbeatAgeMs ?? 0),
+        maxVersion: node.maxVersion,
+      });
+    }
+    return list;
+  }
+
+  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<T>): () => void {
+    return this.events.on(type, handler);
+  }
+
+  clusterConfig(): ClusterConfigDocument {
+    return structuredClone(this.config);
+  }
+
+  /** Applies a validated patch of cluster settings here and gossips it as a new version. */
+  updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument {
+    const settings = { ...this.config.settings, ...patch };
+    const next: ClusterConfigDocument = { version: this.config.version + 1, origin: this.name, settings };
+    this.adoptConfig(next, this.name);
+    this.writeConfigEntry();
+    this.engine.pushLocal(RESERVED_GROUP, CONFIG_KEY);
+    return this.clusterConfig();
+  }
+
+  private adoptConfig(next: ClusterConfigDocument, from: string): void {
+    const applied = this.applyConfig(next.settings); // throws on invalid settings
+    const changed = Object.keys(next.settings).filter((key) => JSON.stringify(next.settings[key]) !== JSON.stringify(this.config.settings[key]));
+    this.config = next;
+    this.engine.updateSettings(applied.gossip);
+    this.membership.updateSettings(applied.membership);
+    this.emit({ type: "config-changed", node: from, version: next.version, changed, time: this.deps.clock.wallNow() });
+  }
+
+  private writeConfigEntry(): void {
+    this.state.set(RESERVED_GROUP, CONFIG_KEY, encodeValue(this.config as unknown as Value, 5));
+  }
+
+  private onReservedChange(change: ChangeRecord): void {
+    if (change.kind === "deleted" || change.kind === "expired" || change.local) return;
+    if (change.key === STATUS_KEY && decodeValue(change.current.valueType, change.current.value) === "left") {
+      this.membership.markLeft(change.node, this.state.nodes.get(change.node)?.generation ?? 0);
+    } else if (change.key === CONFIG_KEY) {
+      this.considerConfig(change.node, change.current);
+    }
+  }
+
+  private considerConfig(from: string, snapshot: EntrySnapshot): void {
+    let document: ClusterConfigDocument;
+    try {
+      document = decodeValue(snapshot.valueType, snapshot.value) as unknown as ClusterConfigDocument;
+      if (typeof document?.version !== "number" || typeof document.origin !== "string" || typeof document.settings !== "object") throw new Error("not a config document");
+    } catch (error) {
+      this.deps.logger.warn(`ignored cluster config from ${from}: ${(error as Error).message}`);
+      return;
+    }
+    const current = this.config;
+    const newer = document.version > current.version || (document.version === current.version && document.origin > current.origin);
+    if (!newer) return;
+    try {
+      this.adoptConfig(document, from);
+      this.writeConfigEntry();
+      this.deps.logger.info(`adopted cluster config version ${document.version} from ${document.origin}`);
+    } catch (error) {
+      this.deps.logger.warn(`ignored cluster config version ${document.version} from ${from}: ${(error as Error).message}`);
+    }
+  }
+
+  private onChanges(changes: ChangeRecord[]): void {
+    const time = this.deps.clock.wallNow();
+    for (const change of changes) {
+      if (change.group === RESERVED_GROUP) {
+        this.onReservedChange(change);
+        continue;
+      }
+      const type = `entry-${change.kind}` as const;
+      if (!this.events.hasHandlers(type)) continue;
+      try {
+        const event: GossipEvent = {
+          type,
+          node: change.node,
+          group: change.group,
+          key: change.key,
+          value: decodeValue(change.current.valueType, change.current.value),
+          valueType: valueTypeNames[change.current.valueType],
+          version: change.current.version,
+          local: change.local,
+          time,
+        };
+        if (change.previous) {
+          event.previous = { value: decodeValue(change.previous.valueType, change.previous.value), valueType: valueTypeNames[change.previous.valueType], version: change.previous.version };
+        }
+        this.emit(event);
+      } catch (error) {
+        this.deps.logger.warn(`entry ${change.group}/${change.key} of ${change.node} holds a value that does not decode: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private onTransition(transition: Transition): void {
+    this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} is ${transition.kind}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
+    this.emit({ type: `node-${transition.kind}`, node: transition.node, generation: transition.generation, phi: transition.phi, time: this.deps.clock.wallNow() });
+  }
+
+  private onFrame(from: string, frame: Frame): void {
+    if (!this.running) return;
+    if (this.engine.handleFrame(from, frame)) return;
+    try {
+      if (!this.membership.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
+        this.deps.logger.debug(`skipped frame of unknown type ${frame.type} from ${from}`);
+      }
+    } catch (error) {
+      if (error instanceof DecodeError) this.onProtocolError(from, error);
+      else throw error;
+    }
+  }
+
+  private onProtocolError(peer: string, error: DecodeError): void {
+    this.deps.logger.warn(`malformed message from ${peer}: ${error.message}`);
+  }
+
+  private onPeerUp(name: string, address: string): void {
+    this.contacts.add(name);
+    this.emit({ type: "connection-opened", node: name, address, time: this.deps.clock.wallNow() });
+  }
+
+  private onPeerDown(name: string): void {
+    this.emit({ type: "connection-closed", node: name, time: this.deps.clock.wallNow() });
+  }
+
+  private addressOf(name: string): string | undefined {
+    const entry = this.state.get(name, RESERVED_GROUP, ADDRESS_KEY);
+    return entry ? (decodeValue(entry.valueType, entry.value) as string) : undefined;
+  }
+
+  /** Live peers, plus contacts not yet known by gossip; now and then a dead one, to notice a return. */
+  private choosePeers(count: number): string[] {
+    const random = this.deps.random;
+    const live = this.membership.livePeers();
+    for (const contact of this.contacts) if (contact !== this.name && !this.state.nodes.has(contact)) live.push(contact);
+    const chosen = random.shuffle(live).slice(0, count);
+    const retry = this.membership.pickDeadPeerForRetry();
+    if (retry !== undefined) chosen.push(retry);
+    return chosen;
+  }
+
+  private emit(event: GossipEvent): void {
+    this.events.emit(event);
+  }
+}
+
+function assertUserGroup(group: string): void {
+  if (group === RESERVED_GROUP) throw new Error(`group "${RESERVED_GROUP}" is reserved for GoferBroke's own entries`);
+}
