@@ -35,8 +35,6 @@ export interface NodeSettings {
   name: string;
   generation: number;
   clusterName: string;
-  /** The address other nodes dial, published in this node's reserved entries. */
-  advertise: string;
   gossip: GossipSettings;
   membership: MembershipSettings;
   tombstoneGraceMs: number;
@@ -48,6 +46,8 @@ export interface NodeDeps {
   clock: Clock;
   random: Random;
   logger: Logger;
+  /** The address other nodes dial, published in this node's reserved entries once listening. */
+  advertisedAddress(): string;
 }
 
 export interface MemberInfo {
@@ -144,7 +144,6 @@ export class GossipNode {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.settings.advertise));
     this.writeConfigEntry();
     await this.deps.transport.start({
       onFrame: (from, frame) => this.onFrame(from, frame),
@@ -152,10 +151,11 @@ export class GossipNode {
       onPeerDown: (name) => this.onPeerDown(name),
       addressOf: (name) => this.addressOf(name),
     });
+    this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
     this.lastHealthTick = this.deps.clock.now();
     this.healthTimer.start();
     this.engine.start();
-    this.deps.logger.info(`node ${this.name} started`, { generation: this.settings.generation, advertise: this.settings.advertise });
+    this.deps.logger.info(`node ${this.name} started`, { generation: this.settings.generation, address: this.deps.advertisedAddress() });
   }
 
   /** Leaves gracefully: announces it, flushes what is queued, then closes every connection. */
@@ -284,7 +284,9 @@ export class GossipNode {
       return;
     }
     const current = this.config;
-    const newer = document.version > current.version || (document.version === current.version && document.origin > current.origin);
+    // Version 0 is every node's start-up config from its own options: only a change made at run
+    // time (version 1 and up) travels. Equal versions made concurrently: the larger origin wins.
+    const newer = document.version > current.version || (document.version === current.version && document.version > 0 && document.origin > current.origin);
     if (!newer) return;
     try {
       this.adoptConfig(document, from);
@@ -327,7 +329,7 @@ export class GossipNode {
   }
 
   private onTransition(transition: Transition): void {
-    this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} is ${transition.kind}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
+    this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} ${transitionVerbs[transition.kind]}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
     this.emit({ type: `node-${transition.kind}`, node: transition.node, generation: transition.generation, phi: transition.phi, time: this.deps.clock.wallNow() });
   }
 
@@ -377,6 +379,15 @@ export class GossipNode {
     this.events.emit(event);
   }
 }
+
+const transitionVerbs: Record<Transition["kind"], string> = {
+  joined: "joined",
+  suspect: "is suspected of failure",
+  alive: "is alive again",
+  dead: "is dead",
+  left: "left",
+  removed: "was removed",
+};
 
 function assertUserGroup(group: string): void {
   if (group === RESERVED_GROUP) throw new Error(`group "${RESERVED_GROUP}" is reserved for GoferBroke's own entries`);

@@ -8,10 +8,11 @@
 // NodeDelta: string node, varuint generation, varuint fromVersion (0 = full state follows),
 //            varuint collectedUpTo, varuint maxVersion, varuint entryCount, entryCount × (varuint length, Entry)
 // Entry:    string group, string key, varuint version, u8 kind, [varuint expiresAt if kind bit 6], blob value
-//   kind: bits 0-3 value type, bit 6 has expiry, bit 7 tombstone
+//   kind: bits 0-3 value type, bits 4-5 reserved (0; an entry with either set is skipped, since its
+//   meaning is unknown to this version), bit 6 has expiry, bit 7 tombstone
 // Each entry is length-prefixed so that a malformed or unknown one can be skipped on its own.
 
-import { DecodeError } from "./errors.ts";
+import { DecodeError, EncodeError } from "./errors.ts";
 import { BodyReader } from "./reader.ts";
 import { varuintSize } from "./varuint.ts";
 import { utf8Length, type FrameWriter } from "./writer.ts";
@@ -49,6 +50,7 @@ export interface NodeDelta {
 const KIND_TYPE_MASK = 0x0f;
 const KIND_HAS_EXPIRY = 0x40;
 const KIND_DELETED = 0x80;
+const KIND_RESERVED = 0x30;
 /** Smallest encodings, used to bound counts against the bytes that remain. */
 const MIN_DIGEST_ENTRY_BYTES = 5;
 const MIN_NODE_DELTA_BYTES = 6;
@@ -144,6 +146,9 @@ export function writeDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): 
     writer.string(delta.node).varuint(delta.generation).varuint(delta.fromVersion);
     writer.varuint(delta.collectedUpTo).varuint(delta.maxVersion).varuint(delta.entries.length);
     for (const entry of delta.entries) {
+      if ((entry.valueType & KIND_TYPE_MASK) !== entry.valueType) {
+        throw new EncodeError("entry.valueType", `${entry.valueType} is not an integer in 0..15`);
+      }
       writer.varuint(entryBodySize(entry));
       writer.string(entry.group).string(entry.key).varuint(entry.version);
       let kind = entry.valueType & KIND_TYPE_MASK;
@@ -188,27 +193,32 @@ export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): Decoded
     const entryCount = reader.count("delta.entryCount", MIN_ENTRY_BYTES);
     const entries: WireEntry[] = [];
     for (let e = 0; e < entryCount; e++) {
-      const entryBytes = reader.blob("entry.length");
+      // The entry is read in place inside its length-delimited section; a damaged entry is
+      // skipped by jumping to the section's end.
+      const outerEnd = reader.enterSection("entry.length");
       try {
-        entries.push(readEntry(entryBytes, reader.offset - entryBytes.length, limits));
+        entries.push(readEntry(reader, limits));
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
         skipped.push(error);
       }
+      reader.leaveSection(outerEnd);
     }
     deltas.push({ node, generation, fromVersion, collectedUpTo, maxVersion, entries });
   }
   return { deltas, skipped };
 }
 
-function readEntry(bytes: Uint8Array, baseOffset: number, limits: DeltaReadLimits): WireEntry {
-  const reader = new BodyReader(bytes, baseOffset);
+/** Reads one entry from a reader narrowed to the entry's section. */
+function readEntry(reader: BodyReader, limits: DeltaReadLimits): WireEntry {
   const group = reader.string("entry.group", limits.maxKeyBytes);
   const key = reader.string("entry.key", limits.maxKeyBytes);
   const version = reader.varuint("entry.version");
+  const kindOffset = reader.baseOffset + reader.offset;
   const kind = reader.u8("entry.kind");
   const valueType = kind & KIND_TYPE_MASK;
-  if (!limits.isKnownValueType(valueType)) throw new DecodeError("entry.kind", baseOffset, `unknown value type ${valueType}`);
+  if (kind & KIND_RESERVED) throw new DecodeError("entry.kind", kindOffset, `reserved kind bits set (0x${kind.toString(16)})`);
+  if (!limits.isKnownValueType(valueType)) throw new DecodeError("entry.kind", kindOffset, `unknown value type ${valueType}`);
   const expiresAt = kind & KIND_HAS_EXPIRY ? reader.varuint("entry.expiresAt") : undefined;
   const value = reader.blob("entry.value", limits.maxValueBytes);
   reader.expectEnd("entry");

@@ -5,92 +5,173 @@
 import { DecodeError } from "./errors.ts";
 import { MAX_VARUINT_BYTES } from "./varuint.ts";
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: by default a TextDecoder strips a leading U+FEFF, so a string starting with it would
+// not survive a round trip. The protocol carries strings verbatim.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Strings up to this many bytes take the ASCII path first (see string()). */
+const SHORT_STRING_BYTES = 64;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
+/**
+ * Bytes → string, one char per byte. On ASCII bytes (checked after) that equals UTF-8 decoding.
+ * Buffer's latin1Slice builds the string natively from a range of any Uint8Array, with no
+ * temporary view; it is probed once, and String.fromCharCode is the fallback.
+ */
+const latin1: Latin1Slice = (() => {
+  const native = typeof Buffer === "function" ? (Buffer.prototype as unknown as { latin1Slice?: Latin1Slice }).latin1Slice : undefined;
+  try {
+    if (native && native.call(new Uint8Array([0x61, 0x62, 0x63]), 1, 3) === "bc") return native;
+  } catch {
+    // fall through to the portable version
+  }
+  return function (this: Uint8Array, start: number, end: number): string {
+    return String.fromCharCode.apply(null, this.subarray(start, end) as unknown as number[]);
+  };
+})();
 
 export class BodyReader {
-  private readonly view: DataView;
+  private viewCache: DataView | null = null;
   private position = 0;
+  /** Where reading stops: the body's end, or the end of the section entered last. */
+  private end: number;
 
   /** baseOffset: where this body starts inside the enclosing frame body, for error offsets. */
   constructor(
     private readonly body: Uint8Array,
-    private readonly baseOffset = 0,
+    readonly baseOffset = 0,
   ) {
-    this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    this.end = body.length;
   }
 
   get offset(): number {
     return this.position;
   }
 
+  /** Bytes left before the end of the body (or of the current section). */
   get remaining(): number {
-    return this.body.length - this.position;
+    return this.end - this.position;
   }
 
-  /** Throws unless every byte of the body was consumed: trailing bytes mean a format mismatch. */
+  /** Throws unless every byte of the body (or section) was consumed: trailing bytes mean a format mismatch. */
   expectEnd(field: string): void {
-    if (this.position !== this.body.length) {
+    if (this.position !== this.end) {
       throw new DecodeError(field, this.baseOffset + this.position, `${this.remaining} unexpected trailing bytes`);
     }
   }
 
+  /**
+   * Reads a varuint byte length and narrows the reader to that many following bytes, so that a
+   * length-prefixed structure is read in place, with no sub-reader or view. Returns the outer limit,
+   * to hand back to leaveSection().
+   */
+  enterSection(field: string): number {
+    const start = this.position;
+    const length = this.varuint(field);
+    if (length > this.end - this.position) {
+      throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the ${this.end - this.position} bytes that remain`);
+    }
+    const outerEnd = this.end;
+    this.end = this.position + length;
+    return outerEnd;
+  }
+
+  /** Moves to the end of the current section, skipping what was not read, and restores the outer limit. */
+  leaveSection(outerEnd: number): void {
+    this.position = this.end;
+    this.end = outerEnd;
+  }
+
   u8(field: string): number {
-    this.need(field, 1);
+    if (this.position >= this.end) this.short(field, 1);
     return this.body[this.position++]!;
   }
 
   u16(field: string): number {
-    this.need(field, 2);
-    const value = this.view.getUint16(this.position);
+    if (this.position + 2 > this.end) this.short(field, 2);
+    const value = this.view().getUint16(this.position);
     this.position += 2;
     return value;
   }
 
   u32(field: string): number {
-    this.need(field, 4);
-    const value = this.view.getUint32(this.position);
+    if (this.position + 4 > this.end) this.short(field, 4);
+    const value = this.view().getUint32(this.position);
     this.position += 4;
     return value;
   }
 
   f64(field: string): number {
-    this.need(field, 8);
-    const value = this.view.getFloat64(this.position);
+    if (this.position + 8 > this.end) this.short(field, 8);
+    const value = this.view().getFloat64(this.position);
     this.position += 8;
     return value;
   }
 
   i64(field: string): bigint {
-    this.need(field, 8);
-    const value = this.view.getBigInt64(this.position);
+    if (this.position + 8 > this.end) this.short(field, 8);
+    const value = this.view().getBigInt64(this.position);
     this.position += 8;
     return value;
   }
 
   varuint(field: string): number {
-    const start = this.position;
+    // Unrolled for up to 6 bytes (every value below 2^42) when 8 bytes remain, so no byte needs a
+    // bounds check; anything unusual (near the end, 7-8 bytes, non-minimal) takes longVaruint,
+    // which also produces the errors.
     const body = this.body;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < MAX_VARUINT_BYTES; i++) {
-      if (this.position >= body.length) throw new DecodeError(field, this.baseOffset + start, "varint runs past the end of the body");
-      const byte = body[this.position++]!;
-      value += (byte & 0x7f) * scale;
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) throw new DecodeError(field, this.baseOffset + start, "varint is not minimally encoded");
-        if (value > Number.MAX_SAFE_INTEGER) throw new DecodeError(field, this.baseOffset + start, "varint exceeds 2^53-1");
-        return value;
-      }
-      scale *= 0x80;
+    const p = this.position;
+    if (p + MAX_VARUINT_BYTES > this.end) return this.longVaruint(field);
+    let byte = body[p]!;
+    if (byte < 0x80) {
+      this.position = p + 1;
+      return byte;
     }
-    throw new DecodeError(field, this.baseOffset + start, `varint longer than ${MAX_VARUINT_BYTES} bytes`);
+    let value = byte & 0x7f;
+    byte = body[p + 1]!;
+    value |= (byte & 0x7f) << 7;
+    if (byte < 0x80) {
+      if (byte === 0) return this.longVaruint(field);
+      this.position = p + 2;
+      return value;
+    }
+    byte = body[p + 2]!;
+    value |= (byte & 0x7f) << 14;
+    if (byte < 0x80) {
+      if (byte === 0) return this.longVaruint(field);
+      this.position = p + 3;
+      return value;
+    }
+    byte = body[p + 3]!;
+    value |= (byte & 0x7f) << 21;
+    if (byte < 0x80) {
+      if (byte === 0) return this.longVaruint(field);
+      this.position = p + 4;
+      return value;
+    }
+    byte = body[p + 4]!;
+    value += (byte & 0x7f) * 0x10000000;
+    if (byte < 0x80) {
+      if (byte === 0) return this.longVaruint(field);
+      this.position = p + 5;
+      return value;
+    }
+    byte = body[p + 5]!;
+    value += (byte & 0x7f) * 0x800000000;
+    if (byte < 0x80) {
+      if (byte === 0) return this.longVaruint(field);
+      this.position = p + 6;
+      return value;
+    }
+    return this.longVaruint(field);
   }
 
   /** A count of elements that each take at least minElementBytes: bounded by what remains. */
   count(field: string, minElementBytes: number): number {
     const start = this.position;
     const value = this.varuint(field);
-    if (value * minElementBytes > this.remaining) {
+    if (value * minElementBytes > this.end - this.position) {
       throw new DecodeError(field, this.baseOffset + start, `count ${value} cannot fit in the ${this.remaining} bytes that remain`);
     }
     return value;
@@ -98,36 +179,79 @@ export class BodyReader {
 
   /** A length-prefixed byte blob, returned as a view into the body. */
   blob(field: string, maxBytes = Number.MAX_SAFE_INTEGER): Uint8Array {
-    const start = this.position;
-    const length = this.varuint(field);
-    if (length > maxBytes) throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the limit of ${maxBytes}`);
-    if (length > this.remaining) throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the ${this.remaining} bytes that remain`);
-    const view = this.body.subarray(this.position, this.position + length);
-    this.position += length;
-    return view;
+    const from = this.lengthPrefixed(field, maxBytes);
+    return this.body.subarray(from, this.position);
   }
 
   /** A length-prefixed UTF-8 string; invalid UTF-8 is a decode error, not a replacement char. */
   string(field: string, maxBytes = Number.MAX_SAFE_INTEGER): string {
     const start = this.position;
-    const bytes = this.blob(field, maxBytes);
-    if (isAscii(bytes)) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+    const from = this.lengthPrefixed(field, maxBytes);
+    const to = this.position;
+    if (to - from <= SHORT_STRING_BYTES) {
+      // Short strings are mostly ASCII names and keys: build the string natively one char per
+      // byte, then let the regex engine confirm it is ASCII (where that equals UTF-8 decoding).
+      // Measured faster than checking the bytes in a JS loop first.
+      const text = latin1.call(this.body, from, to);
+      if (!NON_ASCII.test(text)) return text;
+    }
     try {
-      return utf8.decode(bytes);
+      return utf8.decode(this.body.subarray(from, to));
     } catch {
       throw new DecodeError(field, this.baseOffset + start, "invalid UTF-8");
     }
   }
 
-  private need(field: string, bytes: number): void {
-    if (this.position + bytes > this.body.length) {
-      throw new DecodeError(field, this.baseOffset + this.position, `needs ${bytes} bytes, ${this.remaining} remain`);
-    }
+  /** Reads a varuint length, checks it, and skips the bytes; returns where they start. */
+  private lengthPrefixed(field: string, maxBytes: number): number {
+    const start = this.position;
+    const length = this.varuint(field);
+    if (length > maxBytes) throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the limit of ${maxBytes}`);
+    const from = this.position;
+    if (length > this.end - from) throw new DecodeError(field, this.baseOffset + start, `length ${length} exceeds the ${this.end - from} bytes that remain`);
+    this.position = from + length;
+    return from;
   }
-}
 
-function isAscii(bytes: Uint8Array): boolean {
-  if (bytes.length > 64) return false; // long strings go through the native decoder
-  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return false;
-  return true;
+  /** The multi-byte varuint path: bits 0-27 in integer arithmetic, bits 28-55 in exact doubles. */
+  private longVaruint(field: string): number {
+    const start = this.position;
+    const body = this.body;
+    const end = this.end;
+    let position = start;
+    let value = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (position >= end) throw new DecodeError(field, this.baseOffset + start, "varint runs past the end of the body");
+      const byte = body[position++]!;
+      value |= (byte & 0x7f) << shift;
+      if (byte < 0x80) {
+        if (byte === 0 && shift > 0) throw new DecodeError(field, this.baseOffset + start, "varint is not minimally encoded");
+        this.position = position;
+        return value;
+      }
+    }
+    let scale = 0x10000000; // 2^28
+    for (let i = 4; i < MAX_VARUINT_BYTES; i++) {
+      if (position >= end) throw new DecodeError(field, this.baseOffset + start, "varint runs past the end of the body");
+      const byte = body[position++]!;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (byte === 0) throw new DecodeError(field, this.baseOffset + start, "varint is not minimally encoded");
+        if (value > Number.MAX_SAFE_INTEGER) throw new DecodeError(field, this.baseOffset + start, "varint exceeds 2^53-1");
+        this.position = position;
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw new DecodeError(field, this.baseOffset + start, `varint longer than ${MAX_VARUINT_BYTES} bytes`);
+  }
+
+  private view(): DataView {
+    // Created on first use: entry-heavy bodies never need one.
+    return (this.viewCache ??= new DataView(this.body.buffer, this.body.byteOffset, this.body.byteLength));
+  }
+
+  private short(field: string, bytes: number): never {
+    throw new DecodeError(field, this.baseOffset + this.position, `needs ${bytes} bytes, ${this.remaining} remain`);
+  }
 }

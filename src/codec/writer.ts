@@ -5,6 +5,33 @@ import { EncodeError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES, HEADER_BYTES, PROTOCOL_VERSION } from "./frame.ts";
 
 const utf8 = new TextEncoder();
+/** Strings up to this many UTF-16 units always encode to fewer than 128 bytes. */
+const SHORT_STRING_CHARS = 42;
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+
+type Utf8Write = (this: Uint8Array, text: string, offset: number, length: number) => number;
+/**
+ * Encodes a string into a Uint8Array at an offset and returns the bytes written. Buffer's
+ * utf8Write does it natively on any Uint8Array with no temporary view; it is probed once, and
+ * TextEncoder.encodeInto is the fallback.
+ */
+const utf8Write: Utf8Write = (() => {
+  const native = typeof Buffer === "function" ? (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write : undefined;
+  try {
+    const probe = new Uint8Array(4);
+    if (native && native.call(probe, "\u00e9", 1, 3) === 2 && probe[1] === 0xc3 && probe[2] === 0xa9) return native;
+  } catch {
+    // fall through to the portable version
+  }
+  return function (this: Uint8Array, text: string, offset: number, length: number): number {
+    return utf8.encodeInto(text, this.subarray(offset, offset + length)).written;
+  };
+})();
+
+function loneSurrogate(): EncodeError {
+  return new EncodeError("string", "contains a lone UTF-16 surrogate");
+}
 
 /** Bytes a UTF-8 string occupies on the wire, without its length prefix. */
 export function utf8Length(text: string): number {
@@ -38,6 +65,11 @@ export class FrameWriter {
 
   begin(type: number, correlationId = 0, flags = 0): this {
     if (this.frameStart >= 0) throw new EncodeError("frame", "begin() called before the previous frame was ended");
+    if ((type & 0xff) !== type) throw new EncodeError("frame.type", `${type} is not an integer in 0..255`);
+    if ((flags & 0xffff) !== flags) throw new EncodeError("frame.flags", `${flags} is not an integer in 0..65535`);
+    if (correlationId >>> 0 !== correlationId) {
+      throw new EncodeError("frame.correlationId", `${correlationId} is not an integer in 0..2^32-1`);
+    }
     this.reserve(HEADER_BYTES);
     this.frameStart = this.position;
     const at = this.position;
@@ -45,7 +77,7 @@ export class FrameWriter {
     this.view.setUint8(at + 4, PROTOCOL_VERSION);
     this.view.setUint8(at + 5, type);
     this.view.setUint16(at + 6, flags);
-    this.view.setUint32(at + 8, correlationId >>> 0);
+    this.view.setUint32(at + 8, correlationId);
     this.position += HEADER_BYTES;
     return this;
   }
@@ -79,12 +111,14 @@ export class FrameWriter {
   }
 
   u8(value: number): this {
+    if ((value & 0xff) !== value) throw new EncodeError("u8", `${value} is not an integer in 0..255`);
     this.reserve(1);
     this.buffer[this.position++] = value;
     return this;
   }
 
   u16(value: number): this {
+    if ((value & 0xffff) !== value) throw new EncodeError("u16", `${value} is not an integer in 0..65535`);
     this.reserve(2);
     this.view.setUint16(this.position, value);
     this.position += 2;
@@ -92,6 +126,7 @@ export class FrameWriter {
   }
 
   u32(value: number): this {
+    if (value >>> 0 !== value) throw new EncodeError("u32", `${value} is not an integer in 0..2^32-1`);
     this.reserve(4);
     this.view.setUint32(this.position, value);
     this.position += 4;
@@ -107,7 +142,7 @@ export class FrameWriter {
 
   /** Signed 64-bit integer (two's complement, big-endian). */
   i64(value: bigint): this {
-    if (value < -(2n ** 63n) || value >= 2n ** 63n) throw new EncodeError("i64", `${value} is outside the signed 64-bit range`);
+    if (value < I64_MIN || value > I64_MAX) throw new EncodeError("i64", `${value} is outside the signed 64-bit range`);
     this.reserve(8);
     this.view.setBigInt64(this.position, value);
     this.position += 8;
@@ -116,31 +151,73 @@ export class FrameWriter {
 
   /** Unsigned integer below 2^53 as minimal LEB128 (see varuint.ts). */
   varuint(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new EncodeError("varuint", `${value} is not an integer in 0..2^53-1`);
-    this.reserve(8);
+    if (value >>> 0 !== value) return this.largeVaruint(value);
+    // 0..2^32-1: integer arithmetic (">>>" keeps the top bit unsigned).
+    this.reserve(5);
     const buffer = this.buffer;
     let position = this.position;
-    while (value >= 0x80) {
-      buffer[position++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
+    while (value > 0x7f) {
+      buffer[position++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
     }
     buffer[position++] = value;
     this.position = position;
     return this;
   }
 
-  /** UTF-8 string prefixed by its byte length as a varuint. */
+  /** 2^32..2^53-1: bits 0-27 come from the low 32-bit word, the rest from the high bits. */
+  private largeVaruint(value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new EncodeError("varuint", `${value} is not an integer in 0..2^53-1`);
+    this.reserve(8);
+    const buffer = this.buffer;
+    let position = this.position;
+    let low = value >>> 0; // value mod 2^32
+    const high = (value - low) / 0x100000000; // below 2^21, exact
+    for (let i = 0; i < 4; i++) {
+      buffer[position++] = (low & 0x7f) | 0x80;
+      low >>>= 7;
+    }
+    let rest = (high << 4) | low; // bits 28-52: nonzero, since value >= 2^32
+    while (rest > 0x7f) {
+      buffer[position++] = (rest & 0x7f) | 0x80;
+      rest >>>= 7;
+    }
+    buffer[position++] = rest;
+    this.position = position;
+    return this;
+  }
+
+  /**
+   * UTF-8 string prefixed by its byte length as a varuint. A lone UTF-16 surrogate is an
+   * EncodeError: it would silently become U+FFFD on the wire and come back as another string.
+   */
   string(text: string): this {
+    if (text.length <= SHORT_STRING_CHARS) {
+      // At most 3 bytes per UTF-16 unit keeps the byte length under 128: a one-byte prefix,
+      // patched after the bytes are written, saves measuring the string first.
+      this.reserve(1 + text.length * 3);
+      const buffer = this.buffer;
+      const prefixAt = this.position;
+      let position = prefixAt + 1;
+      for (let i = 0; i < text.length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) {
+          // i is the first non-ASCII unit, so no surrogate pair is split here.
+          if (!text.isWellFormed()) throw loneSurrogate();
+          position += utf8Write.call(buffer, text.slice(i), position, buffer.length - position);
+          break;
+        }
+        buffer[position++] = code;
+      }
+      buffer[prefixAt] = position - prefixAt - 1;
+      this.position = position;
+      return this;
+    }
     const byteLength = utf8Length(text);
+    if (byteLength !== text.length && !text.isWellFormed()) throw loneSurrogate();
     this.varuint(byteLength);
     this.reserve(byteLength);
-    if (byteLength === text.length && byteLength < 64) {
-      // ASCII fast path: short names and keys dominate, and a loop beats the encoder call.
-      for (let i = 0; i < byteLength; i++) this.buffer[this.position + i] = text.charCodeAt(i);
-    } else {
-      utf8.encodeInto(text, this.buffer.subarray(this.position, this.position + byteLength));
-    }
-    this.position += byteLength;
+    this.position += utf8Write.call(this.buffer, text, this.position, byteLength);
     return this;
   }
 
@@ -161,7 +238,7 @@ export class FrameWriter {
   private reserve(extra: number): void {
     const needed = this.position + extra;
     if (needed <= this.buffer.length) return;
-    let capacity = this.buffer.length * 2;
+    let capacity = Math.max(this.buffer.length * 2, 64); // a zero initial capacity must still grow
     while (capacity < needed) capacity *= 2;
     const grown = new Uint8Array(capacity);
     grown.set(this.buffer.subarray(0, this.position));

@@ -221,6 +221,7 @@ export class GossipEngine {
     const outcome = applyDigest(this.state, digest);
     for (const node of outcome.discovered) this.hooks.onDiscovered(node);
     for (const node of outcome.heartbeats) this.hooks.onHeartbeat(node);
+    if (outcome.changes.length > 0) this.hooks.onChanges(outcome.changes);
   }
 
   private mergeFrom(from: string, reader: BodyReader, pushed: boolean): void {

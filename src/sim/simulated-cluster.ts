@@ -63,6 +63,13 @@ export class SimulatedCluster {
 
   /** Creates and starts a node (or restarts one with a new generation). */
   addNode(name: string): SimNode {
+    const running = this.byName.get(name);
+    if (running?.running) {
+      // A restart replaces the process: the old incarnation must not keep gossiping its old
+      // generation under the same name (its timer would otherwise keep firing).
+      running.running = false;
+      running.engine.stop();
+    }
     const state = new ClusterState(name, this.generationCounter++, this.clock, {
       tombstoneGraceMs: this.options.tombstoneGraceMs ?? 3_600_000,
       limits: { ...defaultStateLimits, maxGossipBytes: this.settings.maxGossipBytes, ...this.options.limits },

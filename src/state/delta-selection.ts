@@ -42,11 +42,8 @@ export function selectDeltas(
   let used = varuintSize(candidates.length);
   let truncated = 0;
   for (const candidate of candidates) {
-    if (budget - used <= 0) {
-      truncated++;
-      continue;
-    }
     const delta = fillNodeDelta(candidate, budget - used);
+    if (delta === NOTHING_TO_SEND) continue;
     if (!delta) {
       truncated++;
       continue;
@@ -90,7 +87,14 @@ function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[])
   return candidates;
 }
 
-function fillNodeDelta(candidate: Candidate, room: number): { delta: NodeDelta; bytes: number; complete: boolean } | null {
+/**
+ * A node the peer is behind on whose newer versions were all collected tombstones: there is no
+ * entry to send, and that is no budget overflow.
+ */
+const NOTHING_TO_SEND = "nothing to send";
+
+/** The entries that fit in `room`; null when not even the first one does. */
+function fillNodeDelta(candidate: Candidate, room: number): { delta: NodeDelta; bytes: number; complete: boolean } | typeof NOTHING_TO_SEND | null {
   const { node, fromVersion } = candidate;
   const header = { node: node.name, generation: node.generation, fromVersion, collectedUpTo: node.collectedUpTo, maxVersion: node.maxVersion };
   const entries: WireEntry[] = [];
@@ -107,7 +111,7 @@ function fillNodeDelta(candidate: Candidate, room: number): { delta: NodeDelta; 
     entries.push(wire);
     entryBytes += size;
   }
-  if (entries.length === 0) return null;
+  if (entries.length === 0) return complete ? NOTHING_TO_SEND : null;
   return { delta: { ...header, entries }, bytes: nodeDeltaHeaderSize(header, entries.length) + entryBytes, complete };
 }
 

@@ -14,11 +14,16 @@ export interface DigestOutcome {
   heartbeats: string[];
   /** Nodes seen for the first time, or with a new generation. */
   discovered: string[];
+  /**
+   * Entries of an older generation that a new, still empty, generation dropped ("deleted"). No
+   * delta would ever finish such a replacement: selection sends nothing for a node without entries.
+   */
+  changes: ChangeRecord[];
 }
 
 /** Learns heartbeats and new nodes (or generations) from a peer's digest. */
 export function applyDigest(state: ClusterState, digest: readonly DigestEntry[]): DigestOutcome {
-  const outcome: DigestOutcome = { heartbeats: [], discovered: [] };
+  const outcome: DigestOutcome = { heartbeats: [], discovered: [], changes: [] };
   for (const seen of digest) {
     if (seen.node === state.selfName) continue;
     if (state.isRemoved(seen.node, seen.generation)) continue;
@@ -34,6 +39,7 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[])
       node.beginReplacement(seen.generation, 0, seen.maxVersion);
       node.heartbeat = seen.heartbeat;
       outcome.discovered.push(seen.node);
+      finishReplacement(node, outcome.changes);
       continue;
     }
     if (seen.generation === node.generation && seen.heartbeat > node.heartbeat) {
@@ -104,7 +110,7 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOut
     outcome.applied++;
     if (change) outcome.changes.push(change);
   }
-  finishReplacement(node, outcome);
+  finishReplacement(node, outcome.changes);
 }
 
 function applyEntry(node: NodeState, wire: WireEntry, now: number): ChangeRecord | null {
@@ -133,10 +139,10 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number): ChangeRecord
 }
 
 /** Once the fresh state caught up, keys that did not come back were deleted meanwhile. */
-function finishReplacement(node: NodeState, outcome: MergeOutcome): void {
+function finishReplacement(node: NodeState, changes: ChangeRecord[]): void {
   if (!node.replaced || node.maxVersion < node.replacedUntil) return;
   for (const entry of node.replaced.values()) {
-    if (!entry.deleted) outcome.changes.push(changeRecord("deleted", node.name, entry, entry, false));
+    if (!entry.deleted) changes.push(changeRecord("deleted", node.name, entry, entry, false));
   }
   node.replaced = null;
   node.replacedUntil = 0;

@@ -1,0 +1,423 @@
+// Command-line arguments: the Go CLI's flags (`-mode=seed -nodeAddr 127.0.0.1:8081 -routes …`),
+// the same flags as --kebab-case, our own flags, and the client subcommands.
+//
+// node:util parseArgs does the structural work (options vs positionals, `--`), but it knows
+// neither single-dash long flags nor Go's boolean syntax, and its errors name its own spelling.
+// So a first pass reads every flag token the way Go's flag package does (one or two dashes,
+// `-flag=value` or `-flag value`), rejects unknown flags and missing values naming the flag as
+// typed, and rewrites each to `--canonical=value` for parseArgs; the spelling is kept per token
+// so value errors name it too. Values are converted here, to the NodeOptions key they set, so
+// bad addresses and numbers are usage errors; the full validation happens in merge/schema.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { CLUSTER_NETWORKS, isValidHost, parseHostPort, parsePort } from "./network.ts";
+import { suggestClosest } from "./schema.ts";
+
+/** A problem with the command line; the message names the flag as the user typed it. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+  /** The flag as typed (`-nodeAdr`, `--node-addr`), when the error is about one. */
+  readonly flag: string | undefined;
+
+  constructor(message: string, flag?: string) {
+    super(message);
+    this.flag = flag;
+  }
+}
+
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config"] as const;
+export type Command = (typeof COMMANDS)[number];
+export const CONFIG_SUBCOMMANDS = ["show", "set"] as const;
+export const VALUE_TYPES = ["string", "bytes", "int64", "float64", "bool", "json"] as const;
+
+export interface ParsedCommandLine {
+  /** The subcommand, or null to run a node. */
+  command: Command | null;
+  /** Positionals after the command (for `config`, the first is show or set). */
+  positionals: string[];
+  /**
+   * Flag values under the NodeOptions key they set (address, seeds, clusterNetwork, tls: {…},
+   * secret, …), plus help, version, and the client commands' client, token, type and ttlMs.
+   */
+  flags: Record<string, unknown>;
+  configFiles: { node?: string; cluster?: string };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flags
+
+/** Which invocations a flag belongs to: running a node, any client command, only `set`, or all. */
+type Scope = "node" | "client" | "set" | "any";
+
+type Flags = Record<string, unknown>;
+
+interface FlagSpec {
+  /** kebab-case name; `--long` and `-long` are accepted, and so is its camelCase form. */
+  long: string;
+  /** The Go CLI's spelling (`nodeAddr`), when it differs from camelCase of `long`. */
+  go?: string;
+  short?: string;
+  /** Placeholder for the value (`host:port`); absent for boolean flags. */
+  value?: string;
+  scope: Scope;
+  help: string;
+  /** Converts the raw value (already checked non-missing) and stores it; throws UsageError. */
+  store: (flags: Flags, raw: string, flag: string, files: ParsedCommandLine["configFiles"]) => void;
+}
+
+function camelCase(kebab: string): string {
+  return kebab.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function bad(flag: string, raw: string, what: string): UsageError {
+  return new UsageError(`flag ${flag}: ${JSON.stringify(raw)} is not ${what}`, flag);
+}
+
+function needsValue(flag: string, placeholder: string): UsageError {
+  return new UsageError(`flag ${flag} needs a value ${placeholder}`, flag);
+}
+
+const text =
+  (key: string, placeholder: string) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    if (raw === "") throw needsValue(flag, placeholder);
+    flags[key] = raw;
+  };
+
+const hostPort =
+  (key: string, minPort: number) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    const parsed = parseHostPort(raw);
+    if (parsed === null || parsed.port < minPort) throw bad(flag, raw, "host:port");
+    flags[key] = raw;
+  };
+
+const choice =
+  (key: string, values: readonly string[], normalise: (raw: string) => string = (raw) => raw) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    const value = normalise(raw);
+    if (!values.includes(value)) throw bad(flag, raw, `one of ${values.join(", ")}`);
+    flags[key] = value;
+  };
+
+const duration =
+  (key: string) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    const ms = parseDurationMs(raw);
+    if (ms === null) throw bad(flag, raw, "a duration (e.g. 1000, 200ms, 1s)");
+    flags[key] = ms;
+  };
+
+const boolean =
+  (key: string) =>
+  (flags: Flags, raw: string): void => {
+    flags[key] = raw === "true";
+  };
+
+const tlsField =
+  (field: string, placeholder: string) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    if (raw === "") throw needsValue(flag, placeholder);
+    flags.tls = { ...(flags.tls as object | undefined), [field]: raw };
+  };
+
+export const FLAG_SPECS: readonly FlagSpec[] = [
+  // The Go CLI's flags (behaviour reference §7.1).
+  { long: "mode", go: "mode", value: "seed|node", scope: "node", help: "run as a seed or a plain node", store: choice("mode", ["seed", "node"]) },
+  { long: "name", go: "name", value: "name", scope: "node", help: "node name (default: the host name)", store: text("name", "name") },
+  { long: "node-addr", go: "nodeAddr", value: "host:port", scope: "node", help: "address to listen on for peers", store: hostPort("address", 0) },
+  {
+    long: "routes",
+    go: "routes",
+    value: "host:port[,host:port…]",
+    scope: "node",
+    help: "seed addresses; repeatable",
+    store: (flags, raw, flag) => {
+      const seeds = (flags.seeds as string[] | undefined) ?? [];
+      for (const item of raw.split(",").map((s) => s.trim())) {
+        if (item === "") continue; // tolerate `a:1,,b:2` and a trailing comma
+        const parsed = parseHostPort(item);
+        if (parsed === null || parsed.port === 0) throw bad(flag, item, "host:port");
+        seeds.push(item);
+      }
+      if (seeds.length === 0) throw needsValue(flag, "host:port");
+      flags.seeds = seeds;
+    },
+  },
+  {
+    long: "cluster-network",
+    go: "clusterNetwork",
+    value: CLUSTER_NETWORKS.join("|"),
+    scope: "node",
+    help: "which addresses the cluster admits",
+    store: choice("clusterNetwork", CLUSTER_NETWORKS, (raw) => raw.toUpperCase()),
+  },
+  {
+    long: "client-port",
+    go: "clientPort",
+    value: "port",
+    scope: "node",
+    help: "HTTP admin/client port (0 = ephemeral)",
+    store: (flags, raw, flag) => {
+      // Go's default "" meant an ephemeral port; keep accepting it.
+      const port = raw === "" ? 0 : parsePort(raw);
+      if (port === null) throw bad(flag, raw, "a port number (0-65535)");
+      flags.clientPort = port;
+    },
+  },
+  {
+    long: "node-config",
+    go: "nodeConfig",
+    value: "file",
+    scope: "node",
+    help: "node config file (.conf or .json)",
+    store: (_, raw, flag, files) => {
+      if (raw === "") throw needsValue(flag, "file");
+      files.node = raw;
+    },
+  },
+  {
+    long: "cluster-config",
+    go: "clusterConfig",
+    value: "file",
+    scope: "node",
+    help: "cluster config file (.conf or .json)",
+    store: (_, raw, flag, files) => {
+      if (raw === "") throw needsValue(flag, "file");
+      files.cluster = raw;
+    },
+  },
+  // Our own node flags.
+  { long: "advertise", value: "host:port", scope: "node", help: "address peers should dial", store: hostPort("advertise", 1) },
+  { long: "cluster-name", value: "name", scope: "node", help: "cluster name", store: text("clusterName", "name") },
+  { long: "tls-ca", value: "file", scope: "node", help: "CA certificate (PEM)", store: tlsField("caFile", "file") },
+  { long: "tls-cert", value: "file", scope: "node", help: "node certificate (PEM)", store: tlsField("certFile", "file") },
+  { long: "tls-key", value: "file", scope: "node", help: "node private key (PEM)", store: tlsField("keyFile", "file") },
+  {
+    long: "tls-require-name",
+    scope: "node",
+    help: "peer certificates must name the peer node",
+    store: (flags, raw) => {
+      flags.tls = { ...(flags.tls as object | undefined), requireNameMatch: raw === "true" };
+    },
+  },
+  {
+    long: "secret-file",
+    value: "file",
+    scope: "node",
+    help: "file holding the shared cluster secret",
+    store: (flags, raw, flag) => {
+      if (raw === "") throw needsValue(flag, "file");
+      flags.secret = readSecretFile(raw, flag);
+    },
+  },
+  { long: "gossip-interval", value: "duration", scope: "node", help: "gossip round interval (ms, or 200ms, 1s)", store: duration("gossipIntervalMs") },
+  {
+    long: "client-bind",
+    value: "host",
+    scope: "node",
+    help: "interface for the client port (default 127.0.0.1)",
+    store: (flags, raw, flag) => {
+      if (!isValidHost(raw)) throw bad(flag, raw, "a host name or IP address");
+      flags.clientBind = raw;
+    },
+  },
+  { long: "client-token", value: "token", scope: "node", help: "token clients must present", store: text("clientToken", "token") },
+  // Everywhere.
+  { long: "log-level", value: "level", scope: "any", help: "debug, info, warn, error or silent", store: choice("logLevel", ["debug", "info", "warn", "error", "silent"]) },
+  { long: "log-format", value: "pretty|json", scope: "any", help: "human output or JSON lines", store: choice("logFormat", ["pretty", "json"]) },
+  { long: "help", short: "h", scope: "any", help: "show this help", store: boolean("help") },
+  { long: "version", short: "v", scope: "any", help: "show the version", store: boolean("version") },
+  // Client commands.
+  { long: "client", short: "c", value: "host:port", scope: "client", help: "client port of the node to talk to", store: hostPort("client", 1) },
+  { long: "token", value: "token", scope: "client", help: "token for the node's client port", store: text("token", "token") },
+  { long: "type", value: VALUE_TYPES.join("|"), scope: "set", help: "value type", store: choice("type", VALUE_TYPES) },
+  { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
+];
+
+const SPEC_BY_LONG = new Map(FLAG_SPECS.map((spec) => [spec.long, spec]));
+const SPEC_BY_SHORT = new Map(FLAG_SPECS.flatMap((spec) => (spec.short ? [[spec.short, spec] as const] : [])));
+/** Every accepted long spelling (kebab, camelCase, Go) → its spec. */
+const SPEC_BY_NAME = new Map(
+  FLAG_SPECS.flatMap((spec) => [spec.long, camelCase(spec.long), spec.go ?? spec.long].map((name) => [name, spec] as const)),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `1000`, `200ms`, `1.5s`, `2m`, `24h` → whole milliseconds; null if malformed or fractional. */
+export function parseDurationMs(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return null;
+  const ms = Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "ms"] as number);
+  return Number.isSafeInteger(ms) ? ms : null;
+}
+
+/** Go's strconv.ParseBool spellings. */
+function parseGoBool(text: string): boolean | null {
+  if (["1", "t", "T", "true", "TRUE", "True"].includes(text)) return true;
+  if (["0", "f", "F", "false", "FALSE", "False"].includes(text)) return false;
+  return null;
+}
+
+/** The file's text with one trailing newline removed (editors add one; the secret has none). */
+export function readSecretFile(path: string, flag: string): string {
+  let content: string;
+  try {
+    content = readFileSync(path, "utf8");
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`flag ${flag}: cannot read ${JSON.stringify(path)}: ${reason}`, flag);
+  }
+  return content.replace(/\r?\n$/, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/** How a suggestion is spelled: in the style the user typed (`-nodeAddr`, `--node-addr`, `--nodeAddr`). */
+function spellLike(typed: string, spec: FlagSpec): string {
+  if (!typed.startsWith("--")) return `-${spec.go ?? camelCase(spec.long)}`;
+  return /[A-Z]/.test(typed) ? `--${spec.go ?? camelCase(spec.long)}` : `--${spec.long}`;
+}
+
+function unknownFlag(flag: string, name: string): UsageError {
+  const names = [...SPEC_BY_NAME.keys()];
+  const closest = suggestClosest(name, names);
+  const spec = closest === undefined ? undefined : SPEC_BY_NAME.get(closest);
+  const hint = spec === undefined ? "" : ` (did you mean ${spellLike(flag, spec)}?)`;
+  return new UsageError(`unknown flag ${flag}${hint}`, flag);
+}
+
+interface Rewritten {
+  args: string[];
+  /** args index → the flag as the user typed it. */
+  spelling: Map<number, string>;
+}
+
+/**
+ * Go-style first pass: finds each flag, checks it exists and has its value, and rewrites it to
+ * `--long=value` (booleans to `--long=true|false`) so parseArgs sees one unambiguous form.
+ */
+function rewriteFlags(argv: readonly string[]): Rewritten {
+  const args: string[] = [];
+  const spelling = new Map<number, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] as string;
+    if (token === "--") {
+      args.push(...argv.slice(i));
+      break;
+    }
+    if (!token.startsWith("-") || token === "-") {
+      args.push(token);
+      continue;
+    }
+    const dashes = token.startsWith("--") ? "--" : "-";
+    const body = token.slice(dashes.length);
+    const eq = body.indexOf("=");
+    const name = eq < 0 ? body : body.slice(0, eq);
+    const inline = eq < 0 ? undefined : body.slice(eq + 1);
+    const flag = `${dashes}${name}`;
+    const spec = dashes === "-" && name.length === 1 ? SPEC_BY_SHORT.get(name) : SPEC_BY_NAME.get(name);
+    if (spec === undefined) throw unknownFlag(flag, name);
+
+    let value: string;
+    if (spec.value === undefined) {
+      const parsed = inline === undefined ? true : parseGoBool(inline);
+      if (parsed === null) throw bad(flag, inline as string, "true or false");
+      value = String(parsed);
+    } else if (inline !== undefined) {
+      value = inline;
+    } else {
+      // Like Go, the next argument is the value; unlike Go, one that looks like a flag is taken
+      // for a forgotten value (`-nodeAddr -routes …`). Values starting with "-" need `=`.
+      const next = argv[i + 1];
+      if (next === undefined || (next.startsWith("-") && next !== "-")) throw needsValue(flag, spec.value);
+      value = next;
+      i++;
+    }
+    spelling.set(args.length, flag);
+    args.push(`--${spec.long}=${value}`);
+  }
+  return { args, spelling };
+}
+
+function checkScope(spec: FlagSpec, flag: string, command: Command | null): void {
+  if (spec.scope === "any") return;
+  if (command === null) {
+    if (spec.scope === "node") return;
+    const where = spec.scope === "set" ? "the command set" : `the commands ${COMMANDS.join(", ")}`;
+    throw new UsageError(`flag ${flag} only applies to ${where}`, flag);
+  }
+  if (spec.scope === "client" || (spec.scope === "set" && command === "set")) return;
+  const only = spec.scope === "set" ? " (only to set)" : spec.scope === "node" ? " (only when running a node)" : "";
+  throw new UsageError(`flag ${flag} does not apply to command ${command}${only}`, flag);
+}
+
+function parseCommand(positionals: string[]): { command: Command | null; rest: string[] } {
+  const [first, ...rest] = positionals;
+  if (first === undefined) return { command: null, rest: [] };
+  if (!(COMMANDS as readonly string[]).includes(first)) {
+    const closest = suggestClosest(first, COMMANDS);
+    const hint = closest === undefined ? "" : ` (did you mean ${closest}?)`;
+    throw new UsageError(`unknown command ${JSON.stringify(first)}${hint}; commands: ${COMMANDS.join(", ")}`);
+  }
+  const command = first as Command;
+  if (command === "config" && !(CONFIG_SUBCOMMANDS as readonly string[]).includes(rest[0] ?? "")) {
+    throw new UsageError(`command config needs ${CONFIG_SUBCOMMANDS.join(" or ")}`);
+  }
+  return { command, rest };
+}
+
+/**
+ * Parses the arguments after the program name. Flags may come before or after the command;
+ * a later flag overrides an earlier one, except -routes, which accumulates. Throws UsageError.
+ */
+export function parseCliArgs(argv: readonly string[]): ParsedCommandLine {
+  const { args, spelling } = rewriteFlags(argv);
+  const options = Object.fromEntries(FLAG_SPECS.map((spec) => [spec.long, { type: "string", multiple: true } as const]));
+  let tokens;
+  try {
+    ({ tokens } = parseArgs({ args, options, strict: true, allowPositionals: true, tokens: true }));
+  } catch (error) {
+    // rewriteFlags leaves parseArgs nothing to object to; keep its message if that ever changes.
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+
+  const positionals = tokens.flatMap((token) => (token.kind === "positional" ? [token.value] : []));
+  const { command, rest } = parseCommand(positionals);
+  const flags: Flags = {};
+  const configFiles: ParsedCommandLine["configFiles"] = {};
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const spec = SPEC_BY_LONG.get(token.name) as FlagSpec;
+    const flag = spelling.get(token.index) ?? `--${spec.long}`;
+    checkScope(spec, flag, command);
+    spec.store(flags, token.value ?? "", flag, configFiles);
+  }
+  return { command, positionals: rest, flags, configFiles };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help
+
+/** One line per flag for `--help`: Go spelling first where there is one. */
+export function formatFlagHelp(scope: "node" | "client"): string {
+  const shown = FLAG_SPECS.filter((spec) =>
+    scope === "node" ? spec.scope === "node" || spec.scope === "any" : spec.scope !== "node",
+  );
+  const lines = shown.map((spec) => {
+    const names = [
+      spec.go ? `-${spec.go}` : undefined,
+      `--${spec.long}`,
+      spec.short ? `-${spec.short}` : undefined,
+    ].filter((name) => name !== undefined);
+    const usage = `${names.join(", ")}${spec.value ? ` ${spec.value}` : ""}`;
+    return { usage, help: spec.help };
+  });
+  const width = Math.max(...lines.map((line) => line.usage.length));
+  return lines.map((line) => `  ${line.usage.padEnd(width)}  ${line.help}`).join("\n");
+}

@@ -1,0 +1,647 @@
+// Node options: the valibot schemas, their defaults, and errors that name the option, the
+// expected form and the value that was given.
+//
+// Option             | Type                       | Default              | Accepted
+// -------------------|----------------------------|----------------------|----------------------------------------------
+// name               | string                     | host name (cleaned)  | 1-64 chars from A-Z a-z 0-9 . _ -
+// clusterName        | string                     | "goferbroke"         | 1-64 chars from A-Z a-z 0-9 . _ -
+// generation         | integer                    | (set by the caller)  | 1 .. 2^53-1
+// mode               | "seed" | "node"            | "node"               |
+// address            | "host:port"                | "127.0.0.1:0"        | bind address; port 0-65535 (0 = ephemeral); IPv6 as [::1]:port
+// advertise          | "host:port"                | (the bound address)  | port 1-65535; not 0.0.0.0 or ::
+// seeds              | "host:port"[]              | []                   | at most 256; port 1-65535
+// clusterNetwork     | LOCAL|PRIVATE|PUBLIC|DYNAMIC | "LOCAL"            | see network.ts for what each admits
+// clientPort         | integer                    | (no client port)     | 0-65535 (0 = ephemeral)
+// clientBind         | host                       | "127.0.0.1"          | IP address or host name
+// clientToken        | string                     | (no token)           | 8-1024 visible ASCII characters
+// tls                | {caFile, certFile, keyFile, requireNameMatch} | (no TLS) | non-empty paths; requireNameMatch default false
+// secret             | string                     | (no secret)          | 16-4096 UTF-8 bytes
+// gossipIntervalMs   | integer ms                 | 1000                 | 100-60000
+// fanout             | integer                    | 1                    | 1-16
+// maxGossipBytes     | integer bytes              | 262144 (256 KiB)     | 1024 .. maxFrameBytes
+// pushFanout         | integer                    | 2                    | 0-16 (0 = no push of fresh writes)
+// maxFrameBytes      | integer bytes              | 1048576 (1 MiB)      | 4096-16777216
+// phiThreshold       | number                     | 8                    | 1-32
+// acceptablePauseMs  | integer ms                 | 3000                 | 0-60000
+// minStdDeviationMs  | integer ms                 | 100                  | 1-10000
+// probeFanout        | integer                    | 3                    | 0-16 (0 = no indirect probes)
+// probeTimeoutMs     | integer ms                 | 1000                 | 10-60000
+// deadRemovalMs      | integer ms                 | 86400000 (24 h)      | 10000 .. 2592000000 (30 days)
+// tombstoneGraceMs   | integer ms                 | 3600000 (1 h)        | 1000 .. 2592000000 (30 days)
+// maxKeyBytes        | integer bytes              | 256                  | 1-1024 (group names too)
+// maxValueBytes      | integer bytes              | 65536, lowered to fit| 1 .. maxGossipBytes - 2*maxKeyBytes - 256
+// maxEntriesPerNode  | integer                    | 100000               | 1-10000000
+// maxConnections     | integer                    | 1024                 | 1-65536
+// logLevel           | debug|info|warn|error|silent | "info"             |
+// logFormat          | pretty|json                | "pretty"             |
+// app                | JSON object                | (none)               | free-form; at most 65536 bytes as JSON, depth 32
+//
+// Why these numbers:
+// - deadRemovalMs 24 h: memberlist forgets dead members after 30 s, but its members carry no
+//   state. Serf, which carries state on top of memberlist, keeps failed members 24 h
+//   (reconnect_timeout) and so do we: a partition shorter than that costs no full resync.
+// - maxValueBytes must leave room in one gossip message for a key, its group and the framing,
+//   or delta selection (which stops at the first entry that does not fit) would starve behind it.
+//   Unless set explicitly it is lowered to fit, so a Go cluster file with MaxGossSynAck = 1400
+//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632).
+// - maxGossipBytes cannot exceed maxFrameBytes: the budget is spent inside one frame.
+// - clientPort must differ from the node port, as in Go (both are bound).
+
+import { hostname } from "node:os";
+import * as v from "valibot";
+import { CLUSTER_NETWORKS, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export interface OptionsIssue {
+  /** Dotted option path: `gossipIntervalMs`, `tls.caFile`, `seeds[1]`, `app.limits.max`. */
+  path: string;
+  /** The value that was given (undefined when it is missing). */
+  value: unknown;
+  /** The expected form, e.g. "a number from 100 to 60000 (ms)". */
+  expected: string;
+  /** Replaces "expected …, got …" for issues about the key itself, e.g. "unknown option". */
+  problem?: string;
+  /** Where the value came from, when options were merged from several sources. */
+  source?: string;
+}
+
+/** Options that failed validation; the message lists every issue, joined by "; ". */
+export class OptionsError extends Error {
+  override readonly name = "OptionsError";
+  readonly issues: OptionsIssue[];
+
+  constructor(issues: OptionsIssue[]) {
+    super(issues.map(formatIssue).join("; "));
+    this.issues = issues;
+  }
+}
+
+// Values of these options are never echoed into messages or logs.
+const SECRET_PATHS = new Set(["secret", "clientToken"]);
+const MAX_SHOWN_VALUE_CHARS = 120;
+
+/**
+ * `invalid option <path>: expected <form>, got <value>`, or `invalid option <path>: <problem>`;
+ * followed by ` (from <source>)` when the source is known.
+ */
+export function formatIssue(issue: OptionsIssue): string {
+  const subject = issue.path === "" ? "invalid options" : `invalid option ${issue.path}`;
+  const body = issue.problem ?? `expected ${issue.expected}, got ${describeValue(issue.value, issue.path)}`;
+  return `${subject}: ${body}${issue.source === undefined ? "" : ` (from ${issue.source})`}`;
+}
+
+/** The value as JSON (shortened past 120 characters), or its typeof when JSON cannot show it. */
+export function describeValue(value: unknown, path = ""): string {
+  if (SECRET_PATHS.has(path) && value !== undefined) {
+    return typeof value === "string" ? `a string of ${utf8Bytes(value)} bytes` : typeof value;
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+  if (value === undefined || typeof value === "function" || typeof value === "symbol" || typeof value === "bigint") {
+    return typeof value;
+  }
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    json = undefined; // cycles
+  }
+  if (json === undefined) return typeof value;
+  return json.length > MAX_SHOWN_VALUE_CHARS ? `${json.slice(0, MAX_SHOWN_VALUE_CHARS - 1)}…` : json;
+}
+
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+function integerIn(min: number, max: number, unit?: string) {
+  const range = `from ${min} to ${max}${unit === undefined ? "" : ` (${unit})`}`;
+  const expected = `a number ${range}`;
+  return v.pipe(
+    v.number(expected),
+    v.integer(`a whole number ${range}`),
+    v.minValue(min, expected),
+    v.maxValue(max, expected),
+  );
+}
+
+function numberIn(min: number, max: number) {
+  const expected = `a number from ${min} to ${max}`;
+  return v.pipe(v.number(expected), v.minValue(min, expected), v.maxValue(max, expected));
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return v.picklist(values, `one of ${values.join(", ")}`);
+}
+
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+function nameSchema(what: string) {
+  const expected = `${what} of 1 to 64 characters from A-Z a-z 0-9 . _ -`;
+  return v.pipe(v.string(expected), v.regex(NAME_PATTERN, expected));
+}
+
+function hostPortSchema(expected: string, accepts: (host: string, port: number) => boolean) {
+  return v.pipe(
+    v.string(expected),
+    v.check((text) => {
+      const parsed = parseHostPort(text);
+      return parsed !== null && accepts(parsed.host, parsed.port);
+    }, expected),
+  );
+}
+
+function nonEmptyString(expected: string) {
+  return v.pipe(v.string(expected), v.minLength(1, expected));
+}
+
+function utf8Length(min: number, max: number, expected: string) {
+  return v.check((text: string) => {
+    const bytes = utf8Bytes(text);
+    return bytes >= min && bytes <= max;
+  }, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON values (the `app` option)
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+const MAX_APP_JSON_BYTES = 65536;
+const MAX_APP_DEPTH = 32;
+const JSON_VALUE_EXPECTED = "a JSON value (string, finite number, boolean, null, array or object)";
+const APP_EXPECTED = `a JSON object of at most ${MAX_APP_JSON_BYTES} bytes`;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+interface NonJson {
+  path: string;
+  value: unknown;
+  expected: string;
+}
+
+/** The first place inside `value` that is not plain JSON (or is nested too deep), or null. */
+function findNonJson(value: unknown, path: string, depth: number): NonJson | null {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return null;
+  if (typeof value === "number") return Number.isFinite(value) ? null : { path, value, expected: JSON_VALUE_EXPECTED };
+  if (depth > MAX_APP_DEPTH) return { path, value, expected: `JSON nested at most ${MAX_APP_DEPTH} levels deep` };
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findNonJson(value[i], `${path}[${i}]`, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (isPlainObject(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      const found = findNonJson(item, `${path}.${key}`, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  }
+  return { path, value, expected: JSON_VALUE_EXPECTED };
+}
+
+function appIssue(value: unknown): OptionsIssue | null {
+  if (!isPlainObject(value)) return { path: "app", value, expected: APP_EXPECTED };
+  const bad = findNonJson(value, "app", 0);
+  if (bad) return bad;
+  if (utf8Bytes(JSON.stringify(value)) > MAX_APP_JSON_BYTES) return { path: "app", value, expected: APP_EXPECTED };
+  return null;
+}
+
+const appSchema = v.custom<JsonObject>((value) => appIssue(value) === null, APP_EXPECTED);
+
+// ---------------------------------------------------------------------------------------------
+// The options
+
+const TLS_EXPECTED = "an object with caFile, certFile and keyFile";
+const TLS_FIELD_EXPECTED: Record<string, string> = {
+  caFile: "a path to the CA certificate (PEM)",
+  certFile: "a path to this node's certificate (PEM)",
+  keyFile: "a path to this node's private key (PEM)",
+};
+const tlsEntries = {
+  caFile: nonEmptyString(TLS_FIELD_EXPECTED.caFile as string),
+  certFile: nonEmptyString(TLS_FIELD_EXPECTED.certFile as string),
+  keyFile: nonEmptyString(TLS_FIELD_EXPECTED.keyFile as string),
+  requireNameMatch: v.optional(v.boolean("true or false"), false),
+};
+const tlsSchema = v.object(tlsEntries, TLS_EXPECTED);
+const TLS_KEYS = Object.keys(tlsEntries);
+
+const SEED_EXPECTED = "host:port (IPv6 in brackets, port 1-65535)";
+
+/** Each option's schema without its default; shared by full, partial and cluster-patch parsing. */
+const optionSchemas = {
+  name: nameSchema("a node name"),
+  clusterName: nameSchema("a cluster name"),
+  generation: integerIn(1, Number.MAX_SAFE_INTEGER),
+  mode: oneOf(["seed", "node"]),
+  address: hostPortSchema("host:port to listen on (IPv6 in brackets, port 0-65535)", () => true),
+  advertise: hostPortSchema(
+    "host:port that peers can dial (IPv6 in brackets, port 1-65535, not 0.0.0.0 or ::)",
+    (host, port) => port !== 0 && !isUnspecifiedHost(host),
+  ),
+  seeds: v.pipe(
+    v.array(hostPortSchema(SEED_EXPECTED, (_, port) => port !== 0), "a list of host:port addresses"),
+    v.maxLength(256, "a list of at most 256 host:port addresses"),
+  ),
+  clusterNetwork: oneOf(CLUSTER_NETWORKS),
+  clientPort: integerIn(0, 65535, "0 = ephemeral"),
+  clientBind: v.pipe(v.string("a host name or IP address"), v.check(isValidHost, "a host name or IP address")),
+  clientToken: v.pipe(
+    v.string("a token of 8 to 1024 visible ASCII characters"),
+    v.regex(/^[\x21-\x7e]{8,1024}$/, "a token of 8 to 1024 visible ASCII characters"),
+  ),
+  tls: tlsSchema,
+  secret: v.pipe(
+    v.string("a string of 16 to 4096 bytes"),
+    utf8Length(16, 4096, "a string of 16 to 4096 bytes"),
+  ),
+  gossipIntervalMs: integerIn(100, 60000, "ms"),
+  fanout: integerIn(1, 16),
+  maxGossipBytes: integerIn(1024, 16 * 1024 * 1024, "bytes"),
+  pushFanout: integerIn(0, 16),
+  maxFrameBytes: integerIn(4096, 16 * 1024 * 1024, "bytes"),
+  phiThreshold: numberIn(1, 32),
+  acceptablePauseMs: integerIn(0, 60000, "ms"),
+  minStdDeviationMs: integerIn(1, 10000, "ms"),
+  probeFanout: integerIn(0, 16),
+  probeTimeoutMs: integerIn(10, 60000, "ms"),
+  deadRemovalMs: integerIn(10_000, 30 * 24 * 3600_000, "ms"),
+  tombstoneGraceMs: integerIn(1000, 30 * 24 * 3600_000, "ms"),
+  maxKeyBytes: integerIn(1, 1024, "bytes"),
+  maxValueBytes: integerIn(1, 16 * 1024 * 1024, "bytes"),
+  maxEntriesPerNode: integerIn(1, 10_000_000),
+  maxConnections: integerIn(1, 65536),
+  logLevel: oneOf(["debug", "info", "warn", "error", "silent"]),
+  logFormat: oneOf(["pretty", "json"]),
+  app: appSchema,
+};
+
+export type OptionName = keyof typeof optionSchemas;
+export const OPTION_NAMES = Object.keys(optionSchemas) as OptionName[];
+
+/** Fixed defaults (name and maxValueBytes are computed; optional options have none). */
+export const OPTION_DEFAULTS = {
+  clusterName: "goferbroke",
+  mode: "node",
+  address: "127.0.0.1:0",
+  clusterNetwork: "LOCAL",
+  clientBind: "127.0.0.1",
+  gossipIntervalMs: 1000,
+  fanout: 1,
+  maxGossipBytes: 262144,
+  pushFanout: 2,
+  maxFrameBytes: 1048576,
+  phiThreshold: 8,
+  acceptablePauseMs: 3000,
+  minStdDeviationMs: 100,
+  probeFanout: 3,
+  probeTimeoutMs: 1000,
+  deadRemovalMs: 86_400_000,
+  tombstoneGraceMs: 3_600_000,
+  maxKeyBytes: 256,
+  maxValueBytes: 65536,
+  maxEntriesPerNode: 100_000,
+  maxConnections: 1024,
+  logLevel: "info",
+  logFormat: "pretty",
+} as const;
+
+/** Bytes a gossip message needs besides one entry's key, group and value (frame, node header, entry header). */
+export const GOSSIP_ENTRY_OVERHEAD_BYTES = 256;
+
+/** The largest value that still fits one gossip message with a key and group of maxKeyBytes each. */
+export function maxValueBytesFor(maxGossipBytes: number, maxKeyBytes: number): number {
+  return maxGossipBytes - 2 * maxKeyBytes - GOSSIP_ENTRY_OVERHEAD_BYTES;
+}
+
+/** The host name, cut down to a valid node name ("node" if nothing is left). */
+export function defaultNodeName(): string {
+  const cleaned = hostname()
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 64);
+  return cleaned === "" ? "node" : cleaned;
+}
+
+// Each option: its schema, wrapped with its default (functions run per parse, for fresh values).
+const schema = optionSchemas;
+const fixed = OPTION_DEFAULTS;
+const nodeOptionsSchema = v.object({
+  name: v.optional(schema.name, defaultNodeName),
+  clusterName: v.optional(schema.clusterName, fixed.clusterName),
+  generation: v.optional(schema.generation),
+  mode: v.optional(schema.mode, fixed.mode),
+  address: v.optional(schema.address, fixed.address),
+  advertise: v.optional(schema.advertise),
+  seeds: v.optional(schema.seeds, () => []),
+  clusterNetwork: v.optional(schema.clusterNetwork, fixed.clusterNetwork),
+  clientPort: v.optional(schema.clientPort),
+  clientBind: v.optional(schema.clientBind, fixed.clientBind),
+  clientToken: v.optional(schema.clientToken),
+  tls: v.optional(schema.tls),
+  secret: v.optional(schema.secret),
+  gossipIntervalMs: v.optional(schema.gossipIntervalMs, fixed.gossipIntervalMs),
+  fanout: v.optional(schema.fanout, fixed.fanout),
+  maxGossipBytes: v.optional(schema.maxGossipBytes, fixed.maxGossipBytes),
+  pushFanout: v.optional(schema.pushFanout, fixed.pushFanout),
+  maxFrameBytes: v.optional(schema.maxFrameBytes, fixed.maxFrameBytes),
+  phiThreshold: v.optional(schema.phiThreshold, fixed.phiThreshold),
+  acceptablePauseMs: v.optional(schema.acceptablePauseMs, fixed.acceptablePauseMs),
+  minStdDeviationMs: v.optional(schema.minStdDeviationMs, fixed.minStdDeviationMs),
+  probeFanout: v.optional(schema.probeFanout, fixed.probeFanout),
+  probeTimeoutMs: v.optional(schema.probeTimeoutMs, fixed.probeTimeoutMs),
+  deadRemovalMs: v.optional(schema.deadRemovalMs, fixed.deadRemovalMs),
+  tombstoneGraceMs: v.optional(schema.tombstoneGraceMs, fixed.tombstoneGraceMs),
+  maxKeyBytes: v.optional(schema.maxKeyBytes, fixed.maxKeyBytes),
+  maxValueBytes: v.optional(schema.maxValueBytes, fixed.maxValueBytes),
+  maxEntriesPerNode: v.optional(schema.maxEntriesPerNode, fixed.maxEntriesPerNode),
+  maxConnections: v.optional(schema.maxConnections, fixed.maxConnections),
+  logLevel: v.optional(schema.logLevel, fixed.logLevel),
+  logFormat: v.optional(schema.logFormat, fixed.logFormat),
+  app: v.optional(schema.app),
+});
+
+/** Validated node options with every default applied. */
+export type NodeOptions = v.InferOutput<typeof nodeOptionsSchema>;
+/** What callers may pass: every option optional. */
+export type NodeOptionsInput = v.InferInput<typeof nodeOptionsSchema>;
+export type TlsOptions = v.InferOutput<typeof tlsSchema>;
+
+/** Options that belong to the shared cluster config document (the rest are per node). */
+export const CLUSTER_SETTING_KEYS = [
+  "clusterName",
+  "seeds",
+  "clusterNetwork",
+  "gossipIntervalMs",
+  "fanout",
+  "maxGossipBytes",
+  "pushFanout",
+  "phiThreshold",
+  "acceptablePauseMs",
+  "minStdDeviationMs",
+  "probeFanout",
+  "probeTimeoutMs",
+  "deadRemovalMs",
+  "tombstoneGraceMs",
+  "app",
+] as const satisfies readonly OptionName[];
+
+export type ClusterSettingKey = (typeof CLUSTER_SETTING_KEYS)[number];
+export type ClusterSettings = Pick<NodeOptions, ClusterSettingKey>;
+
+export function isClusterSettingKey(key: string): key is ClusterSettingKey {
+  return (CLUSTER_SETTING_KEYS as readonly string[]).includes(key);
+}
+
+// Partial layers (one config file, the environment, the flags) may set part of `tls`; the merged
+// result must then have all of it.
+const optionLayerSchema = v.partial(v.object({ ...optionSchemas, tls: v.partial(tlsSchema) }));
+const clusterPatchSchema = v.partial(v.pick(v.object(optionSchemas), CLUSTER_SETTING_KEYS));
+
+export type OptionsLayer = v.InferOutput<typeof optionLayerSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Unknown keys
+
+// Names people are likely to try, from the Go flags and config fields.
+const OPTION_ALIASES: Record<string, OptionName> = {
+  nodeAddr: "address",
+  routes: "seeds",
+  seedServers: "seeds",
+  isSeed: "mode",
+  networkType: "clusterNetwork",
+  nodeSelectionPerGossipRound: "fanout",
+  maxGossSynAck: "maxGossipBytes",
+};
+
+/** Levenshtein distance, for "did you mean" suggestions. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/** Case, `-` and `_` do not count towards the distance: `gossip-interval-ms` is gossipIntervalMs. */
+function normaliseForMatch(name: string): string {
+  return name.toLowerCase().replace(/[-_]/g, "");
+}
+
+/**
+ * The candidate closest to `word` within `maxDistance` edits (case, `-` and `_` ignored), or
+ * undefined. A candidate ending in a unit (Ms, Bytes) also matches without it, since the unit is
+ * what people leave out: `gossipIntrval` suggests gossipIntervalMs.
+ */
+export function suggestClosest(word: string, candidates: readonly string[], maxDistance = 2): string | undefined {
+  const typed = normaliseForMatch(word);
+  let best: string | undefined;
+  let bestDistance = maxDistance + 1;
+  for (const candidate of candidates) {
+    const full = normaliseForMatch(candidate);
+    const unitless = full.replace(/(ms|bytes)$/, "");
+    const distance = Math.min(editDistance(typed, full), unitless === "" ? Infinity : editDistance(typed, unitless));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function unknownKeyIssue(path: string, key: string, value: unknown, candidates: readonly string[], prefix = ""): OptionsIssue {
+  const alias = prefix === "" ? OPTION_ALIASES[key] : undefined;
+  const suggestion =
+    alias !== undefined && candidates.includes(alias) ? alias : suggestClosest(key, candidates);
+  const hint = suggestion === undefined ? "" : ` (did you mean ${prefix}${suggestion}?)`;
+  return { path, value, expected: "a known option", problem: `unknown option${hint}` };
+}
+
+/** Unknown keys of the options object and of `tls`, in input order. */
+function unknownKeyIssues(input: Record<string, unknown>, known: readonly string[], isCluster: boolean): OptionsIssue[] {
+  const issues: OptionsIssue[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    if (!known.includes(key)) {
+      if (isCluster && (OPTION_NAMES as readonly string[]).includes(key)) {
+        issues.push({ path: key, value, expected: "a cluster setting", problem: "not a cluster setting (it is set per node)" });
+      } else {
+        issues.push(unknownKeyIssue(key, key, value, known));
+      }
+    } else if (key === "tls" && isPlainObject(value)) {
+      for (const [tlsKey, tlsValue] of Object.entries(value)) {
+        if (!TLS_KEYS.includes(tlsKey)) issues.push(unknownKeyIssue(`tls.${tlsKey}`, tlsKey, tlsValue, TLS_KEYS, "tls."));
+      }
+    }
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+function issuePath(issue: v.BaseIssue<unknown>): string {
+  let path = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key;
+    if (typeof key === "number") path += `[${key}]`;
+    else path += path === "" ? String(key) : `.${String(key)}`;
+  }
+  return path;
+}
+
+function translateIssues(issues: readonly v.BaseIssue<unknown>[]): OptionsIssue[] {
+  return issues.map((issue) => {
+    const path = issuePath(issue);
+    if (path === "app") return appIssue(issue.input) ?? { path, value: issue.input, expected: APP_EXPECTED };
+    // A missing key is reported by its object schema; name what the key itself should hold.
+    const missingTlsField = path.startsWith("tls.") ? TLS_FIELD_EXPECTED[path.slice(4)] : undefined;
+    if (issue.type === "object" && issue.input === undefined && missingTlsField !== undefined) {
+      return { path, value: undefined, expected: missingTlsField };
+    }
+    return { path, value: issue.input, expected: issue.message };
+  });
+}
+
+interface Validated<T> {
+  output: T | undefined;
+  issues: OptionsIssue[];
+}
+
+function runSchema<T>(schema: v.GenericSchema<unknown, T>, input: Record<string, unknown>): Validated<T> {
+  const result = v.safeParse(schema, input, { abortPipeEarly: true });
+  return result.success
+    ? { output: result.output, issues: [] }
+    : { output: undefined, issues: translateIssues(result.issues) };
+}
+
+/** `undefined` counts as "not given", as for optional properties in TypeScript. */
+function withoutUndefined(input: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined));
+}
+
+function rootIssue(input: unknown): OptionsIssue {
+  return { path: "", value: input, expected: "an object of options" };
+}
+
+/** Constraints between options, checked once each option is valid on its own. */
+function crossCheckIssues(options: NodeOptions, given: Record<string, unknown>): OptionsIssue[] {
+  const issues: OptionsIssue[] = [];
+  if (options.maxGossipBytes > options.maxFrameBytes) {
+    issues.push({
+      path: "maxGossipBytes",
+      value: options.maxGossipBytes,
+      expected: `a number from 1024 to maxFrameBytes (${options.maxFrameBytes}) (bytes)`,
+    });
+  }
+  const valueLimit = maxValueBytesFor(options.maxGossipBytes, options.maxKeyBytes);
+  if (valueLimit < 1) {
+    issues.push({
+      path: "maxKeyBytes",
+      value: options.maxKeyBytes,
+      expected: `a number from 1 to ${Math.floor((options.maxGossipBytes - GOSSIP_ENTRY_OVERHEAD_BYTES - 1) / 2)} (bytes), so a key and its group fit one gossip message of maxGossipBytes (${options.maxGossipBytes})`,
+    });
+  } else if (given.maxValueBytes === undefined) {
+    options.maxValueBytes = Math.min(options.maxValueBytes, valueLimit);
+  } else if (options.maxValueBytes > valueLimit) {
+    issues.push({
+      path: "maxValueBytes",
+      value: options.maxValueBytes,
+      expected: `a number from 1 to ${valueLimit} (bytes): maxGossipBytes - 2 × maxKeyBytes - ${GOSSIP_ENTRY_OVERHEAD_BYTES}, so one entry fits a gossip message`,
+    });
+  }
+  const port = parseHostPort(options.address)?.port;
+  if (options.clientPort !== undefined && options.clientPort !== 0 && options.clientPort === port) {
+    issues.push({
+      path: "clientPort",
+      value: options.clientPort,
+      expected: `a port other than the node port ${port}`,
+    });
+  }
+  return issues;
+}
+
+/** Validates options and applies defaults; returns the issues instead of throwing. */
+export function validateNodeOptions(input: unknown): Validated<NodeOptions> {
+  if (input === undefined) input = {};
+  if (!isPlainObject(input)) return { output: undefined, issues: [rootIssue(input)] };
+  const unknown = unknownKeyIssues(input, OPTION_NAMES, false);
+  const given = withoutUndefined(input);
+  const { output, issues } = runSchema(nodeOptionsSchema, given);
+  if (output === undefined) return { output, issues: [...unknown, ...issues] };
+  const cross = crossCheckIssues(output, given);
+  const all = [...unknown, ...cross];
+  return all.length === 0 ? { output, issues: [] } : { output: undefined, issues: all };
+}
+
+/** Validates node options and applies defaults; throws OptionsError listing every problem. */
+export function parseNodeOptions(input: unknown): NodeOptions {
+  const { output, issues } = validateNodeOptions(input);
+  if (output === undefined) throw new OptionsError(issues);
+  return output;
+}
+
+/**
+ * Validates part of the options (one config file, the environment or the flags) without
+ * applying defaults or cross-option checks; `tls` may be partial. Unknown keys are issues;
+ * with `clusterOnly`, options that are not cluster settings are too.
+ */
+export function validateOptionsLayer(input: unknown, clusterOnly = false): Validated<OptionsLayer> {
+  if (!isPlainObject(input)) return { output: undefined, issues: [rootIssue(input)] };
+  const known = clusterOnly ? CLUSTER_SETTING_KEYS : OPTION_NAMES;
+  const unknown = unknownKeyIssues(input, known, clusterOnly);
+  const given = withoutUndefined(input);
+  const schema = clusterOnly ? clusterPatchSchema : optionLayerSchema;
+  const { output, issues } = runSchema<OptionsLayer>(schema, given);
+  const all = [...unknown, ...issues];
+  return all.length === 0 ? { output, issues: [] } : { output: undefined, issues: all };
+}
+
+/**
+ * Validates a run-time change to the cluster config: only cluster settings, each checked as in
+ * parseNodeOptions. With `current` (the node's options), constraints against the rest of the
+ * options are checked on the patched result too (e.g. maxGossipBytes <= maxFrameBytes).
+ */
+export function parseClusterConfigPatch(input: unknown, current?: NodeOptions): Partial<ClusterSettings> {
+  if (!isPlainObject(input)) throw new OptionsError([rootIssue(input)]);
+  const unknown = unknownKeyIssues(input, CLUSTER_SETTING_KEYS, true);
+  const given = withoutUndefined(input);
+  const { output, issues } = runSchema(clusterPatchSchema, given);
+  if (unknown.length > 0 || output === undefined) throw new OptionsError([...unknown, ...issues]);
+  const patch = withoutUndefined(output) as Partial<ClusterSettings>;
+  const budget = current === undefined ? undefined : gossipBudgetIssue(patch.maxGossipBytes, current);
+  if (budget !== undefined) throw new OptionsError([budget]);
+  return patch;
+}
+
+/**
+ * A new maxGossipBytes must still hold one entry of this node's maxValueBytes and fit its frames;
+ * the node-local limits cannot change with the cluster document, so the patch gets the blame.
+ */
+function gossipBudgetIssue(maxGossipBytes: number | undefined, current: NodeOptions): OptionsIssue | undefined {
+  if (maxGossipBytes === undefined) return undefined;
+  const min = Math.max(1024, current.maxValueBytes + 2 * current.maxKeyBytes + GOSSIP_ENTRY_OVERHEAD_BYTES);
+  const max = current.maxFrameBytes;
+  if (maxGossipBytes >= min && maxGossipBytes <= max) return undefined;
+  return {
+    path: "maxGossipBytes",
+    value: maxGossipBytes,
+    expected: `a number from ${min} to ${max} (bytes): at least maxValueBytes + 2 × maxKeyBytes + ${GOSSIP_ENTRY_OVERHEAD_BYTES} and at most maxFrameBytes of this node`,
+  };
+}

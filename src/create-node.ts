@@ -1,0 +1,120 @@
+// createNode(): validated options → a running-ready Node over TCP with the system clock. This is
+// the module's front door; everything it builds is replaceable in tests (see GossipNode).
+
+import { type NodeOptions, type NodeOptionsInput, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
+import { systemClock } from "./clock.ts";
+import type { EventHandler, GossipEventType } from "./events.ts";
+import { silentLogger, type Logger } from "./log.ts";
+import { createRandom, randomSeed } from "./random.ts";
+import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
+import type { Value } from "./state/index.ts";
+import { TcpTransport } from "./transport/tcp.ts";
+import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type SetOptions } from "./node.ts";
+
+export interface CreateNodeExtras {
+  /** Where log lines go; silent by default (the CLI passes a consola logger). */
+  logger?: Logger;
+}
+
+export interface Node {
+  readonly name: string;
+  readonly generation: number;
+  /** The validated options with defaults applied. */
+  readonly options: NodeOptions;
+  /** "host:port" other nodes dial (available after start()). */
+  readonly address: string;
+  start(): Promise<void>;
+  /** Graceful leave: announced to the cluster, queued frames flushed, sockets closed. */
+  stop(): Promise<void>;
+  set(group: string, key: string, value: Value, options?: SetOptions): number;
+  delete(group: string, key: string): boolean;
+  get(node: string, group: string, key: string): Value | undefined;
+  getEntry(node: string, group: string, key: string): EntryInfo | undefined;
+  entries(node: string): EntryInfo[];
+  nodes(): string[];
+  members(): MemberInfo[];
+  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<T>): () => void;
+  /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
+  onEvent<T extends GossipEventType>(type: T, handler: EventHandler<T>): () => void;
+  clusterConfig(): ClusterConfigDocument;
+  updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
+  /** The wired layers, for metrics and the admin API. */
+  readonly internals: { node: GossipNode; transport: TcpTransport };
+}
+
+export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtras = {}): Node {
+  const options = parseNodeOptions(input);
+  const logger = extras.logger ?? silentLogger;
+  const generation = options.generation ?? Date.now();
+  const random = createRandom(randomSeed());
+  const [host, port] = splitAddress(options.address);
+  const transport = new TcpTransport({
+    nodeName: options.name,
+    generation,
+    clusterName: options.clusterName,
+    listen: { host, port },
+    ...(options.advertise ? { advertiseAddress: options.advertise } : {}),
+    seeds: options.seeds,
+    maxFrameBytes: options.maxFrameBytes,
+    ...(options.secret ? { secret: options.secret } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+    logger,
+    clock: systemClock,
+    random,
+  });
+  const clusterSettings: Record<string, unknown> = {};
+  for (const key of CLUSTER_SETTING_KEYS) if (options[key] !== undefined) clusterSettings[key] = options[key];
+  const node = new GossipNode(
+    {
+      name: options.name,
+      generation,
+      clusterName: options.clusterName,
+      gossip: gossipSettingsOf(options),
+      membership: membershipSettingsOf(options),
+      tombstoneGraceMs: options.tombstoneGraceMs,
+      limits: stateLimitsOf(options),
+    },
+    { transport, clock: systemClock, random, logger, advertisedAddress: () => transport.advertisedAddress },
+    clusterSettings,
+    (settings) => {
+      const patch = parseClusterConfigPatch(settings, options);
+      if (patch.clusterName !== undefined && patch.clusterName !== options.clusterName) {
+        throw new Error(`cluster name cannot change at run time (${options.clusterName} → ${patch.clusterName})`);
+      }
+      const merged: NodeOptions = { ...options, ...patch };
+      return { gossip: gossipSettingsOf(merged), membership: membershipSettingsOf(merged) };
+    },
+  );
+  return {
+    name: options.name,
+    generation,
+    options,
+    get address() {
+      return transport.advertisedAddress;
+    },
+    start: () => node.start(),
+    stop: () => node.stop(),
+    set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
+    delete: (group, key) => node.delete(group, key),
+    get: (name, group, key) => node.get(name, group, key),
+    getEntry: (name, group, key) => node.getEntry(name, group, key),
+    entries: (name) => node.entries(name),
+    nodes: () => node.nodes(),
+    members: () => node.members(),
+    on: (type, handler) => node.on(type, handler),
+    onEvent: (type, handler) => node.on(type, handler),
+    clusterConfig: () => node.clusterConfig(),
+    updateClusterConfig: (patch) => {
+      parseClusterConfigPatch(patch, options); // throws OptionsError naming the field
+      return node.updateClusterConfig(patch);
+    },
+    internals: { node, transport },
+  };
+}
+
+/** "host:port" (IPv6 in brackets) → [host, port]; the schema already checked the form. */
+function splitAddress(address: string): [string, number] {
+  const colon = address.lastIndexOf(":");
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  return [host, Number(address.slice(colon + 1))];
+}

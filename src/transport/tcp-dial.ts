@@ -1,0 +1,51 @@
+// Outgoing connection attempts, one record per address: seeds are retried with exponential
+// backoff and jitter until a handshake succeeds; lazy dials (send() to a peer without a
+// connection) wait out the same backoff before the next send may try again.
+
+import type { Timer } from "../clock.ts";
+import type { Random } from "../random.ts";
+import type { HostPort } from "./tcp-options.ts";
+
+export type DialPhase =
+  /** Waiting for retryAt (or, never attempted yet). */
+  | "waiting"
+  | "connecting"
+  | "handshaking"
+  /** The address turned out to be this node itself: never dialled again. */
+  | "self";
+
+export interface Dial {
+  readonly address: string;
+  readonly target: HostPort;
+  /** Seeds: retried on a timer until a handshake succeeds. */
+  persistent: boolean;
+  /** The node we dial for, when a send() started the dial; its queued frames wait on this dial. */
+  expectedName: string | undefined;
+  phase: DialPhase;
+  /** Consecutive failures: the exponent of the backoff. */
+  failures: number;
+  /** Clock time before which a lazy dial is not retried. */
+  retryAt: number;
+  retryTimer: Timer | null;
+}
+
+/** One Bun.connect call; settled once it opened, failed or timed out, so only one of those counts. */
+export interface DialAttempt {
+  readonly dial: Dial;
+  settled: boolean;
+  connectTimer: Timer | null;
+}
+
+export function newDial(address: string, target: HostPort, persistent: boolean, expectedName: string | undefined): Dial {
+  return { address, target, persistent, expectedName, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null };
+}
+
+/**
+ * Delay before retry number `failures`: base·2^(failures-1) capped at max, then "equal jitter"
+ * (uniform in the upper half), so nodes that lost a seed together do not retry in lockstep while
+ * each still waits at least half the nominal delay.
+ */
+export function backoffDelay(failures: number, baseMs: number, maxMs: number, random: Random): number {
+  const nominal = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
+  return nominal / 2 + (random.next() * nominal) / 2;
+}

@@ -1,0 +1,133 @@
+// A per-socket outgoing queue. Bun's socket.write() does not buffer: it takes what the kernel
+// accepts right now (possibly nothing) and returns the count, and `drain` fires when more fits.
+// This queue keeps what was not taken, writes everything queued in one tick as one coalesced
+// write (each write() is one syscall), and refuses new data past a high-water mark so a peer that
+// stops reading cannot make our memory grow.
+
+/** Where the bytes go: socket.write(), or a fake in tests. Returns bytes taken, -1 if closed. */
+export interface ByteSink {
+  write(bytes: Uint8Array): number;
+}
+
+export type EnqueueResult = "queued" | "overloaded";
+
+/** Small units are copied into one buffer up to this size; a larger unit is written as it is. */
+const MAX_COALESCED_BYTES = 256 * 1024;
+
+export class WriteQueue {
+  /** Whole units (one or more frames each) not yet handed to the sink, oldest first. */
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  /** The rest of the batch the sink took only part of; written first when `drain` fires. */
+  private unwritten: Uint8Array | null = null;
+  private flushScheduled = false;
+  private closed = false;
+  private emptyWaiter: (() => void) | null = null;
+
+  constructor(
+    private readonly sink: ByteSink,
+    readonly highWaterBytes: number,
+    /** Told about every successful write, for byte counters and idle tracking. */
+    private readonly onWritten: (bytes: number) => void,
+  ) {}
+
+  /** Bytes accepted but not yet taken by the sink. */
+  get queuedBytes(): number {
+    return this.pendingBytes + (this.unwritten?.length ?? 0);
+  }
+
+  /**
+   * Queues a unit, to be written on the next flush. Refused ("overloaded") when it would take the
+   * queue past the high-water mark; an empty queue accepts any unit, or one larger than the mark
+   * could never be sent. `force` skips the check, for handshake and error frames, and for
+   * frames moved over from another queue that already counted them.
+   */
+  enqueue(unit: Uint8Array, force = false): EnqueueResult {
+    if (this.closed) return "overloaded";
+    const queued = this.queuedBytes;
+    if (!force && queued > 0 && queued + unit.length > this.highWaterBytes) return "overloaded";
+    this.pending.push(unit);
+    this.pendingBytes += unit.length;
+    this.scheduleFlush();
+    return "queued";
+  }
+
+  /** Removes and returns the units not yet handed to the sink, e.g. to move them to another socket. */
+  takePending(): Uint8Array[] {
+    const taken = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return taken;
+  }
+
+  /** Calls back once everything queued so far has been taken by the sink (at once if it has). */
+  whenEmpty(callback: () => void): void {
+    if (this.queuedBytes === 0) callback();
+    else this.emptyWaiter = callback;
+  }
+
+  /** Drops everything; later enqueues are refused. For a socket that has closed. */
+  close(): void {
+    this.closed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.unwritten = null;
+    this.emptyWaiter = null;
+  }
+
+  /** Writes until the sink stops taking bytes. Call it from the socket's `drain` handler. */
+  flush(): void {
+    this.flushScheduled = false;
+    while (!this.closed) {
+      const batch = this.unwritten ?? this.nextBatch();
+      if (!batch) {
+        this.notifyEmpty();
+        return;
+      }
+      const written = this.sink.write(batch);
+      if (written < 0) return; // the socket closed; its close handler cleans up
+      if (written > 0) this.onWritten(written);
+      if (written < batch.length) {
+        this.unwritten = batch.subarray(written);
+        return; // the kernel buffer is full: `drain` calls flush() again
+      }
+      this.unwritten = null;
+    }
+  }
+
+  private scheduleFlush(): void {
+    // While a partial write waits for `drain`, writing again would only return 0.
+    if (this.flushScheduled || this.unwritten) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /** Takes pending units into one buffer of at most MAX_COALESCED_BYTES (or one larger unit). */
+  private nextBatch(): Uint8Array | null {
+    const first = this.pending[0];
+    if (!first) return null;
+    let count = 1;
+    let size = first.length;
+    for (; count < this.pending.length; count++) {
+      const next = this.pending[count]!;
+      if (size + next.length > MAX_COALESCED_BYTES) break;
+      size += next.length;
+    }
+    const units = this.pending.splice(0, count);
+    this.pendingBytes -= size;
+    if (units.length === 1) return first;
+    const batch = new Uint8Array(size);
+    let offset = 0;
+    for (const unit of units) {
+      batch.set(unit, offset);
+      offset += unit.length;
+    }
+    return batch;
+  }
+
+  private notifyEmpty(): void {
+    const waiter = this.emptyWaiter;
+    this.emptyWaiter = null;
+    waiter?.();
+  }
+}
