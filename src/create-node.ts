@@ -33,9 +33,9 @@ export interface Node {
   entries(node: string): EntryInfo[];
   nodes(): string[];
   members(): MemberInfo[];
-  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<T>): () => void;
+  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void;
   /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
-  onEvent<T extends GossipEventType>(type: T, handler: EventHandler<T>): () => void;
+  onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
   clusterConfig(): ClusterConfigDocument;
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
   /** The wired layers, for metrics and the admin API. */

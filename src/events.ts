@@ -63,7 +63,9 @@ export interface ErrorEvent {
 
 export type GossipEvent = EntryEvent | NodeEvent | ConfigEvent | OverloadEvent | ConnectionEvent | ErrorEvent;
 export type GossipEventType = GossipEvent["type"];
-export type EventOf<T extends GossipEventType> = Extract<GossipEvent, { type: T }>;
+/** The event shape for one type. Extract<> would give never: several shapes cover many types. */
+export type EventOf<T extends GossipEventType> = DistributeEvent<GossipEvent, T>;
+type DistributeEvent<E, T> = E extends { type: infer U } ? (T extends U ? E & { type: T } : never) : never;
 export type EventHandler<T extends GossipEventType> = (event: EventOf<T>) => void | Promise<void>;
 
 /** The Go SDK's event names, mapped onto ours, so Go users find what they know. */
@@ -95,7 +97,7 @@ export class EventBus {
   ) {}
 
   /** Subscribes to one event type, or "*" for all; returns the unsubscribe function. */
-  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<T>): () => void {
+  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void {
     let set = this.handlers.get(type);
     if (!set) {
       set = new Set();

@@ -234,7 +234,7 @@ export class GossipNode {
     return list;
   }
 
-  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<T>): () => void {
+  on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void {
     return this.events.on(type, handler);
   }
 

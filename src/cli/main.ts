@@ -1,0 +1,74 @@
+#!/usr/bin/env bun
+// The goferbroke command: runs a node with the Go original's flags (and --kebab-case forms), or a
+// subcommand that talks to a running node. Exit codes: 0 ok, 2 usage or config error, 1 runtime.
+
+import { ConfigSyntaxError } from "../config/syntax-error.ts";
+import { formatFlagHelp, parseCliArgs, UsageError } from "../config/flags.ts";
+import { resolveNodeOptions } from "../config/merge.ts";
+import { OptionsError } from "../config/schema.ts";
+import { createLogger } from "./logging.ts";
+import { runNode } from "./run-node.ts";
+import { versionLine } from "./version.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_RUNTIME = 1;
+export const EXIT_USAGE = 2;
+
+const HELP_HEADER = `goferbroke: anti-entropy gossip node
+
+Usage:
+  goferbroke [flags]                 run a node (Go flags: -mode -name -nodeAddr -routes ...)
+  goferbroke <command> [flags]       talk to a running node through its client port
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCliArgs(argv);
+  } catch (error) {
+    return usageFailure(error);
+  }
+  const flags = parsed.flags as Record<string, unknown>;
+  if (flags.help) {
+    console.log(`${HELP_HEADER}\n${formatFlagHelp(parsed.command ? "client" : "node")}`);
+    return EXIT_OK;
+  }
+  if (flags.version) {
+    console.log(versionLine());
+    return EXIT_OK;
+  }
+  if (parsed.command) {
+    console.error(`goferbroke: the ${parsed.command} command needs the client-port API, which this build does not have yet`);
+    return EXIT_USAGE;
+  }
+  let resolved;
+  try {
+    resolved = await resolveNodeOptions({ flags, env: process.env as Record<string, string | undefined>, files: parsed.configFiles });
+  } catch (error) {
+    return usageFailure(error);
+  }
+  const { options } = resolved;
+  const logger = createLogger(options.logLevel, options.logFormat, options.name);
+  for (const note of resolved.notes) logger.info(note);
+  try {
+    const daemon = await runNode(options, logger);
+    return await daemon.finished;
+  } catch (error) {
+    logger.error(`node failed: ${(error as Error).message}`);
+    return EXIT_RUNTIME;
+  }
+}
+
+function usageFailure(error: unknown): number {
+  if (error instanceof UsageError || error instanceof OptionsError || error instanceof ConfigSyntaxError) {
+    console.error(`goferbroke: ${error.message}`);
+    return EXIT_USAGE;
+  }
+  if (error instanceof Error && error.name === "ConfigReadError") {
+    console.error(`goferbroke: ${error.message}`);
+    return EXIT_USAGE;
+  }
+  throw error;
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,38 @@
+// `goferbroke` without a subcommand: runs a node until SIGINT or SIGTERM. The first signal leaves
+// gracefully; a second one exits at once.
+
+import { createNode, type Node } from "../create-node.ts";
+import type { NodeOptions } from "../config/schema.ts";
+import type { Logger } from "../log.ts";
+
+export interface RunningDaemon {
+  node: Node;
+  /** Resolves with the exit code once the node has stopped. */
+  finished: Promise<number>;
+}
+
+export async function runNode(options: NodeOptions, logger: Logger): Promise<RunningDaemon> {
+  const node = createNode(options, { logger });
+  await node.start();
+  let resolveFinished: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (resolveFinished = resolve));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(`${signal} received: leaving the cluster (send it again to exit at once)`);
+    node.stop().then(
+      () => resolveFinished(0),
+      (error: unknown) => {
+        logger.error(`stopping failed: ${(error as Error).message}`);
+        resolveFinished(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { node, finished };
+}
