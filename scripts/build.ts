@@ -1,0 +1,44 @@
+// Builds single-file executables: dist/goferbroke for this machine and
+// dist/goferbroke-<os>-<arch>[.exe] for every supported target. The version and the commit are
+// embedded (see src/cli/version.ts).
+//   bun run build                 all targets
+//   bun run build -- --host-only  just dist/goferbroke
+import { parseArgs } from "node:util";
+import { mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+export const TARGETS = [
+  { name: "linux-x64", bunTarget: "bun-linux-x64" },
+  { name: "linux-x64-musl", bunTarget: "bun-linux-x64-musl" },
+  { name: "linux-arm64", bunTarget: "bun-linux-arm64" },
+  { name: "linux-arm64-musl", bunTarget: "bun-linux-arm64-musl" },
+  { name: "darwin-x64", bunTarget: "bun-darwin-x64" },
+  { name: "darwin-arm64", bunTarget: "bun-darwin-arm64" },
+  { name: "windows-x64", bunTarget: "bun-windows-x64", suffix: ".exe" },
+] as const;
+
+const { values } = parseArgs({ options: { "host-only": { type: "boolean", default: false } }, strict: true });
+const root = join(import.meta.dir, "..");
+const dist = join(root, "dist");
+mkdirSync(dist, { recursive: true });
+
+const git = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: root, stderr: "ignore" });
+const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
+
+async function compile(outfile: string, bunTarget?: string): Promise<void> {
+  // Bytecode skips parsing at start-up; it requires ESM output.
+  const args = ["build", "--compile", "--bytecode", "--format=esm", "--minify", `--define=GOFERBROKE_COMMIT=${JSON.stringify(commit)}`];
+  if (bunTarget) args.push(`--target=${bunTarget}`);
+  args.push(join(root, "src/cli/main.ts"), "--outfile", outfile);
+  const child = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe" });
+  const [code, errors] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  if (code !== 0) throw new Error(`building ${outfile} failed (exit ${code}): ${errors.trim()}`);
+  console.log(`${outfile.padEnd(48)} ${(statSync(outfile).size / 1024 / 1024).toFixed(1)} MiB`);
+}
+
+await compile(join(dist, "goferbroke"));
+if (!values["host-only"]) {
+  for (const target of TARGETS) {
+    await compile(join(dist, `goferbroke-${target.name}${"suffix" in target ? target.suffix : ""}`), target.bunTarget);
+  }
+}
