@@ -11,8 +11,10 @@
 // dialer after sending step 2, the listener after checking it. A refusal is an ERROR frame
 // followed by closing the connection.
 //
-// Byte layout (big-endian; "string" = varuint byte length + UTF-8, "blob" = varuint length +
-// bytes, varuint = minimal unsigned LEB128 below 2^53, as everywhere in the codec):
+// Byte layout. Each message is one frame with the usual 12-byte header (flags 0, correlation id
+// 0); below are the bodies. Big-endian; "string" = varuint byte length + UTF-8, "blob" = varuint
+// length + bytes, varuint = minimal unsigned LEB128 below 2^53, as everywhere in the codec.
+// Strings are limited to 256 bytes (names), 300 (addresses) and 1024 (error messages).
 //
 //   HELLO (message type 1), step 1, dialer → listener
 //     u8       step = 1
@@ -39,8 +41,11 @@
 //     16 bytes listener nonce
 //     blob     listener proof: 32 bytes with scheme 1, empty with scheme 0
 //
-//   ERROR (message type 11), either direction
-//     u16      code (ErrorCode below)
+//   ERROR (message type 11), either direction, followed by closing the connection
+//     u16      code: 1 protocol violation, 2 malformed frame, 3 unsupported protocol version,
+//              4 cluster name mismatch, 5 authentication failed (scheme mismatch or wrong proof),
+//              6 stale generation (the name is connected with a newer one), 7 the peer announced
+//              the receiver's own name, 8 certificate does not name the node, 9 handshake timeout
 //     string   human-readable message
 //
 // Proofs (scheme 1): HMAC-SHA256, key = the UTF-8 bytes of the cluster secret, message =
@@ -54,7 +59,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { BodyReader, DecodeError, FrameWriter, MessageType, PROTOCOL_VERSION } from "../codec/index.ts";
 
-export const NONCE_BYTES = 16;
+const NONCE_BYTES = 16;
 const PROOF_BYTES = 32;
 /** Bounds on handshake strings: a peer cannot make us allocate more than this per field. */
 const MAX_NAME_BYTES = 256;

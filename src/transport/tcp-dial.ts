@@ -27,6 +27,8 @@ export interface Dial {
   /** Clock time before which a lazy dial is not retried. */
   retryAt: number;
   retryTimer: Timer | null;
+  /** The latest connection attempt. */
+  attempt: DialAttempt | null;
 }
 
 /** One Bun.connect call; settled once it opened, failed or timed out, so only one of those counts. */
@@ -37,7 +39,7 @@ export interface DialAttempt {
 }
 
 export function newDial(address: string, target: HostPort, persistent: boolean, expectedName: string | undefined): Dial {
-  return { address, target, persistent, expectedName, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null };
+  return { address, target, persistent, expectedName, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null, attempt: null };
 }
 
 /**

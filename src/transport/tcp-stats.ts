@@ -4,6 +4,7 @@ export interface TcpTransportStats {
   bytesIn: number;
   /** Bytes the kernel accepted. */
   bytesOut: number;
+  /** Frames received, handshake frames included. */
   framesIn: number;
   /** Frames handed to a connection's write queue (handshake frames included). */
   framesOut: number;

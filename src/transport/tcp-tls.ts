@@ -49,12 +49,11 @@ export function certificateProblem(socket: Socket<unknown>): string | null {
 export function certificateNames(socket: Socket<unknown>): string[] {
   const certificate = socket.getPeerCertificate() as { subject?: { CN?: string | string[] }; subjectaltname?: string } | null;
   if (!certificate) return [];
-  const names: string[] = [];
+  const names = new Set<string>();
   const cn = certificate.subject?.CN;
-  if (typeof cn === "string") names.push(cn);
-  else if (Array.isArray(cn)) names.push(...cn);
+  for (const name of typeof cn === "string" ? [cn] : (cn ?? [])) names.add(name);
   for (const entry of certificate.subjectaltname?.split(", ") ?? []) {
-    if (entry.startsWith("DNS:")) names.push(entry.slice(4));
+    if (entry.startsWith("DNS:")) names.add(entry.slice(4));
   }
-  return names;
+  return [...names];
 }

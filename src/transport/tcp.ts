@@ -116,8 +116,9 @@ export class TcpTransport implements Transport {
       open: (socket) => this.onOpen(socket),
       data: (socket, chunk) => this.onData(socket, chunk),
       drain: (socket) => socket.data?.connection?.queue.flush(),
-      close: (socket) => this.onClose(socket),
-      error: (socket, error) => this.log.debug(`socket error on ${socket.data?.connection?.remote ?? "a connection"}: ${error.message}`),
+      close: (socket, error) => this.onClose(socket, error),
+      // A failed TLS session, or one of our handlers threw (a bug): the socket closes next.
+      error: (socket, error) => this.log.warn(`socket error on ${socket.data?.connection?.remote ?? "a connection"}: ${error.message}`),
       // Bun.connect's rejected promise reports connect failures (see attemptDial).
       connectError: () => {},
     };
@@ -178,6 +179,10 @@ export class TcpTransport implements Transport {
     const bound = formatAddress(listener.hostname, listener.port);
     this.advertised = this.options.advertiseAddress ?? bound;
     this.log.info(`listening on ${bound}, advertised as ${this.advertised}`, { tls: this.tls !== null, secret: this.local.secret !== undefined });
+    const advertisedHost = parseAddress(this.advertised).host;
+    if (advertisedHost === "0.0.0.0" || advertisedHost === "::") {
+      this.log.warn(`advertised address ${this.advertised} is a wildcard that peers cannot dial: set advertiseAddress`);
+    }
     for (const seed of this.options.seeds) {
       if (seed === this.advertised || seed === bound) continue;
       const dial = this.dials.get(seed) ?? this.addDial(seed, true, undefined);
@@ -186,6 +191,11 @@ export class TcpTransport implements Transport {
     }
   }
 
+  /**
+   * Queues whole frames for a peer, dialling it if it has no connection and its address is known
+   * (host.addressOf, else the address it announced in an earlier handshake). The transport keeps
+   * `frames` until written: do not modify it after the call.
+   */
   send(peer: string, frames: Uint8Array): SendResult {
     if (this.stopping || !this.host) return "unreachable";
     const link = this.peers.get(peer);
@@ -202,7 +212,9 @@ export class TcpTransport implements Transport {
       }
     }
     if (dial.phase === "self" || (dial.phase === "waiting" && this.clock.now() < dial.retryAt)) return "unreachable";
-    dial.expectedName ??= peer;
+    // The address is being dialled for another name: this one cannot be there too.
+    if (dial.expectedName !== undefined && dial.expectedName !== peer) return "unreachable";
+    dial.expectedName = peer;
     const newLink = this.addLink(peer);
     const result = this.enqueue(newLink, frames);
     if (dial.phase === "waiting") this.attemptDial(dial);
@@ -222,7 +234,10 @@ export class TcpTransport implements Transport {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const dial of this.dials.values()) dial.retryTimer?.cancel();
+    for (const dial of this.dials.values()) {
+      dial.retryTimer?.cancel();
+      if (dial.attempt) this.settleAttempt(dial.attempt);
+    }
     const connections = [...this.connections];
     for (const connection of connections) connection.closeGracefully("stopping");
     await Promise.all(connections.map((connection) => connection.closed));
@@ -232,15 +247,16 @@ export class TcpTransport implements Transport {
 
   // ---- sending ----
 
-  private enqueue(link: PeerLink, frames: Uint8Array): SendResult {
+  /** force: frames that already passed the mark once (an outbox moving onto its new connection). */
+  private enqueue(link: PeerLink, frames: Uint8Array, force = false): SendResult {
     if (link.connection) {
-      const result = link.connection.queue.enqueue(frames);
+      const result = link.connection.queue.enqueue(frames, force);
       if (result === "queued") this.counters.framesOut += countFrames(frames);
       else this.overloaded(link.name, link.connection.queue.queuedBytes);
       return result;
     }
     const queued = link.outboxBytes;
-    if (queued > 0 && queued + frames.length > this.options.writeQueueHighWaterBytes) {
+    if (!force && queued > 0 && queued + frames.length > this.options.writeQueueHighWaterBytes) {
       this.overloaded(link.name, queued);
       return "overloaded";
     }
@@ -279,6 +295,7 @@ export class TcpTransport implements Transport {
     dial.retryTimer = null;
     dial.phase = "connecting";
     const attempt: DialAttempt = { dial, settled: false, connectTimer: null };
+    dial.attempt = attempt;
     attempt.connectTimer = this.clock.setTimer(this.options.connectTimeoutMs, () =>
       this.attemptFailed(attempt, `no connection within ${this.options.connectTimeoutMs} ms`),
     );
@@ -288,27 +305,35 @@ export class TcpTransport implements Transport {
       data: { connection: null, attempt },
       socket: this.socketHandlers,
       ...(this.tls ? { tls: this.tls.client } : {}),
-    }).catch((error: Error) => this.attemptFailed(attempt, error.message));
+    }).catch((error: Error & { code?: string }) => this.attemptFailed(attempt, error.code ? `${error.message} (${error.code})` : error.message));
   }
 
   private attemptFailed(attempt: DialAttempt, reason: string): void {
     if (attempt.settled) return;
-    attempt.settled = true;
-    attempt.connectTimer?.cancel();
-    this.dialFailed(attempt.dial, reason);
+    this.settleAttempt(attempt);
+    this.dialFailed(attempt.dial, reason, false);
   }
 
-  private dialFailed(dial: Dial, reason: string): void {
-    if (dial.phase === "self") return;
+  /** Marks the connect phase decided: a late open, rejection or timeout of it is then ignored. */
+  private settleAttempt(attempt: DialAttempt): void {
+    attempt.settled = true;
+    attempt.connectTimer?.cancel();
+    attempt.connectTimer = null;
+  }
+
+  /** reasonLogged: the reason already went out as a warning (a refusal), so repeat it only in debug. */
+  private dialFailed(dial: Dial, reason: string, reasonLogged: boolean): void {
+    if (dial.phase === "self" || this.stopping) return;
     dial.failures++;
     const delay = backoffDelay(dial.failures, this.options.reconnectBaseMs, this.options.reconnectMaxMs, this.options.random);
     dial.phase = "waiting";
     dial.retryAt = this.clock.now() + delay;
     const what = dial.persistent ? `seed ${dial.address}` : `${dial.expectedName ?? "peer"} at ${dial.address}`;
-    const message = `cannot reach ${what}: ${reason}; ${dial.persistent ? "retrying" : "next attempt no sooner than"} in ${Math.round(delay)} ms`;
-    if (dial.failures === 1) this.log.warn(message, { address: dial.address, failures: dial.failures });
+    const next = dial.persistent ? `retrying in ${Math.round(delay)} ms` : `no new attempt for ${Math.round(delay)} ms`;
+    const message = `cannot reach ${what}: ${reason}; ${next}`;
+    if (dial.failures === 1 && !reasonLogged) this.log.warn(message, { address: dial.address, failures: dial.failures });
     else this.log.debug(message, { address: dial.address, failures: dial.failures });
-    if (dial.persistent && !this.stopping) dial.retryTimer = this.clock.setTimer(delay, () => this.attemptDial(dial));
+    if (dial.persistent) dial.retryTimer = this.clock.setTimer(delay, () => this.attemptDial(dial));
     if (dial.expectedName !== undefined) this.settleLink(dial.expectedName);
   }
 
@@ -326,8 +351,7 @@ export class TcpTransport implements Transport {
     if (!attempt) socket.data = { connection: null, attempt: null };
     if (attempt) {
       if (attempt.settled || this.stopping) return socket.terminate();
-      attempt.settled = true;
-      attempt.connectTimer?.cancel();
+      this.settleAttempt(attempt);
     } else if (this.stopping) {
       return socket.terminate();
     }
@@ -336,7 +360,7 @@ export class TcpTransport implements Transport {
     if (certificate) {
       this.countRefusal("CertificateUntrusted");
       this.log.warn(`refused peer ${remote}: ${certificate}`, { peer: remote });
-      if (attempt) this.dialFailed(attempt.dial, certificate);
+      if (attempt) this.dialFailed(attempt.dial, certificate, true);
       return socket.terminate();
     }
     const connection = new Connection(socket, attempt ? "outbound" : "inbound", attempt?.dial ?? null, this.connectionSettings, this.connectionHooks);
@@ -363,7 +387,7 @@ export class TcpTransport implements Transport {
     }
   }
 
-  private onClose(socket: TransportSocket): void {
+  private onClose(socket: TransportSocket, error: Error | undefined): void {
     const slot = socket.data;
     const connection = slot?.connection;
     if (!connection) {
@@ -379,18 +403,19 @@ export class TcpTransport implements Transport {
       this.log.info(`${this.describe(connection)} closed in the middle of a frame: ${connection.decoder.bufferedBytes} bytes discarded`);
     }
     const name = connection.peer?.nodeName;
+    const peerReason = error ? `closed by the peer (${error.message})` : "closed by the peer";
     if (!connection.handshakeDone) {
-      const reason = connection.closeReason || "closed by the peer during the handshake";
+      const reason = connection.closeReason || `${peerReason} during the handshake`;
       this.log.debug(`handshake with ${this.describe(connection)} ended: ${reason}`);
-      if (connection.dial) this.dialFailed(connection.dial, reason);
+      if (connection.dial) this.dialFailed(connection.dial, reason, connection.closeReason !== "");
       if (name !== undefined) this.settleLink(name);
       return;
     }
-    this.log.debug(`connection to ${this.describe(connection)} closed${connection.closeReason ? `: ${connection.closeReason}` : ""}`);
+    this.log.debug(`connection to ${this.describe(connection)} closed: ${connection.closeReason || peerReason}`);
     const link = name === undefined ? undefined : this.peers.get(name);
     if (!link || link.connection !== connection) return; // a replaced duplicate: the peer is still up
     link.connection = null;
-    for (const unit of unsent) this.enqueue(link, unit);
+    for (const unit of unsent) this.enqueue(link, unit, true);
     this.settleLink(link.name);
   }
 
@@ -425,10 +450,15 @@ export class TcpTransport implements Transport {
   }
 
   private deliver(peer: string, frame: Frame): void {
+    this.notifyHost(`a ${messageTypeName(frame.type)} frame from ${peer}`, (host) => host.onFrame(peer, frame));
+  }
+
+  /** Runs a host callback; a throwing host is logged and must not break socket handling. */
+  private notifyHost(what: string, callback: (host: TransportHost) => void): void {
     try {
-      this.host!.onFrame(peer, frame);
+      callback(this.host!);
     } catch (error) {
-      this.log.error(`host failed to handle a ${messageTypeName(frame.type)} frame from ${peer}: ${(error as Error).message}`, { peer });
+      this.log.error(`host failed to handle ${what}: ${(error as Error).message}`, { stack: (error as Error).stack });
     }
   }
 
@@ -440,7 +470,7 @@ export class TcpTransport implements Transport {
     const ownDial = this.ownDialWithNonce(intro.nonce);
     if (ownDial && intro.nodeName === this.local.nodeName) {
       // We dialled ourselves (a seed list that names this node under another address).
-      this.log.info(`seed ${ownDial.address} is this node itself: not dialling it again`);
+      this.log.info(`${ownDial.address} is this node itself: not dialling it again`);
       ownDial.phase = "self";
       this.sendControl(connection, encodeError(ErrorCode.SameNameAsOurs, "connected to itself"));
       connection.closeGracefully("connected to itself");
@@ -483,8 +513,8 @@ export class TcpTransport implements Transport {
   private onPeerRefused(connection: Connection, error: ErrorBody): void {
     if (connection.dial?.phase === "self") return connection.closeGracefully("connected to itself");
     this.counters.refusedByPeers++;
-    const reason = `refused by the peer (${errorCodeName(error.code)}): ${error.message}`;
-    this.log.warn(`peer ${this.describe(connection)} ${reason}`, { peer: connection.remote, code: error.code });
+    const reason = `refused the connection (${errorCodeName(error.code)}): "${error.message}"`;
+    this.log.warn(`peer ${this.describe(connection)} ${reason}`, { peer: connection.remote, code: errorCodeName(error.code) });
     connection.closeGracefully(reason);
   }
 
@@ -589,17 +619,17 @@ export class TcpTransport implements Transport {
       // The node restarted: what the host knew was its previous incarnation.
       this.log.info(`${peer.nodeName} restarted (generation ${link.generation} → ${peer.generation})`);
       link.up = false;
-      this.host!.onPeerDown(peer.nodeName);
+      this.notifyHost(`peer down ${peer.nodeName}`, (host) => host.onPeerDown(peer.nodeName));
     }
     link.generation = peer.generation;
     const waiting = link.outbox;
     link.outbox = [];
     link.outboxBytes = 0;
-    for (const unit of waiting) this.enqueue(link, unit);
+    for (const unit of waiting) this.enqueue(link, unit, true);
     this.log.info(`connected to ${peer.nodeName} at ${peer.advertisedAddress} (${connection.direction}, via ${connection.remote})`);
     if (!link.up) {
       link.up = true;
-      this.host!.onPeerUp(peer.nodeName, peer.advertisedAddress);
+      this.notifyHost(`peer up ${peer.nodeName}`, (host) => host.onPeerUp(peer.nodeName, peer.advertisedAddress));
     }
   }
 
@@ -623,7 +653,7 @@ export class TcpTransport implements Transport {
     if (!link || link.connection || this.connectionPending(name)) return;
     this.peers.delete(name);
     if (link.outboxBytes > 0) this.log.debug(`dropped ${link.outboxBytes} queued bytes for ${name}: no connection`);
-    if (link.up) this.host!.onPeerDown(name);
+    if (link.up) this.notifyHost(`peer down ${name}`, (host) => host.onPeerDown(name));
   }
 
   private connectionPending(name: string): boolean {

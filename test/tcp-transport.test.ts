@@ -1,0 +1,177 @@
+// TcpTransport between real sockets on 127.0.0.1: exchange, simultaneous dials, large
+// transfers through partial writes, seeds that come up late, timeouts, and stop().
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { MessageType } from "../src/codec/index.ts";
+import { closeAll, frameBytes, freePort, introduce, rawConnect, startNode, waitFor, type TestNode } from "./tcp-harness.ts";
+
+afterEach(closeAll);
+
+const text = new TextEncoder();
+const ping = (label: string) => frameBytes(MessageType.Ping, text.encode(label));
+const labels = (node: TestNode, from: string) => node.host.framesFrom(from).map((frame) => new TextDecoder().decode(frame.body));
+
+describe("TcpTransport", () => {
+  test("two transports exchange frames both ways over one connection", async () => {
+    const a = await startNode("alpha");
+    const b = await startNode("beta");
+    introduce(a, b);
+    expect(a.transport.send("beta", ping("a1"))).toBe("queued");
+    expect(a.transport.send("beta", ping("a2"))).toBe("queued");
+    await waitFor(() => labels(b, "alpha").length === 2, "beta to receive alpha's frames");
+    expect(b.transport.send("alpha", ping("b1"))).toBe("queued");
+    await waitFor(() => labels(a, "beta").length === 1, "alpha to receive beta's frame");
+    expect(labels(b, "alpha")).toEqual(["a1", "a2"]);
+    expect(labels(a, "beta")).toEqual(["b1"]);
+    expect(a.host.events).toEqual([`up beta ${b.transport.advertisedAddress}`]);
+    expect(b.host.events).toEqual([`up alpha ${a.transport.advertisedAddress}`]);
+    const stats = a.transport.stats;
+    expect(stats.openConnections).toBe(1);
+    expect(b.transport.stats.openConnections).toBe(1);
+    expect(stats.framesOut).toBe(4); // HELLO, HELLO proof, two pings
+    expect(stats.framesIn).toBe(2); // WELCOME, one ping
+    expect(stats.bytesOut).toBeGreaterThan(0);
+    expect(stats.bytesIn).toBeGreaterThan(0);
+    expect(a.transport.addressSeenByPeers).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  test("a name with no connection and no known address is unreachable", async () => {
+    const a = await startNode("alpha");
+    expect(a.transport.send("nobody", ping("x"))).toBe("unreachable");
+  });
+
+  test("three transports joined through a seed all reach each other", async () => {
+    const a = await startNode("alpha");
+    const b = await startNode("beta", { seeds: [a.transport.advertisedAddress] });
+    const c = await startNode("gamma", { seeds: [a.transport.advertisedAddress] });
+    await waitFor(() => a.transport.connectedPeers().length === 2, "alpha to accept both seeds' dialers");
+    introduce(a, b, c);
+    const nodes = [a, b, c];
+    for (const from of nodes) for (const to of nodes) {
+      if (from !== to) expect(from.transport.send(to.name, ping(`${from.name}->${to.name}`))).toBe("queued");
+    }
+    for (const to of nodes) for (const from of nodes) {
+      if (from === to) continue;
+      await waitFor(() => labels(to, from.name).includes(`${from.name}->${to.name}`), `${from.name} -> ${to.name}`);
+    }
+    for (const node of nodes) {
+      expect(node.transport.connectedPeers().sort()).toEqual(nodes.filter((n) => n !== node).map((n) => n.name).sort());
+    }
+  });
+
+  test("simultaneous dials leave exactly one connection per pair, the one dialled by the smaller name", async () => {
+    const a = await startNode("alpha");
+    const b = await startNode("beta");
+    introduce(a, b);
+    // Both sides dial in the same tick, before either handshake can complete.
+    expect(a.transport.send("beta", ping("from alpha"))).toBe("queued");
+    expect(b.transport.send("alpha", ping("from beta"))).toBe("queued");
+    await waitFor(
+      () => a.transport.stats.openConnections === 1 && b.transport.stats.openConnections === 1 && a.transport.stats.connectionsOpened === 2,
+      "the duplicate connection to close on both sides",
+    );
+    for (const node of [a, b]) {
+      expect(node.transport.stats.connectionsOpened).toBe(2);
+      expect(node.transport.stats.connectionsClosed).toBe(1);
+      expect(node.log.matching(/closing duplicate connection to \w+ \(keeping the one dialled by alpha\)/).length).toBe(1);
+      expect(node.host.events.length).toBe(1); // one "up", no flapping
+    }
+    await waitFor(() => labels(b, "alpha").length === 1 && labels(a, "beta").length === 1, "both queued frames");
+    // And the surviving connection carries traffic both ways.
+    a.transport.send("beta", ping("after"));
+    b.transport.send("alpha", ping("after"));
+    await waitFor(() => labels(b, "alpha").length === 2 && labels(a, "beta").length === 2, "traffic after the race");
+    expect(a.transport.stats.openConnections).toBe(1);
+  });
+
+  test("a multi-megabyte frame sequence arrives byte-exact through partial writes", async () => {
+    const a = await startNode("alpha", { writeQueueHighWaterBytes: 2 * 1024 * 1024 });
+    const b = await startNode("beta");
+    introduce(a, b);
+    const frameCount = 48;
+    const bodies: Uint8Array[] = [];
+    for (let i = 0; i < frameCount; i++) {
+      const body = crypto.getRandomValues(new Uint8Array(512 * 1024 - 7 * i)); // odd sizes split anywhere
+      body[0] = i;
+      bodies.push(body);
+    }
+    let next = 0;
+    const deadline = performance.now() + 20_000;
+    while (next < frameCount && performance.now() < deadline) {
+      const result = a.transport.send("beta", frameBytes(MessageType.Push, bodies[next]!));
+      if (result === "queued") next++;
+      else await Bun.sleep(2); // past the high-water mark: let the socket drain
+      expect(a.transport.stats.queueDepthBytes.beta ?? 0).toBeLessThanOrEqual(2 * 1024 * 1024);
+    }
+    expect(next).toBe(frameCount);
+    await waitFor(() => b.host.framesFrom("alpha").length === frameCount, "all large frames", 20_000);
+    const received = b.host.framesFrom("alpha");
+    for (let i = 0; i < frameCount; i++) {
+      expect(received[i]!.body.length).toBe(bodies[i]!.length);
+      expect(Buffer.compare(received[i]!.body, bodies[i]!)).toBe(0);
+    }
+    expect(b.transport.stats.bytesIn).toBeGreaterThan(frameCount * 400 * 1024);
+    // The queue reached its mark: the kernel took less than we offered, so partial writes happened.
+    expect(a.transport.stats.overloads).toBeGreaterThan(0);
+  }, 30_000);
+
+  test("a seed that is down at start is retried with backoff until it answers", async () => {
+    const port = freePort();
+    const a = await startNode("alpha", { seeds: [`127.0.0.1:${port}`] });
+    await waitFor(() => a.log.matching(/cannot reach seed/).length >= 3, "a few failed attempts");
+    expect(a.log.matching(/cannot reach seed/).filter((line) => line.level === "warn").length).toBe(1);
+    const b = await startNode("beta", { listen: { host: "127.0.0.1", port } });
+    await waitFor(() => a.transport.connectedPeers().includes("beta"), "alpha to reach the late seed", 5_000);
+    // beta completes its side when alpha's proof arrives, a moment after alpha completes.
+    await waitFor(() => b.host.events.length === 1, "beta to see alpha");
+    expect(b.host.events).toEqual([`up alpha ${a.transport.advertisedAddress}`]);
+    expect(a.log.matching(/reached 127\.0\.0\.1:\d+ \(beta\) after \d+ failed attempts/).length).toBe(1);
+  });
+
+  test("a seed list naming this node itself is recognised and not dialled again", async () => {
+    const port = freePort();
+    const a = await startNode("alpha", { listen: { host: "127.0.0.1", port }, seeds: [`localhost:${port}`] });
+    await waitFor(() => a.log.matching(/is this node itself/).length === 1, "self-dial detection");
+    await Bun.sleep(300); // several backoff periods: no new attempt
+    expect(a.transport.stats.connectionsOpened).toBe(2); // the one self-connection, both ends
+    expect(a.transport.stats.connectionsRefused).toBe(0);
+  });
+
+  test("an idle connection is closed, and the next send dials again", async () => {
+    const a = await startNode("alpha", { idleTimeoutMs: 150 });
+    const b = await startNode("beta", { idleTimeoutMs: 10_000 });
+    introduce(a, b);
+    a.transport.send("beta", ping("one"));
+    await waitFor(() => labels(b, "alpha").length === 1, "first frame");
+    await waitFor(() => a.host.events.includes("down beta") && b.host.events.includes("down alpha"), "idle close on both sides", 3_000);
+    expect(a.log.matching(/closing idle connection to beta/).length).toBe(1);
+    expect(a.transport.send("beta", ping("two"))).toBe("queued");
+    await waitFor(() => labels(b, "alpha").length === 2, "frame after reconnect");
+  });
+
+  test("a peer that never says HELLO is cut off after the handshake timeout", async () => {
+    const a = await startNode("alpha", { handshakeTimeoutMs: 150 });
+    const raw = await rawConnect(a.transport.port);
+    await waitFor(() => raw.closed, "the silent connection to close", 3_000);
+    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: no handshake within 150 ms$/).length).toBe(1);
+    expect(a.transport.stats.refusedByReason).toEqual({ HandshakeTimeout: 1 });
+  });
+
+  test("stop() flushes queued frames, then closes; the peer sees it go down", async () => {
+    const a = await startNode("alpha");
+    const b = await startNode("beta");
+    introduce(a, b);
+    a.transport.send("beta", ping("hello"));
+    await waitFor(() => labels(b, "alpha").length === 1, "connection up");
+    const body = new Uint8Array(256 * 1024);
+    for (let i = 0; i < 12; i++) expect(a.transport.send("beta", frameBytes(MessageType.Push, body))).toBe("queued");
+    expect(a.transport.sendAll(frameBytes(MessageType.Leave, new Uint8Array(0)))).toBe(1);
+    await a.transport.stop();
+    await waitFor(() => b.host.events.includes("down alpha"), "beta to see alpha leave");
+    const frames = b.host.framesFrom("alpha");
+    expect(frames.length).toBe(14);
+    expect(frames.at(-1)!.type).toBe(MessageType.Leave);
+    expect(a.host.events).toEqual([`up beta ${b.transport.advertisedAddress}`, "down beta"]);
+    expect(a.transport.send("beta", ping("late"))).toBe("unreachable");
+  });
+});
