@@ -1,0 +1,162 @@
+// The JSON handlers of /v1. Each is synchronous apart from reading a size-capped body, and none
+// does more than one pass over the state, so no request holds up gossip for long.
+//
+//   GET    /v1/self                       {name, clusterName, generation, address, clientAddress, version}
+//   GET    /v1/members                    [{name, address, state, phi, generation, heartbeat, heartbeatAgeMs, maxVersion}]
+//   GET    /v1/state                      {node: {group: {key: {value, type, version}}}}
+//   GET    /v1/state/{node}/{group}/{key} {value, type, version}, or 404
+//   PUT    /v1/keys/{group}/{key}?type=&ttl=   body = the value → {version}
+//   DELETE /v1/keys/{group}/{key}         {deleted: true}, or 404
+//   GET    /v1/config, PATCH /v1/config   the cluster config document {version, origin, settings}
+// Values are shown as json.ts describes (int as a string of digits, bytes as base64).
+
+import { OptionsError } from "../config/schema.ts";
+import type { Node } from "../create-node.ts";
+import { RESERVED_GROUP } from "../node.ts";
+import { WriteError, encodeValue } from "../state/index.ts";
+import { HttpError, jsonResponse, parseJsonBody, readBody } from "./http.ts";
+import { type EntryJson, entryJson, toJson } from "./json.ts";
+import { parseTtl, parseTypeName, parseValue, valueTypeByName } from "./value-input.ts";
+import { SOFTWARE_VERSION } from "./version.ts";
+
+// A body may exceed the largest value a little (JSON spacing, a number's text), never by more.
+const VALUE_BODY_SLACK_BYTES = 4096;
+// A config patch holds at most the `app` object (64 KiB as JSON) and a few numbers.
+const CONFIG_BODY_LIMIT_BYTES = 128 * 1024;
+
+export class AdminApi {
+  constructor(
+    private readonly node: Node,
+    /** "host:port" of the admin server, known once it listens. */
+    private readonly clientAddress: () => string,
+  ) {}
+
+  /** The largest body any route reads; the server refuses bigger ones before they reach a handler. */
+  get maxBodyBytes(): number {
+    return Math.max(this.valueBodyLimit, CONFIG_BODY_LIMIT_BYTES);
+  }
+
+  private get valueBodyLimit(): number {
+    return this.node.options.maxValueBytes + VALUE_BODY_SLACK_BYTES;
+  }
+
+  self(): Response {
+    const node = this.node;
+    return jsonResponse({
+      name: node.name,
+      clusterName: node.options.clusterName,
+      generation: node.generation,
+      address: node.address,
+      clientAddress: this.clientAddress(),
+      version: SOFTWARE_VERSION,
+    });
+  }
+
+  members(): Response {
+    return jsonResponse(
+      this.node.members().map((member) => ({
+        name: member.name,
+        address: member.address ?? null,
+        state: member.state,
+        phi: member.phi,
+        generation: member.generation,
+        heartbeat: member.heartbeat,
+        heartbeatAgeMs: member.heartbeatAgeMs,
+        maxVersion: member.maxVersion,
+      })),
+    );
+  }
+
+  /**
+   * The whole state, streamed one node per chunk: the event loop gets a turn between nodes, so a
+   * large cluster's dump does not stall gossip for its full length.
+   */
+  state(): Response {
+    const clusterState = this.node.internals.node.state;
+    const names = this.node.nodes();
+    const encoder = new TextEncoder();
+    let index = 0;
+    let first = true;
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        // Bounded: each pull moves index forward by one node or ends the stream.
+        while (index < names.length) {
+          const name = names[index++] as string;
+          if (!clusterState.nodes.has(name)) continue; // removed since the listing
+          const groups: Record<string, Record<string, EntryJson>> = {};
+          for (const entry of clusterState.liveEntries(name)) {
+            if (entry.group === RESERVED_GROUP) continue;
+            (groups[entry.group] ??= {})[entry.key] = entryJson(entry);
+          }
+          controller.enqueue(encoder.encode(`${first ? "{" : ","}${toJson(name)}:${toJson(groups)}`));
+          first = false;
+          return;
+        }
+        controller.enqueue(encoder.encode(first ? "{}" : "}"));
+        controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" } });
+  }
+
+  entry(node: string, group: string, key: string): Response {
+    checkGroup(group);
+    const clusterState = this.node.internals.node.state;
+    if (!clusterState.nodes.has(node)) throw new HttpError(404, `node ${JSON.stringify(node)} is not known here`);
+    const entry = clusterState.get(node, group, key);
+    if (!entry) throw new HttpError(404, `node ${JSON.stringify(node)} has no entry ${JSON.stringify(group)}/${JSON.stringify(key)}`);
+    return jsonResponse(entryJson(entry));
+  }
+
+  async put(request: Request, url: URL, group: string, key: string): Promise<Response> {
+    checkGroup(group);
+    for (const name of url.searchParams.keys()) {
+      if (name !== "type" && name !== "ttl") throw new HttpError(400, `unknown query parameter ${JSON.stringify(name)} (known: type, ttl)`);
+    }
+    const typeName = parseTypeName(url.searchParams.get("type"));
+    const ttl = parseTtl(url.searchParams.get("ttl"));
+    const value = parseValue(typeName, await readBody(request, this.valueBodyLimit));
+    const type = valueTypeByName[typeName];
+    let encodedBytes: number;
+    try {
+      encodedBytes = encodeValue(value, type).bytes.byteLength;
+    } catch (error) {
+      throw new HttpError(400, (error as Error).message);
+    }
+    const limit = this.node.options.maxValueBytes;
+    if (encodedBytes > limit) throw new HttpError(413, `a ${typeName} value of ${encodedBytes} bytes is larger than maxValueBytes (${limit})`);
+    try {
+      return jsonResponse({ version: this.node.set(group, key, value, ttl === undefined ? { type } : { type, ttl }) });
+    } catch (error) {
+      if (error instanceof WriteError) throw new HttpError(400, error.message);
+      throw error;
+    }
+  }
+
+  delete(group: string, key: string): Response {
+    checkGroup(group);
+    if (!this.node.delete(group, key)) throw new HttpError(404, `this node has no entry ${JSON.stringify(group)}/${JSON.stringify(key)}`);
+    return jsonResponse({ deleted: true });
+  }
+
+  config(): Response {
+    return jsonResponse(this.node.clusterConfig());
+  }
+
+  async patchConfig(request: Request): Promise<Response> {
+    const patch = parseJsonBody(await readBody(request, CONFIG_BODY_LIMIT_BYTES));
+    try {
+      return jsonResponse(this.node.updateClusterConfig(patch as Record<string, unknown>));
+    } catch (error) {
+      // The schema (OptionsError) and the node (a cluster name change) refuse patches by
+      // throwing; nothing else in updateClusterConfig depends on the request.
+      if (error instanceof OptionsError) throw new HttpError(400, error.message);
+      if (error instanceof Error) throw new HttpError(400, `config change refused: ${error.message}`);
+      throw error;
+    }
+  }
+}
+
+function checkGroup(group: string): void {
+  if (group === RESERVED_GROUP) throw new HttpError(400, `group ${JSON.stringify(RESERVED_GROUP)} is reserved for GoferBroke's own entries`);
+}

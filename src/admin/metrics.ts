@@ -1,0 +1,113 @@
+// GET /metrics: the node's counters and gauges in Prometheus text format, read from the gossip
+// engine, the TCP transport, membership and the local-health guard at scrape time. Only the
+// propagation-delay histogram is kept here, fed from entry events.
+
+import type { Node } from "../create-node.ts";
+import type { EntryEvent } from "../events.ts";
+import type { MemberStatus } from "../membership/membership.ts";
+import { Exposition, Histogram, type Sample } from "./prometheus.ts";
+import { SOFTWARE_VERSION } from "./version.ts";
+
+const MEMBER_STATES: readonly MemberStatus[] = ["alive", "suspect", "dead", "left"];
+
+// Seconds. Pushed writes arrive within one round trip (milliseconds on a LAN); anti-entropy
+// repairs take a few gossip rounds (1 s each by default); past 30 s something is wrong.
+const PROPAGATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface EventStreamStats {
+  readonly clientCount: number;
+  readonly slowClientsDropped: number;
+}
+
+export class AdminMetrics {
+  private readonly propagation = new Histogram(PROPAGATION_BUCKETS_SECONDS);
+
+  constructor(
+    private readonly node: Node,
+    private readonly eventStream: EventStreamStats,
+  ) {}
+
+  /**
+   * Records the time from the origin's write to its application here. Wall clocks of two hosts
+   * can disagree; a negative delay (this clock behind the writer's) is counted as zero.
+   */
+  observePropagation(ms: number): void {
+    this.propagation.observe(Math.max(0, ms) / 1000);
+  }
+
+  render(): string {
+    const { node } = this.node.internals;
+    const gossip = node.engine.stats;
+    const transport = this.node.internals.transport.stats;
+    const members = this.node.members();
+    const out = new Exposition();
+
+    out.family("goferbroke_node_info", "gauge", "This node: name, cluster, generation and software version; always 1.", [
+      { labels: { node: this.node.name, cluster: this.node.options.clusterName, generation: String(this.node.generation), version: SOFTWARE_VERSION }, value: 1 },
+    ]);
+
+    out.family("goferbroke_gossip_rounds_total", "counter", "Gossip rounds started by this node.", [{ value: gossip.rounds }]);
+    out.family("goferbroke_gossip_sent_messages_total", "counter", "Gossip messages sent, by message type.", byType(gossip.messagesOut));
+    out.family("goferbroke_gossip_received_messages_total", "counter", "Gossip messages received, by message type.", byType(gossip.messagesIn));
+    out.family("goferbroke_gossip_sent_bytes_total", "counter", "Bytes of gossip messages sent (frame headers included), by message type.", byType(gossip.bytesOut));
+    out.family("goferbroke_gossip_received_bytes_total", "counter", "Bytes of gossip messages received (frame headers included), by message type.", byType(gossip.bytesIn));
+    out.family("goferbroke_entries_received_total", "counter", "Entries received in deltas from peers.", [{ value: gossip.entriesReceived }]);
+    out.family("goferbroke_entries_applied_total", "counter", "Received entries that were newer than ours and applied.", [{ value: gossip.entriesApplied }]);
+    out.family("goferbroke_entries_skipped_total", "counter", "Received entries skipped (already known, older, or not decodable).", [{ value: gossip.entriesSkipped }]);
+    out.family("goferbroke_gossip_overload_skips_total", "counter", "Times a peer was skipped for a round because its write queue was full.", [{ value: gossip.overloadSkips }]);
+    out.family("goferbroke_gossip_budget_overflows_total", "counter", "Times the deltas a peer lacked did not all fit one message.", [{ value: gossip.budgetOverflows }]);
+    out.family("goferbroke_gossip_decode_errors_total", "counter", "Gossip messages that did not decode.", [{ value: gossip.decodeErrors }]);
+
+    out.family("goferbroke_transport_received_bytes_total", "counter", "Bytes read from peer connections.", [{ value: transport.bytesIn }]);
+    out.family("goferbroke_transport_sent_bytes_total", "counter", "Bytes written to peer connections.", [{ value: transport.bytesOut }]);
+    out.family("goferbroke_transport_received_frames_total", "counter", "Frames read from peer connections.", [{ value: transport.framesIn }]);
+    out.family("goferbroke_transport_sent_frames_total", "counter", "Frames queued for peer connections.", [{ value: transport.framesOut }]);
+    out.family("goferbroke_transport_connections_opened_total", "counter", "Peer connections opened, either direction.", [{ value: transport.connectionsOpened }]);
+    out.family("goferbroke_transport_connections_closed_total", "counter", "Peer connections closed.", [{ value: transport.connectionsClosed }]);
+    out.family("goferbroke_transport_connections_refused_total", "counter", "Peer connections this node closed because of the peer, by reason.",
+      Object.entries(transport.refusedByReason).map(([reason, value]) => ({ labels: { reason }, value })));
+    out.family("goferbroke_transport_refused_by_peers_total", "counter", "Handshakes a peer refused with an error frame.", [{ value: transport.refusedByPeers }]);
+    out.family("goferbroke_transport_overloads_total", "counter", "Sends refused because the peer's write queue was full.", [{ value: transport.overloads }]);
+    out.family("goferbroke_transport_open_connections", "gauge", "Peer connections open now, handshaking or established.", [{ value: transport.openConnections }]);
+    out.family("goferbroke_transport_write_queue_bytes", "gauge", "Bytes waiting to be written, per peer.",
+      Object.entries(transport.queueDepthBytes).map(([peer, value]) => ({ labels: { peer }, value })));
+
+    out.family("goferbroke_member_phi", "gauge", "Phi-accrual suspicion of each known node (0 for this node).",
+      members.map((member) => ({ labels: { node: member.name }, value: member.phi })));
+    out.family("goferbroke_member_state", "gauge", "1 for each known node's current state, 0 for the others.",
+      members.flatMap((member) => MEMBER_STATES.map((state) => ({ labels: { node: member.name, state }, value: member.state === state ? 1 : 0 }))));
+    out.family("goferbroke_members", "gauge", "Known nodes by state, this node included.",
+      MEMBER_STATES.map((state) => ({ labels: { state }, value: members.filter((member) => member.state === state).length })));
+
+    out.family("goferbroke_event_loop_lag_seconds", "gauge", "Event-loop lag of the latest local-health tick.", [{ value: node.health.lagMs / 1000 }]);
+    out.family("goferbroke_event_loop_max_lag_seconds", "gauge", "Largest event-loop lag of the last 60 s.", [{ value: node.health.maxLagMs / 1000 }]);
+    out.family("goferbroke_event_loop_stalls_total", "counter", "Event-loop stalls long enough to pause failure detection.", [{ value: node.health.stallCount }]);
+
+    out.family("goferbroke_propagation_delay_seconds", "histogram", "Time from a write on its origin node to its application here (wall clocks).", this.propagation.samples());
+
+    out.family("goferbroke_admin_event_stream_clients", "gauge", "Clients connected to /v1/events.", [{ value: this.eventStream.clientCount }]);
+    out.family("goferbroke_admin_event_stream_slow_clients_dropped_total", "counter", "Event stream clients cut off for reading too slowly.", [{ value: this.eventStream.slowClientsDropped }]);
+    return out.text();
+  }
+}
+
+function byType(counts: Record<string, number>): Sample[] {
+  return Object.entries(counts).map(([type, value]) => ({ labels: { type }, value }));
+}
+
+/**
+ * Feeds the propagation histogram from entries that arrive from other nodes. Entry events carry
+ * no origin write time yet: this observes only events with a `writtenAt` (origin wall-clock ms),
+ * so the histogram stays empty until the wire format carries it.
+ */
+export function observePropagationFromEvents(node: Node, metrics: AdminMetrics): () => void {
+  const onEntry = (event: EntryEvent & { writtenAt?: number }) => {
+    if (!event.local && typeof event.writtenAt === "number") metrics.observePropagation(event.time - event.writtenAt);
+  };
+  const stopAdded = node.on("entry-added", onEntry);
+  const stopUpdated = node.on("entry-updated", onEntry);
+  return () => {
+    stopAdded();
+    stopUpdated();
+  };
+}

@@ -1,0 +1,179 @@
+// The admin HTTP server (Bun.serve) on the client port: routing, access control, and the
+// guarantee that nothing a client sends escapes as an unhandled error. Routes are listed in
+// api.ts; besides them: GET /v1/events (sse.ts), GET /metrics (metrics.ts), GET /healthz,
+// and GET / (dashboard.ts).
+
+import type { Server } from "bun";
+import { isIP } from "node:net";
+import { classifyIp, formatHostPort, isLocalhostName } from "../config/network.ts";
+import type { Node } from "../create-node.ts";
+import type { Logger } from "../log.ts";
+import { type AccessPolicy, checkAccess } from "./access.ts";
+import { AdminApi } from "./api.ts";
+import { DASHBOARD_HEADERS, DASHBOARD_HTML } from "./dashboard.ts";
+import { HttpError, errorResponse, jsonResponse } from "./http.ts";
+import { AdminMetrics, observePropagationFromEvents } from "./metrics.ts";
+import { EXPOSITION_CONTENT_TYPE } from "./prometheus.ts";
+import { EventStreamHub } from "./sse.ts";
+
+export interface AdminServerOptions {
+  /** 0 picks a free port. */
+  port: number;
+  hostname: string;
+  /** When set, every request but /healthz must present it (see access.ts). */
+  token?: string;
+  logger: Logger;
+}
+
+export interface AdminServer {
+  /** e.g. "http://127.0.0.1:8081/" */
+  readonly url: string;
+  readonly port: number;
+  /** Ends event streams and closes every connection. */
+  stop(): Promise<void>;
+}
+
+type Method = "GET" | "PUT" | "DELETE" | "PATCH";
+
+interface RouteCall {
+  request: Request;
+  url: URL;
+  /** The path's `:name` segments, percent-decoded. */
+  params: Record<string, string>;
+  server: Server<undefined>;
+}
+
+interface Route {
+  /** Segments; `:name` matches any one segment. */
+  path: string;
+  handlers: Partial<Record<Method, (call: RouteCall) => Response | Promise<Response>>>;
+  /** Whether ?token= may stand in for the Authorization header (browser page and EventSource). */
+  acceptsQueryToken?: boolean;
+  /** Reachable without a token: load balancers and supervisors probe it. */
+  open?: boolean;
+}
+
+export function startAdminServer(node: Node, options: AdminServerOptions): AdminServer {
+  const { logger } = options;
+  const policy: AccessPolicy = { bindHost: options.hostname, ...(options.token === undefined ? {} : { token: options.token }) };
+  let clientAddress = "";
+  const api = new AdminApi(node, () => clientAddress);
+  const events = new EventStreamHub((handler) => node.on("*", handler));
+  const metrics = new AdminMetrics(node, events);
+  const stopObservingPropagation = observePropagationFromEvents(node, metrics);
+
+  const routes: Route[] = [
+    { path: "/", acceptsQueryToken: true, handlers: { GET: () => new Response(DASHBOARD_HTML, { headers: DASHBOARD_HEADERS }) } },
+    { path: "/healthz", open: true, handlers: { GET: () => healthz(node) } },
+    { path: "/metrics", handlers: { GET: () => new Response(metrics.render(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE, "cache-control": "no-store" } }) } },
+    { path: "/v1/self", handlers: { GET: () => api.self() } },
+    { path: "/v1/members", handlers: { GET: () => api.members() } },
+    { path: "/v1/state", handlers: { GET: () => api.state() } },
+    { path: "/v1/state/:node/:group/:key", handlers: { GET: ({ params }) => api.entry(params.node!, params.group!, params.key!) } },
+    {
+      path: "/v1/keys/:group/:key",
+      handlers: {
+        PUT: ({ request, url, params }) => api.put(request, url, params.group!, params.key!),
+        DELETE: ({ params }) => api.delete(params.group!, params.key!),
+      },
+    },
+    { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request }) => api.patchConfig(request) } },
+    {
+      path: "/v1/events",
+      acceptsQueryToken: true,
+      handlers: {
+        GET: ({ request, server }) => {
+          const response = events.open();
+          server.timeout(request, 0); // a stream is quiet between heartbeats; the idle timeout must not end it
+          return response;
+        },
+      },
+    },
+  ];
+
+  const server = Bun.serve({
+    port: options.port,
+    hostname: options.hostname,
+    development: false, // never Bun's error page with source code
+    // A backstop for bodies no route reads; handlers cap their own bodies lower with a JSON 413.
+    maxRequestBodySize: api.maxBodyBytes * 2,
+    fetch: async (request, server) => {
+      try {
+        return await dispatch(routes, policy, request, server);
+      } catch (error) {
+        if (error instanceof HttpError) return errorResponse(error);
+        logger.error(`admin request ${request.method} ${new URL(request.url).pathname} failed: ${(error as Error).message}`, { stack: (error as Error).stack });
+        return errorResponse(new HttpError(500, "internal error; see the node's log"));
+      }
+    },
+  });
+  const port = server.port ?? options.port;
+  clientAddress = formatHostPort(server.hostname ?? options.hostname, port);
+  logger.info(`admin server listening on ${server.url.href}`, { token: options.token !== undefined });
+  if (options.token === undefined && !isLoopback(options.hostname)) {
+    logger.warn(`admin server on ${options.hostname} has no token: anyone who can reach it can read and write this node's state; set clientToken`);
+  }
+
+  return {
+    url: server.url.href,
+    port,
+    stop: async () => {
+      stopObservingPropagation();
+      events.closeAll();
+      await server.stop(true);
+    },
+  };
+}
+
+async function dispatch(routes: Route[], policy: AccessPolicy, request: Request, server: Server<undefined>): Promise<Response> {
+  const url = new URL(request.url);
+  const match = matchRoute(routes, url.pathname);
+  // Access is checked before a 404 or 405, so without the token nothing is learned about routes.
+  if (!match?.route.open) checkAccess(request, url, policy, match?.route.acceptsQueryToken ?? false);
+  if (!match) throw new HttpError(404, `no such route: ${request.method} ${url.pathname.slice(0, 200)}`);
+  // hasOwn: a method named "toString" or "constructor" must not find Object.prototype's.
+  const handler = Object.hasOwn(match.route.handlers, request.method) ? match.route.handlers[request.method as Method] : undefined;
+  if (!handler) {
+    const allowed = Object.keys(match.route.handlers).join(", ");
+    throw new HttpError(405, `${request.method} is not allowed on ${url.pathname.slice(0, 200)}; allowed: ${allowed}`, { allow: allowed });
+  }
+  const params: Record<string, string> = {};
+  for (const [name, segment] of Object.entries(match.params)) params[name] = decodeSegment(segment);
+  return handler({ request, url, params, server });
+}
+
+/** The route for a path, with its `:name` segments still percent-encoded. */
+function matchRoute(routes: Route[], pathname: string): { route: Route; params: Record<string, string> } | null {
+  const segments = pathname.split("/");
+  for (const route of routes) {
+    const pattern = route.path.split("/");
+    if (pattern.length !== segments.length) continue;
+    const params: Record<string, string> = {};
+    const matches = pattern.every((part, index) => {
+      const segment = segments[index] as string;
+      if (!part.startsWith(":")) return part === segment;
+      params[part.slice(1)] = segment;
+      return true;
+    });
+    if (matches) return { route, params };
+  }
+  return null;
+}
+
+/** One path segment, percent-decoded; 400 when the encoding is broken. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `path segment ${JSON.stringify(segment.slice(0, 100))} is not valid percent-encoding`);
+  }
+}
+
+function healthz(node: Node): Response {
+  const running = node.internals.node.isRunning;
+  return jsonResponse({ status: running ? "ok" : "stopped", node: node.name }, running ? 200 : 503);
+}
+
+function isLoopback(hostname: string): boolean {
+  return isIP(hostname) !== 0 ? classifyIp(hostname) === "loopback" : isLocalhostName(hostname);
+}

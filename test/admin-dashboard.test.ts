@@ -1,0 +1,219 @@
+// The dashboard page in headless Chromium (Debian's, driven by playwright-core): it lists the
+// members, a key set through its form shows up live on the other nodes' pages, and a node
+// killed with SIGKILL turns dead on the page. The killed node runs in a child process, so the
+// crash is real: no leave, sockets torn down by the kernel.
+//
+// Needs /usr/bin/chromium. When it is missing and we are root, `apt-get install chromium` is
+// tried within INSTALL_BUDGET_MS; otherwise the tests are skipped, saying why.
+
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, type Page, chromium } from "playwright-core";
+import { type AdminServer, startAdminServer } from "../src/admin/index.ts";
+import { createNode, type Node, type NodeOptionsInput } from "../src/index.ts";
+import { silentLogger } from "../src/log.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const INSTALL_BUDGET_MS = 240_000;
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+// Fast failure detection: heartbeats every 200 ms, little allowance for pauses, short probes.
+const FAST_CLUSTER: NodeOptionsInput = { gossipIntervalMs: 200, acceptablePauseMs: 300, minStdDeviationMs: 50, probeTimeoutMs: 200 };
+const ROOT = join(import.meta.dir, "..");
+const WAIT_MS = 10_000;
+
+// Tests and hooks wait on a browser and a cluster; Bun's default of 5 s is too short for that.
+setDefaultTimeout(30_000);
+
+const chromiumProblem = await findOrInstallChromium();
+if (chromiumProblem !== undefined) console.log(`skipping the dashboard tests: ${chromiumProblem}`);
+const browserTest = chromiumProblem === undefined ? test : test.skip;
+
+/** undefined when Chromium is there (or was installed), else why not. */
+async function findOrInstallChromium(): Promise<string | undefined> {
+  if (existsSync(CHROMIUM)) return undefined;
+  if (process.getuid?.() !== 0) return `${CHROMIUM} is missing and installing it needs root (apt-get install -y chromium)`;
+  const deadline = performance.now() + INSTALL_BUDGET_MS;
+  // The package lists may be missing on a fresh machine: update them once if the first try fails.
+  for (const steps of [[["apt-get", "install", "-y", "chromium"]], [["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]]]) {
+    let ok = true;
+    for (const command of steps) ok = ok && (await runWithin(command, deadline - performance.now()));
+    if (ok && existsSync(CHROMIUM)) return undefined;
+  }
+  return `${CHROMIUM} is missing and apt-get install -y chromium did not succeed within ${INSTALL_BUDGET_MS / 1000} s`;
+}
+
+async function runWithin(command: string[], budgetMs: number): Promise<boolean> {
+  if (budgetMs <= 0) return false;
+  const child = Bun.spawn(command, { stdout: "ignore", stderr: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  const finished = await Promise.race([child.exited.then(() => true), Bun.sleep(budgetMs).then(() => false)]);
+  if (!finished) child.kill(9);
+  return finished && child.exitCode === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster: alpha and bravo in this process, charlie in a child process that the test kills.
+
+interface InProcessMember {
+  node: Node;
+  admin: AdminServer;
+}
+
+const members: InProcessMember[] = [];
+let charlie: { process: Bun.Subprocess<"ignore", "pipe", "inherit">; url: string } | undefined;
+let context: BrowserContext | undefined;
+const workDir = mkdtempSync(join(tmpdir(), "goferbroke-dashboard-"));
+const pageErrors: string[] = [];
+
+const CHILD_SCRIPT = `
+import { createNode } from ${JSON.stringify(join(ROOT, "src/index.ts"))};
+import { startAdminServer } from ${JSON.stringify(join(ROOT, "src/admin/index.ts"))};
+import { silentLogger } from ${JSON.stringify(join(ROOT, "src/log.ts"))};
+const node = createNode(JSON.parse(process.env.GOFERBROKE_TEST_OPTIONS));
+await node.start();
+const admin = startAdminServer(node, { port: 0, hostname: "127.0.0.1", logger: silentLogger });
+console.log(JSON.stringify({ url: admin.url }));
+`;
+
+beforeAll(async () => {
+  if (chromiumProblem !== undefined) return;
+  for (const name of ["alpha", "bravo"]) {
+    const seeds = members.length === 0 ? [] : [members[0]!.node.address];
+    const node = createNode({ name, address: "127.0.0.1:0", seeds, ...FAST_CLUSTER });
+    await node.start();
+    members.push({ node, admin: startAdminServer(node, { port: 0, hostname: "127.0.0.1", logger: silentLogger }) });
+  }
+  const scriptPath = join(workDir, "charlie.ts");
+  writeFileSync(scriptPath, CHILD_SCRIPT);
+  const options: NodeOptionsInput = { name: "charlie", address: "127.0.0.1:0", seeds: [members[0]!.node.address], ...FAST_CLUSTER };
+  const child = Bun.spawn([process.execPath, scriptPath], { stdout: "pipe", stderr: "inherit", env: { ...process.env, GOFERBROKE_TEST_OPTIONS: JSON.stringify(options) } });
+  charlie = { process: child, url: "" };
+  charlie.url = (JSON.parse(await firstLine(child.stdout, 10_000)) as { url: string }).url;
+
+  context = await chromium.launchPersistentContext(join(workDir, "profile"), { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  await waitFor("alpha and bravo to see three alive members", () => members.every(({ node }) => node.members().filter((m) => m.state === "alive").length === 3));
+});
+
+afterAll(async () => {
+  charlie?.process.kill(9);
+  await context?.close();
+  for (const { admin } of members) await admin.stop();
+  for (const { node } of members) await node.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+async function firstLine(stream: ReadableStream<Uint8Array>, timeoutMs: number): Promise<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = performance.now() + timeoutMs;
+  try {
+    while (!text.includes("\n")) {
+      const remaining = deadline - performance.now();
+      const chunk = remaining > 0 ? await Promise.race([reader.read(), Bun.sleep(remaining).then(() => null)]) : null;
+      if (chunk === null || chunk.done) throw new Error(`the child printed no line within ${timeoutMs} ms (got ${JSON.stringify(text)})`);
+      text += decoder.decode(chunk.value, { stream: true });
+    }
+    return text.slice(0, text.indexOf("\n"));
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+async function openDashboard(url: string): Promise<Page> {
+  const page = await context!.newPage();
+  page.on("pageerror", (error) => pageErrors.push(`${url}: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(`${url}: console: ${message.text()}`);
+  });
+  await page.goto(url);
+  return page;
+}
+
+/** Waits until the page shows `group/key` of `owner` with exactly the text `value`. */
+async function waitForEntryOnPage(page: Page, owner: string, entry: string, value: string): Promise<void> {
+  await page
+    .locator(`section[data-node="${owner}"] tr[data-entry="${entry}"] td.value`)
+    .filter({ hasText: new RegExp(`^${RegExp.escape(value)}$`) })
+    .waitFor({ timeout: WAIT_MS });
+}
+
+const memberStates = (page: Page) =>
+  page.$$eval("#members tr[data-member]", (rows) => Object.fromEntries(rows.map((row) => [row.getAttribute("data-member"), row.getAttribute("data-state")])));
+
+describe("dashboard", () => {
+  let alphaPage: Page;
+  let bravoPage: Page;
+  let charliePage: Page;
+
+  browserTest("lists all three members as alive, with phi", async () => {
+    alphaPage = await openDashboard(members[0]!.admin.url);
+    bravoPage = await openDashboard(members[1]!.admin.url);
+    charliePage = await openDashboard(charlie!.url);
+    for (const page of [alphaPage, bravoPage, charliePage]) {
+      await page.locator('#members tr[data-state="alive"]').nth(2).waitFor({ timeout: WAIT_MS });
+      expect(await memberStates(page)).toEqual({ alpha: "alive", bravo: "alive", charlie: "alive" });
+      expect(await page.$$eval("#members td.phi", (cells) => cells.every((cell) => /^\d+\.\d\d$/.test(cell.textContent ?? "")))).toBe(true);
+    }
+    expect(await alphaPage.title()).toBe("alpha · GoferBroke");
+  });
+
+  browserTest("a key set in the form appears live on the other nodes' pages", async () => {
+    // Playwright waits for animation frames before clicking, and a page behind others gets few.
+    await alphaPage.bringToFront();
+    await alphaPage.fill('input[name="group"]', "dash");
+    await alphaPage.fill('input[name="key"]', "colour/main");
+    await alphaPage.selectOption('select[name="type"]', "json");
+    await alphaPage.fill('textarea[name="value"]', '{"name": "teal", "rgb": [0, 128, 128]}');
+    await alphaPage.click('button[type="submit"]');
+    await alphaPage.locator("#set-result", { hasText: /^stored as version \d+$/ }).waitFor({ timeout: WAIT_MS });
+    const shown = '{"name":"teal","rgb":[0,128,128]}';
+    // bravo's and charlie's pages were opened before the write: only the live stream can update them.
+    for (const page of [alphaPage, bravoPage, charliePage]) await waitForEntryOnPage(page, "alpha", "dash/colour/main", shown);
+    await bravoPage.locator('#events li[data-type="entry-added"]', { hasText: "alpha dash/colour/main" }).first().waitFor({ timeout: WAIT_MS });
+  });
+
+  browserTest("the form shows why a write was refused", async () => {
+    await alphaPage.fill('input[name="group"]', "dash");
+    await alphaPage.fill('input[name="key"]', "count");
+    await alphaPage.selectOption('select[name="type"]', "int");
+    await alphaPage.fill('textarea[name="value"]', "twelve");
+    await alphaPage.click('button[type="submit"]');
+    await alphaPage.locator("#set-result", { hasText: /^refused: an int value must be/ }).waitFor({ timeout: WAIT_MS });
+  });
+
+  browserTest("a node killed with SIGKILL turns dead on the other pages", async () => {
+    charlie!.process.kill(9);
+    await charlie!.process.exited;
+    for (const page of [alphaPage, bravoPage]) {
+      await page.locator('#members tr[data-member="charlie"][data-state="dead"]').waitFor({ timeout: 2 * WAIT_MS });
+      expect(await memberStates(page)).toEqual({ alpha: "alive", bravo: "alive", charlie: "dead" });
+    }
+    // charlie's own page lost its server; the page says so instead of showing stale data as live.
+    await charliePage.locator('#connection[data-ok="false"]').waitFor({ timeout: WAIT_MS });
+  });
+
+  browserTest("no script errors or blocked resources on any page", () => {
+    // Expected: the refused write's 400, and charlie's page failing to reach its killed server.
+    const unexpected = pageErrors.filter((error) => !error.startsWith(charlie!.url) && !error.includes("status of 400 (Bad Request)"));
+    expect(unexpected).toEqual([]);
+  });
+});
