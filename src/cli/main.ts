@@ -6,6 +6,7 @@ import { ConfigSyntaxError } from "../config/syntax-error.ts";
 import { formatFlagHelp, parseCliArgs, UsageError } from "../config/flags.ts";
 import { resolveNodeOptions } from "../config/merge.ts";
 import { OptionsError } from "../config/schema.ts";
+import { ClientError, type ClientFlags, runClientCommand } from "./client-commands.ts";
 import { createLogger } from "./logging.ts";
 import { runNode } from "./run-node.ts";
 import { versionLine } from "./version.ts";
@@ -38,8 +39,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT_OK;
   }
   if (parsed.command) {
-    console.error(`goferbroke: the ${parsed.command} command needs the client-port API, which this build does not have yet`);
-    return EXIT_USAGE;
+    try {
+      await runClientCommand(parsed.command, parsed.positionals, flags as ClientFlags, (line) => console.log(line));
+      return EXIT_OK;
+    } catch (error) {
+      if (error instanceof ClientError) {
+        console.error(`goferbroke: ${error.message}`);
+        return EXIT_RUNTIME;
+      }
+      return usageFailure(error);
+    }
   }
   let resolved;
   try {

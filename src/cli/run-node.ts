@@ -1,12 +1,14 @@
-// `goferbroke` without a subcommand: runs a node until SIGINT or SIGTERM. The first signal leaves
-// gracefully; a second one exits at once.
+// `goferbroke` without a subcommand: runs a node (and its client port, when one is set) until
+// SIGINT or SIGTERM. The first signal leaves gracefully; a second one exits at once.
 
+import { startAdminServer, type AdminServer } from "../admin/index.ts";
 import { createNode, type Node } from "../create-node.ts";
 import type { NodeOptions } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 
 export interface RunningDaemon {
   node: Node;
+  admin: AdminServer | null;
   /** Resolves with the exit code once the node has stopped. */
   finished: Promise<number>;
 }
@@ -14,6 +16,16 @@ export interface RunningDaemon {
 export async function runNode(options: NodeOptions, logger: Logger): Promise<RunningDaemon> {
   const node = createNode(options, { logger });
   await node.start();
+  let admin: AdminServer | null = null;
+  if (options.clientPort !== undefined) {
+    try {
+      admin = startAdminServer(node, { port: options.clientPort, hostname: options.clientBind, token: options.clientToken, logger });
+    } catch (error) {
+      await node.stop();
+      throw new Error(`cannot open the client port ${options.clientBind}:${options.clientPort}: ${(error as Error).message}`);
+    }
+    logger.info(`client port listening on ${admin.url}`);
+  }
   let resolveFinished: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (resolveFinished = resolve));
   let stopping = false;
@@ -24,7 +36,10 @@ export async function runNode(options: NodeOptions, logger: Logger): Promise<Run
     }
     stopping = true;
     logger.info(`${signal} received: leaving the cluster (send it again to exit at once)`);
-    node.stop().then(
+    (async () => {
+      await admin?.stop();
+      await node.stop();
+    })().then(
       () => resolveFinished(0),
       (error: unknown) => {
         logger.error(`stopping failed: ${(error as Error).message}`);
@@ -34,5 +49,5 @@ export async function runNode(options: NodeOptions, logger: Logger): Promise<Run
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  return { node, finished };
+  return { node, admin, finished };
 }
