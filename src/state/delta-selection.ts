@@ -38,21 +38,22 @@ export function selectDeltas(
   candidates.sort((a, b) => Number(b.unknownToPeer) - Number(a.unknownToPeer) || b.depth - a.depth);
 
   const deltas: NodeDelta[] = [];
-  // The node count prefix grows with the count; reserve its largest plausible size up front.
-  let used = varuintSize(candidates.length);
+  // The node count prefix grows with the count; reserve its largest possible size up front (a
+  // node takes at most two deltas, see fillNodeDelta).
+  const reserved = varuintSize(2 * candidates.length);
+  let used = reserved;
   let truncated = 0;
   for (const candidate of candidates) {
-    const delta = fillNodeDelta(candidate, budget - used);
-    if (delta === NOTHING_TO_SEND) continue;
-    if (!delta) {
+    const filled = fillNodeDelta(candidate, budget - used);
+    if (!filled) {
       truncated++;
       continue;
     }
-    if (delta.complete === false) truncated++;
-    used += delta.bytes;
-    deltas.push(delta.delta);
+    if (!filled.complete) truncated++;
+    used += filled.bytes;
+    deltas.push(...filled.deltas);
   }
-  return { deltas, bytes: used - varuintSize(candidates.length) + varuintSize(deltas.length), truncated };
+  return { deltas, bytes: used - reserved + varuintSize(deltas.length), truncated };
 }
 
 /** Stamps nodes seen in the current peer digest, instead of building a map per exchange. */
@@ -88,13 +89,16 @@ function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[])
 }
 
 /**
- * A node the peer is behind on whose newer versions were all collected tombstones: there is no
- * entry to send, and that is no budget overflow.
+ * The node's entries above fromVersion that fit in `room`, in ascending version order; null when
+ * not even the first one does.
+ *
+ * When every entry was sent but the last one is below the node's max version (the versions above
+ * it were tombstones, collected since), a second delta without entries follows, from the last
+ * version sent: "nothing else up to maxVersion". The peer then moves its max version up to ours
+ * (and can finish a replacement waiting for that version) instead of staying behind for good.
+ * Only selection sends deltas without entries, and only with that meaning.
  */
-const NOTHING_TO_SEND = "nothing to send";
-
-/** The entries that fit in `room`; null when not even the first one does. */
-function fillNodeDelta(candidate: Candidate, room: number): { delta: NodeDelta; bytes: number; complete: boolean } | typeof NOTHING_TO_SEND | null {
+function fillNodeDelta(candidate: Candidate, room: number): { deltas: NodeDelta[]; bytes: number; complete: boolean } | null {
   const { node, fromVersion } = candidate;
   const header = { node: node.name, generation: node.generation, fromVersion, collectedUpTo: node.collectedUpTo, maxVersion: node.maxVersion };
   const entries: WireEntry[] = [];
@@ -111,8 +115,23 @@ function fillNodeDelta(candidate: Candidate, room: number): { delta: NodeDelta; 
     entries.push(wire);
     entryBytes += size;
   }
-  if (entries.length === 0) return complete ? NOTHING_TO_SEND : null;
-  return { delta: { ...header, entries }, bytes: nodeDeltaHeaderSize(header, entries.length) + entryBytes, complete };
+  const deltas: NodeDelta[] = [];
+  let bytes = 0;
+  if (entries.length > 0) {
+    deltas.push({ ...header, entries });
+    bytes += nodeDeltaHeaderSize(header, entries.length) + entryBytes;
+  }
+  const lastSent = entries.length > 0 ? entries[entries.length - 1]!.version : fromVersion;
+  if (complete && lastSent < node.maxVersion) {
+    const tail: NodeDelta = { ...header, fromVersion: lastSent, entries: [] };
+    const tailBytes = nodeDeltaHeaderSize(tail, 0);
+    if (bytes + tailBytes <= room) {
+      deltas.push(tail);
+      bytes += tailBytes;
+    } else complete = false;
+  }
+  if (deltas.length === 0) return null;
+  return { deltas, bytes, complete };
 }
 
 export function toWire(entry: Entry): WireEntry {

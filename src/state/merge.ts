@@ -14,12 +14,19 @@ export interface DigestOutcome {
   heartbeats: string[];
   /** Nodes seen for the first time, or with a new generation. */
   discovered: string[];
-  /**
-   * Entries of an older generation that a new, still empty, generation dropped ("deleted"). No
-   * delta would ever finish such a replacement: selection sends nothing for a node without entries.
-   */
+  /** Entries of an older generation dropped by a new generation that has none ("deleted"). */
   changes: ChangeRecord[];
 }
+
+/**
+ * Heartbeats of a new generation after which, if still no report of it carries any version, it is
+ * taken to have no entries and its older generation's entries are dropped. No delta would ever end
+ * that replacement (there is nothing to send for a node without versions), and ending it at once
+ * would be wrong too: a peer that has only heard of the new generation also reports it at version
+ * 0, before its entries reach it. (Nodes write their reserved entries before they gossip, so in
+ * practice this only concerns bare engines, as in the simulator.)
+ */
+export const EMPTY_GENERATION_HEARTBEATS = 5;
 
 /** Learns heartbeats and new nodes (or generations) from a peer's digest. */
 export function applyDigest(state: ClusterState, digest: readonly DigestEntry[]): DigestOutcome {
@@ -39,15 +46,26 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[])
       node.beginReplacement(seen.generation, 0, seen.maxVersion);
       node.heartbeat = seen.heartbeat;
       outcome.discovered.push(seen.node);
-      finishReplacement(node, outcome.changes);
+      finishEmptyReplacement(node, outcome.changes);
       continue;
     }
-    if (seen.generation === node.generation && seen.heartbeat > node.heartbeat) {
+    if (seen.generation !== node.generation) continue;
+    // A replacement waits for the highest version anyone reported of the new state.
+    if (node.replaced && seen.maxVersion > node.replacedUntil) node.replacedUntil = seen.maxVersion;
+    if (seen.heartbeat > node.heartbeat) {
       node.heartbeat = seen.heartbeat;
       outcome.heartbeats.push(seen.node);
     }
+    finishEmptyReplacement(node, outcome.changes);
   }
   return outcome;
+}
+
+/** Ends the replacement of an old generation by a new one that, by now, evidently has no entries. */
+function finishEmptyReplacement(node: NodeState, changes: ChangeRecord[]): void {
+  if (node.replaced && node.replacedUntil === 0 && node.maxVersion === 0 && node.heartbeat >= EMPTY_GENERATION_HEARTBEATS) {
+    finishReplacement(node, changes);
+  }
 }
 
 export interface MergeOutcome {
@@ -99,21 +117,27 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOut
     outcome.skipped += delta.entries.length;
     return;
   }
+  if (delta.entries.length === 0 && delta.maxVersion > node.maxVersion) {
+    // Selection sends a delta without entries only to say it holds nothing above fromVersion up
+    // to its max (tombstones collected): we now hold every version up to that max that exists.
+    node.maxVersion = delta.maxVersion;
+  }
   if (delta.collectedUpTo > node.collectedUpTo && node.maxVersion >= delta.collectedUpTo) node.collectedUpTo = delta.collectedUpTo;
   const now = state.clock.now();
+  const wallNow = state.clock.wallNow();
   for (const wire of delta.entries) {
     if (wire.version <= node.maxVersion || !isKnownValueType(wire.valueType)) {
       outcome.skipped++;
       continue;
     }
-    const change = applyEntry(node, wire, now);
+    const change = applyEntry(node, wire, now, wallNow);
     outcome.applied++;
     if (change) outcome.changes.push(change);
   }
   finishReplacement(node, outcome.changes);
 }
 
-function applyEntry(node: NodeState, wire: WireEntry, now: number): ChangeRecord | null {
+function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: number): ChangeRecord | null {
   const id = entryId(wire.group, wire.key);
   const fromCurrent = node.entries.get(id);
   const existing = fromCurrent ?? node.replaced?.get(id);
@@ -131,7 +155,12 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number): ChangeRecord
   node.put(id, entry);
   node.replaced?.delete(id);
   const existingLive = existing !== undefined && !existing.deleted;
-  if (entry.deleted) return existingLive ? changeRecord("deleted", node.name, existing, existing, false) : null;
+  if (entry.deleted) {
+    if (!existingLive) return null;
+    // The origin's expiry tombstone can arrive before our own sweep expires the copy: still an expiry.
+    const expired = existing.expiresAt !== undefined && wallNow >= existing.expiresAt;
+    return changeRecord(expired ? "expired" : "deleted", node.name, existing, existing, false);
+  }
   if (!existingLive) return changeRecord("added", node.name, entry, undefined, false);
   // Copies from a replaced generation carry versions of another counter: compare contents.
   if (!fromCurrent && sameContent(existing, entry)) return null;

@@ -21,7 +21,10 @@ export function entryId(group: string, key: string): string {
 
 export class NodeState {
   heartbeat = 0;
-  /** Highest version held; every version at or below it that still exists is held too. */
+  /**
+   * Highest version held (or known to be a collected tombstone); every version at or below it
+   * that still exists is held too.
+   */
   maxVersion = 0;
   /** Tombstones at or below this version have been collected. */
   collectedUpTo = 0;
