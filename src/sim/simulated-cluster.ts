@@ -1,13 +1,21 @@
 // N gossip engines over the in-memory network with a virtual clock: the deterministic cluster
 // the simulator, the property tests and the benchmarks run. Each node is the real state and
-// engine code; only the transport and the clock are simulated.
+// engine code; only the transport and the clock are simulated. With `membership` set, each node
+// is a whole GossipNode (failure detector, probes, leave, local-health guard) on its own
+// NodeClock, so a node's event loop can stall or crash while the others go on.
 
 import type { DecodeError } from "../codec/index.ts";
+import type { NodeEvent } from "../events.ts";
 import { GossipEngine, type GossipSettings } from "../gossip/engine.ts";
+import { silentLogger } from "../log.ts";
+import { defaultMembershipSettings, type MembershipSettings } from "../membership/membership.ts";
+import { GossipNode } from "../node.ts";
 import { createRandom, type Random } from "../random.ts";
 import { ClusterState, type ChangeRecord, defaultStateLimits, type StateLimits } from "../state/index.ts";
 import { MemoryNetwork, type MemoryNetworkOptions } from "../transport/memory.ts";
+import type { Transport } from "../transport/transport.ts";
 import { VirtualClock } from "../transport/virtual-clock.ts";
+import { NodeClock } from "./node-clock.ts";
 
 export interface SimulationOptions {
   nodes: number;
@@ -18,6 +26,8 @@ export interface SimulationOptions {
   tombstoneGraceMs?: number;
   /** How many of the first nodes act as seeds for everyone (default 1). */
   seeds?: number;
+  /** Run whole GossipNodes with membership (failure detection) instead of bare engines. */
+  membership?: Partial<MembershipSettings>;
 }
 
 export const defaultSimGossip: GossipSettings = {
@@ -39,6 +49,8 @@ export interface SimNode {
   running: boolean;
   changes: ChangeRecord[];
   protocolErrors: DecodeError[];
+  /** Membership mode only: the whole node, its clock, and the node events it raised. */
+  full?: { node: GossipNode; clock: NodeClock; events: NodeEvent[] };
 }
 
 export class SimulatedCluster {
@@ -52,6 +64,8 @@ export class SimulatedCluster {
   private generationCounter = 1;
   /** Keep change records per node (tests); benchmarks turn this off to save memory. */
   recordChanges = true;
+  /** Whole nodes start asynchronously (their transport's start is async); see started(). */
+  private starting: Promise<void>[] = [];
 
   constructor(readonly options: SimulationOptions) {
     this.random = createRandom(options.seed);
@@ -67,9 +81,42 @@ export class SimulatedCluster {
     if (running?.running) {
       // A restart replaces the process: the old incarnation must not keep gossiping its old
       // generation under the same name (its timer would otherwise keep firing).
-      running.running = false;
-      running.engine.stop();
+      this.crash(name);
     }
+    const node = this.options.membership ? this.createFullNode(name) : this.createEngineNode(name);
+    const previous = this.byName.get(name);
+    if (previous) this.nodes[this.nodes.indexOf(previous)] = node;
+    else this.nodes.push(node);
+    this.byName.set(name, node);
+    return node;
+  }
+
+  private createFullNode(name: string): SimNode {
+    const clock = new NodeClock(this.clock);
+    const transport = stallable(this.network.transport(name, this.seedNames), clock);
+    const gossipNode = new GossipNode(
+      {
+        name,
+        generation: this.generationCounter++,
+        clusterName: "simulation",
+        gossip: this.settings,
+        membership: { ...defaultMembershipSettings, ...this.options.membership },
+        tombstoneGraceMs: this.options.tombstoneGraceMs ?? 3_600_000,
+        limits: { ...defaultStateLimits, maxGossipBytes: this.settings.maxGossipBytes, ...this.options.limits },
+      },
+      { transport, clock, random: this.random, logger: silentLogger, advertisedAddress: () => `memory:${name}` },
+      {},
+      () => ({ gossip: this.settings, membership: { ...defaultMembershipSettings, ...this.options.membership } }),
+    );
+    const events: NodeEvent[] = [];
+    for (const type of ["node-joined", "node-suspect", "node-alive", "node-dead", "node-left", "node-removed"] as const) {
+      gossipNode.on(type, (event) => void events.push(event));
+    }
+    this.starting.push(gossipNode.start());
+    return { name, state: gossipNode.state, engine: gossipNode.engine, contacts: new Set(), running: true, changes: [], protocolErrors: [], full: { node: gossipNode, clock, events } };
+  }
+
+  private createEngineNode(name: string): SimNode {
     const state = new ClusterState(name, this.generationCounter++, this.clock, {
       tombstoneGraceMs: this.options.tombstoneGraceMs ?? 3_600_000,
       limits: { ...defaultStateLimits, maxGossipBytes: this.settings.maxGossipBytes, ...this.options.limits },
@@ -97,11 +144,14 @@ export class SimulatedCluster {
       addressOf: () => undefined,
     });
     node.engine.start();
-    const previous = this.byName.get(name);
-    if (previous) this.nodes[this.nodes.indexOf(previous)] = node;
-    else this.nodes.push(node);
-    this.byName.set(name, node);
     return node;
+  }
+
+  /** Resolves once every node added so far has started (needed in membership mode). */
+  async started(): Promise<void> {
+    const pending = this.starting;
+    this.starting = [];
+    await Promise.all(pending);
   }
 
   /** Stops a node abruptly: it neither sends nor receives any more. */
@@ -109,7 +159,23 @@ export class SimulatedCluster {
     const node = this.node(name);
     node.running = false;
     node.engine.stop();
+    node.full?.clock.stall(Number.POSITIVE_INFINITY);
     this.network.attach(name, null);
+  }
+
+  /** Stops a node gracefully (membership mode): it announces that it leaves. */
+  async leave(name: string): Promise<void> {
+    const node = this.node(name);
+    if (!node.full) throw new Error("leave() needs a cluster with membership");
+    node.running = false;
+    await node.full.node.stop();
+  }
+
+  /** Blocks a node's event loop for durationMs (membership mode). */
+  stall(name: string, durationMs: number): void {
+    const node = this.node(name);
+    if (!node.full) throw new Error("stall() needs a cluster with membership");
+    node.full.clock.stall(durationMs);
   }
 
   node(name: string): SimNode {
@@ -138,6 +204,16 @@ export class SimulatedCluster {
   running(): SimNode[] {
     return this.nodes.filter((node) => node.running);
   }
+}
+
+/** Delays a stalled node's incoming frames until its stall ends, as a blocked event loop would. */
+function stallable(transport: Transport, clock: NodeClock): Transport {
+  return {
+    start: (host) =>
+      transport.start({ ...host, onFrame: (from, frame) => clock.run(() => host.onFrame(from, frame)) }),
+    send: (peer, frames) => transport.send(peer, frames),
+    stop: () => transport.stop(),
+  };
 }
 
 export function nodeName(index: number): string {
