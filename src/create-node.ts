@@ -1,7 +1,7 @@
 // createNode(): validated options → a running-ready Node over TCP with the system clock. This is
 // the module's front door; everything it builds is replaceable in tests (see GossipNode).
 
-import { type NodeOptions, type NodeOptionsInput, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
+import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
 import { systemClock } from "./clock.ts";
 import type { EventHandler, GossipEventType } from "./events.ts";
 import { silentLogger, type Logger } from "./log.ts";
@@ -79,7 +79,8 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     (settings) => {
       const patch = parseClusterConfigPatch(settings, options);
       if (patch.clusterName !== undefined && patch.clusterName !== options.clusterName) {
-        throw new Error(`cluster name cannot change at run time (${options.clusterName} → ${patch.clusterName})`);
+        // An OptionsError like every other refused setting, so callers handle one error type.
+        throw new OptionsError([{ path: "clusterName", value: patch.clusterName, expected: options.clusterName, problem: `cannot change at run time (this cluster is ${options.clusterName})` }]);
       }
       const merged: NodeOptions = { ...options, ...patch };
       return { gossip: gossipSettingsOf(merged), membership: membershipSettingsOf(merged) };
@@ -105,8 +106,10 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     onEvent: (type, handler) => node.on(type, handler),
     clusterConfig: () => node.clusterConfig(),
     updateClusterConfig: (patch) => {
-      parseClusterConfigPatch(patch, options); // throws OptionsError naming the field
-      return node.updateClusterConfig(patch);
+      // Throws OptionsError naming the field. The parsed patch is what is gossiped: keys given as
+      // undefined count as not given, as in createNode(), instead of blanking the setting.
+      const parsed = parseClusterConfigPatch(patch, options);
+      return node.updateClusterConfig(parsed);
     },
     internals: { node, transport },
   };

@@ -1,7 +1,7 @@
 // The public module surface: import { createNode } from "goferbroke".
 export { createNode, type CreateNodeExtras, type Node } from "./create-node.ts";
-export { EventType, type GossipEvent, type GossipEventType, type EntryEvent, type NodeEvent, type ConfigEvent, type ConnectionEvent, type OverloadEvent, type ErrorEvent } from "./events.ts";
+export { EventType, type EventHandler, type EventOf, type GossipEvent, type GossipEventType, type EntryEvent, type NodeEvent, type ConfigEvent, type ConnectionEvent, type OverloadEvent, type ErrorEvent } from "./events.ts";
 export type { EntryInfo, MemberInfo, SetOptions, ClusterConfigDocument } from "./node.ts";
-export { ValueType, type Value, type ValueTypeName } from "./state/index.ts";
+export { ValueType, WriteError, type Value, type ValueTypeName } from "./state/index.ts";
 export { OptionsError, type NodeOptions, type NodeOptionsInput } from "./config/schema.ts";
 export type { Logger } from "./log.ts";

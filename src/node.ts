@@ -16,7 +16,7 @@ import {
   type EntrySnapshot,
   type StateLimits,
   type Value,
-  type ValueType,
+  ValueType,
   type ValueTypeName,
   decodeValue,
   encodeValue,
@@ -144,14 +144,24 @@ export class GossipNode {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.writeConfigEntry();
-    await this.deps.transport.start({
-      onFrame: (from, frame) => this.onFrame(from, frame),
-      onPeerUp: (name, address) => this.onPeerUp(name, address),
-      onPeerDown: (name) => this.onPeerDown(name),
-      addressOf: (name) => this.addressOf(name),
-    });
-    this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
+    let listening = false;
+    try {
+      this.writeConfigEntry();
+      await this.deps.transport.start({
+        onFrame: (from, frame) => this.onFrame(from, frame),
+        onPeerUp: (name, address) => this.onPeerUp(name, address),
+        onPeerDown: (name) => this.onPeerDown(name),
+        addressOf: (name) => this.addressOf(name),
+      });
+      listening = true;
+      this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
+    } catch (error) {
+      // A start that failed (port in use, a limit too small for this node's own entries) must not
+      // leave a node that claims to run: start() would then be a silent no-op.
+      this.running = false;
+      if (listening) await this.deps.transport.stop();
+      throw error;
+    }
     this.lastHealthTick = this.deps.clock.now();
     this.healthTimer.start();
     this.engine.start();
@@ -162,8 +172,14 @@ export class GossipNode {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.state.set(RESERVED_GROUP, STATUS_KEY, encodeValue("left"));
-    this.engine.pushLocal(RESERVED_GROUP, STATUS_KEY);
+    try {
+      this.state.set(RESERVED_GROUP, STATUS_KEY, encodeValue("left"));
+      this.engine.pushLocal(RESERVED_GROUP, STATUS_KEY);
+    } catch (error) {
+      // The status entry is refused when the node is at maxEntriesPerNode. The LEAVE frames below
+      // still tell the connected peers; stopping must never be left half done.
+      this.deps.logger.warn(`could not record the "left" status: ${(error as Error).message}`);
+    }
     const leave = this.membership.encodeLeave();
     for (const peer of this.membership.livePeers()) this.deps.transport.send(peer, leave);
     this.engine.stop();
@@ -246,23 +262,28 @@ export class GossipNode {
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument {
     const settings = { ...this.config.settings, ...patch };
     const next: ClusterConfigDocument = { version: this.config.version + 1, origin: this.name, settings };
-    this.adoptConfig(next, this.name);
-    this.writeConfigEntry();
+    this.adoptConfig(next);
     this.engine.pushLocal(RESERVED_GROUP, CONFIG_KEY);
     return this.clusterConfig();
   }
 
-  private adoptConfig(next: ClusterConfigDocument, from: string): void {
+  /**
+   * Validates, records (as this node's config entry, which gossips it on) and applies a document.
+   * Throws, with nothing changed, when the settings are invalid or the entry cannot be written.
+   */
+  private adoptConfig(next: ClusterConfigDocument): void {
     const applied = this.applyConfig(next.settings); // throws on invalid settings
+    this.writeConfigEntry(next); // throws WriteError (e.g. larger than maxValueBytes) before anything changed
     const changed = Object.keys(next.settings).filter((key) => JSON.stringify(next.settings[key]) !== JSON.stringify(this.config.settings[key]));
     this.config = next;
     this.engine.updateSettings(applied.gossip);
     this.membership.updateSettings(applied.membership);
-    this.emit({ type: "config-changed", node: from, version: next.version, changed, time: this.deps.clock.wallNow() });
+    // The event names the node that made the change, not the one it was relayed through.
+    this.emit({ type: "config-changed", node: next.origin, version: next.version, changed, time: this.deps.clock.wallNow() });
   }
 
-  private writeConfigEntry(): void {
-    this.state.set(RESERVED_GROUP, CONFIG_KEY, encodeValue(this.config as unknown as Value, 5));
+  private writeConfigEntry(document: ClusterConfigDocument = this.config): void {
+    this.state.set(RESERVED_GROUP, CONFIG_KEY, encodeValue(document as unknown as Value, ValueType.Json));
   }
 
   private onReservedChange(change: ChangeRecord): void {
@@ -289,8 +310,7 @@ export class GossipNode {
     const newer = document.version > current.version || (document.version === current.version && document.version > 0 && document.origin > current.origin);
     if (!newer) return;
     try {
-      this.adoptConfig(document, from);
-      this.writeConfigEntry();
+      this.adoptConfig(document);
       this.deps.logger.info(`adopted cluster config version ${document.version} from ${document.origin}`);
     } catch (error) {
       this.deps.logger.warn(`ignored cluster config version ${document.version} from ${from}: ${(error as Error).message}`);
