@@ -3,6 +3,7 @@
 
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
 import { systemClock } from "./clock.ts";
+import { assertNodeNetwork } from "./config/merge.ts";
 import type { EventHandler, GossipEventType } from "./events.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
@@ -93,7 +94,10 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     get address() {
       return transport.advertisedAddress;
     },
-    start: () => node.start(),
+    start: async () => {
+      await assertNodeNetwork(options);
+      await node.start();
+    },
     stop: () => node.stop(),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),

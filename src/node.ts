@@ -11,6 +11,7 @@ import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
 import type { Random } from "./random.ts";
 import {
+  RESERVED_GROUP,
   type ChangeRecord,
   ClusterState,
   type EntrySnapshot,
@@ -24,8 +25,6 @@ import {
 } from "./state/index.ts";
 import type { Transport } from "./transport/transport.ts";
 
-/** Entries this library keeps for itself; applications never see events for them. */
-export const RESERVED_GROUP = "__gb";
 const ADDRESS_KEY = "address";
 const STATUS_KEY = "status";
 const CONFIG_KEY = "config";
@@ -152,6 +151,9 @@ export class GossipNode {
         onPeerUp: (name, address) => this.onPeerUp(name, address),
         onPeerDown: (name) => this.onPeerDown(name),
         addressOf: (name) => this.addressOf(name),
+        onRefused: (address, node, reason) => this.emit({ type: "connection-refused", node: node ?? "", address, reason, time: this.deps.clock.wallNow() }),
+        onOverload: (peer, queuedBytes) =>
+          this.emit({ type: "gossip-overload", node: peer, reason: `write queue holds ${queuedBytes} bytes, past its high-water mark`, time: this.deps.clock.wallNow() }),
       });
       listening = true;
       this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));

@@ -78,17 +78,19 @@ describe("start and stop", () => {
 });
 
 describe("cluster config refused whole", () => {
-  test("a change whose document is larger than maxValueBytes throws WriteError and changes nothing", async () => {
-    const [alpha, bravo] = (await nodes.cluster(["big-alpha", "big-bravo"], { clusterName: "api-big", gossipIntervalMs: 100, maxValueBytes: 2000 })) as [Node, Node];
+  // The config is a reserved entry: user limits such as maxValueBytes do not apply to it, but it
+  // must still fit in one gossip message, or it could never be delivered.
+  test("a change whose document does not fit in a gossip message throws WriteError and changes nothing", async () => {
+    const [alpha, bravo] = (await nodes.cluster(["big-alpha", "big-bravo"], { clusterName: "api-big", gossipIntervalMs: 100, maxGossipBytes: 4096 })) as [Node, Node];
     const events = [record(alpha, "config-changed"), record(bravo, "config-changed")];
     let thrown: unknown;
     try {
-      alpha.updateClusterConfig({ gossipIntervalMs: 300, app: { blob: "x".repeat(3000) } });
+      alpha.updateClusterConfig({ gossipIntervalMs: 300, app: { blob: "x".repeat(5000) } });
     } catch (error) {
       thrown = error;
     }
     expect(thrown).toBeInstanceOf(WriteError);
-    expect((thrown as Error).message).toMatch(/^value of \d+ bytes for __gb\/config exceeds 2000 bytes \(maxValueBytes\)$/);
+    expect((thrown as Error).message).toMatch(/^entry __gb\/config needs \d+ bytes but a gossip message holds at most 4096 \(maxGossipBytes\)$/);
     expect(alpha.clusterConfig().version).toBe(0);
     expect(alpha.clusterConfig().settings.gossipIntervalMs).toBe(100);
     expect(alpha.internals.node.engine.settings.gossipIntervalMs).toBe(100);

@@ -12,7 +12,7 @@
 
 import { OptionsError } from "../config/schema.ts";
 import type { Node } from "../create-node.ts";
-import { RESERVED_GROUP } from "../node.ts";
+import { RESERVED_GROUP } from "../state/index.ts";
 import { WriteError, encodeValue } from "../state/index.ts";
 import { HttpError, jsonResponse, parseJsonBody, readBody } from "./http.ts";
 import { type EntryJson, entryJson, toJson } from "./json.ts";

@@ -24,6 +24,7 @@ export async function runClientCommand(command: string, positionals: string[], f
   const api = new AdminClient(flags.client ?? process.env.GOFERBROKE_CLIENT ?? DEFAULT_CLIENT, flags.token ?? process.env.GOFERBROKE_CLIENT_TOKEN);
   switch (command) {
     case "members":
+      expectArgs(positionals, [] as const, "members");
       return printMembers(await api.json("GET", "/v1/members"), out);
     case "get": {
       const [node, group, key] = expectArgs(positionals, ["node", "group", "key"] as const, "get");
@@ -46,6 +47,7 @@ export async function runClientCommand(command: string, positionals: string[], f
       return;
     }
     case "keys": {
+      if (positionals.length > 1) throw new UsageError(`keys takes at most one argument <node>, got ${positionals.length}`);
       const state = (await api.json("GET", "/v1/state")) as Record<string, Record<string, Record<string, { value: unknown; type: string; version: number }>>>;
       const only = positionals[0];
       for (const [node, groups] of Object.entries(state)) {
@@ -57,10 +59,12 @@ export async function runClientCommand(command: string, positionals: string[], f
       return;
     }
     case "watch":
+      expectArgs(positionals, [] as const, "watch");
       return api.stream("/v1/events", out);
     case "config": {
       const [action, ...assignments] = positionals;
       if (action === "show") {
+        expectArgs(assignments, [] as const, "config show");
         out(JSON.stringify(await api.json("GET", "/v1/config"), null, 2));
         return;
       }
@@ -83,9 +87,11 @@ export async function runClientCommand(command: string, positionals: string[], f
   }
 }
 
+/** Exactly these positionals: a stray word (`members foo`) is a usage error, not silently dropped. */
 function expectArgs<N extends readonly string[]>(positionals: string[], names: N, command: string): { [I in keyof N]: string } {
   if (positionals.length !== names.length) {
-    throw new UsageError(`${command} needs ${names.map((name) => `<${name}>`).join(" ")}, got ${positionals.length} argument(s)`);
+    const wanted = names.length === 0 ? "takes no arguments" : `needs ${names.map((name) => `<${name}>`).join(" ")}`;
+    throw new UsageError(`${command} ${wanted}, got ${positionals.length} argument(s)`);
   }
   return positionals as { [I in keyof N]: string };
 }

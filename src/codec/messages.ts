@@ -149,14 +149,19 @@ export function writeDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): 
       if ((entry.valueType & KIND_TYPE_MASK) !== entry.valueType) {
         throw new EncodeError("entry.valueType", `${entry.valueType} is not an integer in 0..15`);
       }
-      writer.varuint(entryBodySize(entry));
+      // Written once and length-patched, rather than measured (UTF-8 lengths) and then written.
+      // The estimate (UTF-16 units for strings) only picks the prefix size; endSection() fixes it.
+      const value = entry.value;
+      const estimate = entry.group.length + entry.key.length + value.length + 12;
+      const section = writer.beginSection(estimate);
       writer.string(entry.group).string(entry.key).varuint(entry.version);
       let kind = entry.valueType & KIND_TYPE_MASK;
       if (entry.deleted) kind |= KIND_DELETED;
       if (entry.expiresAt !== undefined) kind |= KIND_HAS_EXPIRY;
       writer.u8(kind);
       if (entry.expiresAt !== undefined) writer.varuint(entry.expiresAt);
-      writer.blob(entry.value);
+      writer.blob(value);
+      writer.endSection(section);
     }
   }
 }

@@ -3,6 +3,7 @@
 
 import { EncodeError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES, HEADER_BYTES, PROTOCOL_VERSION } from "./frame.ts";
+import { varuintSize } from "./varuint.ts";
 
 const utf8 = new TextEncoder();
 /** Strings up to this many UTF-16 units always encode to fewer than 128 bytes. */
@@ -219,6 +220,38 @@ export class FrameWriter {
     this.reserve(byteLength);
     this.position += utf8Write.call(this.buffer, text, this.position, byteLength);
     return this;
+  }
+
+  /**
+   * Opens a varuint-length-prefixed section whose size is not known yet, so a structure can be
+   * written once instead of measured and then written. Reserves a prefix sized for
+   * `estimatedBytes`; endSection() writes the real length, moving the section's bytes when the
+   * real length needs a different prefix size (the encoding stays minimal). Returns the mark to
+   * pass to endSection(). Sections may nest; close them all before end().
+   */
+  beginSection(estimatedBytes: number): number {
+    const prefixBytes = varuintSize(estimatedBytes);
+    this.reserve(prefixBytes);
+    const start = this.position;
+    this.position += prefixBytes;
+    return start * 16 + prefixBytes;
+  }
+
+  /** Closes a section opened by beginSection(): writes its length in front of it. */
+  endSection(mark: number): void {
+    const reserved = mark % 16;
+    const start = (mark - reserved) / 16;
+    const length = this.position - start - reserved;
+    const needed = varuintSize(length);
+    if (needed !== reserved) {
+      this.reserve(needed - reserved);
+      this.buffer.copyWithin(start + needed, start + reserved, this.position);
+      this.position += needed - reserved;
+    }
+    const end = this.position;
+    this.position = start;
+    this.varuint(length);
+    this.position = end;
   }
 
   /** Byte blob prefixed by its length as a varuint. */

@@ -342,11 +342,16 @@ export async function resolveNodeOptions(sources: ResolveSources = {}): Promise<
 
   const seedNote = seedPortNote(output);
   if (seedNote !== undefined) notes.push(seedNote);
-  const networkIssues: OptionsIssue[] = (await checkNodeNetwork(output)).map((problem) => ({
+  await assertNodeNetwork(output);
+  return { options: output, notes };
+}
+
+/** Throws OptionsError when the bound or advertised address does not suit clusterNetwork. */
+export async function assertNodeNetwork(options: NodeOptions): Promise<void> {
+  const networkIssues: OptionsIssue[] = (await checkNodeNetwork(options)).map((problem) => ({
     path: problem.option,
-    value: problem.option === "address" ? output.address : output.advertise,
+    value: problem.option === "address" ? options.address : options.advertise,
     expected: problem.expected,
   }));
   if (networkIssues.length > 0) throw new OptionsError(networkIssues);
-  return { options: output, notes };
 }

@@ -4,6 +4,7 @@
 import { type DigestEntry, entrySize, nodeDeltaHeaderSize } from "../codec/index.ts";
 import type { ChangeRecord, EntrySnapshot } from "./changes.ts";
 import { entryId, NodeState, type Entry } from "./node-state.ts";
+import { RESERVED_GROUP } from "./reserved.ts";
 import type { EncodedValue } from "./values.ts";
 
 export interface StateClock {
@@ -63,11 +64,12 @@ export class ClusterState {
 
   /** Writes an entry of this node. Throws WriteError when a limit is broken; nothing changes then. */
   set(group: string, key: string, value: EncodedValue, ttlMs?: number): ChangeRecord {
-    this.checkWrite(group, key, value.bytes);
+    const reserved = group === RESERVED_GROUP;
+    if (!reserved) this.checkWrite(group, key, value.bytes);
     const id = entryId(group, key);
     const existing = this.self.entries.get(id);
-    if (!existing || existing.deleted) {
-      const live = this.self.liveEntryCount();
+    if (!reserved && (!existing || existing.deleted)) {
+      const live = this.self.liveUserEntries;
       if (live >= this.options.limits.maxEntriesPerNode) {
         throw new WriteError(`node ${this.selfName} already holds ${live} entries, the limit (maxEntriesPerNode)`);
       }

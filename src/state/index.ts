@@ -4,3 +4,4 @@ export { entryId, NodeState, type Entry } from "./node-state.ts";
 export { ClusterState, WriteError, defaultStateLimits, type ClusterStateOptions, type StateClock, type StateLimits } from "./cluster-state.ts";
 export { selectDeltas, type SelectionResult } from "./delta-selection.ts";
 export { applyDigest, mergeDeltas, type DigestOutcome, type MergeOutcome } from "./merge.ts";
+export { RESERVED_GROUP } from "./reserved.ts";

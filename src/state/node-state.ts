@@ -1,5 +1,6 @@
 // Everything one node knows about one cluster member: its identity, counters and entries.
 
+import { RESERVED_GROUP } from "./reserved.ts";
 import type { ValueType } from "./values.ts";
 
 export interface Entry {
@@ -42,6 +43,8 @@ export class NodeState {
   replacedUntil = 0;
   /** Ids of tombstones and entries with an expiry: the only ones a sweep has to look at. */
   readonly sweepable = new Set<string>();
+  /** Live entries outside the reserved group: what maxEntriesPerNode limits. */
+  liveUserEntries = 0;
   /** Scratch stamp used by delta selection (see delta-selection.ts). */
   selectionMark = 0;
 
@@ -56,6 +59,7 @@ export class NodeState {
     for (const [id, entry] of this.entries) if (!aside.has(id)) aside.set(id, entry);
     this.entries.clear();
     this.sweepable.clear();
+    this.liveUserEntries = 0;
     this.replaced = aside;
     this.replacedUntil = targetVersion;
     // A new incarnation counts heartbeats from scratch; keeping the old count would hide them.
@@ -72,6 +76,8 @@ export class NodeState {
 
   /** Stores an entry as the newest one of this node. */
   put(id: string, entry: Entry): void {
+    const before = this.entries.get(id);
+    if (entry.group !== RESERVED_GROUP) this.liveUserEntries += Number(!entry.deleted) - Number(before !== undefined && !before.deleted);
     this.entries.delete(id);
     this.entries.set(id, entry);
     if (entry.deleted || entry.expiresAt !== undefined) this.sweepable.add(id);
@@ -79,9 +85,4 @@ export class NodeState {
     if (entry.version > this.maxVersion) this.maxVersion = entry.version;
   }
 
-  liveEntryCount(): number {
-    let count = 0;
-    for (const entry of this.entries.values()) if (!entry.deleted) count++;
-    return count;
-  }
 }

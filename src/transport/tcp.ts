@@ -275,6 +275,7 @@ export class TcpTransport implements Transport {
       `write queue to ${peer} is full (${queuedBytes} bytes queued, high-water mark ${this.options.writeQueueHighWaterBytes}): frames refused`,
       { peer, queuedBytes, overloads: this.counters.overloads },
     );
+    this.host?.onOverload?.(peer, queuedBytes);
   }
 
   /** Handshake and ERROR frames: never refused by the high-water mark. */
@@ -515,6 +516,7 @@ export class TcpTransport implements Transport {
     this.counters.refusedByPeers++;
     const reason = `refused the connection (${errorCodeName(error.code)}): "${error.message}"`;
     this.log.warn(`peer ${this.describe(connection)} ${reason}`, { peer: connection.remote, code: errorCodeName(error.code) });
+    this.host?.onRefused?.(connection.remote, connection.peer?.nodeName, `peer ${reason}`);
     connection.closeGracefully(reason);
   }
 
@@ -581,6 +583,7 @@ export class TcpTransport implements Transport {
       code: errorCodeName(refusal.code),
     });
     connection.deliversFrames = false;
+    this.host?.onRefused?.(connection.remote, connection.peer?.nodeName, refusal.message);
     this.sendControl(connection, encodeError(refusal.code, refusal.message));
     connection.closeGracefully(refusal.message);
   }

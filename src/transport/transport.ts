@@ -13,6 +13,10 @@ export interface TransportHost {
   onPeerDown(name: string): void;
   /** Where a node listens, as learned by gossip; undefined when not known yet. */
   addressOf(name: string): string | undefined;
+  /** A connection was refused (other cluster, bad proof, malformed frames, …). */
+  onRefused?(address: string, node: string | undefined, reason: string): void;
+  /** A peer's write queue passed its high-water mark (reported at most once per period). */
+  onOverload?(peer: string, queuedBytes: number): void;
 }
 
 export type SendResult =
