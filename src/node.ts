@@ -6,6 +6,7 @@ import { DecodeError, type Frame } from "./codec/index.ts";
 import { type Clock, RepeatingTimer } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
+import { pushTreeChildren } from "./gossip/push-tree.ts";
 import type { Logger } from "./log.ts";
 import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
@@ -115,7 +116,8 @@ export class GossipNode {
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, {
       send: (peer, frames) => deps.transport.send(peer, frames),
       choosePeers: (count) => this.choosePeers(count),
-      choosePushPeers: (count, exclude) => random.shuffle(this.membership.livePeers().filter((peer) => !exclude.has(peer))).slice(0, count),
+      choosePushPeers: (count, origin, exclude) =>
+        pushTreeChildren(this.membership.livePeers(), origin, this.name, count).filter((peer) => !exclude.has(peer)),
       onChanges: (changes) => this.onChanges(changes),
       onHeartbeat: (node) => this.membership.heartbeat(node),
       onDiscovered: (node) => this.membership.observe(node, this.state.nodes.get(node)?.generation ?? 0),

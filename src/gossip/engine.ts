@@ -42,8 +42,8 @@ export interface GossipHooks {
   send(peer: string, frames: Uint8Array): SendResult;
   /** Chooses up to `count` peers to gossip with this round. */
   choosePeers(count: number): string[];
-  /** Chooses up to `count` live peers to push to, never any of `exclude`. */
-  choosePushPeers(count: number, exclude: ReadonlySet<string>): string[];
+  /** Chooses up to `count` live peers to push a write of `origin` to, never any of `exclude`. */
+  choosePushPeers(count: number, origin: string, exclude: ReadonlySet<string>): string[];
   onChanges(changes: ChangeRecord[]): void;
   onHeartbeat(node: string): void;
   onDiscovered(node: string): void;
@@ -252,11 +252,12 @@ export class GossipEngine {
       const entries = delta.entries.filter((entry) => node.entries.get(entryId(entry.group, entry.key))?.version === entry.version);
       if (entries.length > 0) fresh.push({ ...delta, entries });
     }
-    if (fresh.length > 0) this.push(fresh, new Set([from, this.state.selfName, ...fresh.map((d) => d.node)]));
+    // One push per origin: each origin's writes travel down that origin's push tree.
+    for (const delta of fresh) this.push([delta], new Set([from, this.state.selfName, delta.node]));
   }
 
   private push(deltas: NodeDelta[], exclude: ReadonlySet<string>): void {
-    const peers = this.hooks.choosePushPeers(this.settings.pushFanout, exclude);
+    const peers = this.hooks.choosePushPeers(this.settings.pushFanout, deltas[0]!.node, exclude);
     if (peers.length === 0) return;
     this.writer.begin(MessageType.Push);
     writeDeltas(this.writer, deltas);

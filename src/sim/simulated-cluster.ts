@@ -7,6 +7,7 @@
 import type { DecodeError } from "../codec/index.ts";
 import type { NodeEvent } from "../events.ts";
 import { GossipEngine, type GossipSettings } from "../gossip/engine.ts";
+import { pushTreeChildren } from "../gossip/push-tree.ts";
 import { silentLogger } from "../log.ts";
 import { defaultMembershipSettings, type MembershipSettings } from "../membership/membership.ts";
 import { GossipNode } from "../node.ts";
@@ -127,7 +128,7 @@ export class SimulatedCluster {
     node.engine = new GossipEngine(state, this.clock, random, this.settings, {
       send: (peer, frames) => transport.send(peer, frames),
       choosePeers: (count) => pickPeers(random, state, node.contacts, count, new Set([name])),
-      choosePushPeers: (count, exclude) => pickPeers(random, state, node.contacts, count, exclude),
+      choosePushPeers: (count, origin, exclude) => pushTreeChildren(state.nodes.keys(), origin, name, count).filter((peer) => !exclude.has(peer)),
       onChanges: (changes) => {
         if (this.recordChanges) node.changes.push(...changes);
       },

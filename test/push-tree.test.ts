@@ -1,0 +1,49 @@
+import { expect, test } from "bun:test";
+import fc from "fast-check";
+import { pushTreeChildren } from "../src/gossip/push-tree.ts";
+
+/** Walks the tree from the origin as every node would, with the same member view everywhere. */
+function deliveries(members: string[], origin: string, fanout: number): { received: Map<string, number>; depth: number } {
+  const received = new Map<string, number>();
+  let frontier = [origin];
+  let depth = 0;
+  while (frontier.length > 0 && depth <= members.length) {
+    const next: string[] = [];
+    for (const node of frontier) {
+      for (const child of pushTreeChildren(members, origin, node, fanout)) {
+        received.set(child, (received.get(child) ?? 0) + 1);
+        next.push(child);
+      }
+    }
+    if (next.length > 0) depth++;
+    frontier = next;
+  }
+  return { received, depth };
+}
+
+test("with one shared view every member but the origin receives a push exactly once, in log_fanout(N) hops", () => {
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.stringMatching(/^[a-z0-9-]{1,12}$/), { minLength: 1, maxLength: 300 }), fc.integer({ min: 1, max: 5 }), fc.nat(), (members, fanout, pick) => {
+      const origin = members[pick % members.length]!;
+      const { received, depth } = deliveries(members, origin, fanout);
+      for (const member of members) expect(received.get(member) ?? 0).toBe(member === origin ? 0 : 1);
+      // A complete fanout-ary tree of N nodes has depth ceil(log_f((f-1)N + 1)) - 1 (f = 1: a chain).
+      const n = members.length;
+      const bound = fanout === 1 ? n - 1 : Math.ceil(Math.log((fanout - 1) * n + 1) / Math.log(fanout)) - 1;
+      expect(depth).toBeLessThanOrEqual(bound);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test("children never include the node itself or the origin, and fanout 0 pushes nowhere", () => {
+  const members = ["a", "b", "c", "d", "e"];
+  for (const self of members) {
+    const children = pushTreeChildren(members, "c", self, 2);
+    expect(children).not.toContain(self);
+    expect(children).not.toContain("c");
+  }
+  expect(pushTreeChildren(members, "a", "a", 0)).toEqual([]);
+  // An origin missing from the view is still the root.
+  expect(pushTreeChildren(["b", "c"], "a", "a", 2)).toEqual(["b", "c"]);
+});
