@@ -1,0 +1,453 @@
+// Digest and deltas bodies: property round trips; bytes equal to a reference encoder written here
+// from the layout in docs/PROTOCOL.md; written size equal to the computed size; damaged entries
+// skipped and reported while the rest decodes; damaged node headers fatal.
+
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import {
+  BodyReader,
+  DecodeError,
+  type DeltaReadLimits,
+  type DigestEntry,
+  EncodeError,
+  FrameDecoder,
+  FrameWriter,
+  HEADER_BYTES,
+  MessageType,
+  type NodeDelta,
+  type WireEntry,
+  deltasSize,
+  digestSize,
+  entrySize,
+  readDeltas,
+  readDigest,
+  writeDeltas,
+  writeDigest,
+} from "../src/codec/index.ts";
+
+/** Property tests run thousands of cases; give them room on a loaded CI machine. */
+const SLOW = 30_000;
+
+// ---- reference encoder, from the protocol text ---------------------------------------------
+
+function refVaruint(value: number): number[] {
+  let v = BigInt(value);
+  const out: number[] = [];
+  do {
+    const low = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v === 0n ? low : low | 0x80);
+  } while (v !== 0n);
+  return out;
+}
+function refString(text: string): number[] {
+  const bytes = [...new TextEncoder().encode(text)];
+  return [...refVaruint(bytes.length), ...bytes];
+}
+function refDigest(entries: DigestEntry[]): number[] {
+  return [
+    ...refVaruint(entries.length),
+    ...entries.flatMap((e) => [...refString(e.node), ...refVaruint(e.generation), ...refVaruint(e.heartbeat), ...refVaruint(e.maxVersion), ...refVaruint(e.collectedUpTo)]),
+  ];
+}
+function refEntryBody(e: WireEntry): number[] {
+  const kind = e.valueType | (e.expiresAt !== undefined ? 0x40 : 0) | (e.deleted ? 0x80 : 0);
+  return [
+    ...refString(e.group),
+    ...refString(e.key),
+    ...refVaruint(e.version),
+    kind,
+    ...(e.expiresAt !== undefined ? refVaruint(e.expiresAt) : []),
+    ...refVaruint(e.value.length),
+    ...e.value,
+  ];
+}
+function refEntry(e: WireEntry): number[] {
+  const body = refEntryBody(e);
+  return [...refVaruint(body.length), ...body];
+}
+function refDeltas(deltas: NodeDelta[]): number[] {
+  return [
+    ...refVaruint(deltas.length),
+    ...deltas.flatMap((d) => [
+      ...refString(d.node),
+      ...refVaruint(d.generation),
+      ...refVaruint(d.fromVersion),
+      ...refVaruint(d.collectedUpTo),
+      ...refVaruint(d.maxVersion),
+      ...refVaruint(d.entries.length),
+      ...d.entries.flatMap(refEntry),
+    ]),
+  ];
+}
+
+// ---- arbitraries ------------------------------------------------------------------------------
+
+const safe = fc.oneof(fc.maxSafeNat(), fc.integer({ min: 0, max: 300 }), fc.constantFrom(0, 127, 128, 16383, 16384, 2 ** 32, Number.MAX_SAFE_INTEGER));
+const name = fc.oneof(fc.string({ unit: "binary", maxLength: 30 }), fc.constantFrom("", "node-1", "ноды-é", "😀node"));
+const digestEntry: fc.Arbitrary<DigestEntry> = fc.record({ node: name, generation: safe, heartbeat: safe, maxVersion: safe, collectedUpTo: safe });
+const KNOWN_TYPES = 6; // value types 0..5 are known to the limits below
+const wireEntry: fc.Arbitrary<WireEntry> = fc
+  .record({
+    group: name,
+    key: fc.oneof(fc.string({ unit: "binary", maxLength: 40 }), fc.string({ minLength: 100, maxLength: 200 })),
+    version: safe,
+    valueType: fc.integer({ min: 0, max: KNOWN_TYPES - 1 }),
+    deleted: fc.boolean(),
+    expiresAt: fc.option(safe, { nil: undefined }),
+    value: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 120, maxLength: 400 })),
+  })
+  .map((e) => {
+    const entry: WireEntry = { group: e.group, key: e.key, version: e.version, valueType: e.valueType, deleted: e.deleted, value: e.value };
+    if (e.expiresAt !== undefined) entry.expiresAt = e.expiresAt;
+    return entry;
+  });
+const nodeDelta: fc.Arbitrary<NodeDelta> = fc.record({
+  node: name,
+  generation: safe,
+  fromVersion: safe,
+  collectedUpTo: safe,
+  maxVersion: safe,
+  entries: fc.array(wireEntry, { maxLength: 6 }),
+});
+
+const limits: DeltaReadLimits = { maxNameBytes: 4096, maxKeyBytes: 4096, maxValueBytes: 1 << 20, isKnownValueType: (t) => t < KNOWN_TYPES };
+
+// ---- helpers --------------------------------------------------------------------------------
+
+function frameBody(type: number, write: (w: FrameWriter) => void): Uint8Array {
+  const writer = new FrameWriter(64);
+  writer.begin(type, 1);
+  write(writer);
+  writer.end();
+  const bytes = writer.finish();
+  let body: Uint8Array | undefined;
+  new FrameDecoder().push(bytes, (f) => (body = f.body));
+  return body!;
+}
+/** Plain data for comparison (Uint8Array → number[]). */
+function plain(deltas: NodeDelta[]): unknown {
+  return deltas.map((d) => ({ ...d, entries: d.entries.map((e) => ({ ...e, value: [...e.value] })) }));
+}
+function caught(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+// ---- digests --------------------------------------------------------------------------------
+
+describe("digest", () => {
+  test("round trips, matches the reference bytes, and its size is digestSize()", () => {
+    fc.assert(
+      fc.property(fc.array(digestEntry, { maxLength: 20 }), (entries) => {
+        const body = frameBody(MessageType.Syn, (w) => writeDigest(w, entries));
+        expect([...body]).toEqual(refDigest(entries));
+        expect(body.length).toBe(digestSize(entries));
+        const reader = new BodyReader(body);
+        expect(readDigest(reader, 4096)).toEqual(entries);
+        reader.expectEnd("syn");
+      }),
+      { numRuns: 400 },
+    );
+  }, SLOW);
+
+  test("the smallest entries (5 bytes each) are not refused by the count check", () => {
+    for (const n of [1, 2, 50]) {
+      const entries: DigestEntry[] = Array.from({ length: n }, () => ({ node: "", generation: 0, heartbeat: 0, maxVersion: 0, collectedUpTo: 0 }));
+      const body = frameBody(MessageType.Syn, (w) => writeDigest(w, entries));
+      expect(body.length).toBe(1 + 5 * n);
+      expect(readDigest(new BodyReader(body), 10)).toEqual(entries);
+    }
+    // Smallest node deltas (6 bytes) and smallest entries too.
+    const deltas: NodeDelta[] = Array.from({ length: 3 }, () => ({ node: "", generation: 0, fromVersion: 0, collectedUpTo: 0, maxVersion: 0, entries: [] }));
+    const body = frameBody(MessageType.Ack, (w) => writeDeltas(w, deltas));
+    expect(body.length).toBe(1 + 6 * 3);
+    expect(readDeltas(new BodyReader(body), limits).deltas).toEqual(deltas);
+  });
+
+  test("an empty digest is one byte", () => {
+    expect([...frameBody(MessageType.Syn, (w) => writeDigest(w, []))]).toEqual([0]);
+  });
+
+  test("a count too large for the body, or a name over the limit, is a DecodeError", () => {
+    const entries: DigestEntry[] = [{ node: "abc", generation: 1, heartbeat: 2, maxVersion: 3, collectedUpTo: 4 }];
+    const body = [...refDigest(entries)];
+    body[0] = 2; // claims two entries, holds one (8 bytes < 2 × 5)
+    const e1 = caught(() => readDigest(new BodyReader(Uint8Array.from(body)), 100)) as DecodeError;
+    expect(e1).toBeInstanceOf(DecodeError);
+    expect([e1.field, e1.offset]).toEqual(["digest.count", 0]);
+    const e2 = caught(() => readDigest(new BodyReader(Uint8Array.from(refDigest(entries))), 2)) as DecodeError;
+    expect([e2.field, e2.offset]).toEqual(["digest.node", 1]);
+    const truncated = Uint8Array.from(refDigest(entries).slice(0, -1));
+    const e3 = caught(() => readDigest(new BodyReader(truncated), 100)) as DecodeError;
+    expect(e3).toBeInstanceOf(DecodeError);
+  });
+});
+
+// ---- deltas ---------------------------------------------------------------------------------
+
+describe("deltas", () => {
+  test("round trip, match the reference bytes, and their size is deltasSize()", () => {
+    fc.assert(
+      fc.property(fc.array(nodeDelta, { maxLength: 5 }), (deltas) => {
+        const body = frameBody(MessageType.Ack, (w) => writeDeltas(w, deltas));
+        expect([...body]).toEqual(refDeltas(deltas));
+        expect(body.length).toBe(deltasSize(deltas));
+        const reader = new BodyReader(body);
+        const decoded = readDeltas(reader, limits);
+        reader.expectEnd("ack");
+        expect(decoded.skipped).toEqual([]);
+        expect(plain(decoded.deltas)).toEqual(plain(deltas));
+        // entrySize() per entry agrees with the reference too
+        for (const d of deltas) for (const e of d.entries) expect(entrySize(e)).toBe(refEntry(e).length);
+      }),
+      { numRuns: 300 },
+    );
+  }, SLOW);
+
+  test("entries whose size crosses a length-prefix boundary (127/128, 16383/16384) encode exactly", () => {
+    // Non-ASCII keys make the UTF-8 size larger than the writer's first estimate, so some of
+    // these need their prefix widened after writing; ASCII ones sit exactly on the boundary.
+    const keys = ["k", "é".repeat(10), "😀".repeat(8), "€".repeat(30)];
+    for (const key of keys) {
+      for (const base of [128, 16384]) {
+        // Around 128 every size; around 16384 (large values, slower to check) every third one.
+        for (let size = base - 40; size <= base + 10; size += base === 128 ? 1 : 3) {
+          for (const expiresAt of [undefined, 1_700_000_000_000]) {
+            const entry: WireEntry = { group: "g", key, version: 5, valueType: 1, deleted: false, value: new Uint8Array(size) };
+            if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+            const deltas: NodeDelta[] = [{ node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 5, entries: [entry, entry] }];
+            const body = frameBody(MessageType.Ack, (w) => writeDeltas(w, deltas));
+            expect(Buffer.from(body).equals(Buffer.from(refDeltas(deltas)))).toBe(true);
+            expect(body.length).toBe(deltasSize(deltas));
+          }
+        }
+      }
+    }
+  }, SLOW);
+
+  test("decoded values are views into the frame body", () => {
+    const deltas: NodeDelta[] = [
+      { node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 2, entries: [
+        { group: "g", key: "a", version: 1, valueType: 1, deleted: false, value: Uint8Array.of(1, 2, 3) },
+        { group: "g", key: "b", version: 2, valueType: 1, deleted: true, value: new Uint8Array(0) },
+      ] },
+    ];
+    const body = frameBody(MessageType.Ack, (w) => writeDeltas(w, deltas));
+    const decoded = readDeltas(new BodyReader(body), limits);
+    for (const e of decoded.deltas[0]!.entries) expect(e.value.buffer).toBe(body.buffer);
+  });
+
+  test("SYN-ACK: a digest then deltas in one body, read with one reader", () => {
+    fc.assert(
+      fc.property(fc.array(digestEntry, { maxLength: 5 }), fc.array(nodeDelta, { maxLength: 3 }), (digest, deltas) => {
+        const body = frameBody(MessageType.SynAck, (w) => {
+          writeDigest(w, digest);
+          writeDeltas(w, deltas);
+        });
+        expect([...body]).toEqual([...refDigest(digest), ...refDeltas(deltas)]);
+        expect(body.length).toBe(digestSize(digest) + deltasSize(deltas));
+        const reader = new BodyReader(body);
+        expect(readDigest(reader, 4096)).toEqual(digest);
+        expect(plain(readDeltas(reader, limits).deltas)).toEqual(plain(deltas));
+        reader.expectEnd("synack");
+      }),
+      { numRuns: 150 },
+    );
+  }, SLOW);
+
+  test("a value type outside 0..15 is an EncodeError (it cannot be carried in 4 bits)", () => {
+    const bad: NodeDelta = { node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [
+      { group: "g", key: "k", version: 1, valueType: 16, deleted: false, value: new Uint8Array(0) },
+    ] };
+    const writer = new FrameWriter();
+    writer.begin(MessageType.Ack);
+    const error = caught(() => writeDeltas(writer, [bad])) as EncodeError;
+    expect(error).toBeInstanceOf(EncodeError);
+    expect(error.field).toBe("entry.valueType");
+    writer.abandon();
+    expect(writer.length).toBe(0);
+  });
+});
+
+// ---- damaged entries are skipped --------------------------------------------------------------
+
+describe("damaged entries inside an intact length prefix", () => {
+  const good1: WireEntry = { group: "app", key: "first", version: 10, valueType: 0, deleted: false, value: Uint8Array.of(0x61) };
+  const good2: WireEntry = { group: "app", key: "third", version: 12, valueType: 2, deleted: false, expiresAt: 99, value: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8) };
+  const header = { node: "node-a", generation: 5, fromVersion: 9, collectedUpTo: 0, maxVersion: 12 };
+
+  /**
+   * Body bytes for [good1, middle, good2] where middle is given as raw entry-body bytes, plus
+   * the offset at which the middle entry's body starts, computed from the reference layout.
+   */
+  function bodyWithMiddle(middleBody: number[]): { body: Uint8Array; middleAt: number } {
+    const head = [
+      ...refVaruint(1),
+      ...refString(header.node),
+      ...refVaruint(header.generation),
+      ...refVaruint(header.fromVersion),
+      ...refVaruint(header.collectedUpTo),
+      ...refVaruint(header.maxVersion),
+      ...refVaruint(3),
+      ...refEntry(good1),
+    ];
+    const prefix = refVaruint(middleBody.length);
+    const bytes = [...head, ...prefix, ...middleBody, ...refEntry(good2)];
+    return { body: Uint8Array.from(bytes), middleAt: head.length + prefix.length };
+  }
+  function expectSkip(middleBody: number[], field: string, offsetInEntry: number): void {
+    const { body, middleAt } = bodyWithMiddle(middleBody);
+    // Read at a base offset too, as when the deltas follow a digest in a SYN-ACK.
+    for (const base of [0, 1000]) {
+      const reader = new BodyReader(body, base);
+      const { deltas, skipped } = readDeltas(reader, limits);
+      reader.expectEnd("ack");
+      expect(deltas.length).toBe(1);
+      expect({ ...deltas[0]!, entries: [] }).toEqual({ ...header, entries: [] });
+      expect(plain(deltas)).toEqual(plain([{ ...header, entries: [good1, good2] }]));
+      expect(skipped.length).toBe(1);
+      expect(skipped[0]).toBeInstanceOf(DecodeError);
+      expect({ field: skipped[0]!.field, offset: skipped[0]!.offset }).toEqual({ field, offset: base + middleAt + offsetInEntry });
+    }
+  }
+  const groupKeyVersion = [...refString("app"), ...refString("key"), ...refVaruint(11)]; // 4 + 4 + 1 bytes
+
+  test("unknown value type: skipped, reported at the kind byte", () => {
+    expectSkip([...groupKeyVersion, 0x09, ...refVaruint(1), 0x41], "entry.kind", 9);
+  });
+
+  test("a value type this build knows nothing of, with expiry and tombstone bits set", () => {
+    expectSkip([...groupKeyVersion, 0x80 | 0x40 | 0x0f, ...refVaruint(5), 0x00], "entry.kind", 9);
+  });
+
+  test("reserved kind bits 4-5 set: skipped, reported at the kind byte", () => {
+    expectSkip([...groupKeyVersion, 0x10, 0x00], "entry.kind", 9);
+    expectSkip([...groupKeyVersion, 0x20 | 0x01, 0x00], "entry.kind", 9);
+  });
+
+  test("invalid UTF-8 in the key: skipped, reported at the key", () => {
+    expectSkip([...refString("app"), 0x03, 0x61, 0xff, 0x62, ...refVaruint(11), 0x00, 0x00], "entry.key", 4);
+  });
+
+  test("invalid UTF-8 in the group: skipped, reported at the group", () => {
+    expectSkip([0x02, 0xc0, 0x80, ...refString("key"), ...refVaruint(11), 0x00, 0x00], "entry.group", 0);
+  });
+
+  test("a non-minimal version varint: skipped", () => {
+    expectSkip([...refString("app"), ...refString("key"), 0x8b, 0x00, 0x00, 0x00], "entry.version", 8);
+  });
+
+  test("a value longer than the entry: skipped", () => {
+    expectSkip([...groupKeyVersion, 0x00, 0x05, 0x01, 0x02], "entry.value", 10);
+  });
+
+  test("trailing bytes after the value: skipped", () => {
+    expectSkip([...groupKeyVersion, 0x00, 0x01, 0x41, 0xee, 0xee], "entry", 12);
+  });
+
+  test("an empty entry: skipped", () => {
+    expectSkip([], "entry.group", 0);
+  });
+
+  test("a value over maxValueBytes: skipped", () => {
+    const { body } = bodyWithMiddle([...groupKeyVersion, 0x01, 0x03, 0x01, 0x02, 0x03]);
+    const { deltas, skipped } = readDeltas(new BodyReader(body), { ...limits, maxValueBytes: 2 });
+    // good2's 8-byte value is over the limit too; good1's 1-byte value is not.
+    expect(deltas[0]!.entries.map((e) => e.key)).toEqual(["first"]);
+    expect(skipped.map((e) => e.field)).toEqual(["entry.value", "entry.value"]);
+  });
+
+  test("skipping the same damage in many entries keeps every good one (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 30 }), (pattern) => {
+        const bytes: number[] = [...refVaruint(1), ...refString("n"), 1, 0, 0, 0, ...refVaruint(pattern.length)];
+        const expectedKeys: string[] = [];
+        pattern.forEach((good, i) => {
+          if (good) {
+            const e: WireEntry = { group: "g", key: `k${i}`, version: i, valueType: 1, deleted: false, value: Uint8Array.of(i) };
+            bytes.push(...refEntry(e));
+            expectedKeys.push(e.key);
+          } else {
+            const damaged = [...refString("g"), 0x01, 0xfe, i, 0x0c, 0x00]; // key is the lone byte 0xfe
+            bytes.push(...refVaruint(damaged.length), ...damaged);
+          }
+        });
+        const { deltas, skipped } = readDeltas(new BodyReader(Uint8Array.from(bytes)), limits);
+        expect(deltas[0]!.entries.map((e) => e.key)).toEqual(expectedKeys);
+        expect(skipped.length).toBe(pattern.filter((g) => !g).length);
+        expect(skipped.every((e) => e.field === "entry.key")).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  }, SLOW);
+});
+
+// ---- damaged node headers are fatal -----------------------------------------------------------
+
+describe("damaged node headers", () => {
+  const delta: NodeDelta = { node: "node-a", generation: 5, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [
+    { group: "g", key: "k", version: 1, valueType: 0, deleted: false, value: Uint8Array.of(0x61) },
+  ] };
+  const good = refDeltas([delta]);
+  function fails(bytes: number[], field: string, offset: number): void {
+    const error = caught(() => readDeltas(new BodyReader(Uint8Array.from(bytes)), limits)) as DecodeError;
+    expect(error).toBeInstanceOf(DecodeError);
+    expect({ field: error.field, offset: error.offset }).toEqual({ field, offset });
+  }
+
+  test("invalid UTF-8 in the node name", () => {
+    const bytes = [...good];
+    bytes[2] = 0xff; // first byte of "node-a" (count at 0, length at 1)
+    fails(bytes, "delta.node", 1);
+  });
+
+  test("a node count that cannot fit", () => {
+    fails([0x05, ...good.slice(1)], "deltas.count", 0);
+  });
+
+  test("an entry count that cannot fit", () => {
+    const at = 1 + 7 + 4; // count, "node-a", generation/from/collected/max
+    const bytes = [...good];
+    expect(bytes[at]).toBe(1);
+    bytes[at] = 100;
+    fails(bytes, "delta.entryCount", at);
+  });
+
+  test("an entry length running past the body is fatal, not skipped", () => {
+    const at = 1 + 7 + 4 + 1;
+    const bytes = [...good];
+    bytes[at] = 0x7f;
+    fails(bytes, "entry.length", at);
+  });
+
+  test("a truncated node header", () => {
+    // count (0), "node-a" (1..7), generation (8), fromVersion would be at 9
+    fails(good.slice(0, 9), "delta.fromVersion", 9);
+  });
+
+  test("a name over maxNameBytes", () => {
+    const error = caught(() => readDeltas(new BodyReader(Uint8Array.from(good)), { ...limits, maxNameBytes: 3 })) as DecodeError;
+    expect([error.field, error.offset]).toEqual(["delta.node", 1]);
+  });
+});
+
+test("frame bodies from FrameDecoder decode as messages when split across chunks (copy path)", () => {
+  const deltas: NodeDelta[] = [{ node: "x", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [
+    { group: "g", key: "k", version: 1, valueType: 1, deleted: false, value: Uint8Array.of(9, 8, 7) },
+  ] }];
+  const writer = new FrameWriter();
+  writer.begin(MessageType.Ack);
+  writeDeltas(writer, deltas);
+  writer.end();
+  const bytes = writer.finish();
+  const decoder = new FrameDecoder();
+  let body: Uint8Array | undefined;
+  decoder.push(bytes.slice(0, HEADER_BYTES + 3), () => {});
+  decoder.push(bytes.slice(HEADER_BYTES + 3), (f) => (body = f.body));
+  expect(plain(readDeltas(new BodyReader(body!), limits).deltas)).toEqual(plain(deltas));
+});
