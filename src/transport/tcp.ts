@@ -478,7 +478,7 @@ export class TcpTransport implements Transport {
       return;
     }
     const refusal = checkIntroduction(this.local, intro) ?? this.checkCertificateName(connection, intro.nodeName);
-    if (refusal) return this.refuse(connection, refusal);
+    if (refusal) return this.refuse(connection, refusal, intro.nodeName);
     connection.peer = intro;
     const welcome: Welcome = {
       ...this.ourIntroduction(connection),
@@ -574,16 +574,17 @@ export class TcpTransport implements Transport {
     return undefined;
   }
 
-  private refuse(connection: Connection, refusal: Refusal): void {
+  /** `claimedName`: the name a refused HELLO announced, before it was accepted as the peer's. */
+  private refuse(connection: Connection, refusal: Refusal, claimedName = connection.peer?.nodeName): void {
     if (connection.state === "closing" || connection.state === "closed") return;
     this.countRefusal(errorCodeName(refusal.code));
     this.log.warn(`refused peer ${connection.remote}: ${refusal.message}`, {
       peer: connection.remote,
-      node: connection.peer?.nodeName,
+      node: claimedName,
       code: errorCodeName(refusal.code),
     });
     connection.deliversFrames = false;
-    this.host?.onRefused?.(connection.remote, connection.peer?.nodeName, refusal.message);
+    this.host?.onRefused?.(connection.remote, claimedName, refusal.message);
     this.sendControl(connection, encodeError(refusal.code, refusal.message));
     connection.closeGracefully(refusal.message);
   }
