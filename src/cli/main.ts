@@ -1,14 +1,15 @@
 #!/usr/bin/env bun
 // The goferbroke command: runs a node with the Go original's flags (and --kebab-case forms), or a
 // subcommand that talks to a running node. Exit codes: 0 ok, 2 usage or config error, 1 runtime.
+//
+// Start-up time matters (operators run the subcommands by hand, supervisors restart nodes), so
+// what only one path needs is imported on that path: `--version` and the subcommands never load
+// the node, the transport, the admin server or the config files' parsers.
 
 import { ConfigSyntaxError } from "../config/syntax-error.ts";
 import { formatFlagHelp, parseCliArgs, UsageError } from "../config/flags.ts";
-import { resolveNodeOptions } from "../config/merge.ts";
 import { OptionsError } from "../config/schema.ts";
-import { ClientError, type ClientFlags, runClientCommand } from "./client-commands.ts";
-import { createLogger } from "./logging.ts";
-import { runNode } from "./run-node.ts";
+import type { ClientFlags } from "./client-commands.ts";
 import { versionLine } from "./version.ts";
 
 export const EXIT_OK = 0;
@@ -39,6 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT_OK;
   }
   if (parsed.command) {
+    const { ClientError, runClientCommand } = await import("./client-commands.ts");
     try {
       await runClientCommand(parsed.command, parsed.positionals, flags as ClientFlags, (line) => console.log(line));
       return EXIT_OK;
@@ -50,6 +52,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return usageFailure(error);
     }
   }
+  const [{ resolveNodeOptions }, { createLogger }, { runNode }] = await Promise.all([
+    import("../config/merge.ts"),
+    import("./logging.ts"),
+    import("./run-node.ts"),
+  ]);
   let resolved;
   try {
     resolved = await resolveNodeOptions({ flags, env: process.env as Record<string, string | undefined>, files: parsed.configFiles });

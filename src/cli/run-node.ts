@@ -15,7 +15,13 @@ export interface RunningDaemon {
 
 export async function runNode(options: NodeOptions, logger: Logger): Promise<RunningDaemon> {
   const node = createNode(options, { logger });
-  await node.start();
+  try {
+    await node.start();
+  } catch (error) {
+    // Bun's listen error names the host but not the port ("Failed to listen at 127.0.0.1"),
+    // which does not tell the operator which of several nodes clashed.
+    throw new Error(`cannot start on ${options.address}: ${(error as Error).message}`);
+  }
   let admin: AdminServer | null = null;
   if (options.clientPort !== undefined) {
     try {
