@@ -12,6 +12,7 @@ import {
   type Transition,
   type TransitionKind,
 } from "../src/membership/membership.ts";
+import { ringSuccessors } from "../src/membership/monitor-ring.ts";
 import type { PhiSettings } from "../src/membership/phi.ts";
 import {
   decodeLeave,
@@ -33,7 +34,7 @@ import { VirtualClock } from "../src/transport/virtual-clock.ts";
 // reaches every other node (what gossip digests would carry, here without delay), then every node
 // runs check(). Frames between nodes go through a FrameDecoder and arrive LATENCY_MS later.
 // Failure modes: a crashed node refuses connections (send returns false); a frozen (hung) node
-// accepts frames but never answers nor beats; blackholed links lose frames; lost heartbeats model
+// accepts frames but never runs: it neither answers, beats, checks nor sends; blackholed links lose frames; lost heartbeats model
 // a broken gossip path from one node to another; a stalled node queues everything until the stall
 // ends, as a blocked event loop leaves frames in socket buffers.
 // ---------------------------------------------------------------------------------------------
@@ -50,6 +51,8 @@ interface SentFrame {
   from: string;
   to: string;
   type: number;
+  /** 0 for frames that expect no answer (a verdict is a PROBE with id 0). */
+  correlationId: number;
   at: number;
 }
 
@@ -180,8 +183,17 @@ class Harness {
 
   sentFrames(type: number, filter: Partial<SentFrame> = {}): SentFrame[] {
     return this.sent.filter(
-      (f) => f.type === type && (filter.from === undefined || f.from === filter.from) && (filter.to === undefined || f.to === filter.to),
+      (f) =>
+        f.type === type &&
+        (filter.from === undefined || f.from === filter.from) &&
+        (filter.to === undefined || f.to === filter.to) &&
+        (filter.correlationId === undefined || f.correlationId === filter.correlationId),
     );
+  }
+
+  /** PROBEs that ask a helper to ping (verdicts, PROBEs with id 0, left out). */
+  probeRequests(filter: Partial<SentFrame> = {}): SentFrame[] {
+    return this.sentFrames(MessageType.Probe, filter).filter((f) => f.correlationId !== 0);
   }
 
   others(name: string): TestNode[] {
@@ -241,7 +253,7 @@ class Harness {
       }
     }
     for (const node of nodes) {
-      if (node.running && !node.stalled) node.membership.check();
+      if (node.running && !node.stalled && !node.frozen) node.membership.check();
     }
   }
 
@@ -256,7 +268,9 @@ class Harness {
     const from = this.node(fromName);
     const target = this.nodes.get(to);
     if (!target || !target.running) return false; // connection refused
-    this.sent.push({ from: from.name, to, type: frame[5]!, at: this.clock.now() });
+    if (from.frozen) return true; // a hung process's timers may fire here, but nothing leaves it
+    const correlationId = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(8);
+    this.sent.push({ from: from.name, to, type: frame[5]!, correlationId, at: this.clock.now() });
     if (this.blackholes.has(`${from.name}>${to}`)) return true;
     this.clock.setTimer(this.linkLatency.get(`${from.name}>${to}`) ?? LATENCY_MS, () => {
       // A frame in flight to a process that has since been replaced dies with the old process.
@@ -324,21 +338,28 @@ function hex(bytes: Uint8Array): string {
 
 const FIVE = ["a", "b", "c", "d", "e"];
 
+// Nobody pings anybody every round: suspicion comes from gossiped heartbeats only, the fallback
+// path for nodes no monitor watches. Tests of that path, and of the probe round behind every
+// suspicion, run with these settings so that direct PONGs do not mask what they look at.
+const GOSSIP_ONLY = settingsWith({ monitorsPerNode: 0 });
+
 // ---------------------------------------------------------------------------------------------
 
-describe("Membership: failure detection", () => {
+describe("Membership: failure detection through gossiped heartbeats", () => {
   // Regular 1 s heartbeats keep the window's mean at exactly the seeded estimate (1000 ms, the
   // seeds being 750 and 1250) and its σ below the floor after 11 beats, so the model is
   // N(1000 + pause, minStd²).
   const crossingMs = convictionDelayMs(defaultMembershipSettings.phi, INTERVAL_MS, 0);
 
-  // Defaults, and a slower profile where every bound is set apart from the gossip interval.
+  // Defaults without the direct watch, and a slower profile where every bound is set apart from
+  // the gossip interval.
   const profiles: Array<[string, MembershipSettings]> = [
-    ["default settings", defaultMembershipSettings],
+    ["default settings", GOSSIP_ONLY],
     [
       "threshold 12, pause 1 s, k = 2, probe 700 ms, suspect 3.5 s",
       settingsWith({
         phi: { ...defaultMembershipSettings.phi, threshold: 12, acceptablePauseMs: 1000, minStdDeviationMs: 300 },
+        monitorsPerNode: 0,
         probeFanout: 2,
         probeTimeoutMs: 700,
         suspectTimeoutMs: 3500,
@@ -365,21 +386,20 @@ describe("Membership: failure detection", () => {
         // Suspected at the first check after phi crosses the threshold.
         expect(suspectAt).toBeGreaterThanOrEqual(lastBeat + crossingMs);
         expect(suspectAt).toBeLessThanOrEqual(lastBeat + crossingMs + INTERVAL_MS);
-        // Dead no earlier than the suspect timeout, and at the first check after both it and
-        // the probe round are over.
+        // Dead no earlier than the suspect timeout, once the probe round started then failed too.
         expect(deadAt - suspectAt).toBeGreaterThanOrEqual(settings.suspectTimeoutMs);
-        expect(deadAt - suspectAt).toBeLessThanOrEqual(Math.max(settings.suspectTimeoutMs, probeRoundMs) + INTERVAL_MS);
-        // T3: dead everywhere within 6 s of the last heartbeat with the default settings.
-        if (settings === defaultMembershipSettings) expect(deadAt - lastBeat).toBeLessThanOrEqual(6000);
+        expect(deadAt - suspectAt).toBeLessThanOrEqual(Math.max(settings.suspectTimeoutMs, probeRoundMs) + probeRoundMs);
         const suspect = h.recordsOf(observer, "d").find((r) => r.kind === "suspect")!;
         expect(suspect.phi).toBeGreaterThanOrEqual(settings.phi.threshold);
         expect(h.node(observer).membership.status("d")).toBe("dead");
         expect(h.node(observer).membership.deadPeers()).toEqual(["d"]);
         expect(h.node(observer).membership.livePeers()).not.toContain("d");
-        // Each suspicion asked probeFanout helpers, which excludes the target and the asker.
-        const probes = h.sentFrames(MessageType.Probe, { from: observer });
-        expect(probes.length).toBe(settings.probeFanout);
-        expect(new Set(probes.map((p) => p.to)).size).toBe(settings.probeFanout);
+        // Each of the suspicion's two rounds asked probeFanout helpers, which excludes the target
+        // and the asker.
+        const probes = h.probeRequests({ from: observer });
+        const rounds = Map.groupBy(probes, (p) => p.at);
+        expect([...rounds.keys()]).toEqual([suspectAt, suspectAt + settings.suspectTimeoutMs]);
+        for (const round of rounds.values()) expect(new Set(round.map((p) => p.to)).size).toBe(settings.probeFanout);
         expect(probes.some((p) => p.to === "d" || p.to === observer)).toBe(false);
       }
       // Nobody else was ever suspected.
@@ -392,7 +412,7 @@ describe("Membership: failure detection", () => {
 
   test("the crossing time the bounds use matches the detector", () => {
     // Guards the test's model against drifting from the detector it bounds.
-    const h = new Harness(["a", "b"]);
+    const h = new Harness(["a", "b"], GOSSIP_ONLY);
     h.runUntil(30_000);
     h.crash("b");
     let at = 30_000;
@@ -403,7 +423,7 @@ describe("Membership: failure detection", () => {
   });
 
   test("a node never talked to directly is still watched through gossiped heartbeats", () => {
-    const h = new Harness(FIVE);
+    const h = new Harness(FIVE, GOSSIP_ONLY);
     // No frame ever travels between a and e; a learns of e's heartbeats only through gossip.
     h.blackholes.add("a>e").add("e>a");
     h.runUntil(20_000);
@@ -419,7 +439,7 @@ describe("Membership: failure detection", () => {
   });
 
   test("an answered indirect probe refutes the suspicion: the node stays alive", () => {
-    const h = new Harness(FIVE);
+    const h = new Harness(FIVE, GOSSIP_ONLY);
     // d's heartbeats stop reaching a, and a cannot reach d directly, but b, c and e can.
     h.heartbeatsLost.add("d>a");
     h.blackholes.add("a>d");
@@ -444,19 +464,26 @@ describe("Membership: failure detection", () => {
   });
 
   test("control: when no helper can reach the target either, the same suspicion ends in dead", () => {
-    const h = new Harness(FIVE);
+    const h = new Harness(FIVE, GOSSIP_ONLY);
     h.heartbeatsLost.add("d>a");
     for (const from of ["a", "b", "c", "e"]) h.blackholes.add(`${from}>d`);
     h.runUntil(60_000);
     expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "dead"]);
-    // The others still hear d's heartbeats and never suspect it.
-    for (const observer of ["b", "c", "e"]) expect(h.kindsOf(observer, "d")).toEqual(["joined"]);
+    // The others still hear d's heartbeats, so only a's verdict makes them suspect it; they
+    // cannot reach d either, so their own check confirms it.
+    const deadAt = h.firstAt("a", "d", "dead")!;
+    for (const observer of ["b", "c", "e"]) {
+      expect(h.kindsOf(observer, "d")).toEqual(["joined", "suspect", "dead"]);
+      expect(h.firstAt(observer, "d", "suspect")).toBe(deadAt + LATENCY_MS);
+    }
+    // Gossip keeps bringing d's heartbeats; each time the revival ping is lost, so d stays dead.
+    expect(h.sentFrames(MessageType.Ping, { from: "b", to: "d" }).length).toBeGreaterThan(10);
     expect(h.violations).toEqual([]);
   });
 
   test("dead waits for the probe round even when the suspect timeout is shorter", () => {
     // The helpers' paths to d are slow (1.2 s each way) but work; the probe timeout allows it.
-    const h = new Harness(FIVE, settingsWith({ suspectTimeoutMs: 0, probeTimeoutMs: 3000 }));
+    const h = new Harness(FIVE, settingsWith({ monitorsPerNode: 0, suspectTimeoutMs: 0, probeTimeoutMs: 3000 }));
     h.heartbeatsLost.add("d>a");
     h.blackholes.add("a>d");
     for (const helper of ["b", "c", "e"]) {
@@ -476,7 +503,7 @@ describe("Membership: failure detection", () => {
   });
 
   test("a direct PONG refutes too (two nodes, no helper to ask)", () => {
-    const h = new Harness(["a", "d"]);
+    const h = new Harness(["a", "d"], GOSSIP_ONLY);
     h.heartbeatsLost.add("d>a");
     h.runUntil(30_500); // a suspicion raised at 30 000 is answered within milliseconds
     const kinds = h.kindsOf("a", "d");
@@ -488,18 +515,22 @@ describe("Membership: failure detection", () => {
     expect(h.violations).toEqual([]);
   });
 
-  test("a dead node whose heartbeats resume (same generation) is alive again everywhere", () => {
-    const h = new Harness(FIVE);
+  test("a dead node whose heartbeats resume (same generation) is alive again everywhere, once it answers", () => {
+    const h = new Harness(FIVE, GOSSIP_ONLY);
     h.runUntil(20_000);
     h.node("d").frozen = true;
     h.runUntil(35_000);
     for (const observer of ["a", "b", "c", "e"]) expect(h.node(observer).membership.status("d")).toBe("dead");
     h.node("d").frozen = false;
     h.runUntil(36_000);
+    // Its fresh heartbeats alone do not revive it: gossip also carries stale ones.
+    for (const observer of ["a", "b", "c", "e"]) expect(h.node(observer).membership.status("d")).toBe("dead");
+    h.runUntil(36_000 + 2 * LATENCY_MS);
     for (const observer of ["a", "b", "c", "e"]) {
       expect(h.kindsOf(observer, "d")).toEqual(["joined", "suspect", "dead", "alive"]);
       const alive = h.recordsOf(observer, "d").at(-1)!;
-      expect(alive).toMatchObject({ kind: "alive", generation: 1, at: 36_000 });
+      // The fresh beat at 36 000 provoked a ping; the answer came back two hops later.
+      expect(alive).toMatchObject({ kind: "alive", generation: 1, at: 36_000 + 2 * LATENCY_MS });
       expect(h.node(observer).membership.livePeers()).toContain("d");
       expect(h.node(observer).membership.deadPeers()).toEqual([]);
     }
@@ -510,7 +541,7 @@ describe("Membership: failure detection", () => {
   });
 
   test("a restarted node (new generation) replaces its old self while suspect: joined, never dead", () => {
-    const h = new Harness(FIVE);
+    const h = new Harness(FIVE, GOSSIP_ONLY);
     h.runUntil(30_000);
     h.crash("d");
     h.runUntil(35_200); // suspected at 35 000, would be dead at 36 000
@@ -540,14 +571,225 @@ describe("Membership: failure detection", () => {
   });
 
   test("a PONG from a new generation is a restart, not a refutation of the old one", () => {
-    const h = new Harness(["a", "d"]);
+    const h = new Harness(["a", "d"], GOSSIP_ONLY);
     h.runUntil(20_000);
     h.heartbeatsLost.add("d>a"); // so a learns of the restart only from the PONG
     h.restart("d");
-    h.runUntil(30_000);
+    h.runUntil(29_000); // suspected at 25 000, joined 4 ms later; not yet suspected again
+    expect(h.recordsOf("a", "d").at(-1)!.at).toBe(25_000 + 2 * LATENCY_MS);
     expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "joined"]);
     expect(h.recordsOf("a", "d").at(-1)!.generation).toBe(2);
     expect(h.violations).toEqual([]);
+  });
+});
+
+describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => {
+  const watchersOf = (h: Harness, subject: string): string[] =>
+    h.others(subject).filter((node) => node.membership.members().find((m) => m.name === subject)?.watchedDirectly).map((node) => node.name);
+
+  test("each node pings its monitorsPerNode ring successors every round; each node is watched by that many", () => {
+    const h = new Harness(FIVE);
+    h.runUntil(10_000);
+    for (const node of h.nodes.values()) {
+      const watched = node.membership.members().filter((m) => m.watchedDirectly).map((m) => m.name);
+      expect(watched.sort()).toEqual(ringSuccessors(node.name, FIVE, 3).sort());
+      // Their phi and heartbeat age come from the PONGs to the pings of the round at 10 000.
+      for (const view of node.membership.members()) {
+        if (view.watchedDirectly) expect(view.lastHeartbeatAgeMs).toBe(INTERVAL_MS - 2 * LATENCY_MS);
+      }
+      const pings = h.sentFrames(MessageType.Ping, { from: node.name }).filter((f) => f.at === 10_000);
+      expect(pings.map((f) => f.to).sort()).toEqual(watched);
+    }
+    for (const name of FIVE) expect(watchersOf(h, name)).toHaveLength(3);
+    expect(h.records.filter((r) => r.kind !== "joined")).toEqual([]);
+  });
+
+  const profiles: Array<[string, MembershipSettings]> = [
+    ["default settings", defaultMembershipSettings],
+    [
+      "threshold 12, pause 1 s, k = 2, probe 700 ms, suspect 3.5 s",
+      settingsWith({
+        phi: { ...defaultMembershipSettings.phi, threshold: 12, acceptablePauseMs: 1000, minStdDeviationMs: 300 },
+        probeFanout: 2,
+        probeTimeoutMs: 700,
+        suspectTimeoutMs: 3500,
+      }),
+    ],
+  ];
+  const cases = profiles.flatMap(([profile, settings]) => (["hung", "crashed"] as const).map((failure) => ({ profile, settings, failure })));
+
+  for (const { profile, settings, failure } of cases) {
+    test(`a ${failure} node: its monitors convict it on their PONGs, everyone else on their verdict after checking (${profile})`, () => {
+      const h = new Harness(FIVE, settings);
+      const failedAt = 30_000;
+      h.runUntil(failedAt);
+      const monitors = watchersOf(h, "d");
+      const others = FIVE.filter((name) => name !== "d" && !monitors.includes(name));
+      expect(monitors).toHaveLength(3);
+      if (failure === "hung") h.node("d").frozen = true;
+      else h.crash("d");
+      h.runUntil(failedAt + 20_000);
+
+      // The pings of the round at 30 000 went unanswered: the last PONG answered those at 29 000.
+      const lastPong = failedAt - INTERVAL_MS + 2 * LATENCY_MS;
+      const crossingMs = convictionDelayMs(settings.phi, INTERVAL_MS, 0);
+      // A round ends when its last request failed: a refused connection at once, the helpers'
+      // "failed" two hops later; a hung node's ping times out, the helpers' verdicts follow.
+      const probeRoundMs = (failure === "hung" ? settings.probeTimeoutMs : 0) + 2 * LATENCY_MS;
+      for (const monitor of monitors) {
+        expect(h.kindsOf(monitor, "d")).toEqual(["joined", "suspect", "dead"]);
+        // Suspected at the crossing itself, not at the next round.
+        const suspectAt = h.firstAt(monitor, "d", "suspect")!;
+        expect(suspectAt).toBeGreaterThanOrEqual(lastPong + crossingMs);
+        expect(suspectAt).toBeLessThanOrEqual(lastPong + crossingMs + 2);
+        // A first probe round at once, a second when the suspect timeout is over; dead when
+        // that one failed too.
+        expect(h.firstAt(monitor, "d", "dead")! - suspectAt).toBe(settings.suspectTimeoutMs + probeRoundMs);
+        expect(h.probeRequests({ from: monitor })).toHaveLength(2 * settings.probeFanout);
+        // The verdict went to every live node, and to d itself so that it could object.
+        const verdicts = h.sentFrames(MessageType.Probe, { from: monitor, correlationId: 0 }).map((f) => f.to);
+        const expected = FIVE.filter((name) => name !== monitor && (name !== "d" || failure === "hung"));
+        expect(verdicts.sort()).toEqual(expected);
+      }
+      const verdictAt = Math.min(...monitors.map((monitor) => h.firstAt(monitor, "d", "dead")!));
+      for (const observer of others) {
+        expect(h.kindsOf(observer, "d")).toEqual(["joined", "suspect", "dead"]);
+        const suspectAt = h.firstAt(observer, "d", "suspect")!;
+        const deadAt = h.firstAt(observer, "d", "dead")!;
+        // This harness hands out digests instantly, so with a short pause and a long suspect
+        // timeout the gossip path can suspect first; the verdict then ends the suspect timeout.
+        if (settings === defaultMembershipSettings) expect(suspectAt).toBe(verdictAt + LATENCY_MS);
+        expect(suspectAt).toBeLessThanOrEqual(verdictAt + LATENCY_MS);
+        // Convicted when its own probe round failed, without a suspect timeout of its own.
+        if (suspectAt === verdictAt + LATENCY_MS) expect(deadAt).toBe(suspectAt + probeRoundMs);
+        else expect(deadAt).toBe(verdictAt + LATENCY_MS);
+        expect(h.probeRequests({ from: observer })).toHaveLength(settings.probeFanout);
+        // Convicted on the verdict alone, it passes the verdict on to probeFanout random live
+        // nodes (a rumour for anyone who missed the broadcasts), never to d. If by then its own
+        // gossip view of d (whose digests stopped at 30 000) had gone silent as well, it tells
+        // everyone, as the monitors do.
+        const passedOn = h.sentFrames(MessageType.Probe, { from: observer, correlationId: 0 }).map((f) => f.to);
+        if (deadAt >= failedAt + crossingMs) {
+          expect(passedOn.sort()).toEqual(FIVE.filter((name) => name !== observer && (name !== "d" || failure === "hung")));
+        } else {
+          expect(passedOn).toHaveLength(Math.min(settings.probeFanout, FIVE.length - 2));
+          expect(passedOn).not.toContain("d");
+        }
+      }
+      // T3: dead on every node within 6 s of the failure with the default settings.
+      if (settings === defaultMembershipSettings) {
+        for (const observer of h.others("d")) expect(h.firstAt(observer.name, "d", "dead")! - failedAt).toBeLessThanOrEqual(6000);
+      }
+      // Nobody else was suspected (what the hung d itself came to think does not matter).
+      expect(h.records.filter((r) => r.node !== "d" && r.observer !== "d" && r.kind !== "joined")).toEqual([]);
+      for (const node of h.others("d")) expect(node.membership.pendingRequests).toBe(0);
+      expect(h.violations).toEqual([]);
+    });
+  }
+
+  test("the crossing time matches the direct detector: suspected 1 ms after it", () => {
+    const h = new Harness(["a", "b"]);
+    h.runUntil(30_000);
+    h.crash("b");
+    h.runUntil(40_000);
+    const lastPong = 29_000 + 2 * LATENCY_MS;
+    const crossingMs = convictionDelayMs(defaultMembershipSettings.phi, INTERVAL_MS, 0);
+    const suspectAt = h.firstAt("a", "b", "suspect")!;
+    expect(Math.abs(suspectAt - (lastPong + crossingMs + 1))).toBeLessThanOrEqual(1);
+  });
+
+  test("when a watched node dies, the next ring successor is watched instead", () => {
+    const names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    const h = new Harness(names);
+    h.runUntil(10_000);
+    const victim = ringSuccessors("a", names, 1)[0]!;
+    h.crash(victim);
+    h.runUntil(30_000);
+    const live = names.filter((name) => name !== victim);
+    for (const name of live) {
+      const watched = h.node(name).membership.members().filter((m) => m.watchedDirectly).map((m) => m.name);
+      expect(watched.sort()).toEqual(ringSuccessors(name, live, 3).sort());
+    }
+    expect(watchersOf(h, ringSuccessors("a", live, 3)[2]!)).toContain("a");
+    expect(h.violations).toEqual([]);
+  });
+
+  test("a verdict is checked, not trusted: a live node accused by a peer stays alive everywhere", () => {
+    const h = new Harness(FIVE);
+    h.runUntil(10_500);
+    const verdict = frame((w) => writeProbe(w, 0, "d"));
+    for (const receiver of ["a", "b"]) h.node(receiver).membership.handleFrame("c", verdict.type, verdict.correlationId, verdict.body);
+    h.runUntil(30_000);
+    for (const receiver of ["a", "b"]) {
+      expect(h.kindsOf(receiver, "d")).toEqual(["joined", "suspect", "alive"]);
+      // Taken back on d's answer to the receiver's own probe round, two hops later.
+      expect(h.firstAt(receiver, "d", "alive")).toBe(10_500 + 2 * LATENCY_MS);
+      // Nobody was told anything further.
+      expect(h.sentFrames(MessageType.Probe, { from: receiver, correlationId: 0 })).toEqual([]);
+    }
+    for (const observer of ["c", "e"]) expect(h.kindsOf(observer, "d")).toEqual(["joined"]);
+    expect(h.violations).toEqual([]);
+  });
+
+  test("a node told of its own conviction tells every live node it is alive, once per probe timeout", () => {
+    const h = new Harness(FIVE);
+    h.runUntil(10_500);
+    const d = h.node("d").membership;
+    const verdict = frame((w) => writeProbe(w, 0, "d"));
+    d.handleFrame("a", verdict.type, verdict.correlationId, verdict.body);
+    d.handleFrame("b", verdict.type, verdict.correlationId, verdict.body); // a second monitor's verdict
+    const objections = () => h.sentFrames(MessageType.Pong, { from: "d", correlationId: 0 });
+    expect(objections().map((f) => f.to).sort()).toEqual(["a", "b", "c", "e"]);
+    h.runUntil(10_500 + defaultMembershipSettings.probeTimeoutMs);
+    d.handleFrame("a", verdict.type, verdict.correlationId, verdict.body);
+    expect(objections()).toHaveLength(8);
+  });
+
+  test("that objection takes a conviction back at once; gossiped heartbeats alone do not", () => {
+    const h = new Harness(FIVE, GOSSIP_ONLY);
+    h.runUntil(10_000);
+    h.node("d").frozen = true;
+    h.runUntil(30_000);
+    const a = h.node("a").membership;
+    expect(a.status("d")).toBe("dead");
+    // Stale digests: a pings d to find out, once per probe timeout, and d (hung) does not answer.
+    const pingsBefore = h.sentFrames(MessageType.Ping, { from: "a", to: "d" }).length;
+    for (let i = 0; i < 5; i++) a.heartbeat("d");
+    expect(a.status("d")).toBe("dead");
+    expect(h.sentFrames(MessageType.Ping, { from: "a", to: "d" }).length).toBe(pingsBefore + 1);
+    h.runUntil(31_000);
+    expect(a.status("d")).toBe("dead");
+    // d's objection to a verdict (an unsolicited PONG) comes from d itself: proof enough.
+    const objection = frame((w) => writePong(w, 0, 1));
+    a.handleFrame("d", objection.type, objection.correlationId, objection.body);
+    expect(a.status("d")).toBe("alive");
+    expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "dead", "alive"]);
+    expect(h.node("b").membership.status("d")).toBe("dead");
+    expect(h.violations).toEqual([]);
+  });
+
+  test("a heartbeat PONG from a new generation is a restart: joined, never suspected", () => {
+    const h = new Harness(["a", "d"]);
+    h.runUntil(20_000);
+    h.heartbeatsLost.add("d>a"); // a learns of the restart only from the PONG to its heartbeat ping
+    h.restart("d");
+    h.runUntil(30_000);
+    expect(h.kindsOf("a", "d")).toEqual(["joined", "joined"]);
+    expect(h.recordsOf("a", "d").at(-1)).toMatchObject({ generation: 2, at: 21_000 + 2 * LATENCY_MS });
+    expect(h.violations).toEqual([]);
+  });
+
+  test("stop() cancels every pending wakeup and request: a stopped node records nothing more", () => {
+    const h = new Harness(FIVE);
+    h.runUntil(10_000);
+    const watched = h.node("a").membership.members().find((m) => m.watchedDirectly)!.name;
+    h.node("a").membership.stop();
+    h.crash("a"); // the harness no longer runs its rounds either
+    h.crash(watched);
+    const before = h.records.filter((r) => r.observer === "a").length;
+    h.runUntil(40_000);
+    expect(h.records.filter((r) => r.observer === "a")).toHaveLength(before);
+    expect(h.node("a").membership.pendingRequests).toBe(0);
   });
 });
 
@@ -706,7 +948,7 @@ describe("Membership: leave and removal", () => {
 
 describe("Membership: local-health guard", () => {
   test("after its own stall a node convicts no one until the stall's grace is over", () => {
-    const h = new Harness(FIVE);
+    const h = new Harness(FIVE, GOSSIP_ONLY);
     h.runUntil(10_000);
     h.crash("d"); // d's last heartbeat: 10 000; the others suspect it at 15 000
     h.runUntil(14_200);
@@ -718,7 +960,8 @@ describe("Membership: local-health guard", () => {
     expect(blockedUntil).toBeGreaterThan(18_000);
     h.runUntil(40_000);
     for (const observer of ["b", "c", "e"]) expect(h.firstAt(observer, "d", "suspect")).toBe(15_000);
-    // a waits out the grace, then convicts: the guard delays, it does not blind.
+    // Their verdicts reached a within its grace and were ignored; a waits out the grace, then
+    // convicts on its own evidence: the guard delays, it does not blind.
     expect(h.firstAt("a", "d", "suspect")).toBeGreaterThanOrEqual(blockedUntil);
     expect(h.firstAt("a", "d", "suspect")).toBeLessThanOrEqual(blockedUntil + INTERVAL_MS);
     expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "dead"]);
@@ -759,7 +1002,7 @@ describe("Membership: local-health guard", () => {
   });
 
   test("a stall reported through excuseLocalPause is not excused a second time by check()", () => {
-    const h = new Harness(["a", "b"]);
+    const h = new Harness(["a", "b"], GOSSIP_ONLY);
     h.runUntil(10_000);
     h.node("b").frozen = true;
     h.runUntil(12_000);
@@ -943,6 +1186,8 @@ describe("probe-messages: byte layout", () => {
 describe("Membership: settings", () => {
   test("defaults", () => {
     expect(defaultMembershipSettings).toMatchObject({
+      monitorsPerNode: 3,
+      localHealthGuard: true,
       probeFanout: 3,
       probeTimeoutMs: 500,
       suspectTimeoutMs: 1000,
@@ -963,6 +1208,9 @@ describe("Membership: settings", () => {
         removeNode: () => {},
       }, 1);
     expect(make({})).not.toThrow();
+    expect(make({ monitorsPerNode: -1 })).toThrow(RangeError);
+    expect(make({ monitorsPerNode: 2.5 })).toThrow(RangeError);
+    expect(make({ localHealthGuard: "yes" as unknown as boolean })).toThrow(RangeError);
     expect(make({ probeFanout: -1 })).toThrow(RangeError);
     expect(make({ probeFanout: 1.5 })).toThrow(RangeError);
     expect(make({ probeTimeoutMs: 0 })).toThrow(RangeError);
@@ -976,10 +1224,10 @@ describe("Membership: settings", () => {
   });
 
   test("a lower phi threshold applied live convicts sooner", () => {
-    const h = new Harness(["a", "b"]);
+    const h = new Harness(["a", "b"], GOSSIP_ONLY);
     h.runUntil(20_000);
     const a = h.node("a").membership;
-    a.updateSettings(settingsWith({ phi: { ...defaultMembershipSettings.phi, threshold: 1, acceptablePauseMs: 0 } }));
+    a.updateSettings(settingsWith({ monitorsPerNode: 0, phi: { ...defaultMembershipSettings.phi, threshold: 1, acceptablePauseMs: 0 } }));
     h.crash("b");
     h.runUntil(30_000);
     // Fresh window (mean 1000, σ 250) and threshold 1: suspected about 1.2 s after the last beat.

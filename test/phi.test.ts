@@ -60,14 +60,22 @@ const settings = (overrides: Partial<PhiSettings> = {}): PhiSettings => ({
 });
 
 describe("PhiAccrualDetector", () => {
-  test("defaults are Akka's", () => {
+  test("defaults are Akka's, with a 2.5 s acceptable pause", () => {
     expect(defaultPhiSettings).toEqual({
       threshold: 8,
       windowSize: 1000,
       minStdDeviationMs: 100,
-      acceptablePauseMs: 3000,
+      acceptablePauseMs: 2500,
       firstHeartbeatEstimateMs: 1000,
     });
+  });
+
+  test("regular 1 s heartbeats: suspected 4.0 s after the last, past a 2 s stall plus an interval", () => {
+    const detector = new PhiAccrualDetector(defaultPhiSettings, 0);
+    const last = feed(detector, 0, Array.from({ length: 100 }, () => 1000));
+    const crossing = measuredCrossingMs(detector, last);
+    expect(crossing).toBeGreaterThan(3000 + 500);
+    expect(crossing).toBeLessThan(4100);
   });
 
   test("regular heartbeats keep phi low", () => {
@@ -85,14 +93,14 @@ describe("PhiAccrualDetector", () => {
     expect(detector.meanIntervalMs).toBeCloseTo(1000, 0);
   });
 
-  test("a fresh detector convicts ~5.3 s after its first beat (seeded mean 1 s, σ 250 ms)", () => {
+  test("a fresh detector convicts ~4.8 s after its first beat (seeded mean 1 s, σ 250 ms)", () => {
     const detector = new PhiAccrualDetector(defaultPhiSettings, 10_000);
     expect(detector.sampleCount).toBe(2);
     expect(detector.meanIntervalMs).toBe(1000);
     expect(detector.stdDeviationMs).toBe(250);
     const expected = expectedCrossingMs(1000, 250, defaultPhiSettings);
-    expect(expected).toBeGreaterThan(5250);
-    expect(expected).toBeLessThan(5350);
+    expect(expected).toBeGreaterThan(4750);
+    expect(expected).toBeLessThan(4850);
     expect(Math.abs(measuredCrossingMs(detector, 10_000) - expected)).toBeLessThanOrEqual(1);
   });
 
@@ -317,5 +325,38 @@ describe("PhiAccrualDetector", () => {
       ),
       { numRuns: 2000 },
     );
+  });
+  test("crossingAt is where phi reaches the level: for any history, a millisecond either side brackets it", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          threshold: fc.constant(8),
+          windowSize: fc.integer({ min: 1, max: 64 }),
+          minStdDeviationMs: fc.double({ min: 1, max: 2000, noNaN: true }),
+          acceptablePauseMs: fc.double({ min: 0, max: 10_000, noNaN: true }),
+          firstHeartbeatEstimateMs: fc.double({ min: 0, max: 10_000, noNaN: true }),
+        }),
+        fc.array(fc.double({ min: 1, max: 20_000, noNaN: true }), { maxLength: 100 }),
+        fc.double({ min: 0.5, max: 30, noNaN: true }),
+        (phiSettings, intervals, level) => {
+          const detector = new PhiAccrualDetector(phiSettings, 0);
+          feed(detector, 0, intervals);
+          const at = detector.crossingAt(level);
+          expect(Number.isFinite(at)).toBe(true);
+          expect(detector.phi(at - 1)).toBeLessThan(level);
+          expect(detector.phi(at + 1)).toBeGreaterThan(level);
+          expect(detector.phi(at)).toBeCloseTo(level, 6);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  test("crossingAt agrees with the independent model, and the threshold crossing with isAvailable", () => {
+    const detector = new PhiAccrualDetector(defaultPhiSettings, 0);
+    const last = feed(detector, 0, Array.from({ length: 50 }, () => 1000));
+    const expected = last + expectedCrossingMs(detector.meanIntervalMs, detector.stdDeviationMs, defaultPhiSettings);
+    expect(detector.crossingAt(defaultPhiSettings.threshold)).toBeCloseTo(expected, 6);
+    expect(measuredCrossingMs(detector, last)).toBe(Math.ceil(expected - last));
   });
 });

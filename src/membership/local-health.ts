@@ -21,8 +21,8 @@ export interface LocalHealthSettings {
 
 // - stallThresholdMs 500: normal event-loop lag in Bun (GC pauses, a busy callback) stays in the
 //   tens of milliseconds, so 500 ms is unmistakably a stall and the guard does not blind the
-//   detector during normal operation. Yet it is small next to the detector's 3 s acceptable
-//   pause: a stall below it uses at most a sixth of that slack, so it cannot by itself push a
+//   detector during normal operation. Yet it is small next to the detector's 2.5 s acceptable
+//   pause: a stall below it uses at most a fifth of that slack, so it cannot by itself push a
 //   healthy peer to conviction. (Ringpop uses 1500 ms and Cassandra 5 s, but those guard a
 //   detector with far more slack.)
 // - graceMs 2000: two gossip intervals at the default 1 s. Within one interval this node runs its

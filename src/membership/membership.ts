@@ -2,16 +2,27 @@
 //
 //   (discovered) ──joined──▶ alive ──suspect──▶ suspect ──dead──▶ dead ──removed──▶ (forgotten)
 //                              ▲                   │                │
-//                              └──────alive────────┴──────alive─────┘   (fresh heartbeat / probe answer)
+//                              └──────alive────────┴──────alive─────┘   (an answer, a fresh heartbeat)
 //   alive | suspect | dead ──left──▶ left ──removed──▶ (forgotten)      (LEAVE, or its status says so)
 //   any state ──joined──▶ alive                                          (a new generation: a restart)
 //
-// Suspicion comes from a phi accrual detector per node, fed by the node's heartbeat counter as seen
-// in gossip digests, so a node we never talk to directly is still watched. Before a suspect is
-// declared dead it is pinged directly and k live nodes are asked to ping it too (SWIM's indirect
-// probe); any answer, or any fresh heartbeat, refutes the suspicion. After a stall of our own
-// event loop (LocalHealth), nobody is suspected or convicted until fresh heartbeats had time to
-// arrive, and the stall is excused in every detector.
+// Where suspicion comes from:
+// - Direct watch (Akka's heartbeat ring, monitor-ring.ts): every round this node pings its
+//   `monitorsPerNode` ring successors, and the PONGs feed one phi detector per watched node. Those
+//   arrivals are first-hand and regular, so a crash shows within the acceptable pause.
+// - Gossip: every node's heartbeat counter, as seen advancing in digests, feeds a second detector
+//   per node, so a node nobody here pings directly is still watched. Digests carry heartbeats
+//   second-hand, several rounds late and in bursts, so this path is slow; it is the fallback.
+// - Verdicts: a node that convicted someone on its own evidence tells every live node (a PROBE
+//   with correlation id 0). The receivers do not take its word for it: each suspects the node and
+//   checks it for itself with a probe round, and convicts only if that fails too.
+// Before anyone is declared dead it is pinged directly and k live nodes are asked to ping it too
+// (SWIM's indirect probe); any answer refutes the suspicion. The accused is told of the verdict as
+// well and, if alive, answers every live node at once (Lifeguard's buddy system). A dead node is
+// alive again only once it answers a ping: gossiped heartbeats of a crashed node keep arriving for
+// rounds after the crash and must not revive it. After a stall of our own event loop
+// (LocalHealth) nobody is suspected or convicted until fresh heartbeats had time to arrive, and the
+// stall is excused in every detector.
 //
 // Every status change produces exactly one Transition record. Time comes only from the Clock, so
 // the same code runs under the simulator's virtual clock. Everything is bounded: probe requests
@@ -22,20 +33,10 @@ import { FrameWriter } from "../codec/writer.ts";
 import { MessageType } from "../codec/frame.ts";
 import type { Random } from "../random.ts";
 import type { LocalHealth } from "./local-health.ts";
+import { ringSuccessors } from "./monitor-ring.ts";
 import { PhiAccrualDetector, defaultPhiSettings, type PhiSettings } from "./phi.ts";
-import {
-  decodeLeave,
-  decodePing,
-  decodePong,
-  decodeProbe,
-  decodeProbeAck,
-  writeLeave,
-  writePing,
-  writePong,
-  writeProbe,
-  writeProbeAck,
-  type ProbeAck,
-} from "./probe-messages.ts";
+import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "./probe-messages.ts";
+import { Prober, newProbeRound, type ProbeRound } from "./probes.ts";
 
 export type MemberStatus = "alive" | "suspect" | "dead" | "left";
 export type TransitionKind = "joined" | "suspect" | "alive" | "dead" | "left" | "removed";
@@ -54,13 +55,20 @@ export interface MemberView {
   name: string;
   status: MemberStatus;
   generation: number;
-  /** Current suspicion level; 0 for left nodes. */
+  /** Current suspicion level (from the direct watch when there is one); 0 for left nodes. */
   phi: number;
   lastHeartbeatAgeMs: number;
+  /** Whether this node pings it every round (it is one of our ring successors). */
+  watchedDirectly: boolean;
 }
 
 export interface MembershipSettings {
   phi: PhiSettings;
+  /**
+   * Ring successors this node pings every round (Akka's monitored-by-nr-of-members); each node is
+   * then watched directly by about as many monitors. 0 watches through gossip digests only.
+   */
+  monitorsPerNode: number;
   /** Live nodes asked to ping a suspect on our behalf (k of SWIM's indirect probe). */
   probeFanout: number;
   /**
@@ -68,7 +76,11 @@ export interface MembershipSettings {
    * waits twice as long, so the helper's own "failed" answer arrives before we give up on it.
    */
   probeTimeoutMs: number;
-  /** Minimum time a node stays suspect (and its probe round must have failed) before it is dead. */
+  /**
+   * A node suspected on our own evidence is dead only when a probe round at the suspicion and a
+   * second one started this long after it have both failed. A suspicion on another node's verdict
+   * needs one failed round and no wait: that node waited already, our round is the check.
+   */
   suspectTimeoutMs: number;
   /** A dead node is removed (its state dropped) this long after it was declared dead. */
   deadRemovalMs: number;
@@ -83,18 +95,32 @@ export interface MembershipSettings {
   removedMemoryMs: number;
   /** Longest node name accepted in PROBE and LEAVE bodies (bytes of UTF-8). */
   maxNameBytes: number;
+  /**
+   * Whether our own event-loop stalls hold back suspicion and conviction (LocalHealth). Always on
+   * in production; off only to measure what the guard prevents.
+   */
+  localHealthGuard: boolean;
 }
 
-// - phi: the detector's Akka defaults (phi.ts): conviction ≈ 4.5 s after the last of regular 1 s
-//   heartbeats, ≈ 5.3 s after a node heard from once.
+// Chosen by measurement (scripts/bench/detector.ts, docs/BENCHMARKS.md "Failure detection":
+// N = 100, 1 s interval, crash detection at no loss, and 10% loss with a node stalling 2 s every
+// 30 s for false verdicts; the sweep there varies one setting at a time):
+// - phi: phi.ts's defaults (threshold 8, acceptable pause 2.5 s). A watched node's PONGs arrive
+//   once a round, so a crash is suspected ≈ 4 s after its last PONG (1 s mean + 2.5 s pause +
+//   5.2 σ at the 100 ms floor), later under loss, where the window learns the larger spread.
+// - monitorsPerNode 3: each monitor watches on its own, so false suspicions grow with their
+//   number (measured 24, 72 and 142 an hour for 1, 3 and 5 at 10% loss) while detection gains
+//   little past one (p99 5.0, 4.9, 4.6 s); one monitor alone would leave a node unwatched when
+//   it dies with its monitor. Akka's 9 would triple the false suspicions of 3.
 // - probeFanout 3: SWIM's and memberlist's IndirectChecks; three independent paths make a false
 //   death from one lossy link unlikely while costing only 3 small messages per suspicion.
 // - probeTimeoutMs 500: memberlist's LAN ProbeTimeout. A TCP round trip on a LAN is well under
 //   1 ms; 500 ms tolerates a GC pause on the target. (The Go original's 300 ms, 100 ms for the
 //   helper's ping, convicts nodes that are merely busy.)
-// - suspectTimeoutMs 1000: one default gossip interval, so gossip has one more round to bring a
-//   heartbeat that refutes; it also covers the whole probe round (2 × probeTimeoutMs). Together
-//   with the phi default this declares a crashed node dead ≈ 6 s after its last heartbeat (T3).
+// - suspectTimeoutMs 1000: the confirming round comes one heartbeat period after the first, and
+//   the heartbeat ping in between can refute too. It costs 1 s of detection (p99 3.8 s with 0,
+//   4.9 s with 1000); the simulator's losses are independent, so it shows no false death either
+//   way, but a real outage or pause is not, and two rounds back to back would both fall into it.
 // - deadRemovalMs 300 000: a dead node's state is kept 5 minutes, so one that returns with the
 //   same generation (a healed partition, a resumed VM) continues with deltas instead of a full
 //   resynchronisation; after that its memory is freed (the Go original never frees it).
@@ -108,6 +134,7 @@ export interface MembershipSettings {
 // - maxNameBytes 256: node names are host names or identifiers; the same limit as the codec's.
 export const defaultMembershipSettings: MembershipSettings = Object.freeze({
   phi: defaultPhiSettings,
+  monitorsPerNode: 3,
   probeFanout: 3,
   probeTimeoutMs: 500,
   suspectTimeoutMs: 1000,
@@ -116,6 +143,7 @@ export const defaultMembershipSettings: MembershipSettings = Object.freeze({
   deadRetryProbability: 0.1,
   removedMemoryMs: 600_000,
   maxNameBytes: 256,
+  localHealthGuard: true,
 });
 
 export interface MembershipHooks {
@@ -126,45 +154,27 @@ export interface MembershipHooks {
   removeNode(name: string): void;
 }
 
-// A node can be asked to ping on behalf of others; a peer flooding it with PROBEs must not grow
-// its memory without bound. Beyond this many helper pings in flight it answers "failed" at once
-// (the requester still has its own ping and the other helpers).
-const MAX_HELPER_PINGS = 1024;
-
-/** One suspicion's probe: our direct ping plus one PROBE per helper. */
-interface ProbeRound {
-  readonly target: string;
-  readonly generation: number;
-  /** Correlation ids of our requests still unanswered. */
-  readonly outstanding: Set<number>;
-  readonly timers: Timer[];
-  /** Every request failed or timed out: the suspicion stands. */
-  failed: boolean;
-  /**
-   * A local stall overlapped the round: its timeouts may have fired before answers queued behind
-   * the stall were read, so a failure proves nothing (an answer still refutes).
-   */
-  untrusted: boolean;
+/** A ring successor we ping every round. */
+interface DirectWatch {
+  /** Fed by the PONGs to our heartbeat pings. */
+  readonly detector: PhiAccrualDetector;
+  /** The latest heartbeat ping; only its PONG counts (an older one is late, or a duplicate). */
+  pingId: number;
+  /** Whether any PONG came yet; the first starts the rhythm (see onDirectBeat). */
+  answered: boolean;
 }
 
-/** A request of ours awaiting its answer, by correlation id. */
-type OwnRequest =
-  | { readonly kind: "ping"; readonly round: ProbeRound }
-  | { readonly kind: "probe"; readonly helper: string; readonly round: ProbeRound };
-
-/** A ping we send as a helper, for another node's PROBE. */
-interface HelperPing {
-  readonly target: string;
-  readonly requester: string;
-  readonly requesterCorrelationId: number;
-  readonly timer: Timer;
-}
+/** Whose evidence a suspicion rests on. */
+type SuspicionSource = "own" | "verdict";
 
 interface Member {
   readonly name: string;
   generation: number;
   status: MemberStatus;
-  detector: PhiAccrualDetector;
+  /** Fed by the node's heartbeat counter advancing in gossip digests. */
+  gossipDetector: PhiAccrualDetector;
+  /** Set while the node is one of our ring successors; its detector then decides suspicion. */
+  direct: DirectWatch | undefined;
   /** When the current status began: the clock for suspect, dead and left timeouts. */
   sinceMs: number;
   /**
@@ -172,7 +182,15 @@ interface Member {
    * no records (until a new generation joins).
    */
   announced: boolean;
+  /** Meaningful while suspect. */
+  suspicion: SuspicionSource;
   probe: ProbeRound | undefined;
+  /** Probe rounds of the current suspicion that failed while we were healthy. */
+  failedRounds: number;
+  /** The next evaluation between rounds: phi's threshold crossing, or a conviction falling due. */
+  wakeup: Timer | undefined;
+  /** Dead only: the ping that checks whether gossiped heartbeats are fresh, and when it went out. */
+  revival: { readonly id: number; readonly atMs: number } | undefined;
 }
 
 /** What is remembered of a removed node. */
@@ -185,11 +203,13 @@ interface RemovedNode {
 export class Membership {
   private readonly byName = new Map<string, Member>();
   private readonly removed = new Map<string, RemovedNode>();
-  private readonly ownRequests = new Map<number, OwnRequest>();
-  private readonly helperPings = new Map<number, HelperPing>();
+  private readonly prober: Prober;
   private readonly writer = new FrameWriter(256);
-  private nextCorrelationId = 1;
+  /** Our ring successors, recomputed at the next check() once the live set changed. */
+  private watched: string[] = [];
+  private ringChanged = true;
   private stallsExcused: number;
+  private lastSelfDefenceMs = Number.NEGATIVE_INFINITY;
   private current: MembershipSettings;
 
   constructor(
@@ -209,6 +229,12 @@ export class Membership {
     }
     // Stalls from before we existed concern no detector of ours.
     this.stallsExcused = health.stallCount;
+    this.prober = new Prober(clock, random, () => this.current, selfGeneration, {
+      send: (peer, frame) => hooks.send(peer, frame),
+      helperCandidates: (target) => this.helperCandidates(target),
+      onAnswer: (name, generation) => this.noteAnswer(name, generation),
+      onRoundFailed: (round) => this.roundFailed(round),
+    });
   }
 
   get settings(): MembershipSettings {
@@ -223,10 +249,13 @@ export class Membership {
   updateSettings(settings: MembershipSettings): void {
     validateMembershipSettings(settings);
     const phiChanged = !samePhiSettings(settings.phi, this.current.phi);
+    if (settings.monitorsPerNode !== this.current.monitorsPerNode) this.ringChanged = true;
     this.current = settings;
     if (!phiChanged) return;
     for (const member of this.byName.values()) {
-      member.detector = new PhiAccrualDetector(settings.phi, member.detector.lastHeartbeatMs);
+      member.gossipDetector = new PhiAccrualDetector(settings.phi, member.gossipDetector.lastHeartbeatMs);
+      if (member.direct) member.direct = { ...member.direct, detector: new PhiAccrualDetector(settings.phi, member.direct.detector.lastHeartbeatMs) };
+      this.armCrossing(member);
     }
   }
 
@@ -236,7 +265,7 @@ export class Membership {
    * excused here is not excused again there.
    */
   excuseLocalPause(pauseMs: number): void {
-    this.excuse(pauseMs, this.clock.now());
+    if (this.current.localHealthGuard) this.excuse(pauseMs, this.clock.now());
   }
 
   /** The node was seen in a digest or delta: discovered, or with a new generation (a restart). */
@@ -258,12 +287,13 @@ export class Membership {
     // not a death, so no "dead" record; its old rhythm says nothing about the new process.
     this.cancelProbe(member);
     member.generation = generation;
-    member.detector.reset(now);
+    member.revival = undefined;
+    this.resetDetectors(member, now);
     member.announced = true;
     this.setStatus(member, "alive", "joined", now);
   }
 
-  /** The node's heartbeat counter advanced (same generation). */
+  /** The node's heartbeat counter advanced in a digest (same generation). */
   heartbeat(name: string): void {
     const now = this.clock.now();
     // A stall that just ended is excused before this beat is measured against it.
@@ -283,17 +313,18 @@ export class Membership {
       case "left":
         return;
       case "dead":
-        // Its old rhythm ended with a long gap that is not a sample of its behaviour.
-        member.detector.reset(now);
-        this.setStatus(member, "alive", "alive", now);
+        // Gossip still carries beats from before a crash for several rounds; only an answer
+        // tells a stale beat from a fresh one.
+        this.pingForRevival(member, now);
         return;
       case "suspect":
-        member.detector.heartbeat(now);
-        this.cancelProbe(member);
-        this.setStatus(member, "alive", "alive", now);
+        member.gossipDetector.heartbeat(now);
+        // Only a suspicion that rests on the same gossip evidence falls to it. A direct watch
+        // or a verdict saw something fresher than what gossip can tell.
+        if (member.suspicion === "own" && !member.direct) this.refute(member, now);
         return;
       case "alive":
-        member.detector.heartbeat(now);
+        member.gossipDetector.heartbeat(now);
         return;
     }
   }
@@ -317,39 +348,35 @@ export class Membership {
     if (generation > member.generation) this.observe(name, generation);
     if (member.status === "left") return;
     this.cancelProbe(member);
+    member.revival = undefined;
     this.setStatus(member, "left", "left", now);
   }
 
-  /** Runs every gossip round: stalls, suspicion, probes, conviction, removal. */
+  /** Runs every gossip round: stalls, suspicion, probes, conviction, removal, heartbeat pings. */
   check(): void {
     const now = this.clock.now();
     this.excuseNewStalls(now);
-    const canConvict = this.health.canConvict(now);
-    const threshold = this.current.phi.threshold;
+    if (this.ringChanged) this.rewatch(now);
+    const canConvict = this.canConvict(now);
     // A copy: removal deletes from the map, and hooks may call back into us.
     for (const member of [...this.byName.values()]) {
       if (this.byName.get(member.name) !== member) continue; // removed by a hook meanwhile
-      switch (member.status) {
-        case "alive":
-          if (canConvict && member.detector.phi(now) >= threshold) {
-            this.setStatus(member, "suspect", "suspect", now);
-            this.startProbe(member);
-          }
-          break;
-        case "suspect":
-          this.checkSuspect(member, now, canConvict);
-          break;
-        case "dead":
-          if (now - member.sinceMs >= this.current.deadRemovalMs) this.remove(member, now);
-          break;
-        case "left":
-          if (now - member.sinceMs >= this.current.leftRemovalMs) this.remove(member, now);
-          break;
-      }
+      this.evaluate(member, now, canConvict);
     }
     for (const [name, removed] of this.removed) {
       if (now >= removed.forgetAtMs) this.removed.delete(name);
     }
+    this.pingWatched();
+  }
+
+  /** Cancels every timer and pending request: the node is stopping. */
+  stop(): void {
+    for (const member of this.byName.values()) {
+      this.cancelProbe(member);
+      member.wakeup?.cancel();
+      member.wakeup = undefined;
+    }
+    this.prober.stop();
   }
 
   /**
@@ -361,16 +388,20 @@ export class Membership {
       case MessageType.Ping:
         decodePing(body);
         // Id 0 means "no reply expected".
-        if (correlationId !== 0) this.sendPong(from, correlationId);
+        if (correlationId !== 0) this.prober.sendPong(from, correlationId);
         return true;
       case MessageType.Pong:
         this.onPong(from, correlationId, decodePong(body));
         return true;
-      case MessageType.Probe:
-        this.onProbe(from, correlationId, decodeProbe(body, this.current.maxNameBytes));
+      case MessageType.Probe: {
+        const target = decodeProbe(body, this.current.maxNameBytes);
+        // A PROBE nobody waits an answer for is a verdict (probe-messages.ts).
+        if (correlationId === 0) this.onVerdict(target);
+        else this.prober.onProbe(from, correlationId, target, this.selfName);
         return true;
+      }
       case MessageType.ProbeAck:
-        this.onProbeAck(from, correlationId, decodeProbeAck(body));
+        this.prober.onProbeAck(from, correlationId, decodeProbeAck(body));
         return true;
       case MessageType.Leave: {
         const notice = decodeLeave(body, this.current.maxNameBytes);
@@ -398,7 +429,8 @@ export class Membership {
         status: member.status,
         generation: member.generation,
         phi: this.phiOf(member, now),
-        lastHeartbeatAgeMs: Math.max(0, now - member.detector.lastHeartbeatMs),
+        lastHeartbeatAgeMs: Math.max(0, now - this.detectorOf(member).lastHeartbeatMs),
+        watchedDirectly: member.direct !== undefined,
       });
     }
     return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -407,9 +439,7 @@ export class Membership {
   /** Peers worth gossiping with: alive and suspect (suspect nodes still get gossip so they can refute). */
   livePeers(): string[] {
     const peers: string[] = [];
-    for (const member of this.byName.values()) {
-      if (member.status === "alive" || member.status === "suspect") peers.push(member.name);
-    }
+    for (const member of this.byName.values()) if (isLive(member)) peers.push(member.name);
     return peers;
   }
 
@@ -442,7 +472,7 @@ export class Membership {
 
   /** Probe requests and helper pings awaiting an answer (bounded; for tests and metrics). */
   get pendingRequests(): number {
-    return this.ownRequests.size + this.helperPings.size;
+    return this.prober.pending;
   }
 
   /** Removed nodes still remembered (bounded by removedMemoryMs; for tests and metrics). */
@@ -455,56 +485,135 @@ export class Membership {
   private admit(name: string, generation: number, now: number): void {
     const member = this.newMember(name, generation, "alive", now);
     this.byName.set(name, member);
+    this.ringChanged = true;
     this.emit("joined", member, now);
   }
 
   private newMember(name: string, generation: number, status: MemberStatus, now: number): Member {
-    // Creating the detector counts as the first heartbeat: a node we learn of and never hear
-    // from again must still be suspected eventually.
-    const detector = new PhiAccrualDetector(this.current.phi, now);
-    return { name, generation, status, detector, sinceMs: now, announced: true, probe: undefined };
+    return {
+      name,
+      generation,
+      status,
+      // Creating the detector counts as the first heartbeat: a node we learn of and never hear
+      // from again must still be suspected eventually.
+      gossipDetector: new PhiAccrualDetector(this.current.phi, now),
+      direct: undefined,
+      sinceMs: now,
+      announced: true,
+      suspicion: "own",
+      probe: undefined,
+      failedRounds: 0,
+      wakeup: undefined,
+      revival: undefined,
+    };
+  }
+
+  /** What check() does for one member; also run between rounds by the member's wakeup. */
+  private evaluate(member: Member, now: number, canConvict: boolean): void {
+    switch (member.status) {
+      case "alive":
+        if (canConvict && this.phiOf(member, now) >= this.current.phi.threshold) this.suspect(member, "own", now);
+        break;
+      case "suspect":
+        this.checkSuspect(member, now, canConvict);
+        break;
+      case "dead":
+        if (now - member.sinceMs >= this.current.deadRemovalMs) this.remove(member, now);
+        break;
+      case "left":
+        if (now - member.sinceMs >= this.current.leftRemovalMs) this.remove(member, now);
+        break;
+    }
+  }
+
+  private suspect(member: Member, source: SuspicionSource, now: number): void {
+    member.suspicion = source;
+    member.failedRounds = 0;
+    this.setStatus(member, "suspect", "suspect", now);
+    this.startProbe(member);
   }
 
   private checkSuspect(member: Member, now: number, canConvict: boolean): void {
-    // Heartbeats refute in heartbeat(); phi falls back here only through a local stall's excuse
-    // or a threshold raised by updateSettings().
-    if (member.detector.phi(now) < this.current.phi.threshold) {
-      this.cancelProbe(member);
-      this.setStatus(member, "alive", "alive", now);
+    // Fresh beats and answers refute where they arrive; phi falls back here only through a local
+    // stall's excuse or a threshold raised by updateSettings(). A verdict stands until our own
+    // probe round has answered it.
+    if (member.suspicion === "own" && this.phiOf(member, now) < this.current.phi.threshold) {
+      this.refute(member, now);
       return;
     }
     const probe = member.probe;
     if (!canConvict) {
-      // After our stall, a failure of this round may be our fault: probe again once healthy.
-      if (probe?.failed) member.probe = undefined;
-      else if (probe) probe.untrusted = true;
+      // After our stall, a failure may be our fault (a timeout that fired before the answer
+      // queued behind the stall was read): start over once healthy.
+      if (probe?.failed) {
+        member.probe = undefined;
+        member.failedRounds = 0;
+      } else if (probe) {
+        probe.untrusted = true;
+      }
       return;
     }
     if (!probe) {
       this.startProbe(member);
       return;
     }
-    if (probe.failed && now - member.sinceMs >= this.current.suspectTimeoutMs) {
-      member.probe = undefined;
-      this.setStatus(member, "dead", "dead", now);
+    if (!probe.failed) return;
+    if (member.suspicion === "own") {
+      // Our own verdict goes to every node, so it takes two failed rounds, the second once the
+      // suspect timeout is over: under heavy loss one round fails for a live node now and then
+      // (~1% at 10% loss), two in a row almost never. A crash fails both at once.
+      const dueMs = member.sinceMs + this.current.suspectTimeoutMs;
+      if (now < dueMs) {
+        this.wakeAt(member, dueMs);
+        return;
+      }
+      if (member.failedRounds < 2) {
+        this.startProbe(member);
+        return;
+      }
     }
+    this.convict(member, now);
+  }
+
+  private convict(member: Member, now: number): void {
+    // Our own detector agrees when the node's monitors convict (whatever verdict came first) and
+    // on the gossip path; a node convicted only on another's word and our probe round does not.
+    const ownEvidence = this.phiOf(member, now) >= this.current.phi.threshold;
+    member.probe = undefined;
+    this.setStatus(member, "dead", "dead", now);
+    this.shareVerdict(member, ownEvidence);
+  }
+
+  /** The suspicion was wrong: the node answered, or a fresh beat came. */
+  private refute(member: Member, now: number): void {
+    this.cancelProbe(member);
+    this.setStatus(member, "alive", "alive", now);
+    this.armCrossing(member);
   }
 
   private remove(member: Member, now: number): void {
     this.cancelProbe(member);
+    member.wakeup?.cancel();
     this.byName.delete(member.name);
     this.removed.set(member.name, {
       generation: member.generation,
       left: member.status === "left",
       forgetAtMs: now + this.current.removedMemoryMs,
     });
+    this.ringChanged = true;
     this.hooks.removeNode(member.name);
     if (member.announced) this.emit("removed", member, now);
   }
 
   private setStatus(member: Member, status: MemberStatus, kind: TransitionKind, now: number): void {
+    const wasLive = isLive(member);
     member.status = status;
     member.sinceMs = now;
+    if (wasLive !== isLive(member)) {
+      this.ringChanged = true;
+      // A node we no longer consider live is pinged no more; the ring picks its successor.
+      if (!isLive(member)) member.direct = undefined;
+    }
     if (member.announced) this.emit(kind, member, now);
   }
 
@@ -518,13 +627,27 @@ export class Membership {
     });
   }
 
+  /** The detector that decides about the node: the direct watch's when there is one. */
+  private detectorOf(member: Member): PhiAccrualDetector {
+    return member.direct?.detector ?? member.gossipDetector;
+  }
+
   private phiOf(member: Member, now: number): number {
-    return member.status === "left" ? 0 : member.detector.phi(now);
+    return member.status === "left" ? 0 : this.detectorOf(member).phi(now);
+  }
+
+  private resetDetectors(member: Member, now: number): void {
+    member.gossipDetector.reset(now);
+    member.direct?.detector.reset(now);
+  }
+
+  private canConvict(now: number): boolean {
+    return !this.current.localHealthGuard || this.health.canConvict(now);
   }
 
   /** Excuses, in every detector, a stall LocalHealth saw since the last check. */
   private excuseNewStalls(now: number): void {
-    if (this.health.stallCount === this.stallsExcused) return;
+    if (!this.current.localHealthGuard || this.health.stallCount === this.stallsExcused) return;
     // LocalHealth keeps only the latest stall's length; when several happened between two checks
     // (one check per round), the latest is excused and canConvict covers the rest.
     this.excuse(this.health.lastStallMs, now);
@@ -532,10 +655,169 @@ export class Membership {
 
   private excuse(pauseMs: number, now: number): void {
     this.stallsExcused = this.health.stallCount;
-    for (const member of this.byName.values()) member.detector.excuseLocalPause(pauseMs, now);
+    for (const member of this.byName.values()) {
+      member.gossipDetector.excuseLocalPause(pauseMs, now);
+      member.direct?.detector.excuseLocalPause(pauseMs, now);
+    }
   }
 
-  /** Evidence that `name` runs at `generation` (a PONG, directly or through a helper). */
+  // ---- wakeups between rounds ----
+
+  /** Runs evaluate() for the member at `atMs` (replacing any earlier wakeup). */
+  private wakeAt(member: Member, atMs: number): void {
+    member.wakeup?.cancel();
+    member.wakeup = this.clock.setTimer(Math.max(0, atMs - this.clock.now()), () => {
+      member.wakeup = undefined;
+      if (this.byName.get(member.name) !== member) return;
+      const now = this.clock.now();
+      this.excuseNewStalls(now);
+      this.evaluate(member, now, this.canConvict(now));
+      this.armCrossing(member);
+    });
+  }
+
+  /**
+   * For a directly watched live node: wake up just after its phi would cross the threshold, so a
+   * crash is suspected at once rather than at our next round. A beat before then re-arms it.
+   */
+  private armCrossing(member: Member): void {
+    if (member.status !== "alive" || !member.direct) return;
+    // 1 ms past the crossing, so rounding can never leave phi a hair below the threshold there.
+    const atMs = member.direct.detector.crossingAt(this.current.phi.threshold) + 1;
+    if (atMs > this.clock.now()) this.wakeAt(member, atMs);
+  }
+
+  // ---- direct watch (heartbeat ring) ----
+
+  /** Recomputes our ring successors: new ones get a fresh detector, former ones lose theirs. */
+  private rewatch(now: number): void {
+    this.ringChanged = false;
+    const live: string[] = [];
+    for (const member of this.byName.values()) if (isLive(member) && member.announced) live.push(member.name);
+    this.watched = ringSuccessors(this.selfName, live, this.current.monitorsPerNode);
+    const watched = new Set(this.watched);
+    for (const member of this.byName.values()) {
+      if (!watched.has(member.name)) {
+        member.direct = undefined;
+      } else if (!member.direct) {
+        // Silence counts from now, so a successor that never answers is suspected in time.
+        member.direct = { detector: new PhiAccrualDetector(this.current.phi, now), pingId: 0, answered: false };
+        this.armCrossing(member);
+      }
+    }
+  }
+
+  /** One heartbeat ping to each ring successor (each round). */
+  private pingWatched(): void {
+    for (const name of this.watched) {
+      const direct = this.byName.get(name)?.direct;
+      if (!direct) continue;
+      direct.pingId = this.prober.correlationId();
+      writePing(this.writer, direct.pingId);
+      this.hooks.send(name, this.writer.finish());
+    }
+  }
+
+  private onDirectBeat(member: Member, direct: DirectWatch): void {
+    const now = this.clock.now();
+    this.excuseNewStalls(now);
+    // The first PONG starts the rhythm: the time from the start of the watch to it is a round
+    // trip, not an interval between heartbeats, and would drag the mean down.
+    if (direct.answered) direct.detector.heartbeat(now);
+    else direct.detector.reset(now);
+    direct.answered = true;
+    if (member.status === "suspect") this.refute(member, now);
+    else this.armCrossing(member);
+  }
+
+  // ---- verdicts ----
+
+  /**
+   * Tells others that we convicted `member`. On our own evidence: every live node, and the accused
+   * itself so that it can object; each monitor of the node does so, so that a lost copy costs
+   * nothing. Otherwise a few random live nodes, once: a rumour that reaches the nodes that
+   * missed every broadcast, and dies out as the nodes it reaches know already.
+   */
+  private shareVerdict(member: Member, ownEvidence: boolean): void {
+    writeProbe(this.writer, 0, member.name);
+    const verdict = this.writer.finish();
+    if (ownEvidence) {
+      for (const peer of this.livePeers()) this.hooks.send(peer, verdict);
+      this.hooks.send(member.name, verdict);
+      return;
+    }
+    for (const peer of this.random.shuffle(this.livePeers()).slice(0, this.current.probeFanout)) this.hooks.send(peer, verdict);
+  }
+
+  /** Another node convicted `target`: suspect it and check for ourselves. */
+  private onVerdict(target: string): void {
+    if (target === this.selfName) {
+      this.defendSelf();
+      return;
+    }
+    const member = this.byName.get(target);
+    if (!member?.announced) return;
+    const now = this.clock.now();
+    // Right after our own stall we suspect no one, on anyone's word either: our probe round could
+    // fail for our own slowness. The gossip path convicts a really dead node once we are healthy.
+    if (!this.canConvict(now)) return;
+    if (member.status === "alive") {
+      this.suspect(member, "verdict", now);
+    } else if (member.status === "suspect" && member.suspicion === "own") {
+      // Our own suspicion is confirmed: no need to wait out the suspect timeout.
+      member.suspicion = "verdict";
+      if (member.probe?.failed) this.wakeAt(member, now);
+    }
+  }
+
+  /**
+   * Someone convicted us: tell every live node we are alive (an unsolicited PONG), so those still
+   * checking the verdict drop it and those that already convicted take it back. Once per probe
+   * timeout at most: the verdicts of several monitors arrive together, and a peer must not be
+   * able to turn us into an amplifier.
+   */
+  private defendSelf(): void {
+    const now = this.clock.now();
+    if (now - this.lastSelfDefenceMs < this.current.probeTimeoutMs) return;
+    this.lastSelfDefenceMs = now;
+    writePong(this.writer, 0, this.selfGeneration);
+    const alive = this.writer.finish();
+    for (const peer of this.livePeers()) this.hooks.send(peer, alive);
+  }
+
+  /** The node itself answered (a refutation, or the PONG to a revival ping), at `generation`. */
+  private noteLife(member: Member, generation: number): void {
+    if (generation > member.generation) {
+      this.observe(member.name, generation);
+      return;
+    }
+    if (generation < member.generation) return;
+    const now = this.clock.now();
+    if (member.status === "suspect") {
+      // The answer stands in for a heartbeat: without it phi would still be over the threshold
+      // and the next check would suspect the node again at once.
+      this.detectorOf(member).heartbeat(now);
+      this.refute(member, now);
+    } else if (member.status === "dead") {
+      member.revival = undefined;
+      // Its old rhythm ended with a long gap that is not a sample of its behaviour.
+      this.resetDetectors(member, now);
+      this.setStatus(member, "alive", "alive", now);
+      this.armCrossing(member);
+    }
+  }
+
+  /** A dead node's heartbeat advanced in gossip: ask it directly (once per probe timeout). */
+  private pingForRevival(member: Member, now: number): void {
+    if (member.revival && now - member.revival.atMs < this.current.probeTimeoutMs) return;
+    member.revival = { id: this.prober.correlationId(), atMs: now };
+    writePing(this.writer, member.revival.id);
+    this.hooks.send(member.name, this.writer.finish());
+  }
+
+  // ---- probing ----
+
+  /** Evidence from a probe that `name` runs at `generation` (a PONG, directly or through a helper). */
   private noteAnswer(name: string, generation: number): void {
     const member = this.byName.get(name);
     if (!member) return;
@@ -544,176 +826,67 @@ export class Membership {
       return;
     }
     // An older generation's answer proves nothing about the current one. A dead node comes back
-    // through its heartbeats (gossip), not through a ping someone else asked for.
+    // by answering us (noteLife), not through a ping someone else asked for.
     if (generation < member.generation || member.status !== "suspect") return;
-    this.cancelProbe(member);
-    // The answer stands in for a heartbeat: without it phi would still be over the threshold and
-    // the next check would suspect the node again at once.
-    member.detector.heartbeat(this.clock.now());
-    this.setStatus(member, "alive", "alive", this.clock.now());
+    this.noteLife(member, generation);
   }
-
-  // ---- probing (requester side) ----
 
   private startProbe(member: Member): void {
-    const round: ProbeRound = {
-      target: member.name,
-      generation: member.generation,
-      outstanding: new Set(),
-      timers: [],
-      failed: false,
-      untrusted: false,
-    };
-    member.probe = round;
-    const timeoutMs = this.current.probeTimeoutMs;
-
-    // Every request is registered before any is sent: a transport that delivers synchronously
-    // may hand us an answer (or a failure) before send() returns, and the round must not count
-    // as finished while requests are still unsent.
-    const requests: Array<{ peer: string; id: number; frame: Uint8Array }> = [];
-    const pingId = this.correlationId();
-    writePing(this.writer, pingId);
-    requests.push({ peer: member.name, id: pingId, frame: this.writer.finish() });
-    this.register(pingId, { kind: "ping", round });
-    for (const helper of this.chooseHelpers(member.name)) {
-      const probeId = this.correlationId();
-      writeProbe(this.writer, probeId, member.name);
-      requests.push({ peer: helper, id: probeId, frame: this.writer.finish() });
-      this.register(probeId, { kind: "probe", helper, round });
-    }
-    round.timers.push(this.clock.setTimer(timeoutMs, () => this.requestFailed(round, pingId)));
-    // A helper's ping may take the full timeout; the second timeout covers its two extra hops.
-    if (requests.length > 1) round.timers.push(this.clock.setTimer(2 * timeoutMs, () => this.failOutstanding(round)));
-    for (const request of requests) {
-      // Skipped once the round is over: refuted by an answer, or failed.
-      if (!round.outstanding.has(request.id)) continue;
-      if (!this.hooks.send(request.peer, request.frame)) this.requestFailed(round, request.id);
-    }
+    member.probe = newProbeRound(member.name, member.generation);
+    this.prober.start(member.probe);
   }
 
-  private register(correlationId: number, request: OwnRequest): void {
-    request.round.outstanding.add(correlationId);
-    this.ownRequests.set(correlationId, request);
-  }
-
-  /** Up to probeFanout alive nodes other than the target, at random. */
-  private chooseHelpers(target: string): string[] {
-    if (this.current.probeFanout === 0) return [];
+  /** Alive nodes other than the target, for a probe round's helpers. */
+  private helperCandidates(target: string): string[] {
     const candidates: string[] = [];
     for (const member of this.byName.values()) {
       if (member.status === "alive" && member.announced && member.name !== target) candidates.push(member.name);
     }
-    return this.random.shuffle(candidates).slice(0, this.current.probeFanout);
-  }
-
-  private requestFailed(round: ProbeRound, correlationId: number): void {
-    if (!round.outstanding.delete(correlationId)) return;
-    this.ownRequests.delete(correlationId);
-    if (round.outstanding.size === 0) this.roundFailed(round);
-  }
-
-  private failOutstanding(round: ProbeRound): void {
-    for (const id of round.outstanding) this.ownRequests.delete(id);
-    round.outstanding.clear();
-    this.roundFailed(round);
+    return candidates;
   }
 
   private roundFailed(round: ProbeRound): void {
-    for (const timer of round.timers) timer.cancel();
-    round.timers.length = 0;
     const member = this.byName.get(round.target);
     if (member?.probe !== round) return;
-    if (round.untrusted) member.probe = undefined;
-    else round.failed = true;
+    if (round.untrusted) {
+      member.probe = undefined;
+      return;
+    }
+    round.failed = true;
+    member.failedRounds++;
+    // Convict as soon as it is due rather than at the next round. Through a timer, not directly:
+    // a round can fail inside startProbe (a refused connection), before the caller is done.
+    this.wakeAt(member, this.clock.now());
   }
 
   private cancelProbe(member: Member): void {
-    const round = member.probe;
-    if (!round) return;
-    for (const timer of round.timers) timer.cancel();
-    for (const id of round.outstanding) this.ownRequests.delete(id);
-    round.outstanding.clear();
+    if (!member.probe) return;
+    this.prober.cancel(member.probe);
     member.probe = undefined;
   }
 
   private onPong(from: string, correlationId: number, generation: number): void {
-    const helperPing = this.helperPings.get(correlationId);
-    if (helperPing && helperPing.target === from) {
-      this.helperPings.delete(correlationId);
-      helperPing.timer.cancel();
-      this.sendProbeAck(helperPing.requester, helperPing.requesterCorrelationId, { ok: true, generation });
-      this.noteAnswer(from, generation);
+    const member = this.byName.get(from);
+    // Correlation id 0 answers no ping: the node heard it was convicted and says it is alive.
+    if (correlationId === 0) {
+      if (member) this.noteLife(member, generation);
       return;
     }
-    const request = this.ownRequests.get(correlationId);
-    // Late (after its timeout), unsolicited, or from another node than the one pinged: ignored.
-    if (request?.kind !== "ping" || request.round.target !== from) return;
-    this.answerReceived(request.round, correlationId, { ok: true, generation });
-  }
-
-  private onProbeAck(from: string, correlationId: number, ack: ProbeAck): void {
-    const request = this.ownRequests.get(correlationId);
-    if (request?.kind !== "probe" || request.helper !== from) return;
-    this.answerReceived(request.round, correlationId, ack);
-  }
-
-  private answerReceived(round: ProbeRound, correlationId: number, answer: ProbeAck): void {
-    if (answer.ok && answer.generation >= round.generation) {
-      this.noteAnswer(round.target, answer.generation);
-      // noteAnswer cancelled the round, unless the node stopped being suspect meanwhile.
-      if (round.outstanding.has(correlationId)) this.requestFailed(round, correlationId);
+    if (this.prober.onPong(from, correlationId, generation) || !member) return;
+    if (member.direct && member.direct.pingId === correlationId && isLive(member)) {
+      if (generation > member.generation) this.observe(from, generation);
+      else if (generation === member.generation) this.onDirectBeat(member, member.direct);
       return;
     }
-    this.requestFailed(round, correlationId);
+    if (member.revival?.id === correlationId && member.status === "dead") this.noteLife(member, generation);
+    // Anything else is late (after its timeout), unsolicited, or from another node than the one
+    // pinged: ignored.
   }
+}
 
-  // ---- probing (helper side) ----
-
-  private onProbe(from: string, correlationId: number, target: string): void {
-    if (correlationId === 0) return; // nobody to answer
-    if (target === this.selfName) {
-      this.sendProbeAck(from, correlationId, { ok: true, generation: this.selfGeneration });
-      return;
-    }
-    if (this.helperPings.size >= MAX_HELPER_PINGS) {
-      this.sendProbeAck(from, correlationId, { ok: false, generation: 0 });
-      return;
-    }
-    const pingId = this.correlationId();
-    const fail = (): void => {
-      const pending = this.helperPings.get(pingId);
-      if (!pending) return; // answered already
-      this.helperPings.delete(pingId);
-      pending.timer.cancel();
-      this.sendProbeAck(from, correlationId, { ok: false, generation: 0 });
-    };
-    const timer = this.clock.setTimer(this.current.probeTimeoutMs, fail);
-    // Registered before sending, in case the transport delivers the PONG synchronously.
-    this.helperPings.set(pingId, { target, requester: from, requesterCorrelationId: correlationId, timer });
-    writePing(this.writer, pingId);
-    if (!this.hooks.send(target, this.writer.finish())) fail();
-  }
-
-  // ---- sending ----
-
-  private sendPong(peer: string, correlationId: number): void {
-    writePong(this.writer, correlationId, this.selfGeneration);
-    this.hooks.send(peer, this.writer.finish());
-  }
-
-  private sendProbeAck(peer: string, correlationId: number, ack: ProbeAck): void {
-    writeProbeAck(this.writer, correlationId, ack);
-    this.hooks.send(peer, this.writer.finish());
-  }
-
-  /** Non-zero (0 means "no reply expected"), and never one still awaiting its answer. */
-  private correlationId(): number {
-    for (;;) {
-      const id = this.nextCorrelationId;
-      this.nextCorrelationId = id >= 0xffffffff ? 1 : id + 1;
-      if (!this.ownRequests.has(id) && !this.helperPings.has(id)) return id;
-    }
-  }
+/** Alive or suspect: gossiped with, pinged, and counted on the ring. */
+function isLive(member: Member): boolean {
+  return member.status === "alive" || member.status === "suspect";
 }
 
 function validateMembershipSettings(settings: MembershipSettings): void {
@@ -729,6 +902,12 @@ function validateMembershipSettings(settings: MembershipSettings): void {
   }
   if (!(Number.isFinite(settings.probeTimeoutMs) && settings.probeTimeoutMs > 0)) {
     throw new RangeError(`membership probeTimeoutMs must be > 0, got ${settings.probeTimeoutMs}`);
+  }
+  if (!(Number.isInteger(settings.monitorsPerNode) && settings.monitorsPerNode >= 0)) {
+    throw new RangeError(`membership monitorsPerNode must be an integer >= 0, got ${settings.monitorsPerNode}`);
+  }
+  if (typeof settings.localHealthGuard !== "boolean") {
+    throw new RangeError(`membership localHealthGuard must be a boolean, got ${String(settings.localHealthGuard)}`);
   }
   if (!(Number.isInteger(settings.probeFanout) && settings.probeFanout >= 0)) {
     throw new RangeError(`membership probeFanout must be an integer >= 0, got ${settings.probeFanout}`);

@@ -7,11 +7,11 @@
 //
 // Suspecting at phi = Φ means the suspicion is wrong with probability about 10^-Φ.
 //
-// One detector watches one node. Heartbeats reach us through gossip digests (a node's heartbeat
-// counter is seen to advance), so arrivals are noisy and several beats may be seen at once; each
-// observed advance is one arrival. Time is always passed in by the caller (milliseconds from the
-// caller's Clock): this module never reads Date.now() or timers, so it runs unchanged under the
-// simulator's virtual clock.
+// One detector watches one node, fed by one kind of arrival: the PONGs to a monitor's heartbeat
+// pings (regular, first-hand), or the node's heartbeat counter seen advancing in gossip digests
+// (second-hand, noisy, several beats may be seen at once; each observed advance is one arrival).
+// Time is always passed in by the caller (milliseconds from the caller's Clock): this module never
+// reads Date.now() or timers, so it runs unchanged under the simulator's virtual clock.
 
 export interface PhiSettings {
   /** Suspect the node once phi reaches this level. */
@@ -27,7 +27,7 @@ export interface PhiSettings {
 }
 
 // Akka's failure-detector defaults (anchors §1.5), which the paper and every production port
-// share for the window and threshold:
+// share for the window and threshold, with a shorter acceptable pause:
 // - threshold 8: the value Akka and Cassandra ship and operators are used to (≈ 1e-8 chance that a
 //   suspicion is wrong under the model).
 // - windowSize 1000: the paper's window, kept by Akka, Cassandra and chitchat; ~17 min of history
@@ -36,17 +36,23 @@ export interface PhiSettings {
 //   floor would; the floor only stops a near-zero σ (quiet LAN, 2-node cluster) from convicting on
 //   the first late beat. With 500 ms the threshold would move out by ~2 s (5.2 σ) and miss T3's
 //   "dead within 6 s".
-// - acceptablePauseMs 3000: T3's hostile profile stalls a node for 2 s every 30 s and that node
-//   must not be convicted; 3 s covers a 2 s stall plus one late gossip interval.
+// - acceptablePauseMs 2500 (Akka: 3000): T3's hostile profile stalls a node for 2 s every 30 s and
+//   that node must not be convicted. Its monitors then see up to 3 s without a PONG (one interval
+//   plus the stall); with 2.5 s, phi crosses 4 s after the last PONG at the 100 ms σ floor, a full
+//   second of margin, and later under loss, where the window learns a wider spread. The sweep in
+//   docs/BENCHMARKS.md ("Failure detection", 30 simulated minutes of 10% loss each): 2 s gave
+//   276 false suspicions an hour, 2.5 s 72, 3 s 50, while each half second adds ~0.5 s to every
+//   crash's detection (p99 4.4, 4.9, 5.3 s). No setting produced a false death.
 // - firstHeartbeatEstimateMs 1000: the default gossip interval (DESIGN §5), hence the default
 //   heartbeat period. The node should set it to the configured interval.
-// With these, a node heard from once and then silent is convicted ≈ 5.3 s later
-// (mean 1000 + pause 3000 + 5.22 σ with the seeded σ = 250), Akka's "around 5.5 seconds".
+// With these, a node that answered regular pings is suspected 4.0 s after its last answer
+// (mean 1000 + pause 2500 + 5.22 × σ 100), one heard from once and then silent 4.8 s later
+// (seeded σ 250).
 export const defaultPhiSettings: Readonly<PhiSettings> = Object.freeze({
   threshold: 8,
   windowSize: 1000,
   minStdDeviationMs: 100,
-  acceptablePauseMs: 3000,
+  acceptablePauseMs: 2500,
   firstHeartbeatEstimateMs: 1000,
 });
 
@@ -66,6 +72,9 @@ class IntervalWindow {
   private sum = 0;
   private sumOfSquares = 0;
   private additionsSinceResum = 0;
+  // phi() is evaluated for every node every round, far more often than samples arrive; the square
+  // root is kept until the window changes.
+  private cachedStdDeviation: number | undefined;
 
   constructor(private readonly capacity: number) {
     this.samples = new Float64Array(Math.min(capacity, INITIAL_WINDOW_ALLOCATION));
@@ -93,6 +102,7 @@ class IntervalWindow {
     // Adding and subtracting forever lets rounding error drift into the sums; recomputing them
     // once per window's worth of additions keeps them exact at amortised O(1) cost.
     if (++this.additionsSinceResum >= this.capacity) this.resum();
+    this.cachedStdDeviation = undefined;
   }
 
   clear(): void {
@@ -101,6 +111,7 @@ class IntervalWindow {
     this.sum = 0;
     this.sumOfSquares = 0;
     this.additionsSinceResum = 0;
+    this.cachedStdDeviation = undefined;
   }
 
   /** Mean of the window, or undefined when it is empty. */
@@ -110,10 +121,12 @@ class IntervalWindow {
 
   /** Population standard deviation of the window (0 when it holds fewer than two samples). */
   stdDeviation(): number {
+    if (this.cachedStdDeviation !== undefined) return this.cachedStdDeviation;
     if (this.count < 2) return 0;
     const mean = this.sum / this.count;
     // Cancellation can leave a tiny negative variance; sqrt of it would be NaN.
-    return Math.sqrt(Math.max(0, this.sumOfSquares / this.count - mean * mean));
+    this.cachedStdDeviation = Math.sqrt(Math.max(0, this.sumOfSquares / this.count - mean * mean));
+    return this.cachedStdDeviation;
   }
 
   private grow(): void {
@@ -218,6 +231,15 @@ export class PhiAccrualDetector {
   }
 
   /**
+   * When phi reaches `level` if no heartbeat arrives first: the last heartbeat plus the silence at
+   * which the model's tail probability falls to 10^-level. Lets a caller wake up exactly at the
+   * crossing instead of polling phi.
+   */
+  crossingAt(level: number): number {
+    return this.lastHeartbeatAtMs + this.meanIntervalMs + this.settings.acceptablePauseMs + standardisedSilence(level) * this.stdDeviationMs;
+  }
+
+  /**
    * Intervals in the window, including the two seeded from firstHeartbeatEstimateMs until they
    * slide out.
    */
@@ -263,6 +285,18 @@ function phiOfNormal(elapsedMs: number, meanMs: number, stdDeviationMs: number):
   // a reaches +Infinity only for absurd silences (y³ overflows); Math.min turns that into the cap.
   // NaN cannot occur: every input is finite and the divisor is at least minStdDeviationMs > 0.
   return Math.min(phi, MAX_PHI);
+}
+
+// The inverse of phiOfNormal in y: phi = level where ln(1 + e^a) = level·ln 10, i.e.
+// a = ln(10^level - 1), written as level·ln 10 + ln(1 - 10^-level) so that no power overflows.
+// a = y(1.5976 + 0.070566 y²) is a cubic with one real root (its slope is always positive), which
+// Cardano's formula gives directly.
+function standardisedSilence(level: number): number {
+  const a = level * Math.LN10 + Math.log1p(-(10 ** -level));
+  const p = 1.5976 / 0.070566;
+  const q = -a / 0.070566;
+  const root = Math.sqrt((q / 2) ** 2 + (p / 3) ** 3);
+  return Math.cbrt(-q / 2 + root) + Math.cbrt(-q / 2 - root);
 }
 
 function validatePhiSettings(settings: PhiSettings): void {

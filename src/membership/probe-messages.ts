@@ -3,18 +3,22 @@
 // varuint byte length then that many bytes of UTF-8. Every body must be consumed exactly: trailing
 // bytes are a DecodeError, like every other body of protocol version 1.
 //
-// PING (type 6): "are you there?", sent to the node itself.
+// PING (type 6): "are you there?", sent to the node itself: by a monitor to each of its ring
+// successors every round (the heartbeat), and in every probe round.
 //   header.correlationId  non-zero; the PONG echoes it (a PING with id 0 gets no answer)
 //   body                  empty (0 bytes)
 //
 // PONG (type 7): the answer to a PING.
-//   header.correlationId  the PING's
+//   header.correlationId  the PING's; 0 for an unsolicited PONG: the sender heard it was declared
+//                         dead (a verdict naming it) and tells every live node it is alive
 //   body  varuint generation   the responder's generation, so a restarted node (new generation)
 //                              is not taken for its old self, and a stale answer from an older
 //                              generation refutes nothing
 //
 // PROBE (type 8): indirect probe; the requester asks a helper to ping the target for it.
-//   header.correlationId  non-zero; the PROBE_ACK echoes it
+//   header.correlationId  non-zero; the PROBE_ACK echoes it. 0 makes it a verdict: the sender
+//                         declared the target dead on its own evidence and tells every live node
+//                         (and the target); no answer, each receiver checks the target itself
 //   body  string target        the node name to ping (at most maxNameBytes bytes)
 //
 // PROBE_ACK (type 9): the helper's verdict, sent back to the requester.
@@ -28,6 +32,9 @@
 //   header.correlationId  0 (no reply)
 //   body  string name          the leaving node's name (at most maxNameBytes bytes)
 //         varuint generation   its generation: a LEAVE never affects a later generation
+//
+// The id-0 forms reuse existing bodies on purpose: a receiver that predates them ignores a PROBE
+// or PONG it cannot answer or match, so mixed versions interoperate.
 //
 // Example, PROBE_ACK ok for generation 300, correlation id 7:
 //   00 00 00 03  01  09  00 00  00 00 00 07  |  01  ac 02

@@ -1,0 +1,49 @@
+// Who watches whom directly (Akka's heartbeat ring, "monitored-by-nr-of-members"). Every node
+// places itself and the nodes it considers live on a ring ordered by a hash of their names, and
+// pings its `count` successors every round. Since every node computes the same ring from nearly
+// the same view, each node ends up watched directly by about `count` predecessors, whatever the
+// cluster size, so the direct traffic per node is constant. Hashing the names (instead of
+// sorting them) keeps nodes with similar names, often in the same rack, from watching only
+// each other.
+
+/** The `count` nodes that follow `self` on the ring of `self` and `live` (self never included). */
+export function ringSuccessors(self: string, live: Iterable<string>, count: number): string[] {
+  if (count <= 0) return [];
+  const origin = nameHash(self);
+  // The `count` smallest clockwise distances from self, kept sorted: O(N·count), no full sort.
+  const chosen: Array<{ name: string; distance: number }> = [];
+  for (const name of live) {
+    if (name === self) continue;
+    const distance = (nameHash(name) - origin) >>> 0;
+    if (chosen.length === count && !closer(distance, name, chosen[count - 1]!)) continue;
+    let at = chosen.length;
+    while (at > 0 && closer(distance, name, chosen[at - 1]!)) at--;
+    chosen.splice(at, 0, { name, distance });
+    if (chosen.length > count) chosen.pop();
+  }
+  return chosen.map((entry) => entry.name);
+}
+
+// Equal hashes are ordered by name, so every node still builds the same ring.
+function closer(distance: number, name: string, than: { name: string; distance: number }): boolean {
+  return distance < than.distance || (distance === than.distance && name < than.name);
+}
+
+/**
+ * FNV-1a (32 bit) over the name's UTF-16 code units, then MurmurHash3's finaliser: FNV alone
+ * barely moves names that differ in their last character ("node-41", "node-42"), which would put
+ * them next to each other on the ring again.
+ */
+export function nameHash(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash ^= name.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return hash >>> 0;
+}
