@@ -5,6 +5,7 @@ import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConf
 import { systemClock } from "./clock.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
 import type { EventHandler, GossipEventType } from "./events.ts";
+import type { FlowControlStatus } from "./gossip/flow-control.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
@@ -34,6 +35,8 @@ export interface Node {
   entries(node: string): EntryInfo[];
   nodes(): string[];
   members(): MemberInfo[];
+  /** Flow control now: allowed and desired update rates, writes held back and for how long. */
+  flowControl(): FlowControlStatus;
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void;
   /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
@@ -106,6 +109,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     entries: (name) => node.entries(name),
     nodes: () => node.nodes(),
     members: () => node.members(),
+    flowControl: () => node.flowControl(),
     on: (type, handler) => node.on(type, handler),
     onEvent: (type, handler) => node.on(type, handler),
     clusterConfig: () => node.clusterConfig(),

@@ -1,6 +1,7 @@
 // Typed events and the bus that delivers them. A handler that throws or rejects is isolated:
 // the failure is logged and reported as an "error" event, and gossip and the other handlers go on.
 
+import type { FlowControlStatus } from "./gossip/flow-control.ts";
 import type { Value, ValueTypeName } from "./state/index.ts";
 
 export interface EntryEvent {
@@ -38,9 +39,13 @@ export interface ConfigEvent {
 
 export interface OverloadEvent {
   type: "gossip-overload";
-  /** The peer whose write queue was full, when that was the cause. */
+  /** The peer whose write queue was full ("write-queue"), or this node ("flow-control"). */
   node: string;
+  /** A peer's write queue past its high-water mark, or this node's gossip overflowing its budget. */
+  cause: "write-queue" | "flow-control";
   reason: string;
+  /** This node's flow-control figures when it reported the overload (cause "flow-control"). */
+  flow?: FlowControlStatus;
   time: number;
 }
 

@@ -6,6 +6,7 @@ import { DecodeError, type Frame } from "./codec/index.ts";
 import { type Clock, RepeatingTimer } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
+import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } from "./gossip/flow-control.ts";
 import { pushTreeChildren } from "./gossip/push-tree.ts";
 import type { Logger } from "./log.ts";
 import { LocalHealth } from "./membership/local-health.ts";
@@ -29,7 +30,9 @@ import type { Transport } from "./transport/transport.ts";
 const ADDRESS_KEY = "address";
 const STATUS_KEY = "status";
 const CONFIG_KEY = "config";
-const HEALTH_TICK_MS = 100;
+// Event-loop lag is sampled four times a second: fine enough for stalls of 500 ms and more (the
+// local-health guard's threshold), and every wakeup costs an idle node CPU time.
+const HEALTH_TICK_MS = 250;
 
 export interface NodeSettings {
   name: string;
@@ -92,6 +95,8 @@ export class GossipNode {
   readonly membership: Membership;
   readonly health = new LocalHealth();
   readonly events: EventBus;
+  /** gossip-overload events raised, by cause (for the metrics). */
+  readonly overloadEvents = { "write-queue": 0, "flow-control": 0 };
   private readonly contacts = new Set<string>();
   private readonly healthTimer: RepeatingTimer;
   private lastHealthTick = 0;
@@ -123,6 +128,7 @@ export class GossipNode {
       onDiscovered: (node) => this.membership.observe(node, this.state.nodes.get(node)?.generation ?? 0),
       onProtocolError: (peer, error) => this.onProtocolError(peer, error),
       onRound: () => this.membership.check(),
+      onOverload: (report) => this.onFlowOverload(report),
     });
     this.healthTimer = new RepeatingTimer(clock, HEALTH_TICK_MS, () => {
       const now = clock.now();
@@ -154,8 +160,10 @@ export class GossipNode {
         onPeerDown: (name) => this.onPeerDown(name),
         addressOf: (name) => this.addressOf(name),
         onRefused: (address, node, reason) => this.emit({ type: "connection-refused", node: node ?? "", address, reason, time: this.deps.clock.wallNow() }),
-        onOverload: (peer, queuedBytes) =>
-          this.emit({ type: "gossip-overload", node: peer, reason: `write queue holds ${queuedBytes} bytes, past its high-water mark`, time: this.deps.clock.wallNow() }),
+        onOverload: (peer, queuedBytes) => {
+          this.overloadEvents["write-queue"]++;
+          this.emit({ type: "gossip-overload", node: peer, cause: "write-queue", reason: `write queue holds ${queuedBytes} bytes, past its high-water mark`, time: this.deps.clock.wallNow() });
+        },
       });
       listening = true;
       this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
@@ -176,6 +184,7 @@ export class GossipNode {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.engine.flushWrites(); // writes still held back go out with the leave, not never
     try {
       this.state.set(RESERVED_GROUP, STATUS_KEY, encodeValue("left"));
       this.engine.pushLocal(RESERVED_GROUP, STATUS_KEY);
@@ -187,25 +196,30 @@ export class GossipNode {
     const leave = this.membership.encodeLeave();
     for (const peer of this.membership.livePeers()) this.deps.transport.send(peer, leave);
     this.engine.stop();
+    this.membership.stop();
     this.healthTimer.stop();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
 
+  /**
+   * Writes an entry of this node; returns its version, or 0 when flow control holds the write
+   * back (it is readable here at once and gets its version when published).
+   */
   set(group: string, key: string, value: Value, options: SetOptions = {}): number {
     assertUserGroup(group);
-    const change = this.state.set(group, key, encodeValue(value, options.type), options.ttl);
-    this.onChanges([change]);
-    this.engine.pushLocal(group, key);
-    return change.current.version;
+    const write = this.engine.flow.write(group, key, encodeValue(value, options.type), options.ttl);
+    this.onChanges([write.change]);
+    if (write.published) this.engine.pushLocal(group, key);
+    return write.change.current.version;
   }
 
   delete(group: string, key: string): boolean {
     assertUserGroup(group);
-    const change = this.state.delete(group, key);
-    if (!change) return false;
-    this.onChanges([change]);
-    this.engine.pushLocal(group, key);
+    const write = this.engine.flow.delete(group, key);
+    if (!write) return false;
+    this.onChanges([write.change]);
+    if (write.published) this.engine.pushLocal(group, key);
     return true;
   }
 
@@ -214,19 +228,32 @@ export class GossipNode {
   }
 
   getEntry(node: string, group: string, key: string): EntryInfo | undefined {
-    const entry = this.state.get(node, group, key);
+    // This node's own entries as its writes left them, those flow control holds back included.
+    const entry = node === this.name ? this.engine.flow.visible(group, key) : this.state.get(node, group, key);
     if (!entry) return undefined;
     return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version };
   }
 
-  /** Live entries of a node, reserved ones excluded. */
+  /** Live entries of a node, reserved ones excluded (for this node, held-back writes included). */
   entries(node: string): EntryInfo[] {
+    const own = node === this.name;
     const list: EntryInfo[] = [];
     for (const entry of this.state.liveEntries(node)) {
-      if (entry.group === RESERVED_GROUP) continue;
+      if (entry.group === RESERVED_GROUP || (own && this.engine.flow.held(entry.group, entry.key))) continue;
       list.push({ group: entry.group, key: entry.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version });
     }
+    if (own) {
+      for (const held of this.engine.flow.heldWrites()) {
+        const entry = this.engine.flow.visible(held.group, held.key);
+        if (entry) list.push({ group: held.group, key: held.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: 0 });
+      }
+    }
     return list;
+  }
+
+  /** Flow control now: allowed and desired update rates, writes held back and for how long. */
+  flowControl(): FlowControlStatus {
+    return this.engine.flow.status();
   }
 
   /** Names of every node known, this one included. */
@@ -368,6 +395,16 @@ export class GossipNode {
       if (error instanceof DecodeError) this.onProtocolError(from, error);
       else throw error;
     }
+  }
+
+  /** Flow control saw a sustained overload: one warning and one event per report (reports are rate-limited). */
+  private onFlowOverload(report: OverloadReport): void {
+    this.overloadEvents["flow-control"]++;
+    const waiting = report.backlogEntries === 0 ? "no writes waiting" : `${report.backlogEntries} writes waiting, the oldest for ${(report.oldestUnsentAgeMs / 1000).toFixed(1)} s`;
+    const rate = report.limiting ? `allowed rate ${report.allowedRate.toFixed(2)} updates/s` : "writes not limited";
+    const reason = `gossip messages overflowed their budget in ${report.overflowRounds} of the last ${OVERLOAD_WINDOW_ROUNDS} rounds; ${waiting}; ${rate} (desired ${report.desiredRate.toFixed(2)})`;
+    this.deps.logger.warn(`gossip overload: ${reason}`, { ...report });
+    this.emit({ type: "gossip-overload", node: this.name, cause: "flow-control", reason, flow: report, time: this.deps.clock.wallNow() });
   }
 
   private onProtocolError(peer: string, error: DecodeError): void {

@@ -15,6 +15,7 @@ export function gossipSettingsOf(options: NodeOptions): GossipSettings {
     fanout: options.fanout,
     maxGossipBytes: options.maxGossipBytes,
     pushFanout: options.pushFanout,
+    flowControl: options.flowControl,
     maxNameBytes: MAX_NAME_BYTES,
     maxKeyBytes: options.maxKeyBytes,
     maxValueBytes: options.maxValueBytes,

@@ -43,14 +43,14 @@ function messageOf(run: () => unknown): string {
 const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   name: true, clusterName: true, generation: true, mode: true, address: true, advertise: true, seeds: true,
   clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, tls: true, secret: true,
-  gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, maxFrameBytes: true,
+  gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
   deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true,
   maxConnections: true, logLevel: true, logFormat: true, app: true,
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
   name: true, generation: true, options: true, address: true, start: true, stop: true, set: true, delete: true,
-  get: true, getEntry: true, entries: true, nodes: true, members: true, on: true, onEvent: true,
+  get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
   clusterConfig: true, updateClusterConfig: true, internals: true,
 };
 const EVENT_TYPES: Record<GossipEventType, true> = {

@@ -10,6 +10,7 @@ import {
   BodyReader,
   type DeltaReadLimits,
   type DigestEntry,
+  type FlowInfo,
   type Frame,
   FrameDecoder,
   FrameWriter,
@@ -18,8 +19,10 @@ import {
   PROTOCOL_VERSION,
   readDeltas,
   readDigest,
+  readFlowInfo,
   writeDeltas,
   writeDigest,
+  writeFlowInfo,
 } from "../src/codec/index.ts";
 
 const doc = readFileSync(join(import.meta.dir, "..", "docs", "PROTOCOL.md"), "utf8");
@@ -88,7 +91,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-ping-empty", "frame-synack-empty", "frame-syn-digest", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-ping-empty", "frame-synack-empty", "frame-syn-digest", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -192,13 +195,24 @@ describe("vectors", () => {
     ).toBe(hex(bytes));
   });
 
+  test("frame-flow: rates in thousandths of an update per second", () => {
+    const { bytes } = vector("frame-flow");
+    const info: FlowInfo = { allowedRate: 1.5, desiredRate: 2.25, ceilingRate: 3, roundsSinceOverflow: 4 };
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.Flow, 0, 42]);
+    const reader = new BodyReader(frame.body);
+    expect(readFlowInfo(reader)).toEqual(info);
+    reader.expectEnd("flow");
+    expect(hex(encodeFrame(MessageType.Flow, 42, (w) => writeFlowInfo(w, info)))).toBe(hex(bytes));
+  });
+
   test("the frame vectors' length fields match their bodies, and all of them decode in one stream", () => {
-    const frames = ["frame-ping-empty", "frame-syn-digest", "frame-ack-deltas", "frame-synack-empty"].map((n) => vector(n).bytes);
+    const frames = ["frame-ping-empty", "frame-syn-digest", "frame-ack-deltas", "frame-synack-empty", "frame-flow"].map((n) => vector(n).bytes);
     for (const f of frames) expect(new DataView(f.buffer).getUint32(0)).toBe(f.length - 12);
     const stream = Buffer.concat(frames);
     const out: Frame[] = [];
     const decoder = new FrameDecoder();
     for (let i = 0; i < stream.length; i += 5) decoder.push(Uint8Array.prototype.slice.call(stream, i, i + 5), (f) => out.push(f));
-    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck]);
+    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck, MessageType.Flow]);
   });
 });

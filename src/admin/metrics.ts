@@ -57,6 +57,21 @@ export class AdminMetrics {
     out.family("goferbroke_gossip_overload_skips_total", "counter", "Times a peer was skipped for a round because its write queue was full.", [{ value: gossip.overloadSkips }]);
     out.family("goferbroke_gossip_budget_overflows_total", "counter", "Times the deltas a peer lacked did not all fit one message.", [{ value: gossip.budgetOverflows }]);
     out.family("goferbroke_gossip_decode_errors_total", "counter", "Gossip messages that did not decode.", [{ value: gossip.decodeErrors }]);
+    out.family("goferbroke_gossip_overload_events_total", "counter", "gossip-overload events raised: a peer's write queue past its high-water mark, or this node's gossip overflowing its budget.",
+      Object.entries(node.overloadEvents).map(([cause, value]) => ({ labels: { cause }, value })));
+
+    const flow = node.flowControl();
+    const flowCounters = node.engine.flow.counters;
+    out.family("goferbroke_flow_limiting", "gauge", "1 while flow control holds local writes to the allowed rate (after recent overflows), else 0.", [{ value: flow.limiting ? 1 : 0 }]);
+    out.family("goferbroke_flow_allowed_rate", "gauge", "Updates per second this node may publish (its share of the gossip capacity); +Inf with flow control off.", [{ value: flow.allowedRate }]);
+    out.family("goferbroke_flow_desired_rate", "gauge", "Updates per second the application writes (smoothed).", [{ value: flow.desiredRate }]);
+    out.family("goferbroke_flow_backlog_entries", "gauge", "Local writes waiting to be published (one per key).", [{ value: flow.backlogEntries }]);
+    out.family("goferbroke_flow_oldest_unsent_age_seconds", "gauge", "How long the oldest waiting write has waited.", [{ value: flow.oldestUnsentAgeMs / 1000 }]);
+    out.family("goferbroke_flow_held_writes_total", "counter", "Local writes that had to wait for the allowed rate.", [{ value: flowCounters.heldBack }]);
+    out.family("goferbroke_flow_published_writes_total", "counter", "Waiting writes published when the allowed rate let them out.", [{ value: flowCounters.published }]);
+    out.family("goferbroke_flow_coalesced_writes_total", "counter", "Local writes folded into a waiting write of the same key (their value was never published).", [{ value: flowCounters.coalesced }]);
+    out.family("goferbroke_flow_dropped_writes_total", "counter", "Waiting writes that no longer passed the limits when their turn came.", [{ value: flowCounters.dropped }]);
+    out.family("goferbroke_flow_rate_decreases_total", "counter", "Multiplicative decreases of the allowed rate.", [{ value: flowCounters.rateDecreases }]);
 
     out.family("goferbroke_transport_received_bytes_total", "counter", "Bytes read from peer connections.", [{ value: transport.bytesIn }]);
     out.family("goferbroke_transport_sent_bytes_total", "counter", "Bytes written to peer connections.", [{ value: transport.bytesOut }]);

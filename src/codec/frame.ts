@@ -24,6 +24,8 @@ export const MessageType = {
   Leave: 10,
   Error: 11,
   Push: 12,
+  /** Flow-control rates, sent beside SYN and SYN-ACK; nodes that do not know it skip it. */
+  Flow: 13,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

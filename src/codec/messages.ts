@@ -11,6 +11,9 @@
 //   kind: bits 0-3 value type, bits 4-5 reserved (0; an entry with either set is skipped, since its
 //   meaning is unknown to this version), bit 6 has expiry, bit 7 tombstone
 // Each entry is length-prefixed so that a malformed or unknown one can be skipped on its own.
+// Flow:     varuint allowedRate, varuint desiredRate, varuint ceilingRate (thousandths of an update
+//           per second), varuint roundsSinceOverflow; bytes after them are ignored, so later
+//           versions can append fields
 
 import { DecodeError, EncodeError } from "./errors.ts";
 import { BodyReader } from "./reader.ts";
@@ -230,4 +233,39 @@ function readEntry(reader: BodyReader, limits: DeltaReadLimits): WireEntry {
   const entry: WireEntry = { group, key, version, valueType, deleted: (kind & KIND_DELETED) !== 0, value };
   if (expiresAt !== undefined) entry.expiresAt = expiresAt;
   return entry;
+}
+
+/** A node's flow-control rates, in updates per second (FLOW message). */
+export interface FlowInfo {
+  /** The update rate the sender may publish now: its estimate of the cluster's fair share. */
+  allowedRate: number;
+  /** The update rate the sender wants: its application's writes, or enough to publish what waits. */
+  desiredRate: number;
+  /** The largest desired rate the sender knows of in the cluster. */
+  ceilingRate: number;
+  /** Gossip rounds since the sender, or a node it heard from, last saw its messages overflow. */
+  roundsSinceOverflow: number;
+}
+
+/** Rates travel as whole thousandths of an update per second. */
+const RATE_UNITS_PER_UPDATE = 1000;
+
+export function writeFlowInfo(writer: FrameWriter, info: FlowInfo): void {
+  writer.varuint(toRateUnits(info.allowedRate)).varuint(toRateUnits(info.desiredRate)).varuint(toRateUnits(info.ceilingRate));
+  writer.varuint(info.roundsSinceOverflow);
+}
+
+/** Reads the fields this version knows; anything after them is a later version's and is skipped. */
+export function readFlowInfo(reader: BodyReader): FlowInfo {
+  return {
+    allowedRate: reader.varuint("flow.allowedRate") / RATE_UNITS_PER_UPDATE,
+    desiredRate: reader.varuint("flow.desiredRate") / RATE_UNITS_PER_UPDATE,
+    ceilingRate: reader.varuint("flow.ceilingRate") / RATE_UNITS_PER_UPDATE,
+    roundsSinceOverflow: reader.varuint("flow.roundsSinceOverflow"),
+  };
+}
+
+function toRateUnits(rate: number): number {
+  if (!Number.isFinite(rate) || rate < 0) throw new EncodeError("flow.rate", `${rate} is not a finite rate >= 0`);
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.round(rate * RATE_UNITS_PER_UPDATE));
 }

@@ -5,10 +5,14 @@
 // arrives, so a lost message costs one exchange and never leaves anything waiting.
 // Fresh local writes are also pushed at once to a few peers, and a node forwards a pushed entry
 // once when it was new to it; the rounds still guarantee delivery.
+// With flow control on (flow-control.ts), local writes are paced to an allowed rate, SYN and
+// SYN-ACK travel with a FLOW frame carrying this node's rates, and delta selection reserves part
+// of the budget for the changes that have waited longest.
 
 import {
   BodyReader,
   DecodeError,
+  type DigestEntry,
   type Frame,
   FrameWriter,
   MessageType,
@@ -16,14 +20,35 @@ import {
   digestSize,
   readDeltas,
   readDigest,
+  readFlowInfo,
   writeDeltas,
   writeDigest,
+  writeFlowInfo,
 } from "../codec/index.ts";
 import { RepeatingTimer, type Clock } from "../clock.ts";
 import type { Random } from "../random.ts";
-import { type ChangeRecord, type ClusterState, applyDigest, entryId, isKnownValueType, mergeDeltas, selectDeltas } from "../state/index.ts";
+import {
+  type ChangeRecord,
+  type ClusterState,
+  type SelectionFairness,
+  type SelectionOptions,
+  type SelectionResult,
+  applyDigest,
+  entryId,
+  isKnownValueType,
+  mergeDeltas,
+  selectDeltas,
+} from "../state/index.ts";
 import type { SendResult } from "../transport/transport.ts";
 import { toWire } from "../state/delta-selection.ts";
+import { FlowControl, type OverloadReport } from "./flow-control.ts";
+import { VersionArrivals } from "./version-arrivals.ts";
+
+/**
+ * With flow control on, the share of each delta budget that goes to the changes that have waited
+ * longest here, before scuttle-depth takes the rest (see selectDeltas).
+ */
+const OLDEST_FIRST_SHARE = 0.25;
 
 export interface GossipSettings {
   gossipIntervalMs: number;
@@ -36,6 +61,10 @@ export interface GossipSettings {
   maxNameBytes: number;
   maxKeyBytes: number;
   maxValueBytes: number;
+  /** Pace local writes to a fair share of the gossip capacity (flow-control.ts); off when absent. */
+  flowControl?: boolean;
+  /** At most this many entries per SYN-ACK or ACK besides the byte budget; unlimited when absent. */
+  maxEntriesPerMessage?: number;
 }
 
 export interface GossipHooks {
@@ -51,6 +80,10 @@ export interface GossipHooks {
   onProtocolError(peer: string, error: DecodeError): void;
   /** Called at the start of every round, before the exchange (membership, health checks). */
   onRound?(): void;
+  /** This node's gossip is overloaded (reported at most once per OVERLOAD_REPORT_PERIOD_MS). */
+  onOverload?(report: OverloadReport): void;
+  /** Local writes that flow control held back were published (their events were raised when written). */
+  onPublished?(changes: ChangeRecord[]): void;
 }
 
 export interface GossipStats {
@@ -74,15 +107,22 @@ const typeLabels: Record<number, string> = {
   [MessageType.SynAck]: "synack",
   [MessageType.Ack]: "ack",
   [MessageType.Push]: "push",
+  [MessageType.Flow]: "flow",
 };
+
+/** An encoded batch of frames and, per frame, its label and size (for the counters). */
+interface Batch {
+  frames: Uint8Array;
+  parts: [label: string, bytes: number][];
+}
 
 export class GossipEngine {
   readonly stats: GossipStats = {
     rounds: 0,
-    bytesOut: { syn: 0, synack: 0, ack: 0, push: 0 },
-    bytesIn: { syn: 0, synack: 0, ack: 0, push: 0 },
-    messagesOut: { syn: 0, synack: 0, ack: 0, push: 0 },
-    messagesIn: { syn: 0, synack: 0, ack: 0, push: 0 },
+    bytesOut: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
+    bytesIn: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
+    messagesOut: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
+    messagesIn: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
     entriesReceived: 0,
     entriesApplied: 0,
     entriesSkipped: 0,
@@ -90,10 +130,14 @@ export class GossipEngine {
     budgetOverflows: 0,
     decodeErrors: 0,
   };
+  /** Paces this node's writes; always present, inert while the flowControl setting is off. */
+  readonly flow: FlowControl;
   private readonly timer: RepeatingTimer;
   private readonly writer: FrameWriter;
   private nextCorrelationId = 1;
   private readonly shuffle: <T>(items: T[]) => T[];
+  private readonly arrivals: VersionArrivals;
+  private readonly fairness: SelectionFairness;
 
   constructor(
     readonly state: ClusterState,
@@ -105,6 +149,9 @@ export class GossipEngine {
     this.timer = new RepeatingTimer(clock, settings.gossipIntervalMs, () => this.round());
     this.writer = new FrameWriter(4096);
     this.shuffle = (items) => random.shuffle(items);
+    this.flow = new FlowControl(state, clock, settings.gossipIntervalMs, settings.flowControl ?? false);
+    this.arrivals = new VersionArrivals(() => clock.now());
+    this.fairness = { oldestFirstShare: OLDEST_FIRST_SHARE, heldSince: (node, version) => this.arrivals.heldSince(node, version) };
   }
 
   start(): void {
@@ -121,6 +168,7 @@ export class GossipEngine {
     const intervalChanged = settings.gossipIntervalMs !== this.settings.gossipIntervalMs;
     this.settings = settings;
     if (intervalChanged) this.timer.setInterval(settings.gossipIntervalMs);
+    this.announcePublished(this.flow.configure(settings.flowControl ?? false, settings.gossipIntervalMs));
   }
 
   round(): void {
@@ -131,15 +179,31 @@ export class GossipEngine {
       this.hooks.onChanges(expired);
       for (const change of expired) if (change.local) this.pushLocal(change.group, change.key);
     }
+    const flow = this.flow.startRound();
+    this.announcePublished(flow.published);
+    if (flow.report) this.hooks.onOverload?.(flow.report);
+    if (this.arrivals.size > this.state.nodes.size) this.arrivals.retain((name) => this.state.nodes.has(name));
     this.hooks.onRound?.();
     const peers = this.hooks.choosePeers(this.settings.fanout);
     if (peers.length === 0) return;
     const digest = this.state.digest();
-    this.writer.begin(MessageType.Syn, this.correlationId());
+    const correlationId = this.correlationId();
+    this.writer.begin(MessageType.Syn, correlationId);
     writeDigest(this.writer, digest);
-    this.writer.end();
-    const syn = this.writer.finish();
-    for (const peer of peers) this.send(peer, syn, "syn");
+    const syn = this.finishBatch("syn", correlationId);
+    for (const peer of peers) this.send(peer, syn);
+  }
+
+  /** Publishes every write flow control holds back, now (the node is stopping). */
+  flushWrites(): void {
+    this.announcePublished(this.flow.flush());
+  }
+
+  /** Writes that waited in flow control went out: tell the owner and push them like fresh writes. */
+  private announcePublished(changes: ChangeRecord[]): void {
+    if (changes.length === 0) return;
+    this.hooks.onPublished?.(changes);
+    for (const change of changes) this.pushLocal(change.group, change.key);
   }
 
   /** Handles a gossip frame; returns false for other message types (not ours). */
@@ -162,6 +226,9 @@ export class GossipEngine {
           break;
         case MessageType.Push:
           this.mergeFrom(from, reader, true);
+          break;
+        case MessageType.Flow:
+          this.flow.onPeerInfo(readFlowInfo(reader));
           break;
       }
     } catch (error) {
@@ -195,26 +262,50 @@ export class GossipEngine {
     this.learnFromDigest(peerDigest);
     const myDigest = this.state.digest();
     const room = this.settings.maxGossipBytes - digestSize(myDigest);
-    const selection = selectDeltas(this.state, peerDigest, Math.max(0, room), this.shuffle);
-    if (selection.truncated > 0) this.stats.budgetOverflows++;
+    const selection = this.select(peerDigest, Math.max(0, room));
     this.writer.begin(MessageType.SynAck, correlationId);
     writeDigest(this.writer, myDigest);
     writeDeltas(this.writer, selection.deltas);
-    this.writer.end();
-    this.send(from, this.writer.finish(), "synack");
+    this.send(from, this.finishBatch("synack", correlationId));
   }
 
   private onSynAck(from: string, correlationId: number, reader: BodyReader): void {
     const peerDigest = readDigest(reader, this.settings.maxNameBytes);
     this.learnFromDigest(peerDigest);
     this.mergeFrom(from, reader, false);
-    const selection = selectDeltas(this.state, peerDigest, this.settings.maxGossipBytes, this.shuffle);
-    if (selection.truncated > 0) this.stats.budgetOverflows++;
+    const selection = this.select(peerDigest, this.settings.maxGossipBytes);
     if (selection.deltas.length === 0) return;
     this.writer.begin(MessageType.Ack, correlationId);
     writeDeltas(this.writer, selection.deltas);
+    this.send(from, this.finishBatch("ack", correlationId, false));
+  }
+
+  /** Deltas for a peer within `budget` bytes; an overflow counts, and feeds flow control. */
+  private select(peerDigest: readonly DigestEntry[], budget: number): SelectionResult {
+    const options: SelectionOptions = {};
+    if (this.settings.maxEntriesPerMessage !== undefined) options.maxEntries = this.settings.maxEntriesPerMessage;
+    if (this.flow.enabled) options.fairness = this.fairness;
+    const selection = selectDeltas(this.state, peerDigest, budget, this.shuffle, options);
+    if (selection.truncated > 0) this.stats.budgetOverflows++;
+    this.flow.noteSelection(selection);
+    return selection;
+  }
+
+  /**
+   * Ends the frame being written and, for SYN and SYN-ACK with flow control on, adds a FLOW frame
+   * with this node's rates (same correlation id): the rates travel in the same write.
+   */
+  private finishBatch(label: string, correlationId: number, withRates = true): Batch {
     this.writer.end();
-    this.send(from, this.writer.finish(), "ack");
+    const parts: Batch["parts"] = [[label, this.writer.length]];
+    if (withRates && this.flow.enabled) {
+      const before = this.writer.length;
+      this.writer.begin(MessageType.Flow, correlationId);
+      writeFlowInfo(this.writer, this.flow.localInfo());
+      this.writer.end();
+      parts.push(["flow", this.writer.length - before]);
+    }
+    return { frames: this.writer.finish(), parts };
   }
 
   private learnFromDigest(digest: Parameters<typeof applyDigest>[1]): void {
@@ -235,6 +326,13 @@ export class GossipEngine {
     let received = decoded.skipped.length;
     for (const delta of decoded.deltas) received += delta.entries.length;
     const outcome = mergeDeltas(this.state, decoded.deltas);
+    if (this.flow.enabled) {
+      // Stamp the versions that just arrived, for the oldest-waiting-first share.
+      for (const delta of decoded.deltas) {
+        const node = this.state.nodes.get(delta.node);
+        if (node) this.arrivals.observe(node);
+      }
+    }
     this.stats.entriesReceived += received;
     this.stats.entriesApplied += outcome.applied;
     this.stats.entriesSkipped += outcome.skipped + decoded.skipped.length;
@@ -265,20 +363,21 @@ export class GossipEngine {
       this.writer.abandon(); // too big to push; the rounds will carry it
       return;
     }
-    this.writer.end();
-    const frame = this.writer.finish();
-    for (const peer of peers) this.send(peer, frame, "push");
+    const batch = this.finishBatch("push", 0, false);
+    for (const peer of peers) this.send(peer, batch);
   }
 
-  private send(peer: string, frame: Uint8Array, label: string): void {
-    const result = this.hooks.send(peer, frame);
+  private send(peer: string, batch: Batch): void {
+    const result = this.hooks.send(peer, batch.frames);
     if (result === "overloaded") {
       this.stats.overloadSkips++;
       return;
     }
     if (result !== "queued") return;
-    this.stats.messagesOut[label]!++;
-    this.stats.bytesOut[label]! += frame.length;
+    for (const [label, bytes] of batch.parts) {
+      this.stats.messagesOut[label]!++;
+      this.stats.bytesOut[label]! += bytes;
+    }
   }
 
   private correlationId(): number {

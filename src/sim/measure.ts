@@ -76,3 +76,14 @@ export function percentile(values: readonly number[], fraction: number): number 
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1));
   return sorted[index]!;
 }
+
+/** Jain's fairness index of a set of rates: 1 when all are equal, 1/n when one takes everything. */
+export function jainIndex(values: readonly number[]): number {
+  let sum = 0;
+  let squares = 0;
+  for (const value of values) {
+    sum += value;
+    squares += value * value;
+  }
+  return squares === 0 ? 1 : (sum * sum) / (values.length * squares);
+}

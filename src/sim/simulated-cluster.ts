@@ -7,12 +7,13 @@
 import type { DecodeError } from "../codec/index.ts";
 import type { NodeEvent } from "../events.ts";
 import { GossipEngine, type GossipSettings } from "../gossip/engine.ts";
+import type { LocalWrite, OverloadReport } from "../gossip/flow-control.ts";
 import { pushTreeChildren } from "../gossip/push-tree.ts";
-import { silentLogger } from "../log.ts";
+import { type Logger, silentLogger } from "../log.ts";
 import { defaultMembershipSettings, type MembershipSettings } from "../membership/membership.ts";
 import { GossipNode } from "../node.ts";
 import { createRandom, type Random } from "../random.ts";
-import { ClusterState, type ChangeRecord, defaultStateLimits, type StateLimits } from "../state/index.ts";
+import { ClusterState, type ChangeRecord, defaultStateLimits, type EncodedValue, type StateLimits } from "../state/index.ts";
 import { MemoryNetwork, type MemoryNetworkOptions } from "../transport/memory.ts";
 import type { Transport } from "../transport/transport.ts";
 import { VirtualClock } from "../transport/virtual-clock.ts";
@@ -29,6 +30,8 @@ export interface SimulationOptions {
   seeds?: number;
   /** Run whole GossipNodes with membership (failure detection) instead of bare engines. */
   membership?: Partial<MembershipSettings>;
+  /** Where whole GossipNodes log (membership mode); silent by default. */
+  logger?: Logger;
 }
 
 export const defaultSimGossip: GossipSettings = {
@@ -36,6 +39,8 @@ export const defaultSimGossip: GossipSettings = {
   fanout: 1,
   maxGossipBytes: 1024 * 1024,
   pushFanout: 0,
+  // As in production (the flowControl option's default): the benchmarks measure what ships.
+  flowControl: true,
   maxNameBytes: 64,
   maxKeyBytes: 256,
   maxValueBytes: 65536,
@@ -50,6 +55,8 @@ export interface SimNode {
   running: boolean;
   changes: ChangeRecord[];
   protocolErrors: DecodeError[];
+  /** Overloads the engine reported (flow control's once-per-period reports). */
+  overloads: OverloadReport[];
   /** Membership mode only: the whole node, its clock, and the node events it raised. */
   full?: { node: GossipNode; clock: NodeClock; events: NodeEvent[] };
 }
@@ -65,6 +72,11 @@ export class SimulatedCluster {
   private generationCounter = 1;
   /** Keep change records per node (tests); benchmarks turn this off to save memory. */
   recordChanges = true;
+  /**
+   * Sees every change applied on a bare engine node as it happens: entries merged from peers, and
+   * (local: true) writes that flow control held back, when they are published.
+   */
+  onChanges: ((node: SimNode, changes: ChangeRecord[]) => void) | null = null;
   /** Whole nodes start asynchronously (their transport's start is async); see started(). */
   private starting: Promise<void>[] = [];
 
@@ -105,7 +117,7 @@ export class SimulatedCluster {
         tombstoneGraceMs: this.options.tombstoneGraceMs ?? 3_600_000,
         limits: { ...defaultStateLimits, maxGossipBytes: this.settings.maxGossipBytes, ...this.options.limits },
       },
-      { transport, clock, random: this.random, logger: silentLogger, advertisedAddress: () => `memory:${name}` },
+      { transport, clock, random: this.random, logger: this.options.logger ?? silentLogger, advertisedAddress: () => `memory:${name}` },
       {},
       () => ({ gossip: this.settings, membership: { ...defaultMembershipSettings, ...this.options.membership } }),
     );
@@ -114,7 +126,7 @@ export class SimulatedCluster {
       gossipNode.on(type, (event) => void events.push(event));
     }
     this.starting.push(gossipNode.start());
-    return { name, state: gossipNode.state, engine: gossipNode.engine, contacts: new Set(), running: true, changes: [], protocolErrors: [], full: { node: gossipNode, clock, events } };
+    return { name, state: gossipNode.state, engine: gossipNode.engine, contacts: new Set(), running: true, changes: [], protocolErrors: [], overloads: [], full: { node: gossipNode, clock, events } };
   }
 
   private createEngineNode(name: string): SimNode {
@@ -124,14 +136,17 @@ export class SimulatedCluster {
     });
     const transport = this.network.transport(name, this.seedNames);
     const random = this.random;
-    const node: SimNode = { name, state, engine: null as unknown as GossipEngine, contacts: new Set(), running: true, changes: [], protocolErrors: [] };
+    const node: SimNode = { name, state, engine: null as unknown as GossipEngine, contacts: new Set(), running: true, changes: [], protocolErrors: [], overloads: [] };
     node.engine = new GossipEngine(state, this.clock, random, this.settings, {
       send: (peer, frames) => transport.send(peer, frames),
       choosePeers: (count) => pickPeers(random, state, node.contacts, count, new Set([name])),
       choosePushPeers: (count, origin, exclude) => pushTreeChildren(state.nodes.keys(), origin, name, count).filter((peer) => !exclude.has(peer)),
       onChanges: (changes) => {
         if (this.recordChanges) node.changes.push(...changes);
+        this.onChanges?.(node, changes);
       },
+      onPublished: (changes) => this.onChanges?.(node, changes),
+      onOverload: (report) => void node.overloads.push(report),
       onHeartbeat: () => {},
       onDiscovered: () => {},
       onProtocolError: (_peer, error) => node.protocolErrors.push(error),
@@ -204,6 +219,14 @@ export class SimulatedCluster {
 
   running(): SimNode[] {
     return this.nodes.filter((node) => node.running);
+  }
+
+  /** A local set on a bare engine node through its write path: paced by flow control when on, pushed when published. */
+  write(name: string, group: string, key: string, value: EncodedValue): LocalWrite {
+    const node = this.node(name);
+    const write = node.engine.flow.write(group, key, value);
+    if (write.published) node.engine.pushLocal(group, key);
+    return write;
   }
 }
 

@@ -34,6 +34,16 @@ export const defaultStateLimits: StateLimits = {
   maxGossipBytes: 256 * 1024,
 };
 
+/** Writes accepted but not applied yet, as checkSet() must count them. */
+export interface PendingWrites {
+  /** Whether the key is live once they are applied. */
+  keyLive: boolean;
+  /** Live entries (reserved ones excluded) once they are applied. */
+  liveEntries: number;
+  /** Versions they take before the write being checked. */
+  versionsBefore: number;
+}
+
 /** A write refused before it was applied: nothing changed. */
 export class WriteError extends Error {
   override readonly name = "WriteError";
@@ -64,12 +74,25 @@ export class ClusterState {
 
   /** Writes an entry of this node. Throws WriteError when a limit is broken; nothing changes then. */
   set(group: string, key: string, value: EncodedValue, ttlMs?: number): ChangeRecord {
-    const reserved = group === RESERVED_GROUP;
-    if (!reserved) this.checkWrite(group, key, value.bytes);
+    const entry = this.checkSet(group, key, value, ttlMs);
     const id = entryId(group, key);
     const existing = this.self.entries.get(id);
-    if (!reserved && (!existing || existing.deleted)) {
-      const live = this.self.liveUserEntries;
+    this.self.put(id, entry);
+    return changeRecord(existing && !existing.deleted ? "updated" : "added", this.selfName, entry, existing, true);
+  }
+
+  /**
+   * The entry set() would write, checked against every limit (WriteError when one is broken);
+   * nothing is written. `pending` stands for writes accepted but not applied yet (flow control
+   * holds them back), which the limits must count too.
+   */
+  checkSet(group: string, key: string, value: EncodedValue, ttlMs?: number, pending?: PendingWrites): Entry {
+    const reserved = group === RESERVED_GROUP;
+    if (!reserved) this.checkWrite(group, key, value.bytes);
+    const existing = this.self.entries.get(entryId(group, key));
+    const keyLive = pending?.keyLive ?? (existing !== undefined && !existing.deleted);
+    if (!reserved && !keyLive) {
+      const live = pending?.liveEntries ?? this.self.liveUserEntries;
       if (live >= this.options.limits.maxEntriesPerNode) {
         throw new WriteError(`node ${this.selfName} already holds ${live} entries, the limit (maxEntriesPerNode)`);
       }
@@ -82,13 +105,12 @@ export class ClusterState {
       key,
       value: value.bytes,
       valueType: value.type,
-      version: this.self.maxVersion + 1,
+      version: this.self.maxVersion + 1 + (pending?.versionsBefore ?? 0),
       deleted: false,
     };
     if (ttlMs !== undefined) entry.expiresAt = Math.round(this.clock.wallNow() + ttlMs);
     this.checkFitsInGossip(entry);
-    this.self.put(id, entry);
-    return changeRecord(existing && !existing.deleted ? "updated" : "added", this.selfName, entry, existing, true);
+    return entry;
   }
 
   /** Deletes an entry of this node; returns null when there was nothing live to delete. */

@@ -3,6 +3,12 @@
 // the nodes the peer is furthest behind on. Inside a node, entries go in ascending version and
 // stop at the first one that does not fit, so the peer's max version stays a safe floor: it
 // holds every surviving version at or below it.
+//
+// Scuttle-depth alone starves origins with small changes whenever the budget overflows: a node
+// one version behind always sorts after nodes dozens of versions behind (chitchat #119). With
+// `fairness` (flow control turns it on), a node the peer holds no version of counts as unknown
+// to it, and a share of the budget goes to the nodes whose oldest missing version has waited
+// here longest, before scuttle-depth fills the rest.
 
 import { type DigestEntry, type NodeDelta, type WireEntry, entrySize, nodeDeltaHeaderSize, varuintSize } from "../codec/index.ts";
 import type { ClusterState } from "./cluster-state.ts";
@@ -16,50 +22,110 @@ interface Candidate {
   unknownToPeer: boolean;
 }
 
+export interface SelectionOptions {
+  /** At most this many entries per message, besides the byte budget (the simulator's per-message cap). */
+  maxEntries?: number;
+  /** Anti-starvation rules; without them selection is plain scuttle-depth. */
+  fairness?: SelectionFairness;
+}
+
+export interface SelectionFairness {
+  /** Share of the budget (0..1) that starts nodes oldest-waiting first, before scuttle-depth. */
+  oldestFirstShare: number;
+  /** Local time since which this node holds `version` of `node` (smaller = waited longer). */
+  heldSince(node: NodeState, version: number): number;
+}
+
 export interface SelectionResult {
   deltas: NodeDelta[];
   /** Encoded size of the deltas section, exactly. */
   bytes: number;
   /** Nodes the peer lacks something of that could not be served (in whole or part) in budget. */
   truncated: number;
+  /**
+   * Versions the peer lacks beyond those served, summed over truncated nodes: how far the budget
+   * fell short (an upper bound on entries, since overwritten versions count too).
+   */
+  leftOut: number;
 }
 
 /**
  * Selects deltas for a peer. `budget` is the number of bytes the deltas section may take;
- * `shuffle` orders ties fairly (the engine passes its seeded RNG so runs stay reproducible).
+ * `shuffle` orders ties fairly (the engine passes its seeded RNG so runs stay reproducible);
+ * `options` add a cap on entries and the anti-starvation rules.
  */
 export function selectDeltas(
   state: ClusterState,
   peerDigest: readonly DigestEntry[],
   budget: number,
   shuffle: <T>(items: T[]) => T[],
+  options: SelectionOptions = {},
 ): SelectionResult {
-  const candidates = shuffle(findCandidates(state, peerDigest));
-  candidates.sort((a, b) => Number(b.unknownToPeer) - Number(a.unknownToPeer) || b.depth - a.depth);
+  const { fairness } = options;
+  const candidates = shuffle(findCandidates(state, peerDigest, fairness !== undefined));
+  candidates.sort(byDepth);
 
   const deltas: NodeDelta[] = [];
   // The node count prefix grows with the count; reserve its largest possible size up front (a
   // node takes at most two deltas, see fillNodeDelta).
   const reserved = varuintSize(2 * candidates.length);
+  const maxEntries = options.maxEntries ?? Number.POSITIVE_INFINITY;
   let used = reserved;
+  let entries = 0;
   let truncated = 0;
-  for (const candidate of candidates) {
-    const filled = fillNodeDelta(candidate, budget - used);
+  let leftOut = 0;
+  const serve = (candidate: Candidate): void => {
+    const filled = fillNodeDelta(candidate, budget - used, maxEntries - entries);
     if (!filled) {
       truncated++;
-      continue;
+      leftOut += candidate.depth;
+      return;
     }
-    if (!filled.complete) truncated++;
+    if (!filled.complete) {
+      truncated++;
+      leftOut += Math.max(1, candidate.node.maxVersion - filled.lastVersion);
+    }
     used += filled.bytes;
+    entries += filled.entries;
     deltas.push(...filled.deltas);
+  };
+  if (!fairness) {
+    for (const candidate of candidates) serve(candidate);
+  } else {
+    // Unknown nodes first (a joiner must learn who is there), then nodes start oldest-waiting
+    // first while the share lasts (the last one started may run past it: a node is never split
+    // between phases), then scuttle-depth for the rest.
+    const known = candidates.filter((candidate) => !candidate.unknownToPeer);
+    for (const candidate of candidates) if (candidate.unknownToPeer) serve(candidate);
+    const shareBytes = used + fairness.oldestFirstShare * (budget - used);
+    const shareEntries = entries + fairness.oldestFirstShare * (maxEntries - entries);
+    const waitingSince = new Map<Candidate, number>();
+    for (const candidate of known) waitingSince.set(candidate, fairness.heldSince(candidate.node, candidate.fromVersion + 1));
+    const oldestFirst = [...known].sort((a, b) => waitingSince.get(a)! - waitingSince.get(b)! || b.depth - a.depth);
+    const started = new Set<Candidate>();
+    for (const candidate of oldestFirst) {
+      if (used >= shareBytes || entries >= shareEntries) break;
+      started.add(candidate);
+      serve(candidate);
+    }
+    for (const candidate of known) if (!started.has(candidate)) serve(candidate);
   }
-  return { deltas, bytes: used - reserved + varuintSize(deltas.length), truncated };
+  return { deltas, bytes: used - reserved + varuintSize(deltas.length), truncated, leftOut };
+}
+
+/** Unknown nodes first, then the most out-of-date first (scuttle-depth). */
+function byDepth(a: Candidate, b: Candidate): number {
+  return Number(b.unknownToPeer) - Number(a.unknownToPeer) || b.depth - a.depth;
 }
 
 /** Stamps nodes seen in the current peer digest, instead of building a map per exchange. */
 let selectionEpoch = 0;
 
-function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[]): Candidate[] {
+/**
+ * What the peer lacks, node by node. With `emptyIsUnknown`, a node the peer lists without any
+ * version (it heard the name from a digest, nothing more) counts as unknown to it too.
+ */
+function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[], emptyIsUnknown: boolean): Candidate[] {
   const epoch = ++selectionEpoch;
   const candidates: Candidate[] = [];
   let matched = 0;
@@ -76,7 +142,7 @@ function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[])
     if (peer.generation > node.generation || peer.maxVersion >= node.maxVersion) continue;
     const peerMissedCollection = peer.maxVersion < node.collectedUpTo && peer.collectedUpTo < node.collectedUpTo;
     const fromVersion = peerMissedCollection ? 0 : peer.maxVersion;
-    candidates.push({ node, fromVersion, depth: node.maxVersion - peer.maxVersion, unknownToPeer: false });
+    candidates.push({ node, fromVersion, depth: node.maxVersion - peer.maxVersion, unknownToPeer: emptyIsUnknown && peer.maxVersion === 0 });
   }
   if (matched < state.nodes.size) {
     for (const node of state.nodes.values()) {
@@ -98,7 +164,11 @@ function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[])
  * (and can finish a replacement waiting for that version) instead of staying behind for good.
  * Only selection sends deltas without entries, and only with that meaning.
  */
-function fillNodeDelta(candidate: Candidate, room: number): { deltas: NodeDelta[]; bytes: number; complete: boolean } | null {
+function fillNodeDelta(
+  candidate: Candidate,
+  room: number,
+  entryRoom: number,
+): { deltas: NodeDelta[]; bytes: number; entries: number; lastVersion: number; complete: boolean } | null {
   const { node, fromVersion } = candidate;
   const header = { node: node.name, generation: node.generation, fromVersion, collectedUpTo: node.collectedUpTo, maxVersion: node.maxVersion };
   const entries: WireEntry[] = [];
@@ -108,7 +178,7 @@ function fillNodeDelta(candidate: Candidate, room: number): { deltas: NodeDelta[
     if (entry.version <= fromVersion) continue;
     const wire = toWire(entry);
     const size = entrySize(wire);
-    if (nodeDeltaHeaderSize(header, entries.length + 1) + entryBytes + size > room) {
+    if (entries.length >= entryRoom || nodeDeltaHeaderSize(header, entries.length + 1) + entryBytes + size > room) {
       complete = false;
       break;
     }
@@ -131,7 +201,7 @@ function fillNodeDelta(candidate: Candidate, room: number): { deltas: NodeDelta[
     } else complete = false;
   }
   if (deltas.length === 0) return null;
-  return { deltas, bytes, complete };
+  return { deltas, bytes, entries: entries.length, lastVersion: lastSent, complete };
 }
 
 export function toWire(entry: Entry): WireEntry {

@@ -1,7 +1,7 @@
 export * from "./values.ts";
 export * from "./changes.ts";
 export { entryId, NodeState, type Entry } from "./node-state.ts";
-export { ClusterState, WriteError, defaultStateLimits, type ClusterStateOptions, type StateClock, type StateLimits } from "./cluster-state.ts";
-export { selectDeltas, type SelectionResult } from "./delta-selection.ts";
+export { ClusterState, WriteError, defaultStateLimits, type ClusterStateOptions, type PendingWrites, type StateClock, type StateLimits } from "./cluster-state.ts";
+export { selectDeltas, type SelectionFairness, type SelectionOptions, type SelectionResult } from "./delta-selection.ts";
 export { applyDigest, mergeDeltas, type DigestOutcome, type MergeOutcome } from "./merge.ts";
 export { RESERVED_GROUP } from "./reserved.ts";
