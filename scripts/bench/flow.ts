@@ -1,0 +1,276 @@
+// Flow-control benchmark: the experiment of van Renesse et al., "Efficient Reconciliation and Flow
+// Control for Anti-Entropy Protocols" (LADIS 2008), on the deterministic simulator, run twice with
+// the same seed and the same application writes: flow control on, and off.
+//   - 128 nodes × 64 keys, gossip once a second with one random peer (push off: anti-entropy only);
+//   - a budget of 100 deltas per SYN-ACK/ACK (a per-message entry cap; bytes never bind), cut to
+//     50 at t = 90 s; before t = 10 s no cap, so every replica starts with the whole state;
+//   - 120 busy nodes write random keys at 0.75 or 1.25 updates/s (alternately: 1.0 on average, the
+//     fairness index would say nothing if all wanted the same), doubled from t = 25 s to 75 s;
+//     8 quiet nodes write 0.1 updates/s (the small origins scuttle-depth starves); writes stop
+//     at t = 120 s.
+// Staleness (src/sim/staleness.ts) is sampled after every round: replica staleness, the paper's
+// measure (how long a replica has lacked a value its origin published), and end-to-end staleness
+// (from the application's first write a replica does not reflect, time waiting in flow control
+// included). Prints the bars, the curves every 5 s, draws docs/flow-control.svg and writes the
+// "## Flow control" section of docs/BENCHMARKS.md.
+//
+//   bun scripts/bench/flow.ts             the full run (a few minutes)
+//   bun scripts/bench/flow.ts --no-docs   print only
+
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { FlowExperiment, type RoundRecord } from "../../src/sim/flow-experiment.ts";
+import { jainIndex, percentile } from "../../src/sim/measure.ts";
+
+const { values: args } = parseArgs({ options: { "no-docs": { type: "boolean", default: false } }, strict: true });
+
+const NODES = 128;
+const KEYS = 64;
+const QUIET_NODES = 8;
+const SEED = 2008;
+const WARM_UP_S = 6;
+const STEADY: [number, number] = [15, 25];
+const OVERLOAD: [number, number] = [25, 75];
+const BUDGET_CUT_S = 90;
+const WRITES_STOP_S = 120;
+const END_S = 150;
+const RETURN_BAR_ROUNDS = 10;
+const RETURN_STAY_ROUNDS = 5;
+
+const busy = (index: number) => index < NODES - QUIET_NODES;
+function rate(index: number, seconds: number): number {
+  if (seconds >= WRITES_STOP_S) return 0;
+  if (!busy(index)) return 0.1;
+  const base = index % 2 === 0 ? 0.75 : 1.25;
+  return seconds >= OVERLOAD[0] && seconds < OVERLOAD[1] ? 2 * base : base;
+}
+const budgetAt = (seconds: number) => (seconds < BUDGET_CUT_S ? 100 : 50);
+
+interface Run {
+  flowControl: boolean;
+  experiment: FlowExperiment;
+  wallSeconds: number;
+}
+
+function run(flowControl: boolean): Run {
+  const started = performance.now();
+  const experiment = new FlowExperiment({ nodes: NODES, keysPerNode: KEYS, seed: SEED, flowControl, valueBytes: 16, warmUpSeconds: WARM_UP_S, budgetAt, rate });
+  experiment.runUntil(END_S);
+  const wallSeconds = (performance.now() - started) / 1000;
+  console.log(`flow control ${flowControl ? "on" : "off"}: ${END_S} simulated s in ${wallSeconds.toFixed(0)} s`);
+  return { flowControl, experiment, wallSeconds };
+}
+
+const within = (rounds: readonly RoundRecord[], [from, to]: [number, number]) => rounds.filter((r) => r.seconds > from && r.seconds <= to);
+const seconds = (ms: number) => ms / 1000;
+const max = (values: readonly number[]) => values.reduce((a, b) => Math.max(a, b), 0);
+const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+interface Figures {
+  steadyMean: number;
+  steadyMax: number;
+  overloadPeak: number;
+  /** Rounds after the overload until max staleness is first back in the steady band, and until it stays there. */
+  returnFirst: number | null;
+  returnSustained: number | null;
+  cutPeak: number;
+  originRatio: number;
+  originP50: number;
+  quietWorst: number;
+  jain: number;
+  endToEndSteady: number;
+  endToEndPeak: number;
+  staleAtOverloadEnd: number;
+  backlogPeak: number;
+  oldestWaitPeak: number;
+}
+
+function figures({ experiment }: Run): Figures {
+  const rounds = experiment.rounds;
+  const steady = within(rounds, STEADY).map((r) => seconds(r.staleness.maxReplicaMs));
+  const steadyMax = max(steady);
+  const overload = within(rounds, OVERLOAD);
+  // Back in the steady band: the first round after the overload in it, and the first that starts
+  // RETURN_STAY_ROUNDS rounds in a row in it (one round could be a lucky dip).
+  const after = rounds.filter((r) => r.seconds >= OVERLOAD[1] && r.seconds < BUDGET_CUT_S);
+  const inBand = (r: RoundRecord) => seconds(r.staleness.maxReplicaMs) <= steadyMax;
+  const backOnce = after.find(inBand);
+  const backToStay = after.find((_, i) => i + RETURN_STAY_ROUNDS <= after.length && after.slice(i, i + RETURN_STAY_ROUNDS).every(inBand));
+  // Per origin, its worst replica staleness while writes were made.
+  const active = within(rounds, [STEADY[0], WRITES_STOP_S]);
+  const perOrigin = experiment.names.map((_, origin) => max(active.map((r) => seconds(r.staleness.originReplicaMs[origin]!))));
+  const admitted = experiment.tracker.admittedRates(OVERLOAD[0] * 1000, OVERLOAD[1] * 1000).filter((_, index) => busy(index));
+  return {
+    steadyMean: mean(steady),
+    steadyMax,
+    overloadPeak: max(overload.map((r) => seconds(r.staleness.maxReplicaMs))),
+    returnFirst: backOnce ? backOnce.seconds - OVERLOAD[1] : null,
+    returnSustained: backToStay ? backToStay.seconds - OVERLOAD[1] : null,
+    cutPeak: max(within(rounds, [BUDGET_CUT_S, WRITES_STOP_S]).map((r) => seconds(r.staleness.maxReplicaMs))),
+    originRatio: max(perOrigin) / percentile(perOrigin, 0.5),
+    originP50: percentile(perOrigin, 0.5),
+    quietWorst: max(perOrigin.filter((_, index) => !busy(index))),
+    jain: jainIndex(admitted),
+    endToEndSteady: mean(within(rounds, STEADY).map((r) => seconds(r.staleness.maxEndToEndMs))),
+    endToEndPeak: max(overload.map((r) => seconds(r.staleness.maxEndToEndMs))),
+    staleAtOverloadEnd: rounds.find((r) => r.seconds === OVERLOAD[1])!.staleness.staleMappings,
+    backlogPeak: max(rounds.map((r) => r.backlogEntries.reduce((a, b) => a + b, 0))),
+    oldestWaitPeak: max(rounds.map((r) => seconds(max(r.oldestUnsentAgeMs)))),
+  };
+}
+
+// ---- output ----
+
+const f1 = (value: number) => value.toFixed(1);
+const f2 = (value: number) => value.toFixed(2);
+
+function barRows(on: Figures, off: Figures): string[][] {
+  const ratio = (f: Figures) => f.overloadPeak / f.steadyMean;
+  const rounds = (value: number | null) => (value === null ? `not before t = ${BUDGET_CUT_S} s` : `${value}`);
+  const returned = (f: Figures) => `${rounds(f.returnFirst)} / ${rounds(f.returnSustained)}`;
+  const returnMet = (value: number | null) => value !== null && value <= RETURN_BAR_ROUNDS;
+  const verdict = (ok: boolean) => (ok ? "**met**" : "**not met**");
+  return [
+    ["Max staleness during overload ÷ steady state", "≤ 3", `${f2(ratio(on))} (${f1(on.overloadPeak)} s ÷ ${f1(on.steadyMean)} s)`, `${f2(ratio(off))} (${f1(off.overloadPeak)} s ÷ ${f1(off.steadyMean)} s)`, verdict(ratio(on) <= 3)],
+    [
+      `Rounds after t = ${OVERLOAD[1]} s until max staleness is back in the steady band (≤ ${f1(on.steadyMax)} s on, ${f1(off.steadyMax)} s off): first round in it / first of ${RETURN_STAY_ROUNDS} in a row`,
+      `≤ ${RETURN_BAR_ROUNDS}`,
+      returned(on),
+      returned(off),
+      `${verdict(returnMet(on.returnFirst))} / ${verdict(returnMet(on.returnSustained))}`,
+    ],
+    ["Worst origin ÷ median origin (max staleness per origin, t = 15–120 s)", "≤ 5", `${f2(on.originRatio)} (median ${f1(on.originP50)} s)`, `${f2(off.originRatio)} (median ${f1(off.originP50)} s)`, verdict(on.originRatio <= 5)],
+    ["Worst quiet origin (0.1 updates/s)", "—", `${f1(on.quietWorst)} s`, `${f1(off.quietWorst)} s`, ""],
+    [`Jain's index, admitted rates of the ${NODES - QUIET_NODES} busy origins, t = 25–75 s`, "≥ 0.95", f2(on.jain), f2(off.jain), verdict(on.jain >= 0.95)],
+    [`Peak after the budget cut (t = ${BUDGET_CUT_S}–${WRITES_STOP_S} s)`, "—", `${f1(on.cutPeak)} s`, `${f1(off.cutPeak)} s`, ""],
+    ["End-to-end staleness, steady → overload peak (waiting included)", "—", `${f1(on.endToEndSteady)} → ${f1(on.endToEndPeak)} s`, `${f1(off.endToEndSteady)} → ${f1(off.endToEndPeak)} s`, ""],
+    ["Stale (replica, key) mappings at t = 75 s", "—", String(on.staleAtOverloadEnd), String(off.staleAtOverloadEnd), ""],
+    ["Writes waiting in flow control: peak total / longest wait", "—", `${on.backlogPeak} / ${f1(on.oldestWaitPeak)} s`, "0 / 0 s", ""],
+  ];
+}
+
+function curveRows(on: Run, off: Run): string[][] {
+  const rows: string[][] = [];
+  for (let t = 10; t <= END_S; t += 5) {
+    const a = on.experiment.rounds.find((r) => r.seconds === t)!;
+    const b = off.experiment.rounds.find((r) => r.seconds === t)!;
+    const limiting = a.allowedRates.filter(Number.isFinite);
+    rows.push([
+      String(t),
+      f2(mean(on.experiment.names.map((_, index) => rate(index, t - 0.5)))),
+      String(budgetAt(t - 0.5)),
+      f1(seconds(a.staleness.maxReplicaMs)),
+      f1(seconds(a.staleness.maxEndToEndMs)),
+      String(a.staleness.staleMappings),
+      limiting.length === 0 ? "—" : f2(percentile(limiting, 0.5)),
+      String(a.backlogEntries.reduce((x, y) => x + y, 0)),
+      f1(seconds(b.staleness.maxReplicaMs)),
+      String(b.staleness.staleMappings),
+    ]);
+  }
+  return rows;
+}
+
+function markdown(header: string[], rows: string[][]): string {
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
+}
+
+/** Max replica staleness over time, both runs, and end-to-end staleness with flow control. */
+function svg(on: Run, off: Run): string {
+  const [width, height, left, right, top, bottom] = [860, 420, 60, 20, 30, 50];
+  const series = [
+    { label: "flow control off: max replica staleness", color: "#c0392b", dash: "", points: off.experiment.rounds.map((r) => [r.seconds, seconds(r.staleness.maxReplicaMs)] as const) },
+    { label: "flow control on: max replica staleness", color: "#1f5fa8", dash: "", points: on.experiment.rounds.map((r) => [r.seconds, seconds(r.staleness.maxReplicaMs)] as const) },
+    { label: "flow control on: end-to-end (waiting included)", color: "#1f5fa8", dash: "6 4", points: on.experiment.rounds.map((r) => [r.seconds, seconds(r.staleness.maxEndToEndMs)] as const) },
+  ];
+  const yMax = Math.ceil(max(series.flatMap((s) => s.points.map(([, y]) => y))) / 10) * 10;
+  const x = (t: number) => left + (t / END_S) * (width - left - right);
+  const y = (v: number) => height - bottom - (v / yMax) * (height - top - bottom);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<rect x="${x(OVERLOAD[0])}" y="${top}" width="${x(OVERLOAD[1]) - x(OVERLOAD[0])}" height="${height - top - bottom}" fill="#f1e4c8"/>`,
+    `<text x="${(x(OVERLOAD[0]) + x(OVERLOAD[1])) / 2}" y="${top + 14}" text-anchor="middle">update rate doubled</text>`,
+  ];
+  for (const [t, label] of [[BUDGET_CUT_S, "budget 100 → 50"], [WRITES_STOP_S, "writes stop"]] as const) {
+    parts.push(`<line x1="${x(t)}" y1="${top}" x2="${x(t)}" y2="${height - bottom}" stroke="#888" stroke-dasharray="3 3"/>`, `<text x="${x(t) + 4}" y="${top + 14}">${label}</text>`);
+  }
+  for (let v = 0; v <= yMax; v += 10) {
+    parts.push(`<line x1="${left}" y1="${y(v)}" x2="${width - right}" y2="${y(v)}" stroke="#e5e5e5"/>`, `<text x="${left - 8}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
+  }
+  for (let t = 0; t <= END_S; t += 10) parts.push(`<text x="${x(t)}" y="${height - bottom + 16}" text-anchor="middle">${t}</text>`);
+  parts.push(
+    `<line x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}" stroke="black"/>`,
+    `<line x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}" stroke="black"/>`,
+    `<text x="${(left + width - right) / 2}" y="${height - 12}" text-anchor="middle">simulated time (s); 128 nodes × 64 keys, 1 gossip round per s</text>`,
+    `<text transform="translate(16 ${(top + height - bottom) / 2}) rotate(-90)" text-anchor="middle">staleness (s)</text>`,
+  );
+  series.forEach((s, i) => {
+    const path = s.points.filter(([t]) => t >= STEADY[0]).map(([t, v], j) => `${j === 0 ? "M" : "L"}${x(t).toFixed(1)} ${y(v).toFixed(1)}`).join(" ");
+    parts.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="1.8"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`);
+    const ly = top + 34 + i * 16;
+    parts.push(`<line x1="${left + 12}" y1="${ly - 4}" x2="${left + 40}" y2="${ly - 4}" stroke="${s.color}" stroke-width="1.8"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>`, `<text x="${left + 46}" y="${ly}">${s.label}</text>`);
+  });
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}
+
+function machineLine(): string {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown CPU";
+  return `${cpus().length} CPUs, ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${process.platform}-${process.arch}, Bun ${Bun.version}`;
+}
+
+// ---- main ----
+
+const repo = join(import.meta.dir, "..", "..");
+const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const on = run(true);
+const off = run(false);
+const bars = markdown(["Figure", "Bar", "Flow control on", "Flow control off", "Bar (on)"], barRows(figures(on), figures(off)));
+const curves = markdown(
+  ["t (s)", "Mean demand (updates/s/node)", "Budget (deltas)", "On: max staleness (s)", "On: end-to-end (s)", "On: stale mappings", "On: median allowed rate", "On: writes waiting", "Off: max staleness (s)", "Off: stale mappings"],
+  curveRows(on, off),
+);
+const section = [
+  "## Flow control",
+  "",
+  `Command: \`bun scripts/bench/flow.ts\` (\`bun run bench:flow\`), ${new Date().toISOString().slice(0, 10)}; ${f1(on.wallSeconds + off.wallSeconds)} s of wall time for both runs.`,
+  `Machine: ${machineLine()}; load average at the start ${loadAtStart}. The simulation is deterministic: the figures depend on the seed (${SEED}), not on the machine.`,
+  "",
+  "The experiment of van Renesse et al. (LADIS 2008) on the simulator, the same seed and the same application writes with flow control on and off: " +
+    `${NODES} nodes × ${KEYS} keys, one gossip round per second with one random peer, no push. The budget is a cap of 100 deltas (entries) per SYN-ACK or ACK, ` +
+    `cut to 50 at t = ${BUDGET_CUT_S} s (the byte budget is 1 MiB and never binds; before t = ${WARM_UP_S} s there is no cap, so every replica starts with the whole state). ` +
+    `${NODES - QUIET_NODES} busy nodes write random keys at 0.75 or 1.25 updates/s (alternately; 1.0 on average), doubled from t = ${OVERLOAD[0]} s to ${OVERLOAD[1]} s; ` +
+    `${QUIET_NODES} quiet nodes write 0.1 updates/s; all writes stop at t = ${WRITES_STOP_S} s. ` +
+    "Max staleness is the worst, over every (replica, origin, key), of how long the replica has lacked a value its origin published (the paper's measure); " +
+    "end-to-end staleness counts from the application's write instead, so it includes the time a write waited in flow control. " +
+    `The steady state is t = ${STEADY[0]}–${STEADY[1]} s (its mean is the denominator of the first bar, its maximum the band of the second).`,
+  "",
+  bars,
+  "",
+  "How to read it: with flow control the cluster runs at the controller's operating point (about 15% of messages falling well short of what the peer lacks) " +
+    "for as long as writes wait, which is more load than the steady state carries. So after the overload, until the held writes have drained (the \"writes waiting\" column), " +
+    "max staleness stays near the steady band without always being inside it. End-to-end staleness adds the time writes wait in flow control: it stays bounded " +
+    "(one waiting write per key, oldest first) but is the price of keeping the replicas current. Without flow control nothing waits locally, and every replica falls behind instead.",
+  "",
+  "![Max staleness over time, flow control on and off](flow-control.svg)",
+  "",
+  "Curves, every 5 s (the allowed rate is the median over nodes that were limiting; \"—\" when none was):",
+  "",
+  curves,
+  "",
+].join("\n");
+
+console.log(`\n${section}`);
+writeFileSync(join(repo, "docs", "flow-control.svg"), svg(on, off));
+if (!args["no-docs"]) {
+  const docs = join(repo, "docs", "BENCHMARKS.md");
+  const current = existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n";
+  const start = current.indexOf("\n## Flow control\n");
+  const after = start < 0 ? -1 : current.indexOf("\n## ", start + 1);
+  const next = start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start + 1)}${section}${after < 0 ? "" : `\n${current.slice(after + 1)}`}`;
+  writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`);
+  console.log("wrote docs/flow-control.svg and the \"## Flow control\" section of docs/BENCHMARKS.md");
+}
