@@ -17,10 +17,10 @@
 //
 // The binary is dist/goferbroke; it is built (`bun run build -- --host-only`) when missing.
 
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { machineLine, writeBenchmarkSection } from "./report.ts";
 import { CertificateAuthorities, SKIP_REASON, opensslPath, tlsFlags } from "../../test/support/certificates.ts";
 import { killAll, openEventStream, putKey, repoRoot, startCluster, type NodeProcess } from "../../test/support/node-processes.ts";
 
@@ -269,12 +269,6 @@ function barLines(runs: readonly RunFigures[]): string[] {
 /** The 1, 5 and 15 minute load averages when the run began: other work shares the CPUs. */
 const LOAD_AT_START = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
-function machineLine(): string {
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown CPU";
-  const nproc = Bun.spawnSync(["nproc"]).stdout.toString().trim() || String(cpus().length);
-  return `${nproc} CPUs (nproc), ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${process.platform}-${process.arch}, Bun ${Bun.version}`;
-}
-
 function section(runs: readonly RunFigures[]): string {
   const command = `bun scripts/bench/cluster.ts${process.argv.slice(2).length > 0 ? ` ${process.argv.slice(2).join(" ")}` : ""}`;
   return [
@@ -297,20 +291,6 @@ function section(runs: readonly RunFigures[]): string {
     ...barLines(runs),
     "",
   ].join("\n");
-}
-
-/** Puts the section into docs/BENCHMARKS.md: replaces an existing one, else appends it. */
-function writeSection(text: string): void {
-  const current = existsSync(DOCS) ? readFileSync(DOCS, "utf8") : "# Benchmarks\n";
-  const start = current.indexOf(`\n${SECTION}\n`);
-  let next: string;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${text}`;
-  } else {
-    const after = current.indexOf("\n## ", start + 1);
-    next = `${current.slice(0, start + 1)}${text}${after < 0 ? "" : `\n${current.slice(after + 1)}`}`;
-  }
-  writeFileSync(DOCS, next.endsWith("\n") ? next : `${next}\n`);
 }
 
 // ---- main ----
@@ -339,6 +319,6 @@ if (!args["no-rounds-only"]) runs.push(await runCluster(ROUNDS_ONLY, () => [], {
 const text = section(runs);
 console.log(`\n${text}`);
 if (!args["no-docs"]) {
-  writeSection(text);
+  writeBenchmarkSection(text);
   console.log(`wrote the "${SECTION}" section of ${DOCS}`);
 }

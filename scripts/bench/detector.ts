@@ -20,9 +20,10 @@
 // section only). Each measurement is a job in a child process, so they run side by side.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { machineLine } from "./report.ts";
 import { defaultMembershipSettings, type MembershipSettings } from "../../src/membership/membership.ts";
 import { PhiAccrualDetector } from "../../src/membership/phi.ts";
 import { type HostileOutcome, hostileProfile, measureCrash, runHostile, startMembershipCluster } from "../../src/sim/failure-detection.ts";
@@ -204,11 +205,6 @@ function hostileRow(label: string, outcome: HostileOutcome, minutes = MINUTES): 
 
 function longStallRow(label: string, outcome: HostileOutcome): string {
   return `| ${label} | ${outcome.deadAboutStaller} | ${outcome.falseDead - outcome.deadAboutStaller} | ${outcome.deadByStaller} / ${outcome.suspectByStaller} |`;
-}
-
-function machineLine(): string {
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown CPU";
-  return `${cpus().length} CPUs, ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${process.platform}-${process.arch}, Bun ${Bun.version}`;
 }
 
 const command = `bun run bench:detector${process.argv.slice(2).length > 0 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;

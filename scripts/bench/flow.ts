@@ -17,10 +17,10 @@
 //   bun scripts/bench/flow.ts             the full run (a few minutes)
 //   bun scripts/bench/flow.ts --no-docs   print only
 
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { machineLine, writeBenchmarkSection } from "./report.ts";
 import { FlowExperiment, type RoundRecord } from "../../src/sim/flow-experiment.ts";
 import { jainIndex, percentile } from "../../src/sim/measure.ts";
 
@@ -217,11 +217,6 @@ function svg(on: Run, off: Run): string {
   return `${parts.join("\n")}\n`;
 }
 
-function machineLine(): string {
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown CPU";
-  return `${cpus().length} CPUs, ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${process.platform}-${process.arch}, Bun ${Bun.version}`;
-}
-
 // ---- main ----
 
 const repo = join(import.meta.dir, "..", "..");
@@ -266,11 +261,6 @@ const section = [
 console.log(`\n${section}`);
 writeFileSync(join(repo, "docs", "flow-control.svg"), svg(on, off));
 if (!args["no-docs"]) {
-  const docs = join(repo, "docs", "BENCHMARKS.md");
-  const current = existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n";
-  const start = current.indexOf("\n## Flow control\n");
-  const after = start < 0 ? -1 : current.indexOf("\n## ", start + 1);
-  const next = start < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, start + 1)}${section}${after < 0 ? "" : `\n${current.slice(after + 1)}`}`;
-  writeFileSync(docs, next.endsWith("\n") ? next : `${next}\n`);
+  writeBenchmarkSection(section);
   console.log("wrote docs/flow-control.svg and the \"## Flow control\" section of docs/BENCHMARKS.md");
 }

@@ -15,9 +15,10 @@
 //   bun scripts/bench/startup.ts --runs 5 --no-full-build --no-docs   a quick check
 
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { machineLine, writeBenchmarkSection } from "./report.ts";
 import { cliEntry, freePort, killAll, repoRoot, startCluster } from "../../test/support/node-processes.ts";
 
 const { values: args } = parseArgs({
@@ -286,12 +287,6 @@ function distSizes(): { name: string; bytes: number }[] {
 
 // ---- report ----
 
-function machineLine(): string {
-  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown CPU";
-  const nproc = Bun.spawnSync(["nproc"]).stdout.toString().trim() || String(cpus().length);
-  return `${nproc} CPUs (nproc), ${model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${process.platform}-${process.arch}, Bun ${Bun.version}`;
-}
-
 function report(results: readonly VariantResult[], rss: number[], build: { seconds: number; sizes: { name: string; bytes: number }[] } | null, loadBefore: number[]): string {
   const builds = results.filter((result) => result.variant.buildFlags !== null && result.variant.pollPauseMs > 0);
   const fastestBy = (pick: (sample: StartSample) => number) =>
@@ -361,20 +356,6 @@ function report(results: readonly VariantResult[], rss: number[], build: { secon
   return lines.join("\n");
 }
 
-/** Puts the section into docs/BENCHMARKS.md: replaces an existing one, else appends it. */
-function writeSection(text: string): void {
-  const current = existsSync(DOCS) ? readFileSync(DOCS, "utf8") : "# Benchmarks\n";
-  const start = current.indexOf(`\n${SECTION}\n`);
-  let next: string;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${text}`;
-  } else {
-    const after = current.indexOf("\n## ", start + 1);
-    next = `${current.slice(0, start + 1)}${text}${after < 0 ? "" : `\n${current.slice(after + 1)}`}`;
-  }
-  writeFileSync(DOCS, next.endsWith("\n") ? next : `${next}\n`);
-}
-
 // ---- main ----
 
 const loadBefore = loadavg();
@@ -389,7 +370,7 @@ try {
   const text = report(results, rss, build, loadBefore);
   console.log(`\n${text}`);
   if (!args["no-docs"]) {
-    writeSection(text);
+    writeBenchmarkSection(text);
     console.log(`wrote the "${SECTION}" section of ${DOCS}`);
   }
 } finally {
