@@ -1,8 +1,9 @@
 // Flow control: the AIMD rate, the coalescing write buffer, one node's write path, the fairness
-// share of delta selection and the FLOW message as units; then seeded simulations that overload
-// a cluster with flow control on and off (bounded vs growing staleness, a quiet node's update and
-// a joiner's state served in bounded rounds, a fair share), and whole nodes (set/get while writes
-// wait, one warning and one event per period, the metrics counter).
+// share of delta selection and the FLOW message as units; then seeded simulations with flow
+// control on and off: an overloaded cluster (bounded vs growing staleness, a quiet node's update
+// in bounded rounds), a node flooding updates past flow control (a quiet node's change and a
+// joiner's state still served in bounded rounds), a fair share; and whole nodes (set/get while
+// writes wait, one warning and one event per period, the metrics counter).
 
 import { describe, expect, test } from "bun:test";
 import { BodyReader, DecodeError, EncodeError, type DigestEntry, FrameWriter, MessageType, readFlowInfo, writeFlowInfo } from "../src/codec/index.ts";
@@ -426,19 +427,40 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
     expect(off.quietRounds).toBe(-1);
   }, 30_000);
 
-  test("a node that joins during the overload has its state everywhere in bounded rounds (chitchat #119)", () => {
-    const joined = [true, false].map((flowControl) => {
-      const experiment = overloaded(flowControl, false);
-      experiment.runUntil(50);
+  test("a node flooding updates past flow control starves no one: a quiet node's change and a joiner's state arrive in bounded rounds", () => {
+    // Node 0 ignores flow control and writes 200 updates/s over 5,000 keys, so every message it
+    // or its relays build overflows whatever the others do; scuttle-depth then always serves the
+    // flood first (chitchat #119), and only the fairness share gets small changes through.
+    const outcomes = [true, false].map((flowControl) => {
+      const experiment = new FlowExperiment({ nodes: NODES, keysPerNode: 16, seed: 11, flowControl, valueBytes: 16, warmUpSeconds: 10, budgetAt: () => 20, rate: (index) => (index === 0 ? 0 : 0.3) });
+      const flooder = experiment.cluster.nodes[0]!;
+      flooder.engine.updateSettings({ ...flooder.engine.settings, flowControl: false });
+      let written = 0;
+      const flood = (): void => {
+        if (experiment.seconds >= 20) experiment.cluster.write(flooder.name, "flood", `f${written++ % 5000}`, text(String(written)));
+        experiment.cluster.clock.setTimer(5, flood);
+      };
+      flood();
+      experiment.runUntil(40);
+      const quiet = experiment.names[NODES - 1]!;
+      experiment.cluster.write(quiet, "probe", "hello", text("from a quiet node"));
       experiment.cluster.addNode("joiner");
-      const keys = ["a", "b", "c", "d", "e"];
-      for (const key of keys) experiment.cluster.write("joiner", "probe", key, text(key));
-      return roundsUntilEverywhere(experiment, "joiner", keys, BOUND_ROUNDS);
+      for (const key of ["a", "b", "c"]) experiment.cluster.write("joiner", "probe", key, text(key));
+      let quietRounds = -1;
+      let joinerRounds = -1;
+      const holds = (origin: string, keys: readonly string[]) => experiment.cluster.nodes.every((node) => keys.every((key) => node.state.get(origin, "probe", key)));
+      for (let round = 1; round <= BOUND_ROUNDS && (quietRounds < 0 || joinerRounds < 0); round++) {
+        experiment.runUntil(40 + round);
+        if (quietRounds < 0 && holds(quiet, ["hello"])) quietRounds = round;
+        if (joinerRounds < 0 && holds("joiner", ["a", "b", "c"])) joinerRounds = round;
+      }
+      return { quietRounds, joinerRounds };
     });
-    console.log(`joiner's state everywhere after: on ${joined[0]}, off ${joined[1]} rounds (bound ${BOUND_ROUNDS})`);
-    expect(joined[0]).toBeGreaterThan(0);
-    // Scuttle-depth alone serves the joiner's few entries last once its name is known.
-    expect(joined[1]).toBe(-1);
+    const [on, off] = outcomes as [(typeof outcomes)[0], (typeof outcomes)[0]];
+    console.log(`under a flood: quiet node's change everywhere after on ${on.quietRounds}, off ${off.quietRounds}; joiner's state on ${on.joinerRounds}, off ${off.joinerRounds} rounds (bound ${BOUND_ROUNDS})`);
+    expect(on.quietRounds).toBeGreaterThan(0);
+    expect(on.joinerRounds).toBeGreaterThan(0);
+    expect(off.quietRounds).toBe(-1);
   }, 30_000);
 
   test("the overload is reported at most once per period on every node", () => {

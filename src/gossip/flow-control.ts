@@ -143,7 +143,11 @@ export class FlowControl {
 
   /** A local set: published now when the rate allows and nothing waits, otherwise held. Throws WriteError. */
   write(group: string, key: string, value: EncodedValue, ttlMs?: number): LocalWrite {
-    if (!this.on) return { change: this.state.set(group, key, value, ttlMs), published: true };
+    if (!this.on) {
+      const change = this.state.set(group, key, value, ttlMs);
+      this.writesThisRound++;
+      return { change, published: true };
+    }
     const held = this.buffer.get(group, key);
     const previous = this.visible(group, key);
     this.state.checkSet(group, key, value, ttlMs, this.pendingFor(previous !== undefined));
@@ -161,6 +165,7 @@ export class FlowControl {
   delete(group: string, key: string): LocalWrite | null {
     if (!this.on) {
       const change = this.state.delete(group, key);
+      if (change) this.writesThisRound++;
       return change && { change, published: true };
     }
     const previous = this.visible(group, key);
@@ -223,18 +228,22 @@ export class FlowControl {
     const overflowed = this.shortShare > OVERFLOW_SHORT_SHARE;
     this.overflowHistory.push(overflowed);
     if (this.overflowHistory.length > OVERLOAD_WINDOW_ROUNDS) this.overflowHistory.shift();
+    // Per configured interval, not per elapsed time: the first round comes after a random
+    // fraction of one, and writes made before it would read as a huge rate.
+    this.desired += DESIRED_RATE_WEIGHT * ((this.writesThisRound * 1000) / this.intervalMs - this.desired);
+    this.writesThisRound = 0;
 
     const published: ChangeRecord[] = [];
     if (this.on) {
-      // Per configured interval, not per elapsed time: the first round comes after a random
-      // fraction of one, and writes made before it would read as a huge rate.
-      this.desired += DESIRED_RATE_WEIGHT * ((this.writesThisRound * 1000) / this.intervalMs - this.desired);
-      this.writesThisRound = 0;
       this.ceiling = Math.max(this.demand(), this.ceiling * CEILING_DECAY);
       const decreasesBefore = this.aimd.decreases;
       // Every update must reach every other node: what this node's messages can carry per
-      // second, spread over the others, is about one node's sustainable share.
-      const capacityShare = (this.messagesPerRound * this.fullMessageEntries * 1000) / this.intervalMs / Math.max(1, this.state.nodes.size - 1);
+      // second, spread over the others, is about one node's sustainable share (unknown until a
+      // full message showed what one holds).
+      const capacityShare =
+        this.fullMessageEntries > 0
+          ? (this.messagesPerRound * this.fullMessageEntries * 1000) / this.intervalMs / Math.max(1, this.state.nodes.size - 1)
+          : Number.POSITIVE_INFINITY;
       this.aimd.endRound(overflowed, this.ceiling, this.buffer.size > 0, capacityShare);
       this.counters.rateDecreases += this.aimd.decreases - decreasesBefore;
       const burst = Math.max(1, this.aimd.rate * seconds * BURST_ROUNDS);
