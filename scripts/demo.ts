@@ -5,7 +5,7 @@ import { createNode, type Node } from "../src/index.ts";
 import { createLogger } from "../src/cli/logging.ts";
 
 const intervalMs = 200;
-const logLevel = process.argv.includes("--verbose") ? "info" : "warn";
+const logLevel = process.argv.includes("--verbose") ? "info" : "error";
 const started = performance.now();
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(2)}s`;
 const say = (line: string) => console.log(`[${elapsed()}] ${line}`);

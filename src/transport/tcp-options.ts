@@ -103,6 +103,8 @@ export function parseAddress(address: string): HostPort {
   return { host, port };
 }
 
-export function formatAddress(host: string, port: number): string {
+/** Bun reports no remote address for a socket the peer already closed: say so instead of failing. */
+export function formatAddress(host: string | undefined, port: number | undefined): string {
+  if (host === undefined) return "(closed socket)";
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
