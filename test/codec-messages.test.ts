@@ -1,9 +1,10 @@
-// Digest and deltas bodies: property round trips; bytes equal to a reference encoder written here
+// Digest and deltas bodies: property round trips; bytes equal to a reference encoder written
 // from the layout in docs/PROTOCOL.md; written size equal to the computed size; damaged entries
 // skipped and reported while the rest decodes; damaged node headers fatal.
 
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { refString, refVaruint } from "./support/reference-encoding.ts";
 import {
   BodyReader,
   DecodeError,
@@ -30,20 +31,6 @@ const SLOW = 30_000;
 
 // ---- reference encoder, from the protocol text ---------------------------------------------
 
-function refVaruint(value: number): number[] {
-  let v = BigInt(value);
-  const out: number[] = [];
-  do {
-    const low = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v === 0n ? low : low | 0x80);
-  } while (v !== 0n);
-  return out;
-}
-function refString(text: string): number[] {
-  const bytes = [...new TextEncoder().encode(text)];
-  return [...refVaruint(bytes.length), ...bytes];
-}
 function refDigest(entries: DigestEntry[]): number[] {
   return [
     ...refVaruint(entries.length),

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { BodyReader, DecodeError, EncodeError, FrameDecoder, FrameWriter, HEADER_BYTES, PROTOCOL_VERSION, type Frame, varuintSize } from "../src/codec/index.ts";
+import { refString, refVaruint } from "./support/reference-encoding.ts";
 
 /** Property tests run thousands of cases; give them room on a loaded CI machine. */
 const SLOW = 30_000;
@@ -13,21 +14,6 @@ const RUNS = { numRuns: 300 };
 
 // ---- reference encoders (independent of src/codec) -------------------------------------------
 
-/** Unsigned LEB128 of a non-negative integer, via BigInt so no float arithmetic is involved. */
-function refVaruint(value: number | bigint): number[] {
-  let v = BigInt(value);
-  const out: number[] = [];
-  do {
-    const low = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v === 0n ? low : low | 0x80);
-  } while (v !== 0n);
-  return out;
-}
-function refString(text: string): number[] {
-  const bytes = [...new TextEncoder().encode(text)];
-  return [...refVaruint(bytes.length), ...bytes];
-}
 function be(size: 2 | 4 | 8, write: (b: Buffer) => void): number[] {
   const b = Buffer.alloc(size);
   write(b);
