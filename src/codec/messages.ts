@@ -1,9 +1,7 @@
-// Bodies of the gossip messages: digests (SYN, SYN-ACK) and node deltas (SYN-ACK, ACK, PUSH).
-// Sizes are computable before writing (the *Size functions), so delta selection can fill a byte
-// budget exactly; tests pin that the written size equals the computed one.
+// Bodies of the gossip messages other than the digest (digest.ts): node deltas (SYN-ACK, ACK,
+// PUSH) and flow information. Sizes are computable before writing (the *Size functions), so delta
+// selection can fill a byte budget exactly; tests pin that the written size equals the computed one.
 //
-// Digest:   varuint count, count × DigestEntry
-// DigestEntry: string node, varuint generation, varuint heartbeat, varuint maxVersion, varuint collectedUpTo
 // Deltas:   varuint nodeCount, nodeCount × NodeDelta
 // NodeDelta: string node, varuint generation, varuint fromVersion (0 = full state follows),
 //            varuint collectedUpTo, varuint maxVersion, varuint entryCount, entryCount × (varuint length, Entry)
@@ -18,15 +16,7 @@
 import { DecodeError, EncodeError } from "./errors.ts";
 import { BodyReader } from "./reader.ts";
 import { varuintSize } from "./varuint.ts";
-import { utf8Length, type FrameWriter } from "./writer.ts";
-
-export interface DigestEntry {
-  node: string;
-  generation: number;
-  heartbeat: number;
-  maxVersion: number;
-  collectedUpTo: number;
-}
+import { stringSize, type FrameWriter } from "./writer.ts";
 
 export interface WireEntry {
   group: string;
@@ -55,53 +45,8 @@ const KIND_HAS_EXPIRY = 0x40;
 const KIND_DELETED = 0x80;
 const KIND_RESERVED = 0x30;
 /** Smallest encodings, used to bound counts against the bytes that remain. */
-const MIN_DIGEST_ENTRY_BYTES = 5;
 const MIN_NODE_DELTA_BYTES = 6;
 const MIN_ENTRY_BYTES = 1;
-
-export function stringSize(text: string): number {
-  const bytes = utf8Length(text);
-  return varuintSize(bytes) + bytes;
-}
-
-export function digestEntrySize(entry: DigestEntry): number {
-  return (
-    stringSize(entry.node) +
-    varuintSize(entry.generation) +
-    varuintSize(entry.heartbeat) +
-    varuintSize(entry.maxVersion) +
-    varuintSize(entry.collectedUpTo)
-  );
-}
-
-export function digestSize(entries: readonly DigestEntry[]): number {
-  let size = varuintSize(entries.length);
-  for (const entry of entries) size += digestEntrySize(entry);
-  return size;
-}
-
-export function writeDigest(writer: FrameWriter, entries: readonly DigestEntry[]): void {
-  writer.varuint(entries.length);
-  for (const entry of entries) {
-    writer.string(entry.node).varuint(entry.generation).varuint(entry.heartbeat);
-    writer.varuint(entry.maxVersion).varuint(entry.collectedUpTo);
-  }
-}
-
-export function readDigest(reader: BodyReader, maxNameBytes: number): DigestEntry[] {
-  const count = reader.count("digest.count", MIN_DIGEST_ENTRY_BYTES);
-  const entries: DigestEntry[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    entries[i] = {
-      node: reader.string("digest.node", maxNameBytes),
-      generation: reader.varuint("digest.generation"),
-      heartbeat: reader.varuint("digest.heartbeat"),
-      maxVersion: reader.varuint("digest.maxVersion"),
-      collectedUpTo: reader.varuint("digest.collectedUpTo"),
-    };
-  }
-  return entries;
-}
 
 /** Bytes of one entry without its length prefix. */
 export function entryBodySize(entry: WireEntry): number {

@@ -39,6 +39,12 @@ export function utf8Length(text: string): number {
   return Buffer.byteLength(text, "utf8");
 }
 
+/** Bytes of a length-prefixed UTF-8 string on the wire. */
+export function stringSize(text: string): number {
+  const bytes = utf8Length(text);
+  return varuintSize(bytes) + bytes;
+}
+
 export class FrameWriter {
   private buffer: Uint8Array;
   private view: DataView;
