@@ -17,6 +17,14 @@ export interface EntryEvent {
   previous?: { value: Value; valueType: ValueTypeName; version: number };
   /** True when this node made the change itself. */
   local: boolean;
+  /**
+   * Wall-clock ms on the owner `node` when it made the write this event reports (for a delete,
+   * the delete's): `time - writtenAt` is how long the write took to arrive, give or take the skew
+   * between the two machines' clocks. Absent when no write of the owner caused the event (an
+   * expiry noticed here, keys dropped when a restarted node's new state replaced the old one), and
+   * on a local write that flow control holds back (it is stamped when published).
+   */
+  writtenAt?: number;
   time: number;
 }
 

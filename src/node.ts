@@ -372,6 +372,7 @@ export class GossipNode {
         if (change.previous) {
           event.previous = { value: decodeValue(change.previous.valueType, change.previous.value), valueType: valueTypeNames[change.previous.valueType], version: change.previous.version };
         }
+        if (change.writtenAt !== undefined) event.writtenAt = change.writtenAt;
         this.emit(event);
       } catch (error) {
         this.deps.logger.warn(`entry ${change.group}/${change.key} of ${change.node} holds a value that does not decode: ${(error as Error).message}`);

@@ -91,7 +91,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-ping-empty", "frame-synack-empty", "frame-syn-digest", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -177,6 +177,35 @@ describe("vectors", () => {
     expect(hex(encodeFrame(MessageType.Ack, 42, (w) => writeDeltas(w, deltas)))).toBe(hex(bytes));
   });
 
+  test("frame-push-written-at: writtenAt on a live entry, a tombstone, and after an expiry", () => {
+    const { bytes } = vector("frame-push-written-at");
+    const int64Of7 = new Uint8Array(8);
+    int64Of7[7] = 7;
+    const deltas: NodeDelta[] = [
+      {
+        node: "node-1",
+        generation: 1,
+        fromVersion: 3,
+        collectedUpTo: 0,
+        maxVersion: 6,
+        entries: [
+          { group: "app", key: "color", version: 4, valueType: 0, deleted: false, writtenAt: 1_700_000_000_123, value: new TextEncoder().encode("blue") },
+          { group: "app", key: "size", version: 5, valueType: 0, deleted: true, writtenAt: 1_700_000_000_200, value: new Uint8Array(0) },
+          { group: "app", key: "lease", version: 6, valueType: 2, deleted: false, expiresAt: 1_700_000_060_000, writtenAt: 1_700_000_000_250, value: int64Of7 },
+        ],
+      },
+    ];
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.Push, 0, 0]);
+    const reader = new BodyReader(frame.body);
+    const decoded = readDeltas(reader, limits);
+    reader.expectEnd("push");
+    expect(decoded.skipped).toEqual([]);
+    const plain = (ds: NodeDelta[]) => ds.map((d) => ({ ...d, entries: d.entries.map((e) => ({ ...e, value: [...e.value] })) }));
+    expect(plain(decoded.deltas)).toEqual(plain(deltas));
+    expect(hex(encodeFrame(MessageType.Push, 0, (w) => writeDeltas(w, deltas)))).toBe(hex(bytes));
+  });
+
   test("frame-synack-empty", () => {
     const { bytes } = vector("frame-synack-empty");
     const frame = singleFrame(bytes);
@@ -207,12 +236,12 @@ describe("vectors", () => {
   });
 
   test("the frame vectors' length fields match their bodies, and all of them decode in one stream", () => {
-    const frames = ["frame-ping-empty", "frame-syn-digest", "frame-ack-deltas", "frame-synack-empty", "frame-flow"].map((n) => vector(n).bytes);
+    const frames = ["frame-ping-empty", "frame-syn-digest", "frame-ack-deltas", "frame-synack-empty", "frame-flow", "frame-push-written-at"].map((n) => vector(n).bytes);
     for (const f of frames) expect(new DataView(f.buffer).getUint32(0)).toBe(f.length - 12);
     const stream = Buffer.concat(frames);
     const out: Frame[] = [];
     const decoder = new FrameDecoder();
     for (let i = 0; i < stream.length; i += 5) decoder.push(Uint8Array.prototype.slice.call(stream, i, i + 5), (f) => out.push(f));
-    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck, MessageType.Flow]);
+    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck, MessageType.Flow, MessageType.Push]);
   });
 });

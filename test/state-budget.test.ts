@@ -39,6 +39,7 @@ function deltaBytes(delta: NodeDelta): number {
 function wireOf(entry: Entry): WireEntry {
   const wire: WireEntry = { group: entry.group, key: entry.key, version: entry.version, valueType: entry.valueType, deleted: entry.deleted, value: entry.value };
   if (entry.expiresAt !== undefined) wire.expiresAt = entry.expiresAt;
+  if (entry.writtenAt !== undefined) wire.writtenAt = entry.writtenAt;
   return wire;
 }
 
@@ -466,6 +467,7 @@ describe("entries too large for one gossip message", () => {
           // What a peer one version behind would be sent for this entry alone, written by the codec.
           const candidate: WireEntry = { group: "g", key: "big", version: previousMax + 1, valueType: ValueType.Bytes, deleted: false, value: value.bytes };
           if (ttl !== undefined) candidate.expiresAt = Math.round(clock.wallNow() + ttl);
+          candidate.writtenAt = clock.wallNow(); // every local write carries the time it was made
           const needed = writtenSize([{ node: "writer", generation: 1, fromVersion: previousMax, collectedUpTo: 0, maxVersion: previousMax + 1, entries: [candidate] }]);
 
           let refused: unknown = null;

@@ -807,3 +807,112 @@ describe("TTL", () => {
     expect(b.get("a", "g", "brief")).toBeUndefined();
   });
 });
+
+describe("writtenAt: the origin's wall-clock time of each write", () => {
+  /** The writtenAt `holder` keeps for `owner`'s g/key (tombstones included). */
+  function writtenAt(holder: ClusterState, owner: string, key: string): number | undefined {
+    return holder.nodes.get(owner)?.lookup(`g\u0000${key}`)?.writtenAt;
+  }
+
+  test("every local write records the wall clock when it was made: set, set with a ttl, delete, and the owner's expiry", () => {
+    const clock = new ManualClock();
+    const a = makeState("a", 1, clock);
+    expect(a.set("g", "k", text("one")).writtenAt).toBe(WALL_EPOCH);
+    expect(writtenAt(a, "a", "k")).toBe(WALL_EPOCH);
+    clock.advance(250);
+    expect(a.set("g", "session", text("s"), 1_000).writtenAt).toBe(WALL_EPOCH + 250);
+    clock.advance(250);
+    // The delete's own time, not the time the value that went away was written.
+    expect(a.delete("g", "k")!.writtenAt).toBe(WALL_EPOCH + 500);
+    expect(writtenAt(a, "a", "k")).toBe(WALL_EPOCH + 500);
+    clock.advance(1_000);
+    const [expired] = a.sweep();
+    expect([expired!.kind, expired!.writtenAt]).toEqual(["expired", WALL_EPOCH + 1_500]);
+    expect(writtenAt(a, "a", "session")).toBe(WALL_EPOCH + 1_500);
+    // A virtual clock can read fractions of a millisecond; the wire carries whole ones.
+    clock.wall += 0.6;
+    expect(a.set("g", "k", text("two")).writtenAt).toBe(WALL_EPOCH + 1_501);
+  });
+
+  test("travels unchanged to a peer, on through a relay, and in a full-state transfer; records carry it", () => {
+    const clock = new ManualClock();
+    const grace = 1_000;
+    const a = makeState("a", 1, clock, grace);
+    const b = makeState("b", 1, clock, grace);
+    const c = makeState("c", 1, clock, grace);
+    a.set("g", "k1", text("1")); // version 1 at WALL_EPOCH
+    clock.advance(100);
+    a.set("g", "k2", text("2")); // version 2 at +100
+    clock.advance(5_000); // the copies are made long after the writes
+    const atB = sync(a, b).changes;
+    expect(atB.map((change) => [change.kind, change.key, change.writtenAt])).toEqual([
+      ["added", "k1", WALL_EPOCH],
+      ["added", "k2", WALL_EPOCH + 100],
+    ]);
+    clock.advance(5_000);
+    const atC = sync(b, c).changes; // c hears of a's writes only through b
+    expect(atC.map((change) => [change.key, change.writtenAt])).toEqual([["k1", WALL_EPOCH], ["k2", WALL_EPOCH + 100]]);
+    for (const key of ["k1", "k2"]) expect(writtenAt(c, "a", key)).toBe(writtenAt(a, "a", key)!);
+
+    // b misses a delete whose tombstone is then collected: b gets a's whole state.
+    a.delete("g", "k1"); // version 3 at +10100
+    clock.advance(10);
+    a.set("g", "k3", text("3")); // version 4 at +10110
+    clock.advance(grace);
+    a.sweep();
+    expect(a.self.collectedUpTo).toBe(3);
+    expect(selectDeltas(a, b.digest(), 1 << 20, keepOrder).deltas.find((d) => d.node === "a")!.fromVersion).toBe(0);
+    const full = syncUntilCaughtUp(a, b, 1 << 20).changes;
+    expect(writtenAt(b, "a", "k2")).toBe(WALL_EPOCH + 100);
+    expect(writtenAt(b, "a", "k3")).toBe(WALL_EPOCH + 10_110);
+    const byKey = new Map(full.map((change) => [change.key, change]));
+    expect([byKey.get("k3")!.kind, byKey.get("k3")!.writtenAt]).toEqual(["added", WALL_EPOCH + 10_110]);
+    // k1's tombstone was collected: its deletion is inferred from the full state, and when it was
+    // made is no longer known.
+    expect(byKey.get("k1")!.kind).toBe("deleted");
+    expect("writtenAt" in byKey.get("k1")!).toBe(false);
+  });
+
+  test("never decides which version wins: versions alone do", () => {
+    const clock = new ManualClock();
+    const b = makeState("b", 1, clock);
+    const wire = (version: number, value: string, time?: number): WireEntry => {
+      const entry: WireEntry = { group: "g", key: "k", version, valueType: ValueType.String, deleted: false, value: new TextEncoder().encode(value) };
+      if (time !== undefined) entry.writtenAt = time;
+      return entry;
+    };
+    const deltaOf = (from: number, entry: WireEntry): NodeDelta[] => [{ node: "a", generation: 1, fromVersion: from, collectedUpTo: 0, maxVersion: entry.version, entries: [entry] }];
+    mergeDeltas(b, overTheWire(deltaOf(0, wire(1, "first", WALL_EPOCH))));
+    // A newer version written "earlier" (the owner's clock stepped back) still wins.
+    const newer = mergeDeltas(b, overTheWire(deltaOf(1, wire(2, "second", WALL_EPOCH - 60_000))));
+    expect([newer.applied, newer.changes[0]!.kind, newer.changes[0]!.writtenAt]).toEqual([1, "updated", WALL_EPOCH - 60_000]);
+    // The same version again with a later time changes nothing.
+    const same = mergeDeltas(b, overTheWire(deltaOf(1, wire(2, "impostor", WALL_EPOCH + 60_000))));
+    expect([same.applied, same.skipped, same.changes.length]).toEqual([0, 1, 0]);
+    expect(str(b.get("a", "g", "k")!.value)).toBe("second");
+    expect(writtenAt(b, "a", "k")).toBe(WALL_EPOCH - 60_000);
+    // An entry without writtenAt (a sender that does not stamp) applies, and records none.
+    const bare = mergeDeltas(b, overTheWire(deltaOf(2, wire(3, "third"))));
+    expect(bare.applied).toBe(1);
+    expect("writtenAt" in bare.changes[0]!).toBe(false);
+    expect(writtenAt(b, "a", "k")).toBeUndefined();
+  });
+
+  test("an expiry a receiver notices on its own carries none; the owner's expiry tombstone carries the owner's time", () => {
+    const clock = new ManualClock();
+    const a = makeState("a", 1, clock);
+    const b = makeState("b", 1, clock);
+    const c = makeState("c", 1, clock);
+    a.set("g", "session", text("s"), 1_000);
+    sync(a, b);
+    sync(a, c);
+    clock.advance(1_000);
+    const [noticed] = b.sweep();
+    expect(noticed!.kind).toBe("expired");
+    expect("writtenAt" in noticed!).toBe(false);
+    a.sweep(); // the owner's tombstone, at +1000
+    clock.advance(40);
+    const [fromOwner] = sync(a, c).changes;
+    expect([fromOwner!.kind, fromOwner!.writtenAt]).toEqual(["expired", WALL_EPOCH + 1_000]);
+  });
+});

@@ -390,7 +390,10 @@ async function measurePropagation(cluster: Cluster, run: number, logDir: string,
         // The stream normally runs ahead of the polls; give a straggler a little longer.
         const streamDeadline = Math.min(deadline, performance.now() + 2000);
         const id = `${owner} ${value}`;
-        while ((arrivals.get(id)?.size ?? 0) < others.length && performance.now() < streamDeadline) await Bun.sleep(10);
+        // Wait for every other member by name: the arrivals also hold the writer's own local event,
+        // so counting them would stop one member short.
+        const allArrived = () => others.every((i) => arrivals.get(id)?.has(i) ?? false);
+        while (!allArrived() && performance.now() < streamDeadline) await Bun.sleep(10);
         const seen = arrivals.get(id);
         if (seen && others.every((i) => seen.has(i))) streamMs = Math.max(...others.map((i) => seen.get(i)!)) - sentAt;
         arrivals.delete(id);

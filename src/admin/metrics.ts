@@ -1,6 +1,6 @@
 // GET /metrics: the node's counters and gauges in Prometheus text format, read from the gossip
 // engine, the TCP transport, membership and the local-health guard at scrape time. Only the
-// propagation-delay histogram is kept here, fed from entry events.
+// propagation-delay histogram is kept here, fed from the entry events of writes made elsewhere.
 
 import type { Node } from "../create-node.ts";
 import type { EntryEvent } from "../events.ts";
@@ -98,7 +98,9 @@ export class AdminMetrics {
     out.family("goferbroke_event_loop_max_lag_seconds", "gauge", "Largest event-loop lag of the last 60 s.", [{ value: node.health.maxLagMs / 1000 }]);
     out.family("goferbroke_event_loop_stalls_total", "counter", "Event-loop stalls long enough to pause failure detection.", [{ value: node.health.stallCount }]);
 
-    out.family("goferbroke_propagation_delay_seconds", "histogram", "Time from a write on its origin node to its application here (wall clocks).", this.propagation.samples());
+    out.family("goferbroke_propagation_delay_seconds", "histogram",
+      "Time from a write (set or delete) on another node to its application here, by the two nodes' wall clocks; clock skew between the machines shifts it, and a negative delay counts as 0. Writes made before this admin server started are not counted.",
+      this.propagation.samples());
 
     out.family("goferbroke_admin_event_stream_clients", "gauge", "Clients connected to /v1/events.", [{ value: this.eventStream.clientCount }]);
     out.family("goferbroke_admin_event_stream_slow_clients_dropped_total", "counter", "Event stream clients cut off for reading too slowly.", [{ value: this.eventStream.slowClientsDropped }]);
@@ -110,19 +112,21 @@ function byType(counts: Record<string, number>): Sample[] {
   return Object.entries(counts).map(([type, value]) => ({ labels: { type }, value }));
 }
 
+const ENTRY_EVENT_TYPES = ["entry-added", "entry-updated", "entry-deleted", "entry-expired"] as const;
+
 /**
- * Feeds the propagation histogram from entries that arrive from other nodes. Entry events carry
- * no origin write time yet: this observes only events with a `writtenAt` (origin wall-clock ms),
- * so the histogram stays empty until the wire format carries it.
+ * Feeds the propagation histogram from writes that arrive from other nodes: every entry event
+ * that is not local and carries its origin's write time (`writtenAt`, see EntryEvent). Writes made
+ * before `since` (wall-clock ms; by default now) are left out: they are state this node catches up
+ * on when it joins, and their age says nothing about how fast gossip moves.
  */
-export function observePropagationFromEvents(node: Node, metrics: AdminMetrics): () => void {
-  const onEntry = (event: EntryEvent & { writtenAt?: number }) => {
-    if (!event.local && typeof event.writtenAt === "number") metrics.observePropagation(event.time - event.writtenAt);
+export function observePropagationFromEvents(node: Node, metrics: AdminMetrics, since = Date.now()): () => void {
+  const onEntry = (event: EntryEvent) => {
+    if (event.local || event.writtenAt === undefined || event.writtenAt < since) return;
+    metrics.observePropagation(event.time - event.writtenAt);
   };
-  const stopAdded = node.on("entry-added", onEntry);
-  const stopUpdated = node.on("entry-updated", onEntry);
+  const unsubscribes = ENTRY_EVENT_TYPES.map((type) => node.on(type, onEntry));
   return () => {
-    stopAdded();
-    stopUpdated();
+    for (const unsubscribe of unsubscribes) unsubscribe();
   };
 }

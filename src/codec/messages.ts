@@ -5,9 +5,10 @@
 // Deltas:   varuint nodeCount, nodeCount × NodeDelta
 // NodeDelta: string node, varuint generation, varuint fromVersion (0 = full state follows),
 //            varuint collectedUpTo, varuint maxVersion, varuint entryCount, entryCount × (varuint length, Entry)
-// Entry:    string group, string key, varuint version, u8 kind, [varuint expiresAt if kind bit 6], blob value
-//   kind: bits 0-3 value type, bits 4-5 reserved (0; an entry with either set is skipped, since its
-//   meaning is unknown to this version), bit 6 has expiry, bit 7 tombstone
+// Entry:    string group, string key, varuint version, u8 kind, [varuint expiresAt if kind bit 6],
+//           [varuint writtenAt if kind bit 5], blob value
+//   kind: bits 0-3 value type, bit 4 reserved (0; an entry with it set is skipped, since its
+//   meaning is unknown to this version), bit 5 has writtenAt, bit 6 has expiry, bit 7 tombstone
 // Each entry is length-prefixed so that a malformed or unknown one can be skipped on its own.
 // Flow:     varuint allowedRate, varuint desiredRate, varuint ceilingRate (thousandths of an update
 //           per second), varuint roundsSinceOverflow; bytes after them are ignored, so later
@@ -26,6 +27,11 @@ export interface WireEntry {
   deleted: boolean;
   /** Wall-clock ms after which the entry counts as expired; undefined for no expiry. */
   expiresAt?: number;
+  /**
+   * The origin's wall-clock ms when it made this write; metadata for measuring propagation,
+   * never used to decide which version wins. Undefined when the sender did not say.
+   */
+  writtenAt?: number;
   value: Uint8Array;
 }
 
@@ -41,9 +47,10 @@ export interface NodeDelta {
 }
 
 const KIND_TYPE_MASK = 0x0f;
+const KIND_HAS_WRITTEN_AT = 0x20;
 const KIND_HAS_EXPIRY = 0x40;
 const KIND_DELETED = 0x80;
-const KIND_RESERVED = 0x30;
+const KIND_RESERVED = 0x10;
 /** Smallest encodings, used to bound counts against the bytes that remain. */
 const MIN_NODE_DELTA_BYTES = 6;
 const MIN_ENTRY_BYTES = 1;
@@ -56,6 +63,7 @@ export function entryBodySize(entry: WireEntry): number {
     varuintSize(entry.version) +
     1 +
     (entry.expiresAt === undefined ? 0 : varuintSize(entry.expiresAt)) +
+    (entry.writtenAt === undefined ? 0 : varuintSize(entry.writtenAt)) +
     varuintSize(entry.value.length) +
     entry.value.length
   );
@@ -100,14 +108,16 @@ export function writeDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): 
       // Written once and length-patched, rather than measured (UTF-8 lengths) and then written.
       // The estimate (UTF-16 units for strings) only picks the prefix size; endSection() fixes it.
       const value = entry.value;
-      const estimate = entry.group.length + entry.key.length + value.length + 12;
+      const estimate = entry.group.length + entry.key.length + value.length + 18;
       const section = writer.beginSection(estimate);
       writer.string(entry.group).string(entry.key).varuint(entry.version);
       let kind = entry.valueType & KIND_TYPE_MASK;
       if (entry.deleted) kind |= KIND_DELETED;
       if (entry.expiresAt !== undefined) kind |= KIND_HAS_EXPIRY;
+      if (entry.writtenAt !== undefined) kind |= KIND_HAS_WRITTEN_AT;
       writer.u8(kind);
       if (entry.expiresAt !== undefined) writer.varuint(entry.expiresAt);
+      if (entry.writtenAt !== undefined) writer.varuint(entry.writtenAt);
       writer.blob(value);
       writer.endSection(section);
     }
@@ -173,10 +183,12 @@ function readEntry(reader: BodyReader, limits: DeltaReadLimits): WireEntry {
   if (kind & KIND_RESERVED) throw new DecodeError("entry.kind", kindOffset, `reserved kind bits set (0x${kind.toString(16)})`);
   if (!limits.isKnownValueType(valueType)) throw new DecodeError("entry.kind", kindOffset, `unknown value type ${valueType}`);
   const expiresAt = kind & KIND_HAS_EXPIRY ? reader.varuint("entry.expiresAt") : undefined;
+  const writtenAt = kind & KIND_HAS_WRITTEN_AT ? reader.varuint("entry.writtenAt") : undefined;
   const value = reader.blob("entry.value", limits.maxValueBytes);
   reader.expectEnd("entry");
   const entry: WireEntry = { group, key, version, valueType, deleted: (kind & KIND_DELETED) !== 0, value };
   if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+  if (writtenAt !== undefined) entry.writtenAt = writtenAt;
   return entry;
 }
 

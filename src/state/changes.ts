@@ -21,4 +21,10 @@ export interface ChangeRecord {
   previous?: EntrySnapshot;
   /** True when this node made the change itself. */
   local: boolean;
+  /**
+   * The origin's wall-clock ms when it made the write this change applies (for a delete, the
+   * delete's). Absent when no write of the origin caused the change (an expiry noticed here, keys
+   * dropped when a newer state replaced the old one) or when the sender did not carry it.
+   */
+  writtenAt?: number;
 }

@@ -10,7 +10,7 @@ import type { EncodedValue } from "./values.ts";
 export interface StateClock {
   /** Monotonic milliseconds. */
   now(): number;
-  /** Wall-clock milliseconds since the epoch (TTL expiry only). */
+  /** Wall-clock milliseconds since the epoch: TTL expiry, and when a local write was made (writtenAt). */
   wallNow(): number;
 }
 
@@ -78,7 +78,7 @@ export class ClusterState {
     const id = entryId(group, key);
     const existing = this.self.entries.get(id);
     this.self.put(id, entry);
-    return changeRecord(existing && !existing.deleted ? "updated" : "added", this.selfName, entry, existing, true);
+    return changeRecord(existing && !existing.deleted ? "updated" : "added", this.selfName, entry, existing, true, entry.writtenAt);
   }
 
   /**
@@ -107,6 +107,7 @@ export class ClusterState {
       valueType: value.type,
       version: this.self.maxVersion + 1 + (pending?.versionsBefore ?? 0),
       deleted: false,
+      writtenAt: this.wallNowMs(),
     };
     if (ttlMs !== undefined) entry.expiresAt = Math.round(this.clock.wallNow() + ttlMs);
     this.checkFitsInGossip(entry);
@@ -130,9 +131,10 @@ export class ClusterState {
       version: this.self.maxVersion + 1,
       deleted: true,
       deletedAt: this.clock.now(),
+      writtenAt: this.wallNowMs(),
     };
     this.self.put(id, tombstone);
-    return changeRecord(kind, this.selfName, existing, existing, true);
+    return changeRecord(kind, this.selfName, existing, existing, true, tombstone.writtenAt);
   }
 
   bumpHeartbeat(): void {
@@ -216,8 +218,10 @@ export class ClusterState {
         } else if (entry.expiresAt !== undefined && wallNow >= entry.expiresAt) {
           if (node === this.self) (expiredOwn ??= []).push(entry);
           else {
+            // Same version (and writtenAt): the origin's own tombstone supersedes it. No write of
+            // the origin caused this expiry, so the record carries no writtenAt.
             const tombstone: Entry = { ...entry, value: new Uint8Array(0), deleted: true, deletedAt: now };
-            node.entries.set(id, tombstone); // same version: the origin's own tombstone supersedes it
+            node.entries.set(id, tombstone);
             changes.push(changeRecord("expired", node.name, entry, entry, false));
           }
         }
@@ -231,6 +235,11 @@ export class ClusterState {
       if (now - removed.at >= graceMs * REMOVED_MEMORY_FACTOR) this.removed.delete(name);
     }
     return changes;
+  }
+
+  /** The wall clock in whole ms (a virtual clock may read fractions), as writtenAt travels. */
+  private wallNowMs(): number {
+    return Math.round(this.clock.wallNow());
   }
 
   private checkWrite(group: string, key: string, value: Uint8Array): void {
@@ -256,8 +265,10 @@ export function snapshot(entry: Entry): EntrySnapshot {
   return { value: entry.value, valueType: entry.valueType, version: entry.version };
 }
 
-export function changeRecord(kind: ChangeRecord["kind"], node: string, current: Entry, previous: Entry | undefined, local: boolean): ChangeRecord {
+/** `writtenAt`: when the origin made the write this change applies (see ChangeRecord.writtenAt). */
+export function changeRecord(kind: ChangeRecord["kind"], node: string, current: Entry, previous: Entry | undefined, local: boolean, writtenAt?: number): ChangeRecord {
   const record: ChangeRecord = { kind, node, group: current.group, key: current.key, current: snapshot(current), local };
   if (previous && !previous.deleted && kind !== "added") record.previous = snapshot(previous);
+  if (writtenAt !== undefined) record.writtenAt = writtenAt;
   return record;
 }

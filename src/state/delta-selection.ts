@@ -214,5 +214,6 @@ export function toWire(entry: Entry): WireEntry {
     value: entry.value,
   };
   if (entry.expiresAt !== undefined) wire.expiresAt = entry.expiresAt;
+  if (entry.writtenAt !== undefined) wire.writtenAt = entry.writtenAt;
   return wire;
 }

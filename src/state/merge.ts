@@ -1,7 +1,8 @@
 // Applies digests and deltas received from peers. An entry is applied only when it is newer than
-// what we hold; each applied change yields exactly one change record; a node delta that cannot be
-// applied safely (older generation, a gap after our max version) is skipped whole and counted,
-// and never stops the rest of the message.
+// what we hold, by version alone (its writtenAt is carried along, never compared); each applied
+// change yields exactly one change record; a node delta that cannot be applied safely (older
+// generation, a gap after our max version) is skipped whole and counted, and never stops the rest
+// of the message.
 
 import type { DigestEntry, NodeDelta, WireEntry } from "../codec/index.ts";
 import type { ChangeRecord } from "./changes.ts";
@@ -151,6 +152,7 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
     deleted: wire.deleted,
   };
   if (wire.expiresAt !== undefined) entry.expiresAt = wire.expiresAt;
+  if (wire.writtenAt !== undefined) entry.writtenAt = wire.writtenAt;
   if (wire.deleted) entry.deletedAt = now;
   node.put(id, entry);
   node.replaced?.delete(id);
@@ -159,12 +161,12 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
     if (!existingLive) return null;
     // The origin's expiry tombstone can arrive before our own sweep expires the copy: still an expiry.
     const expired = existing.expiresAt !== undefined && wallNow >= existing.expiresAt;
-    return changeRecord(expired ? "expired" : "deleted", node.name, existing, existing, false);
+    return changeRecord(expired ? "expired" : "deleted", node.name, existing, existing, false, entry.writtenAt);
   }
-  if (!existingLive) return changeRecord("added", node.name, entry, undefined, false);
+  if (!existingLive) return changeRecord("added", node.name, entry, undefined, false, entry.writtenAt);
   // Copies from a replaced generation carry versions of another counter: compare contents.
   if (!fromCurrent && sameContent(existing, entry)) return null;
-  return changeRecord("updated", node.name, entry, existing, false);
+  return changeRecord("updated", node.name, entry, existing, false, entry.writtenAt);
 }
 
 /** Once the fresh state caught up, keys that did not come back were deleted meanwhile. */

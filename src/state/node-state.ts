@@ -12,6 +12,11 @@ export interface Entry {
   deleted: boolean;
   /** Wall-clock ms at which the entry expires (set with a TTL); undefined for none. */
   expiresAt?: number;
+  /**
+   * The origin's wall-clock ms when it made this write, carried unchanged wherever the entry
+   * travels. Metadata for measuring propagation only: versions alone decide what is newer.
+   */
+  writtenAt?: number;
   /** Local monotonic ms at which this copy became a tombstone; drives garbage collection. */
   deletedAt?: number;
 }
