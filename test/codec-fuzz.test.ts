@@ -47,8 +47,12 @@ function validStreams(rand: () => number, count: number): { bytes: Uint8Array; f
   const strings = ["", "a", "node-1", "gröup", "ключ", "😀", "x".repeat(70), "\uFEFFbom"];
   const str = (): string => (rand() < 0.6 ? pick(strings) : `k${int(100000)}`);
   const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => int(256));
-  const digest = (): DigestEntry[] =>
-    Array.from({ length: int(8) }, () => ({ node: str(), generation: num(), heartbeat: num(), maxVersion: num(), collectedUpTo: num() }));
+  // One digest in five is long enough (a names run of 1-3 KB) to be decoded in several chunks.
+  const digest = (): DigestEntry[] => {
+    const long = rand() < 0.2;
+    const node = (): string => (long ? `${str()}.${str()}.${str()}` : str());
+    return Array.from({ length: long ? 30 + int(50) : int(8) }, () => ({ node: node(), generation: num(), heartbeat: num(), maxVersion: num(), collectedUpTo: num() }));
+  };
   const entry = (): WireEntry => {
     const e: WireEntry = { group: str(), key: str(), version: num(), valueType: int(8), deleted: rand() < 0.2, value: bytes(int(40)) };
     if (rand() < 0.3) e.expiresAt = num();

@@ -3,6 +3,7 @@
 // skipped and reported while the rest decodes; damaged node headers fatal.
 
 import { describe, expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
 import fc from "fast-check";
 import { refString, refVaruint } from "./support/reference-encoding.ts";
 import {
@@ -32,19 +33,24 @@ const SLOW = 30_000;
 // ---- reference encoder, from the protocol text ---------------------------------------------
 
 function refDigest(entries: DigestEntry[]): number[] {
+  const names = entries.map((e) => [...new TextEncoder().encode(e.node)]);
+  const run = names.flat();
   return [
     ...refVaruint(entries.length),
-    ...entries.flatMap((e) => [...refString(e.node), ...refVaruint(e.generation), ...refVaruint(e.heartbeat), ...refVaruint(e.maxVersion), ...refVaruint(e.collectedUpTo)]),
+    ...refVaruint(run.length),
+    ...run,
+    ...entries.flatMap((e, i) => [...refVaruint(names[i]!.length), ...refVaruint(e.generation), ...refVaruint(e.heartbeat), ...refVaruint(e.maxVersion), ...refVaruint(e.collectedUpTo)]),
   ];
 }
 function refEntryBody(e: WireEntry): number[] {
-  const kind = e.valueType | (e.expiresAt !== undefined ? 0x40 : 0) | (e.deleted ? 0x80 : 0);
+  const kind = e.valueType | (e.writtenAt !== undefined ? 0x20 : 0) | (e.expiresAt !== undefined ? 0x40 : 0) | (e.deleted ? 0x80 : 0);
   return [
     ...refString(e.group),
     ...refString(e.key),
     ...refVaruint(e.version),
     kind,
     ...(e.expiresAt !== undefined ? refVaruint(e.expiresAt) : []),
+    ...(e.writtenAt !== undefined ? refVaruint(e.writtenAt) : []),
     ...refVaruint(e.value.length),
     ...e.value,
   ];
@@ -82,11 +88,13 @@ const wireEntry: fc.Arbitrary<WireEntry> = fc
     valueType: fc.integer({ min: 0, max: KNOWN_TYPES - 1 }),
     deleted: fc.boolean(),
     expiresAt: fc.option(safe, { nil: undefined }),
+    writtenAt: fc.option(safe, { nil: undefined }),
     value: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 120, maxLength: 400 })),
   })
   .map((e) => {
     const entry: WireEntry = { group: e.group, key: e.key, version: e.version, valueType: e.valueType, deleted: e.deleted, value: e.value };
     if (e.expiresAt !== undefined) entry.expiresAt = e.expiresAt;
+    if (e.writtenAt !== undefined) entry.writtenAt = e.writtenAt;
     return entry;
   });
 const nodeDelta: fc.Arbitrary<NodeDelta> = fc.record({
@@ -142,11 +150,52 @@ describe("digest", () => {
     );
   }, SLOW);
 
+  test("names spanning several decode chunks, ASCII or not, round trip and match the reference bytes", () => {
+    // The names run is decoded a chunk (about 1 KB) at a time: runs of several KB, with non-ASCII
+    // names among ASCII ones, put chunk boundaries inside names and inside multi-byte characters.
+    const mixedName = fc.string({ unit: fc.constantFrom("a", "b", "-", ".", "7", "é", "ж", "€", "😀"), maxLength: 40 });
+    const asciiName = fc.string({ unit: fc.constantFrom("n", "o", "d", "e", "-", ".", "4", "2"), maxLength: 60 });
+    const entry = (node: fc.Arbitrary<string>) => fc.record({ node, generation: safe, heartbeat: safe, maxVersion: safe, collectedUpTo: safe });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(entry(asciiName), entry(asciiName), entry(mixedName)), { minLength: 20, maxLength: 150 }), (entries) => {
+        const body = frameBody(MessageType.Syn, (w) => writeDigest(w, entries));
+        expect([...body]).toEqual(refDigest(entries));
+        const reader = new BodyReader(body);
+        expect(readDigest(reader, 4096)).toEqual(entries);
+        reader.expectEnd("syn");
+      }),
+      { numRuns: 150 },
+    );
+    // A two-byte character across each of the first byte offsets a chunk could end on.
+    for (let shift = 0; shift < 40; shift++) {
+      const entries: DigestEntry[] = Array.from({ length: 80 }, (_, i) => ({ node: `node-${i}`.padEnd(i === 0 ? 20 + shift : 31, "x"), generation: i, heartbeat: 1, maxVersion: 2, collectedUpTo: 0 }));
+      for (const i of [32, 33, 34, 65]) entries[i]!.node = `${"y".repeat(12)}é${"z".repeat(17)}`;
+      const body = frameBody(MessageType.Syn, (w) => writeDigest(w, entries));
+      expect(readDigest(new BodyReader(body), 64)).toEqual(entries);
+    }
+  }, SLOW);
+
+  test("a name kept from a decoded digest does not keep the digest's whole names run in memory", () => {
+    // Names are cut from decoded chunks of the run; a kept name (a node's name in the cluster
+    // state) must hold on to one chunk at most, never to a whole message of names.
+    const entries: DigestEntry[] = Array.from({ length: 1000 }, (_, i) => ({ node: `${i}-`.padEnd(200, "n"), generation: 1, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 }));
+    const body = frameBody(MessageType.Syn, (w) => writeDigest(w, entries));
+    const kept: string[] = [];
+    Bun.gc(true);
+    const before = heapStats().extraMemorySize;
+    for (let i = 0; i < 40; i++) kept.push(readDigest(new BodyReader(body), 256)[i * 20]!.node);
+    Bun.gc(true);
+    const held = heapStats().extraMemorySize - before;
+    expect(kept.map((name) => name.length)).toEqual(Array(40).fill(200));
+    // 40 whole runs would be 40 × 200 KB = 8 MB; 40 chunks are 40 × 1 KB.
+    expect(held).toBeLessThan(2_000_000);
+  });
+
   test("the smallest entries (5 bytes each) are not refused by the count check", () => {
     for (const n of [1, 2, 50]) {
       const entries: DigestEntry[] = Array.from({ length: n }, () => ({ node: "", generation: 0, heartbeat: 0, maxVersion: 0, collectedUpTo: 0 }));
       const body = frameBody(MessageType.Syn, (w) => writeDigest(w, entries));
-      expect(body.length).toBe(1 + 5 * n);
+      expect(body.length).toBe(2 + 5 * n);
       expect(readDigest(new BodyReader(body), 10)).toEqual(entries);
     }
     // Smallest node deltas (6 bytes) and smallest entries too.
@@ -156,22 +205,59 @@ describe("digest", () => {
     expect(readDeltas(new BodyReader(body), limits).deltas).toEqual(deltas);
   });
 
-  test("an empty digest is one byte", () => {
-    expect([...frameBody(MessageType.Syn, (w) => writeDigest(w, []))]).toEqual([0]);
+  test("an empty digest is two bytes: no entries, no names", () => {
+    const body = frameBody(MessageType.Syn, (w) => writeDigest(w, []));
+    expect([...body]).toEqual([0, 0]);
+    expect(digestSize([])).toBe(2);
+    const reader = new BodyReader(body);
+    expect(readDigest(reader, 64)).toEqual([]);
+    reader.expectEnd("syn");
+  });
+
+  test("a lone surrogate in a name is an EncodeError, even where the next name would complete the pair", () => {
+    const entry = (node: string): DigestEntry => ({ node, generation: 1, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 });
+    for (const names of [["a\ud83d"], ["a\ud83d", "\ude00b"], ["\ude00"]]) {
+      const error = caught(() => frameBody(MessageType.Syn, (w) => writeDigest(w, names.map(entry)))) as EncodeError;
+      expect(error).toBeInstanceOf(EncodeError);
+      expect(error.field).toBe("digest.node");
+    }
   });
 
   test("a count too large for the body, or a name over the limit, is a DecodeError", () => {
     const entries: DigestEntry[] = [{ node: "abc", generation: 1, heartbeat: 2, maxVersion: 3, collectedUpTo: 4 }];
     const body = [...refDigest(entries)];
-    body[0] = 2; // claims two entries, holds one (8 bytes < 2 × 5)
+    body[0] = 2; // claims two entries, holds one (9 bytes < 2 × 5)
     const e1 = caught(() => readDigest(new BodyReader(Uint8Array.from(body)), 100)) as DecodeError;
     expect(e1).toBeInstanceOf(DecodeError);
     expect([e1.field, e1.offset]).toEqual(["digest.count", 0]);
+    // count, names length, "abc", then the entry: its name length is at offset 5.
     const e2 = caught(() => readDigest(new BodyReader(Uint8Array.from(refDigest(entries))), 2)) as DecodeError;
-    expect([e2.field, e2.offset]).toEqual(["digest.node", 1]);
+    expect([e2.field, e2.offset, e2.reason]).toEqual(["digest.nameLength", 5, "length 3 exceeds the limit of 2"]);
     const truncated = Uint8Array.from(refDigest(entries).slice(0, -1));
     const e3 = caught(() => readDigest(new BodyReader(truncated), 100)) as DecodeError;
     expect(e3).toBeInstanceOf(DecodeError);
+  });
+
+  test("names and their lengths that disagree are a DecodeError naming the field and offset", () => {
+    const decode = (bytes: number[]) => caught(() => readDigest(new BodyReader(Uint8Array.from(bytes)), 64)) as DecodeError;
+    const numbers = [1, 1, 1, 0];
+    const cases: { name: string; bytes: number[]; field: string; offset: number }[] = [
+      // Names run of 50 bytes in a 12-byte body.
+      { name: "names run past the body", bytes: [1, 50, 0x61, 0x62, 1, ...numbers], field: "digest.names", offset: 1 },
+      // "abc", then lengths 2 and 2: the second name has only 1 byte left.
+      { name: "a name past the names run", bytes: [2, 3, 0x61, 0x62, 0x63, 2, ...numbers, 2, ...numbers], field: "digest.nameLength", offset: 10 },
+      // "abcd" and one name of 3 bytes: "d" belongs to no entry.
+      { name: "names left over", bytes: [1, 4, 0x61, 0x62, 0x63, 0x64, 3, ...numbers], field: "digest.names", offset: 5 },
+      // "a", then 0xff "b": the second name is not UTF-8.
+      { name: "invalid UTF-8 in one name", bytes: [2, 3, 0x61, 0xff, 0x62, 1, ...numbers, 2, ...numbers], field: "digest.node", offset: 3 },
+      // "é" split between two names of one byte each: valid as a run, not as names.
+      { name: "a character split between two names", bytes: [2, 2, 0xc3, 0xa9, 1, ...numbers, 1, ...numbers], field: "digest.node", offset: 2 },
+    ];
+    for (const c of cases) {
+      const error = decode(c.bytes);
+      expect(error, c.name).toBeInstanceOf(DecodeError);
+      expect([error.field, error.offset], c.name).toEqual([c.field, c.offset]);
+    }
   });
 });
 
@@ -204,9 +290,10 @@ describe("deltas", () => {
       for (const base of [128, 16384]) {
         // Around 128 every size; around 16384 (large values, slower to check) every third one.
         for (let size = base - 40; size <= base + 10; size += base === 128 ? 1 : 3) {
-          for (const expiresAt of [undefined, 1_700_000_000_000]) {
+          for (const [expiresAt, writtenAt] of [[undefined, undefined], [1_700_000_000_000, undefined], [undefined, 1_700_000_000_000], [1_700_000_060_000, 1_700_000_000_000]]) {
             const entry: WireEntry = { group: "g", key, version: 5, valueType: 1, deleted: false, value: new Uint8Array(size) };
             if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+            if (writtenAt !== undefined) entry.writtenAt = writtenAt;
             const deltas: NodeDelta[] = [{ node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 5, entries: [entry, entry] }];
             const body = frameBody(MessageType.Ack, (w) => writeDeltas(w, deltas));
             expect(Buffer.from(body).equals(Buffer.from(refDeltas(deltas)))).toBe(true);
@@ -244,6 +331,45 @@ describe("deltas", () => {
         reader.expectEnd("synack");
       }),
       { numRuns: 150 },
+    );
+  }, SLOW);
+
+  test("the same entry with and without writtenAt: each round trips, matches the reference bytes, and differs only by the flag and the varuint", () => {
+    const header = { node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1 };
+    /** Writes one entry, checks its bytes and size, and reads it back. */
+    const roundTrip = (entry: WireEntry): WireEntry => {
+      const deltas: NodeDelta[] = [{ ...header, entries: [entry] }];
+      const body = frameBody(MessageType.Push, (w) => writeDeltas(w, deltas));
+      expect([...body]).toEqual(refDeltas(deltas));
+      expect(body.length).toBe(deltasSize(deltas));
+      const reader = new BodyReader(body);
+      const decoded = readDeltas(reader, limits);
+      reader.expectEnd("push");
+      expect(decoded.skipped).toEqual([]);
+      return decoded.deltas[0]!.entries[0]!;
+    };
+    const plainOne = (e: WireEntry) => ({ ...e, value: [...e.value] });
+    fc.assert(
+      fc.property(wireEntry, safe, (generated, writtenAt) => {
+        const { writtenAt: _dropped, ...without } = generated;
+        const stamped: WireEntry = { ...without, writtenAt };
+        const back = roundTrip(stamped);
+        expect(plainOne(back)).toEqual(plainOne(stamped));
+        expect(back.writtenAt).toBe(writtenAt);
+        const bare = roundTrip(without);
+        expect(plainOne(bare)).toEqual(plainOne(without));
+        expect("writtenAt" in bare).toBe(false);
+        // The reference layout: same bytes but the kind's bit 5 and the varuint after the expiry.
+        const stampedBody = refEntryBody(stamped);
+        const bareBody = refEntryBody(without);
+        const kindAt = refString(without.group).length + refString(without.key).length + refVaruint(without.version).length;
+        expect(stampedBody[kindAt]).toBe(bareBody[kindAt]! | 0x20);
+        const timeAt = kindAt + 1 + (without.expiresAt === undefined ? 0 : refVaruint(without.expiresAt).length);
+        const removed = [...stampedBody.slice(0, timeAt), ...stampedBody.slice(timeAt + refVaruint(writtenAt).length)];
+        removed[kindAt] = bareBody[kindAt]!;
+        expect(removed).toEqual(bareBody);
+      }),
+      { numRuns: 300 },
     );
   }, SLOW);
 
@@ -312,9 +438,19 @@ describe("damaged entries inside an intact length prefix", () => {
     expectSkip([...groupKeyVersion, 0x80 | 0x40 | 0x0f, ...refVaruint(5), 0x00], "entry.kind", 9);
   });
 
-  test("reserved kind bits 4-5 set: skipped, reported at the kind byte", () => {
+  test("reserved kind bit 4 set: skipped, reported at the kind byte, with or without the other flags", () => {
     expectSkip([...groupKeyVersion, 0x10, 0x00], "entry.kind", 9);
-    expectSkip([...groupKeyVersion, 0x20 | 0x01, 0x00], "entry.kind", 9);
+    expectSkip([...groupKeyVersion, 0x10 | 0x01, 0x00], "entry.kind", 9);
+    // Bit 5 (writtenAt) with bit 4: still skipped at the kind byte, before the writtenAt is read.
+    expectSkip([...groupKeyVersion, 0x10 | 0x20, ...refVaruint(1_700_000_000_000), 0x00], "entry.kind", 9);
+    expectSkip([...groupKeyVersion, 0x80 | 0x40 | 0x20 | 0x10, ...refVaruint(5), ...refVaruint(6), 0x00], "entry.kind", 9);
+  });
+
+  test("a damaged writtenAt (non-minimal, or missing): skipped, reported at the writtenAt", () => {
+    expectSkip([...groupKeyVersion, 0x20, 0x80, 0x00, 0x00], "entry.writtenAt", 10);
+    expectSkip([...groupKeyVersion, 0x20], "entry.writtenAt", 10);
+    // After an expiry: the writtenAt follows it.
+    expectSkip([...groupKeyVersion, 0x40 | 0x20, ...refVaruint(300), 0xff, 0x00], "entry.writtenAt", 12);
   });
 
   test("invalid UTF-8 in the key: skipped, reported at the key", () => {

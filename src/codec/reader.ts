@@ -187,19 +187,13 @@ export class BodyReader {
   string(field: string, maxBytes = Number.MAX_SAFE_INTEGER): string {
     const start = this.position;
     const from = this.lengthPrefixed(field, maxBytes);
-    const to = this.position;
-    if (to - from <= SHORT_STRING_BYTES) {
-      // Short strings are mostly ASCII names and keys: build the string natively one char per
-      // byte, then let the regex engine confirm it is ASCII (where that equals UTF-8 decoding).
-      // Measured faster than checking the bytes in a JS loop first.
-      const text = latin1.call(this.body, from, to);
-      if (!NON_ASCII.test(text)) return text;
-    }
-    try {
-      return utf8.decode(this.body.subarray(from, to));
-    } catch {
-      throw new DecodeError(field, this.baseOffset + start, "invalid UTF-8");
-    }
+    return decodeUtf8(this.body, from, this.position, field, this.baseOffset + start);
+  }
+
+  /** A length-prefixed run of strings stored back to back, whose lengths the format carries elsewhere. */
+  stringRun(field: string): StringRun {
+    const from = this.lengthPrefixed(field, Number.MAX_SAFE_INTEGER);
+    return new StringRun(this.body.subarray(from, this.position), this.baseOffset + from);
   }
 
   /** Reads a varuint length, checks it, and skips the bytes; returns where they start. */
@@ -253,5 +247,83 @@ export class BodyReader {
 
   private short(field: string, bytes: number): never {
     throw new DecodeError(field, this.baseOffset + this.position, `needs ${bytes} bytes, ${this.remaining} remain`);
+  }
+}
+
+/** bytes[from, to) as UTF-8; invalid UTF-8 is a DecodeError naming the field, at errorOffset. */
+function decodeUtf8(bytes: Uint8Array, from: number, to: number, field: string, errorOffset: number): string {
+  if (to - from <= SHORT_STRING_BYTES) {
+    // Short strings are mostly ASCII names and keys: build the string natively one char per
+    // byte, then let the regex engine confirm it is ASCII (where that equals UTF-8 decoding).
+    // Measured faster than checking the bytes in a JS loop first.
+    const text = latin1.call(bytes, from, to);
+    if (!NON_ASCII.test(text)) return text;
+  }
+  try {
+    return utf8.decode(bytes.subarray(from, to));
+  } catch {
+    throw new DecodeError(field, errorOffset, "invalid UTF-8");
+  }
+}
+
+/**
+ * Bytes a StringRun decodes at once. A string taken from an ASCII chunk is a substring of it, and
+ * a substring keeps its whole chunk alive, so the bound caps what one kept string (a node name
+ * stored for the life of the process) can hold on to: one chunk, never a whole message.
+ */
+const STRING_RUN_CHUNK_BYTES = 1024;
+
+/**
+ * Strings stored back to back (a digest's names), handed out one by one. Making each short string
+ * on its own costs a native call apiece, which dominated digest decoding; instead the run is
+ * decoded a chunk at a time, one call per chunk, and each string is a substring of its chunk. A
+ * chunk that is not all ASCII (or ends inside a character) falls back to decoding its strings one
+ * by one, which also finds invalid UTF-8 in exactly the string that holds it.
+ */
+export class StringRun {
+  private position = 0;
+  private chunkStart = 0;
+  private chunkEnd = 0;
+  /** The current chunk as text when it is all ASCII (so byte offsets are char offsets), else null. */
+  private chunk: string | null = null;
+
+  /** baseOffset: where bytes start inside the frame body, for error offsets. */
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly baseOffset: number,
+  ) {}
+
+  /** Bytes not yet handed out. */
+  get remaining(): number {
+    return this.bytes.length - this.position;
+  }
+
+  /** Where the next string starts, as an offset in the frame body. */
+  get offset(): number {
+    return this.baseOffset + this.position;
+  }
+
+  /** The next `length` bytes as a string; the caller has checked length against remaining. */
+  next(length: number, field: string): string {
+    const from = this.position;
+    const to = from + length;
+    this.position = to;
+    if (to > this.chunkEnd) this.startChunk(from, Math.min(this.bytes.length, from + Math.max(STRING_RUN_CHUNK_BYTES, length)));
+    if (this.chunk !== null) return this.chunk.substring(from - this.chunkStart, to - this.chunkStart);
+    return decodeUtf8(this.bytes, from, to, field, this.baseOffset + from);
+  }
+
+  private startChunk(from: number, to: number): void {
+    this.chunkStart = from;
+    this.chunkEnd = to;
+    // Valid UTF-8 with as many UTF-16 units as bytes is all ASCII (every multi-byte character
+    // has fewer units than bytes), so one native call both checks and decodes the chunk. A chunk
+    // ending inside a character is not valid on its own: its strings are decoded one by one.
+    try {
+      const text = utf8.decode(this.bytes.subarray(from, to));
+      this.chunk = text.length === to - from ? text : null;
+    } catch {
+      this.chunk = null;
+    }
   }
 }
