@@ -1,11 +1,12 @@
 // Builds single-file executables: dist/goferbroke for this machine and
 // dist/goferbroke-<os>-<arch>[.exe] for every supported target. The version and the commit are
-// embedded (see src/cli/version.ts).
+// embedded (see src/cli/version.ts); the build options are in scripts/build-flags.ts.
 //   bun run build                 all targets
 //   bun run build -- --host-only  just dist/goferbroke
 import { parseArgs } from "node:util";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { SHIPPED_BUILD_FLAGS } from "./build-flags.ts";
 
 export const TARGETS = [
   { name: "linux-x64", bunTarget: "bun-linux-x64" },
@@ -26,8 +27,7 @@ const git = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: root, 
 const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
 
 async function compile(outfile: string, bunTarget?: string): Promise<void> {
-  // Bytecode skips parsing at start-up; it requires ESM output.
-  const args = ["build", "--compile", "--bytecode", "--format=esm", "--minify", `--define=GOFERBROKE_COMMIT=${JSON.stringify(commit)}`];
+  const args = ["build", "--compile", ...SHIPPED_BUILD_FLAGS, `--define=GOFERBROKE_COMMIT=${JSON.stringify(commit)}`];
   if (bunTarget) args.push(`--target=${bunTarget}`);
   args.push(join(root, "src/cli/main.ts"), "--outfile", outfile);
   const child = Bun.spawn([process.execPath, ...args], { stdout: "pipe", stderr: "pipe" });

@@ -49,7 +49,7 @@ function newestSourceMtimeMs(): number {
       newest = Math.max(newest, stat.mtimeMs);
     }
   };
-  for (const path of ["src", "package.json", "scripts/build.ts", "tsconfig.json"]) visit(join(repoRoot, path));
+  for (const path of ["src", "package.json", "scripts/build.ts", "scripts/build-flags.ts", "tsconfig.json"]) visit(join(repoRoot, path));
   return newest;
 }
 

@@ -289,6 +289,12 @@ describe("usage and config errors exit 2 with a message naming the problem", () 
     expectUsageError(await runCli(["-nodeConfig", missing]), missing);
   });
 
+  test("a config file that sets one option under its Go name and ours exits 2 naming the option", async () => {
+    const file = writeTemp("twice.json", JSON.stringify({ Name: "from-go", clusterName: "ours" }));
+    const result = await runCli(["-clusterConfig", file, "-nodeAddr", "127.0.0.1:7946"]);
+    expectUsageError(result, 'config sets option "clusterName" twice');
+  });
+
   test("a config file with an unknown option exits 2 naming the option and the file", async () => {
     const file = writeTemp("unknown-option.conf", 'Name: "n"\nFanoutt: 3\n');
     const result = await runCli(["-nodeConfig", file, "-nodeAddr", "127.0.0.1:7946"]);

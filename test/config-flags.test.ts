@@ -2,7 +2,9 @@
 // defaults merge including the Go sample files, and the cluster network type check.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError, formatFlagHelp, parseCliArgs, parseDurationMs } from "../src/config/flags.ts";
@@ -12,6 +14,8 @@ import {
   checkNetworkType,
   classifyIp,
   findNetworkProblems,
+  isIPv4,
+  isIPv6,
   parseHostPort,
   resolveHostnames,
   type ClusterNetwork,
@@ -525,6 +529,28 @@ describe("addresses", () => {
       ["224.0.0.1", "unusable"], ["255.255.255.255", "unusable"], ["0.1.2.3", "unusable"], ["ff02::1", "unusable"],
     ];
     for (const [ip, expected] of cases) expect(`${ip} ${classifyIp(ip)}`).toBe(`${ip} ${expected}`);
+  });
+
+  // network.ts checks IP literals itself (node:net is slow to load); it must accept exactly what
+  // node:net accepts, the edge cases and random near-addresses alike.
+  test("isIPv4 and isIPv6 agree with node:net", () => {
+    const agrees = (text: string) => net.isIPv4(text) === isIPv4(text) && net.isIPv6(text) === isIPv6(text);
+    const edgeCases = [
+      "1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1.2.3.4 ", " 1.2.3.4",
+      "::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1::2::3", ":::", "12345::", "FFFF::", "[::1]",
+      "::ffff:1.2.3.4", "::ffff:01.2.3.4", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3.4",
+      "fe80::1%eth0", "fe80::1%", "fe80::1%a.b-c:d", "fe80::1%eth0%1", "::%1", "١.٢.٣.٤",
+    ];
+    for (const text of edgeCases) expect(`${text} ${agrees(text)}`).toBe(`${text} true`);
+    const alphabet = fc.constantFrom(..."0123456789abcdefABCDEF:.%-z ");
+    const nearAddress = fc.oneof(
+      fc.array(alphabet, { maxLength: 45 }).map((chars) => chars.join("")),
+      fc.ipV4(),
+      fc.ipV4Extended(),
+      fc.ipV6(),
+      fc.tuple(fc.ipV6(), fc.stringMatching(/^%[0-9a-zA-Z.:-]{0,6}$/)).map(([address, zone]) => address + zone),
+    );
+    fc.assert(fc.property(nearAddress, agrees), { numRuns: 20_000 });
   });
 });
 

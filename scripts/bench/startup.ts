@@ -1,10 +1,12 @@
 // Start-up benchmark of the compiled executable, and what it costs to ship and to keep running:
 //   - start → listening: a node spawned with only -nodeAddr on a free port, timed from just before
-//     the spawn to (a) the first TCP connection its port accepts (polled in a tight loop), and
-//     (b) the timestamp of its "listening on" JSON log line; plus a `--version` run (spawn to exit),
-//     which is the runtime's and the bundle's cost without any node work. Builds compared side by
-//     side, their runs interleaved so background load hits all alike: --bytecode with and without
-//     --minify, neither, and `bun src/cli/main.ts` from source. Bar: p50 start → listening < 50 ms.
+//     the spawn to (a) the first TCP connection its port accepts (attempts 1 ms apart), and (b) the
+//     timestamp of its "listening on" JSON log line; plus a `--version` run (spawn to exit), which
+//     is the runtime's and the bundle's cost without any node work. Builds compared side by side,
+//     their runs interleaved so background load hits all alike: the shipped options
+//     (scripts/build-flags.ts), each without one of them, with the runtime's --smol, the default
+//     pretty logs, `bun src/cli/main.ts` from source, and the floor: a compiled program that only
+//     listens. Bar: p50 start → listening < 50 ms.
 //   - idle RSS: each node of a 3-node cluster of dist/goferbroke (gossip every 1 s, the default),
 //     VmRSS from /proc/<pid>/status after it settled.
 //   - binary size per target, from the full `bun run build` (all 7 targets).
@@ -19,6 +21,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { machineLine, writeBenchmarkSection } from "./report.ts";
+import { SHIPPED_BUILD_FLAGS } from "../build-flags.ts";
 import { cliEntry, freePort, killAll, repoRoot, startCluster } from "../../test/support/node-processes.ts";
 
 const { values: args } = parseArgs({
@@ -60,9 +63,11 @@ interface Variant {
   command: string[];
   /** Pause between connection attempts while waiting for the port; 0 is a busy loop. */
   pollPauseMs: number;
+  /** The node's log format: JSON lines carry the time of "listening on"; pretty is the default. */
+  logFormat: "json" | "pretty";
   sizeBytes?: number;
   /** Compiled from src/cli/main.ts with these `bun build` options; null for the floor and source rows. */
-  buildFlags: string[] | null;
+  buildFlags: readonly string[] | null;
 }
 
 function gitCommit(): string {
@@ -93,14 +98,19 @@ const line = JSON.stringify({ time: new Date().toISOString(), level: "info", msg
 process.stderr.write(line);
 `;
 
+const without = (flag: string) => SHIPPED_BUILD_FLAGS.filter((option) => option !== flag);
+
 /** The compared builds, into a scratch directory (dist/ is left to scripts/build.ts). */
 async function buildVariants(scratch: string): Promise<Variant[]> {
-  const SHIPPED_FLAGS = ["--bytecode", "--format=esm", "--minify"];
+  const compiledRow = (name: string, buildFlags: readonly string[]): Variant => ({ name, command: [], pollPauseMs: POLL_PAUSE_MS, logFormat: "json", buildFlags });
   const compiled: Variant[] = [
-    { name: "`--bytecode --minify` (scripts/build.ts)", command: [], pollPauseMs: POLL_PAUSE_MS, buildFlags: SHIPPED_FLAGS },
-    { name: "`--bytecode`", command: [], pollPauseMs: POLL_PAUSE_MS, buildFlags: ["--bytecode", "--format=esm"] },
-    { name: "`--minify`", command: [], pollPauseMs: POLL_PAUSE_MS, buildFlags: ["--format=esm", "--minify"] },
-    { name: "neither", command: [], pollPauseMs: POLL_PAUSE_MS, buildFlags: ["--format=esm"] },
+    compiledRow(`\`${SHIPPED_BUILD_FLAGS.filter((flag) => flag !== "--format=esm").join(" ")}\` (scripts/build.ts)`, SHIPPED_BUILD_FLAGS),
+    compiledRow("without `--splitting` (one bundle)", without("--splitting")),
+    compiledRow("without `--minify`", without("--minify")),
+    // Without bytecode the format may be ESM or CommonJS; ESM keeps the rows comparable.
+    compiledRow("without `--bytecode`", without("--bytecode")),
+    compiledRow("without `--compile-jit-policy=8`", without("--compile-jit-policy=8")),
+    compiledRow("with the runtime's `--smol` (`--compile-exec-argv=--smol`)", [...SHIPPED_BUILD_FLAGS, "--compile-exec-argv=--smol"]),
   ];
   for (const [index, variant] of compiled.entries()) {
     const outfile = join(scratch, `goferbroke-${index}`);
@@ -113,14 +123,104 @@ async function buildVariants(scratch: string): Promise<Variant[]> {
   const floorEntry = join(scratch, "floor.ts");
   writeFileSync(floorEntry, FLOOR_PROGRAM);
   const floorBinary = join(scratch, "floor");
-  await compile(floorEntry, floorBinary, SHIPPED_FLAGS);
+  await compile(floorEntry, floorBinary, SHIPPED_BUILD_FLAGS);
   const shipped = compiled[0]!;
   return [
     ...compiled,
-    { ...shipped, name: `${shipped.name}, busy-loop polling`, pollPauseMs: 0 },
-    { name: "floor: a 5-line `Bun.listen` program, compiled the same way", command: [floorBinary], pollPauseMs: POLL_PAUSE_MS, sizeBytes: statSync(floorBinary).size, buildFlags: null },
-    { name: "from source (`bun src/cli/main.ts`)", command: [process.execPath, cliEntry], pollPauseMs: POLL_PAUSE_MS, buildFlags: null },
+    { ...shipped, name: "shipped, default pretty logs (no `--log-format`)", logFormat: "pretty" },
+    { ...shipped, name: "shipped, busy-loop polling", pollPauseMs: 0 },
+    { name: FLOOR_NAME, command: [floorBinary], pollPauseMs: POLL_PAUSE_MS, logFormat: "json", sizeBytes: statSync(floorBinary).size, buildFlags: null },
+    { name: "from source (`bun src/cli/main.ts`)", command: [process.execPath, cliEntry], pollPauseMs: POLL_PAUSE_MS, logFormat: "json", buildFlags: null },
   ];
+}
+
+const FLOOR_NAME = "floor: a 5-line `Bun.listen` program, compiled the same way";
+
+// ---- where the time goes ----
+
+const STEP_RUNTIME = "the runtime, up to the program's first line";
+const STEP_COMMAND_LINE = "main.ts and what it imports: flags, addresses, suggestions";
+const STEP_RUN_MODULES = "the run path's modules: option schemas (valibot), consola's core, node, transport";
+const STEP_WORK = "resolving the options, creating the node, binding the port";
+const STEPS = [STEP_RUNTIME, STEP_COMMAND_LINE, STEP_RUN_MODULES, STEP_WORK];
+
+/**
+ * The shipped build's start-up in steps: a compiled program that runs the real main() (the same
+ * modules, the same order) and takes two readings at each step, with Bun.listen wrapped to take the
+ * last ones and exit once the node port is bound. The readings: the time since the process
+ * started (Bun.nanoseconds), and the CPU time of all its threads (process.cpuUsage), which waiting
+ * for a CPU does not inflate but Bun's helper threads (JIT, GC) add to. A thread's own CPU time is
+ * not readable precisely from JavaScript: process.threadCpuUsage and /proc/thread-self/schedstat
+ * move in whole clock ticks while the thread runs.
+ */
+const READINGS = "const reading = (step: string) => { const cpu = process.cpuUsage(); return [step, Bun.nanoseconds() / 1e6, (cpu.user + cpu.system) / 1000]; };";
+
+function probeProgram(): string {
+  const source = (path: string) => JSON.stringify(join(repoRoot, "src", path));
+  return `
+${READINGS}
+const readings = [reading("${STEP_RUNTIME}")];
+const listen = Bun.listen;
+Bun.listen = ((options: Parameters<typeof listen>[0]) => {
+  listen(options);
+  readings.push(reading("${STEP_WORK}"));
+  console.log(JSON.stringify(readings));
+  process.exit(0);
+}) as typeof listen;
+const { main } = await import(${source("cli/main.ts")});
+readings.push(reading("${STEP_COMMAND_LINE}"));
+await Promise.all([import(${source("config/merge.ts")}), import(${source("cli/logging.ts")}), import(${source("cli/run-node.ts")})]);
+readings.push(reading("${STEP_RUN_MODULES}"));
+await main(process.argv.slice(2));
+`;
+}
+
+const FLOOR_PROBE_PROGRAM = `
+${READINGS}
+const readings = [reading("${STEP_RUNTIME}")];
+Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+readings.push(reading("${STEP_WORK}"));
+console.log(JSON.stringify(readings));
+process.exit(0);
+`;
+
+/** Each step's time per run (ms of wall clock and of CPU); a step the program does not have is absent. */
+type StepTimes = Map<string, { wallMs: number[]; cpuMs: number[] }>;
+
+async function runProbe(binary: string, into: StepTimes): Promise<void> {
+  const port = await freePort();
+  const child = Bun.spawn([binary, `-nodeAddr=127.0.0.1:${port}`, "--log-format=json"], { stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT_MS);
+  try {
+    const [output, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+    if (code !== 0) throw new Error(`${binary} exited ${code}: ${output}`);
+    let previous = { wallMs: 0, cpuMs: 0 };
+    for (const [step, wallMs, cpuMs] of JSON.parse(output) as [string, number, number][]) {
+      const times = into.get(step) ?? { wallMs: [], cpuMs: [] };
+      times.wallMs.push(wallMs - previous.wallMs);
+      times.cpuMs.push(cpuMs - previous.cpuMs);
+      into.set(step, times);
+      previous = { wallMs, cpuMs };
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function measureSteps(scratch: string): Promise<{ shipped: StepTimes; floor: StepTimes }> {
+  const binaries = { shipped: join(scratch, "probe"), floor: join(scratch, "floor-probe") };
+  writeFileSync(join(scratch, "probe.ts"), probeProgram());
+  writeFileSync(join(scratch, "floor-probe.ts"), FLOOR_PROBE_PROGRAM);
+  await compile(join(scratch, "probe.ts"), binaries.shipped, SHIPPED_BUILD_FLAGS);
+  await compile(join(scratch, "floor-probe.ts"), binaries.floor, SHIPPED_BUILD_FLAGS);
+  const steps = { shipped: new Map() as StepTimes, floor: new Map() as StepTimes };
+  for (let run = 0; run < RUNS; run++) {
+    process.stdout.write(`\rsteps ${run + 1}/${RUNS}`);
+    await runProbe(binaries.shipped, steps.shipped);
+    await runProbe(binaries.floor, steps.floor);
+  }
+  process.stdout.write("\n");
+  return steps;
 }
 
 // ---- one start ----
@@ -128,8 +228,8 @@ async function buildVariants(scratch: string): Promise<Variant[]> {
 interface StartSample {
   /** Spawn → the first accepted TCP connection on the node port. */
   acceptMs: number;
-  /** Spawn (wall clock) → the time in the "listening on" log line (ms resolution). */
-  logMs: number;
+  /** Spawn (wall clock) → the time in the "listening on" log line (ms resolution); null for pretty logs, which carry no time. */
+  logMs: number | null;
   /** The child's main thread by then: time on a CPU, and time runnable but waiting for one. */
   onCpuMs: number;
   waitingMs: number;
@@ -155,7 +255,8 @@ async function timeStart(variant: Variant): Promise<StartSample> {
   const port = await freePort();
   const wallAtSpawn = performance.timeOrigin + performance.now();
   const startedAt = performance.now();
-  const child = Bun.spawn([...variant.command, `-nodeAddr=127.0.0.1:${port}`, "--log-format=json"], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const logArgs = variant.logFormat === "json" ? ["--log-format=json"] : [];
+  const child = Bun.spawn([...variant.command, `-nodeAddr=127.0.0.1:${port}`, ...logArgs], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   try {
     const deadline = startedAt + START_TIMEOUT_MS;
     for (;;) {
@@ -165,7 +266,7 @@ async function timeStart(variant: Variant): Promise<StartSample> {
     }
     const acceptMs = performance.now() - startedAt;
     const scheduling = schedstat(child.pid);
-    const logMs = await listeningLogDelay(child.stderr, wallAtSpawn, deadline);
+    const logMs = variant.logFormat === "json" ? await listeningLogDelay(child.stderr, wallAtSpawn, deadline) : null;
     return { acceptMs, logMs, ...scheduling };
   } finally {
     child.kill("SIGKILL");
@@ -287,50 +388,100 @@ function distSizes(): { name: string; bytes: number }[] {
 
 // ---- report ----
 
-function report(results: readonly VariantResult[], rss: number[], build: { seconds: number; sizes: { name: string; bytes: number }[] } | null, loadBefore: number[]): string {
-  const builds = results.filter((result) => result.variant.buildFlags !== null && result.variant.pollPauseMs > 0);
+interface Measured {
+  results: readonly VariantResult[];
+  steps: { shipped: StepTimes; floor: StepTimes };
+  rss: number[];
+  build: { seconds: number; sizes: { name: string; bytes: number }[] } | null;
+  load: { before: number[]; after: number[] };
+}
+
+const loadLine = (load: number[]) => load.map((value) => value.toFixed(1)).join(" ");
+const tableRow = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+
+function startTable(results: readonly VariantResult[], floor: VariantResult): string[] {
+  const acceptsP50 = (result: VariantResult) => percentile(column(result, (sample) => sample.acceptMs), 50);
+  const logs = (result: VariantResult) => result.samples.flatMap((sample) => (sample.logMs === null ? [] : [sample.logMs]));
+  return [
+    "| Build | Size | Accepts p50 / p90 | × floor (p50) | Log p50 / p90 | On CPU p50 | Waiting p50 | Accepts − waiting p50 / p90 | --version p50 / p90 |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...results.map((result) =>
+      tableRow([
+        result.variant.name,
+        result.variant.sizeBytes === undefined ? "—" : `${mib(result.variant.sizeBytes)} MiB`,
+        p50p90(column(result, (sample) => sample.acceptMs)),
+        `${(acceptsP50(result) / acceptsP50(floor)).toFixed(1)}×`,
+        logs(result).length === 0 ? "—" : p50p90(logs(result)),
+        ms(percentile(column(result, (sample) => sample.onCpuMs), 50)),
+        ms(percentile(column(result, (sample) => sample.waitingMs), 50)),
+        p50p90(column(result, unqueued)),
+        p50p90(result.version),
+      ]),
+    ),
+  ];
+}
+
+function stepTable(steps: Measured["steps"]): string[] {
+  const p50 = (values: number[] | undefined) => (values === undefined ? "—" : ms(percentile(values, 50)));
+  const cells = (times: StepTimes, step: string) => [p50(times.get(step)?.wallMs), p50(times.get(step)?.cpuMs)];
+  /** Per run, the sum over the steps: the time to listening. */
+  const totals = (times: StepTimes, pick: "wallMs" | "cpuMs") => {
+    const runs = times.get(STEP_RUNTIME)?.[pick].length ?? 0;
+    return Array.from({ length: runs }, (_, run) => STEPS.reduce((sum, step) => sum + (times.get(step)?.[pick][run] ?? 0), 0));
+  };
+  return [
+    "| Step | Floor: time p50 | Floor: CPU p50 | Shipped: time p50 | Shipped: CPU p50 |",
+    "|---|---:|---:|---:|---:|",
+    ...STEPS.map((step) => tableRow([step, ...cells(steps.floor, step), ...cells(steps.shipped, step)])),
+    tableRow([
+      "**to listening, in all** (p50 / p90)",
+      p50p90(totals(steps.floor, "wallMs")),
+      p50p90(totals(steps.floor, "cpuMs")),
+      p50p90(totals(steps.shipped, "wallMs")),
+      p50p90(totals(steps.shipped, "cpuMs")),
+    ]),
+  ];
+}
+
+function report({ results, steps, rss, build, load }: Measured): string {
+  const builds = results.filter((result) => result.variant.buildFlags !== null && result.variant.pollPauseMs > 0 && result.variant.logFormat === "json");
   const fastestBy = (pick: (sample: StartSample) => number) =>
     [...builds].sort((a, b) => percentile(column(a, pick), 50) - percentile(column(b, pick), 50))[0]!.variant.name;
   const shipped = builds[0]!;
   const shippedP50 = percentile(column(shipped, (sample) => sample.acceptMs), 50);
   const shippedUnqueuedP50 = percentile(column(shipped, unqueued), 50);
-  const floor = results.find((result) => result.variant.name.startsWith("floor"))!;
-  const onCpuP50 = (result: VariantResult) => percentile(column(result, (sample) => sample.onCpuMs), 50);
+  const floor = results.find((result) => result.variant.name === FLOOR_NAME)!;
+  const floorP50 = percentile(column(floor, (sample) => sample.acceptMs), 50);
+  const floorUnqueuedP50 = percentile(column(floor, unqueued), 50);
   const verdict = (value: number) => `${value < BAR_MS ? "met" : "**not met**"} (${ms(value)})`;
   const lines = [
     SECTION,
     "",
     `Command: \`bun scripts/bench/startup.ts\` (\`npm run bench:startup\`), ${new Date().toISOString().slice(0, 10)}, ${RUNS} runs per row.`,
-    `Machine: ${machineLine()}; load average ${loadBefore.map((value) => value.toFixed(1)).join(" ")} when it started. ` +
-      "Other work shared the CPUs, so wall-clock times are noisy; the rows' runs are interleaved, so they are comparable with each other.",
+    `Machine: ${machineLine()}; load average ${loadLine(load.before)} when it started, ${loadLine(load.after)} when the starts were measured. ` +
+      "Other work shared the CPUs, so wall-clock times are noisy; the rows' runs are interleaved, so they are comparable with each other, and the floor row is the baseline measured in the same run.",
     "",
     "### Start to listening",
     "",
     "A node spawned with only `-nodeAddr 127.0.0.1:<free port> --log-format=json`, timed from just before the spawn to " +
-      `*accepts*, the first TCP connection its port accepts (attempts ${POLL_PAUSE_MS} ms apart), and to *log*, the timestamp of its \`"listening on"\` log line (ms resolution). ` +
-      "From `/proc/<pid>/schedstat` of its main thread at that moment: *on CPU* and *waiting*, the time it was runnable but had no CPU; " +
+      `*accepts*, the first TCP connection its port accepts (attempts ${POLL_PAUSE_MS} ms apart), and to *log*, the timestamp of its \`"listening on"\` log line (ms resolution; pretty lines carry none). ` +
+      "*× floor*: accepts p50 over the floor row's. From `/proc/<pid>/schedstat` of its main thread when the connection was accepted: *on CPU* (which includes what the node did after binding, such as writing that log line) and *waiting*, the time it was runnable but had no CPU; " +
       "*accepts − waiting* estimates the start on an idle machine. *--version*: spawn to exit of `--version`, the runtime and the bundle without any node work.",
     "",
-    "| Build | Size | Accepts p50 / p90 | Log p50 / p90 | On CPU p50 | Waiting p50 | Accepts − waiting p50 / p90 | --version p50 / p90 |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ...results.map((result) =>
-      [
-        result.variant.name,
-        result.variant.sizeBytes === undefined ? "—" : `${mib(result.variant.sizeBytes)} MiB`,
-        p50p90(column(result, (sample) => sample.acceptMs)),
-        p50p90(column(result, (sample) => sample.logMs)),
-        ms(percentile(column(result, (sample) => sample.onCpuMs), 50)),
-        ms(percentile(column(result, (sample) => sample.waitingMs), 50)),
-        p50p90(column(result, unqueued)),
-        p50p90(result.version),
-      ].join(" | ").replace(/^/, "| ").concat(" |"),
-    ),
+    ...startTable(results, floor),
     "",
-    `Fastest build to listening, p50: ${fastestBy((sample) => sample.acceptMs)} by wall clock, ${fastestBy((sample) => sample.onCpuMs)} by time on CPU.`,
+    `Fastest build to listening, p50: ${fastestBy((sample) => sample.acceptMs)} by wall clock, ${fastestBy(unqueued)} without the waiting.`,
     "",
-    `Bar, start to listening under ${BAR_MS} ms, p50 of the shipped build: ${verdict(shippedP50)} as measured; ${verdict(shippedUnqueuedP50)} without the waiting for a CPU. ` +
-      `The runtime alone (floor row) takes ${ms(onCpuP50(floor))} of main-thread CPU to listen; GoferBroke adds ${ms(onCpuP50(shipped) - onCpuP50(floor))}, ` +
-      "mostly evaluating modules (the config schema, consola's core, node:* built-ins); resolving the options, creating the node and binding take a few ms.",
+    `Bar, start to listening under ${BAR_MS} ms, p50 of the shipped build: ${verdict(shippedP50)} as measured, ${verdict(shippedUnqueuedP50)} without the waiting for a CPU; ` +
+      `the floor, a program that does nothing but listen, took ${ms(floorP50)} and ${ms(floorUnqueuedP50)} in the same runs.`,
+    "",
+    "### Where the start-up time goes",
+    "",
+    "A compiled probe runs the real `main()` step by step and stops when the node binds its port; the floor probe only listens. " +
+      "*Time*: since the process started (`Bun.nanoseconds()`, so not the kernel's exec), waiting for a CPU included. " +
+      "*CPU*: all the process's threads (`process.cpuUsage()`), so waiting does not count but Bun's JIT and GC threads do, which is why the first step can show more CPU than time.",
+    "",
+    ...stepTable(steps),
     "",
     "### Idle memory",
     "",
@@ -345,7 +496,7 @@ function report(results: readonly VariantResult[], rss: number[], build: { secon
     lines.push(
       "### Binary sizes",
       "",
-      `\`bun run build\` (every target, \`--compile --bytecode --minify\`), which took ${build.seconds.toFixed(0)} s:`,
+      `\`bun run build\` (every target, \`--compile ${SHIPPED_BUILD_FLAGS.join(" ")}\`), which took ${build.seconds.toFixed(0)} s:`,
       "",
       "| Target | Size |",
       "|---|---:|",
@@ -363,11 +514,13 @@ const scratch = mkdtempSync(join(tmpdir(), "goferbroke-startup-"));
 try {
   const variants = await buildVariants(scratch);
   const results = await measureStarts(variants);
+  const loadAfter = loadavg();
+  const steps = await measureSteps(scratch);
   const build = args["no-full-build"] ? null : await fullBuild();
   if (!existsSync(join(DIST, "goferbroke"))) throw new Error("dist/goferbroke is missing: run `bun run build -- --host-only`");
   console.log("idle RSS: 3-node cluster of dist/goferbroke");
   const rss = await measureIdleRss(join(DIST, "goferbroke"));
-  const text = report(results, rss, build, loadBefore);
+  const text = report({ results, steps, rss, build, load: { before: loadBefore, after: loadAfter } });
   console.log(`\n${text}`);
   if (!args["no-docs"]) {
     writeBenchmarkSection(text);

@@ -3,9 +3,9 @@
 // mode of its own; the small reporter below adds it.
 //
 // JSON lines need only consola's core (levels, tags, reporters). Its main entry adds the pretty
-// reporters and the prompts, which load node:readline, node:tty and the streams at start-up: 10 to
-// 15 ms of CPU in the compiled binary before a node can listen. So that entry is loaded only when
-// pretty output is asked for.
+// reporters and the prompts, which load node:readline, node:tty and the streams: about 20 ms of
+// CPU in the compiled binary. So that entry is loaded only for pretty output, and only when the
+// first line is logged, which for a node is "listening on …", once its port already accepts.
 
 import { createConsola as createCoreConsola, type ConsolaInstance, type ConsolaOptions, type ConsolaReporter, type LogObject } from "consola/core";
 import type { LogFields, Logger } from "../log.ts";
@@ -15,6 +15,8 @@ export type LogFormat = "pretty" | "json";
 
 /** consola's numeric levels: error 0, warn 1, info 3, debug 4; -999 silences everything. */
 const consolaLevels: Record<LogLevelName, number> = { error: 0, warn: 1, info: 3, debug: 4, silent: -999 };
+
+type LineLevel = Exclude<LogLevelName, "silent">;
 
 const jsonReporter: ConsolaReporter = {
   log(logObject: LogObject) {
@@ -30,31 +32,42 @@ function jsonSafe(_key: string, value: unknown): unknown {
 
 /** consola's main entry, with its pretty (fancy on a terminal, basic otherwise) reporters. */
 function createPrettyConsola(options: Partial<ConsolaOptions>): ConsolaInstance {
-  // A synchronous, deferred load: createLogger stays synchronous for its callers, and a bundle
+  // A synchronous, deferred load: loggers stay synchronous for their callers, and a bundle
   // (`bun build --compile`) still evaluates the module only when this runs.
   const full = require("consola") as { createConsola: (options: Partial<ConsolaOptions>) => ConsolaInstance };
   return full.createConsola(options);
 }
 
-export function createLogger(level: LogLevelName, format: LogFormat, tag?: string): Logger {
-  const consola =
-    format === "json"
-      ? createCoreConsola({ level: consolaLevels[level], reporters: [jsonReporter] })
-      : createPrettyConsola({ level: consolaLevels[level] });
+function jsonLogger(level: LogLevelName, tag: string | undefined): Logger {
+  const consola = createCoreConsola({ level: consolaLevels[level], reporters: [jsonReporter] });
   const instance = tag ? consola.withTag(tag) : consola;
-  const pretty = (fields?: LogFields): unknown[] => (fields && Object.keys(fields).length > 0 ? [fields] : []);
-  if (format === "json") {
-    return {
-      debug: (message, fields) => instance.debug(message, fields),
-      info: (message, fields) => instance.info(message, fields),
-      warn: (message, fields) => instance.warn(message, fields),
-      error: (message, fields) => instance.error(message, fields),
-    };
-  }
   return {
-    debug: (message, fields) => instance.debug(message, ...pretty(fields)),
-    info: (message, fields) => instance.info(message, ...pretty(fields)),
-    warn: (message, fields) => instance.warn(message, ...pretty(fields)),
-    error: (message, fields) => instance.error(message, ...pretty(fields)),
+    debug: (message, fields) => instance.debug(message, fields),
+    info: (message, fields) => instance.info(message, fields),
+    warn: (message, fields) => instance.warn(message, fields),
+    error: (message, fields) => instance.error(message, fields),
   };
+}
+
+function prettyLogger(level: LogLevelName, tag: string | undefined): Logger {
+  let instance: ConsolaInstance | undefined;
+  const log = (lineLevel: LineLevel, message: string, fields: LogFields | undefined): void => {
+    // The level check consola would make, made before loading it: a line it drops needs no consola.
+    if (consolaLevels[lineLevel] > consolaLevels[level]) return;
+    if (instance === undefined) {
+      const consola = createPrettyConsola({ level: consolaLevels[level] });
+      instance = tag ? consola.withTag(tag) : consola;
+    }
+    instance[lineLevel](message, ...(fields && Object.keys(fields).length > 0 ? [fields] : []));
+  };
+  return {
+    debug: (message, fields) => log("debug", message, fields),
+    info: (message, fields) => log("info", message, fields),
+    warn: (message, fields) => log("warn", message, fields),
+    error: (message, fields) => log("error", message, fields),
+  };
+}
+
+export function createLogger(level: LogLevelName, format: LogFormat, tag?: string): Logger {
+  return format === "json" ? jsonLogger(level, tag) : prettyLogger(level, tag);
 }

@@ -8,7 +8,7 @@
 
 import { ConfigSyntaxError } from "../config/syntax-error.ts";
 import { formatFlagHelp, parseCliArgs, UsageError } from "../config/flags.ts";
-import { OptionsError } from "../config/schema.ts";
+import { OptionsError } from "../config/options-error.ts";
 import type { ClientFlags } from "./client-commands.ts";
 import { versionLine } from "./version.ts";
 
@@ -80,7 +80,8 @@ function usageFailure(error: unknown): number {
     console.error(`goferbroke: ${error.message}`);
     return EXIT_USAGE;
   }
-  if (error instanceof Error && error.name === "ConfigReadError") {
+  // Recognised by name: their modules (config file reading and Go names) load only with a file.
+  if (error instanceof Error && (error.name === "ConfigReadError" || error.name === "ConfigNameConflictError")) {
     console.error(`goferbroke: ${error.message}`);
     return EXIT_USAGE;
   }

@@ -1,7 +1,7 @@
 // `goferbroke` without a subcommand: runs a node (and its client port, when one is set) until
 // SIGINT or SIGTERM. The first signal leaves gracefully; a second one exits at once.
 
-import { startAdminServer, type AdminServer } from "../admin/index.ts";
+import type { AdminServer } from "../admin/index.ts";
 import { createNode, type Node } from "../create-node.ts";
 import type { NodeOptions } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
@@ -24,6 +24,9 @@ export async function runNode(options: NodeOptions, logger: Logger): Promise<Run
   }
   let admin: AdminServer | null = null;
   if (options.clientPort !== undefined) {
+    // Loaded once the node port listens: the admin server (HTTP API, dashboard, metrics) is not
+    // needed for that, and evaluating it before would delay it.
+    const { startAdminServer } = await import("../admin/index.ts");
     try {
       admin = startAdminServer(node, { port: options.clientPort, hostname: options.clientBind, token: options.clientToken, logger });
     } catch (error) {
@@ -32,6 +35,9 @@ export async function runNode(options: NodeOptions, logger: Logger): Promise<Run
     }
     logger.info(`client port listening on ${admin.url}`);
   }
+  // The executable starts with the JIT held back for run-once start-up code (scripts/build-flags.ts);
+  // from here on the gossip, codec and transport paths run for as long as the node does.
+  Bun.unsafe.setJITPolicy(1);
   let resolveFinished: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (resolveFinished = resolve));
   let stopping = false;

@@ -1,18 +1,16 @@
 // Command-line arguments: the Go CLI's flags (`-mode=seed -nodeAddr 127.0.0.1:8081 -routes …`),
 // the same flags as --kebab-case, our own flags, and the client subcommands.
 //
-// node:util parseArgs does the structural work (options vs positionals, `--`), but it knows
-// neither single-dash long flags nor Go's boolean syntax, and its errors name its own spelling.
-// So a first pass reads every flag token the way Go's flag package does (one or two dashes,
-// `-flag=value` or `-flag value`), rejects unknown flags and missing values naming the flag as
-// typed, and rewrites each to `--canonical=value` for parseArgs; the spelling is kept per token
-// so value errors name it too. Values are converted here, to the NodeOptions key they set, so
-// bad addresses and numbers are usage errors; the full validation happens in merge/schema.
+// One pass reads every token the way Go's flag package does (one or two dashes, `-flag=value` or
+// `-flag value`, everything after `--` positional), rejects unknown flags and missing values
+// naming the flag as typed, and keeps that spelling with each flag so value errors name it too.
+// node:util parseArgs knows neither single-dash long flags nor Go's boolean syntax, and loading
+// node:util costs about 5 ms at start-up, so it is not used. Values are converted here, to the
+// NodeOptions key they set, so bad addresses and numbers are usage errors; the full validation
+// happens in merge/schema.
 
-import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { CLUSTER_NETWORKS, isValidHost, parseHostPort, parsePort } from "./network.ts";
-import { suggestClosest } from "./schema.ts";
+import { suggestClosest } from "./suggest.ts";
 
 /** A problem with the command line; the message names the flag as the user typed it. */
 export class UsageError extends Error {
@@ -236,7 +234,6 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
 ];
 
-const SPEC_BY_LONG = new Map(FLAG_SPECS.map((spec) => [spec.long, spec]));
 const SPEC_BY_SHORT = new Map(FLAG_SPECS.flatMap((spec) => (spec.short ? [[spec.short, spec] as const] : [])));
 /** Every accepted long spelling (kebab, camelCase, Go) → its spec. */
 const SPEC_BY_NAME = new Map(
@@ -267,6 +264,9 @@ function parseGoBool(text: string): boolean | null {
 export function readSecretFile(path: string, flag: string): string {
   let content: string;
   try {
+    // Required here, not imported at the top: node:fs costs about 3 ms at start-up, and only a
+    // secret file needs it (synchronously: flag parsing is).
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     content = readFileSync(path, "utf8");
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
@@ -292,27 +292,28 @@ function unknownFlag(flag: string, name: string): UsageError {
   return new UsageError(`unknown flag ${flag}${hint}`, flag);
 }
 
-interface Rewritten {
-  args: string[];
-  /** args index → the flag as the user typed it. */
-  spelling: Map<number, string>;
+/** One flag as given: its spec, its value (booleans as "true" or "false"), its spelling as typed. */
+interface GivenFlag {
+  spec: FlagSpec;
+  value: string;
+  flag: string;
 }
 
 /**
- * Go-style first pass: finds each flag, checks it exists and has its value, and rewrites it to
- * `--long=value` (booleans to `--long=true|false`) so parseArgs sees one unambiguous form.
+ * Go-style pass over the arguments: finds each flag, checks it exists and has its value; the rest,
+ * and everything after `--`, are positionals.
  */
-function rewriteFlags(argv: readonly string[]): Rewritten {
-  const args: string[] = [];
-  const spelling = new Map<number, string>();
+function readArguments(argv: readonly string[]): { given: GivenFlag[]; positionals: string[] } {
+  const given: GivenFlag[] = [];
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i] as string;
     if (token === "--") {
-      args.push(...argv.slice(i));
+      positionals.push(...argv.slice(i + 1));
       break;
     }
     if (!token.startsWith("-") || token === "-") {
-      args.push(token);
+      positionals.push(token);
       continue;
     }
     const dashes = token.startsWith("--") ? "--" : "-";
@@ -339,10 +340,9 @@ function rewriteFlags(argv: readonly string[]): Rewritten {
       value = next;
       i++;
     }
-    spelling.set(args.length, flag);
-    args.push(`--${spec.long}=${value}`);
+    given.push({ spec, value, flag });
   }
-  return { args, spelling };
+  return { given, positionals };
 }
 
 function checkScope(spec: FlagSpec, flag: string, command: Command | null): void {
@@ -377,26 +377,13 @@ function parseCommand(positionals: string[]): { command: Command | null; rest: s
  * a later flag overrides an earlier one, except -routes, which accumulates. Throws UsageError.
  */
 export function parseCliArgs(argv: readonly string[]): ParsedCommandLine {
-  const { args, spelling } = rewriteFlags(argv);
-  const options = Object.fromEntries(FLAG_SPECS.map((spec) => [spec.long, { type: "string", multiple: true } as const]));
-  let tokens;
-  try {
-    ({ tokens } = parseArgs({ args, options, strict: true, allowPositionals: true, tokens: true }));
-  } catch (error) {
-    // rewriteFlags leaves parseArgs nothing to object to; keep its message if that ever changes.
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-
-  const positionals = tokens.flatMap((token) => (token.kind === "positional" ? [token.value] : []));
+  const { given, positionals } = readArguments(argv);
   const { command, rest } = parseCommand(positionals);
   const flags: Flags = {};
   const configFiles: ParsedCommandLine["configFiles"] = {};
-  for (const token of tokens) {
-    if (token.kind !== "option") continue;
-    const spec = SPEC_BY_LONG.get(token.name) as FlagSpec;
-    const flag = spelling.get(token.index) ?? `--${spec.long}`;
+  for (const { spec, value, flag } of given) {
     checkScope(spec, flag, command);
-    spec.store(flags, token.value ?? "", flag, configFiles);
+    spec.store(flags, value, flag, configFiles);
   }
   return { command, positionals: rest, flags, configFiles };
 }

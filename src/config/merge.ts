@@ -54,19 +54,17 @@
 // GOFERBROKE_CLUSTER_CONFIG        | (cluster config file) | path, when no file is given by the caller
 
 import { parseDurationMs, readSecretFile } from "./flags.ts";
-import { normaliseGoConfig, type GoConfigKind } from "./go-names.ts";
-import { loadConfigFile } from "./load.ts";
+import type { GoConfigKind } from "./go-names.ts";
 import { checkNodeNetwork, formatHostPort, isLocalhostName, parseHostPort, isUnspecifiedHost } from "./network.ts";
+import { OptionsError, type OptionsIssue } from "./options-error.ts";
 import {
   OPTION_NAMES,
-  OptionsError,
-  suggestClosest,
   validateNodeOptions,
   validateOptionsLayer,
   type NodeOptions,
   type OptionName,
-  type OptionsIssue,
 } from "./schema.ts";
+import { suggestClosest } from "./suggest.ts";
 
 export interface ResolveSources {
   /** `flags` from parseCliArgs; keys that are not option names (help, client, …) are ignored. */
@@ -232,6 +230,9 @@ function environmentLayer(vars: Record<string, string | undefined>, issues: Opti
 // Files and flags
 
 async function fileLayer(path: string, kind: GoConfigKind, issues: OptionsIssue[], notes: string[]): Promise<Layer> {
+  // The file parsers and the Go names load only when there is a file: most nodes start from flags
+  // and the environment, and every module loaded delays listening.
+  const [{ loadConfigFile }, { normaliseGoConfig }] = await Promise.all([import("./load.ts"), import("./go-names.ts")]);
   const tree = await loadConfigFile(path);
   const { options, ignored, unknown } = normaliseGoConfig(tree, kind);
   for (const key of ignored) notes.push(`ignored Go key ${key} in ${path} (no equivalent here)`);

@@ -15,13 +15,45 @@
 //     bind 0.0.0.0 / :: when it advertises an explicit address of the right class, and a PUBLIC
 //     node behind 1:1 NAT can bind its private address and advertise its public one.
 
-import { lookup } from "node:dns/promises";
-import { isIPv4, isIPv6 } from "node:net";
-
 export const CLUSTER_NETWORKS = ["LOCAL", "PRIVATE", "PUBLIC", "DYNAMIC"] as const;
 export type ClusterNetwork = (typeof CLUSTER_NETWORKS)[number];
 
 export type AddressClass = "loopback" | "private" | "public" | "unspecified" | "unusable" | "unresolved";
+
+// ---------------------------------------------------------------------------------------------
+// IP literals
+//
+// node:net's isIPv4 / isIPv6, written out: importing node:net loads its sockets and streams, about
+// 8 ms of CPU in the compiled binary before a node can listen, for two regular expressions. These
+// are Node's own (lib/internal/net.js): dotted quad without leading zeros; IPv6 in every
+// compressed form, with an embedded IPv4 tail and an optional zone id (`fe80::1%eth0`).
+
+const V4_SEGMENT = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
+const V4_ADDRESS = `(?:${V4_SEGMENT}\\.){3}${V4_SEGMENT}`;
+const IPV4_PATTERN = new RegExp(`^${V4_ADDRESS}$`);
+const V6_SEGMENT = "(?:[0-9a-fA-F]{1,4})";
+const IPV6_PATTERN = new RegExp(
+  "^(?:" +
+    `(?:${V6_SEGMENT}:){7}(?:${V6_SEGMENT}|:)|` +
+    `(?:${V6_SEGMENT}:){6}(?:${V4_ADDRESS}|:${V6_SEGMENT}|:)|` +
+    `(?:${V6_SEGMENT}:){5}(?::${V4_ADDRESS}|(?::${V6_SEGMENT}){1,2}|:)|` +
+    `(?:${V6_SEGMENT}:){4}(?:(?::${V6_SEGMENT}){0,1}:${V4_ADDRESS}|(?::${V6_SEGMENT}){1,3}|:)|` +
+    `(?:${V6_SEGMENT}:){3}(?:(?::${V6_SEGMENT}){0,2}:${V4_ADDRESS}|(?::${V6_SEGMENT}){1,4}|:)|` +
+    `(?:${V6_SEGMENT}:){2}(?:(?::${V6_SEGMENT}){0,3}:${V4_ADDRESS}|(?::${V6_SEGMENT}){1,5}|:)|` +
+    `(?:${V6_SEGMENT}:){1}(?:(?::${V6_SEGMENT}){0,4}:${V4_ADDRESS}|(?::${V6_SEGMENT}){1,6}|:)|` +
+    `(?::(?:(?::${V6_SEGMENT}){0,5}:${V4_ADDRESS}|(?::${V6_SEGMENT}){1,7}|:))` +
+    ")(?:%[0-9a-zA-Z-.:]{1,})?$",
+);
+
+/** A dotted-quad IPv4 address, as node:net's isIPv4. */
+export function isIPv4(text: string): boolean {
+  return IPV4_PATTERN.test(text);
+}
+
+/** An IPv6 address without brackets (zone id allowed), as node:net's isIPv6. */
+export function isIPv6(text: string): boolean {
+  return IPV6_PATTERN.test(text);
+}
 
 // ---------------------------------------------------------------------------------------------
 // host:port
@@ -177,6 +209,8 @@ async function lookupAll(name: string): Promise<string[]> {
   const timeout = new Promise<string[]>((resolve) => {
     timer = setTimeout(() => resolve([]), LOOKUP_TIMEOUT_MS);
   });
+  // Loaded here, not at the top: only host names need it, and it costs start-up time otherwise.
+  const { lookup } = await import("node:dns/promises");
   const lookedUp = lookup(name, { all: true }).then(
     (addresses) => addresses.map((a) => a.address),
     () => [],

@@ -1,5 +1,5 @@
-// Node options: the valibot schemas, their defaults, and errors that name the option, the
-// expected form and the value that was given.
+// Node options: the valibot schemas, their defaults, and the issues that name the option, the
+// expected form and the value that was given (raised as OptionsError, from options-error.ts).
 //
 // Option             | Type                       | Default              | Accepted
 // -------------------|----------------------------|----------------------|----------------------------------------------
@@ -51,70 +51,13 @@
 import { hostname } from "node:os";
 import * as v from "valibot";
 import { CLUSTER_NETWORKS, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
+import { suggestClosest } from "./suggest.ts";
 
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-export interface OptionsIssue {
-  /** Dotted option path: `gossipIntervalMs`, `tls.caFile`, `seeds[1]`, `app.limits.max`. */
-  path: string;
-  /** The value that was given (undefined when it is missing). */
-  value: unknown;
-  /** The expected form, e.g. "a number from 100 to 60000 (ms)". */
-  expected: string;
-  /** Replaces "expected …, got …" for issues about the key itself, e.g. "unknown option". */
-  problem?: string;
-  /** Where the value came from, when options were merged from several sources. */
-  source?: string;
-}
-
-/** Options that failed validation; the message lists every issue, joined by "; ". */
-export class OptionsError extends Error {
-  override readonly name = "OptionsError";
-  readonly issues: OptionsIssue[];
-
-  constructor(issues: OptionsIssue[]) {
-    super(issues.map(formatIssue).join("; "));
-    this.issues = issues;
-  }
-}
-
-// Values of these options are never echoed into messages or logs.
-const SECRET_PATHS = new Set(["secret", "clientToken"]);
-const MAX_SHOWN_VALUE_CHARS = 120;
-
-/**
- * `invalid option <path>: expected <form>, got <value>`, or `invalid option <path>: <problem>`;
- * followed by ` (from <source>)` when the source is known.
- */
-export function formatIssue(issue: OptionsIssue): string {
-  const subject = issue.path === "" ? "invalid options" : `invalid option ${issue.path}`;
-  const body = issue.problem ?? `expected ${issue.expected}, got ${describeValue(issue.value, issue.path)}`;
-  return `${subject}: ${body}${issue.source === undefined ? "" : ` (from ${issue.source})`}`;
-}
-
-/** The value as JSON (shortened past 120 characters), or its typeof when JSON cannot show it. */
-export function describeValue(value: unknown, path = ""): string {
-  if (SECRET_PATHS.has(path) && value !== undefined) {
-    return typeof value === "string" ? `a string of ${utf8Bytes(value)} bytes` : typeof value;
-  }
-  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
-  if (value === undefined || typeof value === "function" || typeof value === "symbol" || typeof value === "bigint") {
-    return typeof value;
-  }
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch {
-    json = undefined; // cycles
-  }
-  if (json === undefined) return typeof value;
-  return json.length > MAX_SHOWN_VALUE_CHARS ? `${json.slice(0, MAX_SHOWN_VALUE_CHARS - 1)}…` : json;
-}
-
-function utf8Bytes(text: string): number {
-  return Buffer.byteLength(text, "utf8");
-}
+// The errors and the suggestions live in their own modules, so that code which only reports
+// (the command line, the CLI's error handling) does not build the schemas below at start-up.
+export { OptionsError, describeValue, formatIssue, type OptionsIssue } from "./options-error.ts";
+export { editDistance, suggestClosest } from "./suggest.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
@@ -432,46 +375,6 @@ const OPTION_ALIASES: Record<string, OptionName> = {
   nodeSelectionPerGossipRound: "fanout",
   maxGossSynAck: "maxGossipBytes",
 };
-
-/** Levenshtein distance, for "did you mean" suggestions. */
-export function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
-}
-
-/** Case, `-` and `_` do not count towards the distance: `gossip-interval-ms` is gossipIntervalMs. */
-function normaliseForMatch(name: string): string {
-  return name.toLowerCase().replace(/[-_]/g, "");
-}
-
-/**
- * The candidate closest to `word` within `maxDistance` edits (case, `-` and `_` ignored), or
- * undefined. A candidate ending in a unit (Ms, Bytes) also matches without it, since the unit is
- * what people leave out: `gossipIntrval` suggests gossipIntervalMs.
- */
-export function suggestClosest(word: string, candidates: readonly string[], maxDistance = 2): string | undefined {
-  const typed = normaliseForMatch(word);
-  let best: string | undefined;
-  let bestDistance = maxDistance + 1;
-  for (const candidate of candidates) {
-    const full = normaliseForMatch(candidate);
-    const unitless = full.replace(/(ms|bytes)$/, "");
-    const distance = Math.min(editDistance(typed, full), unitless === "" ? Infinity : editDistance(typed, unitless));
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
 
 function unknownKeyIssue(path: string, key: string, value: unknown, candidates: readonly string[], prefix = ""): OptionsIssue {
   const alias = prefix === "" ? OPTION_ALIASES[key] : undefined;
