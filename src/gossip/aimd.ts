@@ -19,7 +19,9 @@ export interface AimdSettings {
   /**
    * Rounds after a decrease during which further overflows do not decrease again: a lower rate
    * shows in the messages only once the updates already out have spread (TCP cuts once per
-   * round trip for the same reason).
+   * round trip for the same reason). Not much longer than that, though: the nodes whose messages
+   * overflow must cut about as often as the others add a step, or the rates settle well above
+   * the overflow threshold (at 6 rounds the benchmark's cluster sat at twice it).
    */
   cooldownRounds: number;
   /** The rate never exceeds the demand ceiling times this: unused capacity earns no credit. */
@@ -42,7 +44,7 @@ export interface AimdSettings {
 export const defaultAimdSettings: AimdSettings = {
   increaseFraction: 0.02,
   decreaseFactor: 0.8,
-  cooldownRounds: 6,
+  cooldownRounds: 3,
   headroom: 1.25,
   releaseRounds: 10,
   recoveryFactor: 1.25,

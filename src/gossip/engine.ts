@@ -151,7 +151,9 @@ export class GossipEngine {
     this.shuffle = (items) => random.shuffle(items);
     this.flow = new FlowControl(state, clock, settings.gossipIntervalMs, settings.flowControl ?? false);
     this.arrivals = new VersionArrivals(() => clock.now());
-    this.fairness = { oldestFirstShare: OLDEST_FIRST_SHARE, heldSince: (node, version) => this.arrivals.heldSince(node, version) };
+    // "Held since" for selection is when this node first knew of the version (a peer's digest
+    // may tell before the version arrives): see version-arrivals.ts.
+    this.fairness = { oldestFirstShare: OLDEST_FIRST_SHARE, heldSince: (node, version) => this.arrivals.knownSince(node, version) };
   }
 
   start(): void {
@@ -310,6 +312,13 @@ export class GossipEngine {
 
   private learnFromDigest(digest: Parameters<typeof applyDigest>[1]): void {
     const outcome = applyDigest(this.state, digest);
+    if (this.flow.enabled) {
+      // The versions the peer holds are known from now on, for the oldest-waiting-first share.
+      for (const entry of digest) {
+        const node = this.state.nodes.get(entry.node);
+        if (node) this.arrivals.learn(node, entry.generation, entry.maxVersion);
+      }
+    }
     for (const node of outcome.discovered) this.hooks.onDiscovered(node);
     for (const node of outcome.heartbeats) this.hooks.onHeartbeat(node);
     if (outcome.changes.length > 0) this.hooks.onChanges(outcome.changes);
