@@ -3,7 +3,7 @@
 // class runs over TCP in production and over the in-memory network in simulations.
 
 import { DecodeError, type Frame } from "./codec/index.ts";
-import { type Clock, RepeatingTimer } from "./clock.ts";
+import { type Clock, RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
 import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } from "./gossip/flow-control.ts";
@@ -25,14 +25,15 @@ import {
   encodeValue,
   valueTypeNames,
 } from "./state/index.ts";
-import type { Transport } from "./transport/transport.ts";
+import type { DialPolicy, Transport } from "./transport/transport.ts";
 
 const ADDRESS_KEY = "address";
 const STATUS_KEY = "status";
 const CONFIG_KEY = "config";
-// Event-loop lag is sampled four times a second: fine enough for stalls of 500 ms and more (the
-// local-health guard's threshold), and every wakeup costs an idle node CPU time.
-const HEALTH_TICK_MS = 250;
+// Event-loop lag is sampled at least four times a second: fine enough for stalls of 500 ms and
+// more (the local-health guard's threshold). The samples ride on the node's one timer, which also
+// runs the gossip rounds (RoundTicker): every wakeup costs an idle node CPU time.
+const MAX_HEALTH_TICK_MS = 250;
 
 export interface NodeSettings {
   name: string;
@@ -98,8 +99,8 @@ export class GossipNode {
   /** gossip-overload events raised, by cause (for the metrics). */
   readonly overloadEvents = { "write-queue": 0, "flow-control": 0 };
   private readonly contacts = new Set<string>();
-  private readonly healthTimer: RepeatingTimer;
-  private lastHealthTick = 0;
+  /** Drives the gossip rounds (with membership checks) and the event-loop lag samples. */
+  private readonly ticker: RoundTicker;
   private running = false;
   private config: ClusterConfigDocument;
 
@@ -130,14 +131,12 @@ export class GossipNode {
       onRound: () => this.membership.check(),
       onOverload: (report) => this.onFlowOverload(report),
     });
-    this.healthTimer = new RepeatingTimer(clock, HEALTH_TICK_MS, () => {
-      const now = clock.now();
-      if (this.health.tick(this.lastHealthTick + HEALTH_TICK_MS, now)) {
-        logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
-        this.membership.excuseLocalPause(this.health.lastStallMs);
-      }
-      this.lastHealthTick = now;
-    });
+    const onTick = (dueMs: number, nowMs: number): void => {
+      if (!this.health.tick(dueMs, nowMs)) return;
+      logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
+      this.membership.excuseLocalPause(this.health.lastStallMs);
+    };
+    this.ticker = new RoundTicker(clock, settings.gossip.gossipIntervalMs, MAX_HEALTH_TICK_MS, onTick, () => this.engine.round());
   }
 
   get name(): string {
@@ -159,6 +158,7 @@ export class GossipNode {
         onPeerUp: (name, address) => this.onPeerUp(name, address),
         onPeerDown: (name) => this.onPeerDown(name),
         addressOf: (name) => this.addressOf(name),
+        dialPolicy: (name) => this.dialPolicy(name),
         onRefused: (address, node, reason) => this.emit({ type: "connection-refused", node: node ?? "", address, reason, time: this.deps.clock.wallNow() }),
         onOverload: (peer, queuedBytes) => {
           this.overloadEvents["write-queue"]++;
@@ -174,9 +174,8 @@ export class GossipNode {
       if (listening) await this.deps.transport.stop();
       throw error;
     }
-    this.lastHealthTick = this.deps.clock.now();
-    this.healthTimer.start();
-    this.engine.start();
+    // A random first delay spreads the rounds of nodes started together.
+    this.ticker.start(this.deps.random.next() * this.settings.gossip.gossipIntervalMs);
     this.deps.logger.info(`node ${this.name} started`, { generation: this.settings.generation, address: this.deps.advertisedAddress() });
   }
 
@@ -195,9 +194,8 @@ export class GossipNode {
     }
     const leave = this.membership.encodeLeave();
     for (const peer of this.membership.livePeers()) this.deps.transport.send(peer, leave);
-    this.engine.stop();
+    this.ticker.stop();
     this.membership.stop();
-    this.healthTimer.stop();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -273,7 +271,7 @@ export class GossipNode {
         state: isSelf ? (this.running ? "alive" : "left") : (view?.status ?? "alive"),
         phi: isSelf ? 0 : (view?.phi ?? 0),
         generation: node.generation,
-        heartbeat: node.heartbeat,
+        heartbeat: this.state.heartbeatOf(node.name),
         heartbeatAgeMs: isSelf ? 0 : (view?.lastHeartbeatAgeMs ?? 0),
         maxVersion: node.maxVersion,
       });
@@ -307,6 +305,7 @@ export class GossipNode {
     this.writeConfigEntry(next); // throws WriteError (e.g. larger than maxValueBytes) before anything changed
     const changed = Object.keys(next.settings).filter((key) => JSON.stringify(next.settings[key]) !== JSON.stringify(this.config.settings[key]));
     this.config = next;
+    if (applied.gossip.gossipIntervalMs !== this.engine.settings.gossipIntervalMs) this.ticker.setRoundInterval(applied.gossip.gossipIntervalMs);
     this.engine.updateSettings(applied.gossip);
     this.membership.updateSettings(applied.membership);
     // The event names the node that made the change, not the one it was relayed through.
@@ -381,6 +380,8 @@ export class GossipNode {
   }
 
   private onTransition(transition: Transition): void {
+    // Known to the membership from now on: no longer a contact to gossip with blindly.
+    this.contacts.delete(transition.node);
     this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} ${transitionVerbs[transition.kind]}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
     this.emit({ type: `node-${transition.kind}`, node: transition.node, generation: transition.generation, phi: transition.phi, time: this.deps.clock.wallNow() });
   }
@@ -413,7 +414,9 @@ export class GossipNode {
   }
 
   private onPeerUp(name: string, address: string): void {
-    this.contacts.add(name);
+    // A peer gossip has not told us of yet (a node that dialled us first, a seed): gossip with it
+    // until it is. A known node is not one, even once removed, when it would only be dialled in vain.
+    if (this.membership.lastKnownStatus(name) === undefined && !this.state.nodes.has(name)) this.contacts.add(name);
     this.emit({ type: "connection-opened", node: name, address, time: this.deps.clock.wallNow() });
   }
 
@@ -424,6 +427,16 @@ export class GossipNode {
   private addressOf(name: string): string | undefined {
     const entry = this.state.get(name, RESERVED_GROUP, ADDRESS_KEY);
     return entry ? (decodeValue(entry.valueType, entry.value) as string) : undefined;
+  }
+
+  /**
+   * A node that left is never dialled again (a restart with a new generation dials us, or gossip
+   * tells of it); a dead one only quietly: the occasional dead-peer round and revival checks expect
+   * refusals.
+   */
+  private dialPolicy(name: string): DialPolicy {
+    const status = this.membership.lastKnownStatus(name);
+    return status === "left" ? "never" : status === "dead" ? "quiet" : "dial";
   }
 
   /** Live peers, plus contacts not yet known by gossip; now and then a dead one, to notice a return. */

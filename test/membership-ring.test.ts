@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { nameHash, ringSuccessors } from "../src/membership/monitor-ring.ts";
+import { nameHash, ringPredecessors, ringSuccessors } from "../src/membership/monitor-ring.ts";
 
 const names = (count: number): string[] => Array.from({ length: count }, (_, i) => `node-${i}`);
 
@@ -21,6 +21,18 @@ describe("monitor ring", () => {
     const watchers = new Map(live.map((name) => [name, 0]));
     for (const self of live) for (const watched of ringSuccessors(self, live, 3)) watchers.set(watched, watchers.get(watched)! + 1);
     expect(new Set(watchers.values())).toEqual(new Set([3]));
+  });
+
+  test("on a shared view the predecessors of a node are exactly the nodes that watch it", () => {
+    const live = names(100);
+    for (const count of [1, 3, 5]) {
+      for (const self of live) {
+        const watchers = live.filter((other) => ringSuccessors(other, live, count).includes(self));
+        expect(ringPredecessors(self, live, count).sort()).toEqual(watchers.sort());
+      }
+    }
+    expect(ringPredecessors("a", ["a", "b", "c"], 5).sort()).toEqual(["b", "c"]);
+    expect(ringPredecessors("a", ["b", "c"], 0)).toEqual([]);
   });
 
   test("the input order and duplicates of self do not matter; self is never its own successor", () => {

@@ -98,6 +98,8 @@ class Harness {
   readonly linkLatency = new Map<string, number>();
   /** Heartbeats of a node that never reach an observer: "node>observer". */
   readonly heartbeatsLost = new Set<string>();
+  /** Direct heartbeat frames (PONGs with id 0) that are lost on a link: "from>to". */
+  readonly heartbeatFramesLost = new Set<string>();
   /** Broken rules of the lifecycle, found as records arrive. */
   readonly violations: string[] = [];
   private readonly lastStatus = new Map<string, { status: string; generation: number }>();
@@ -272,6 +274,7 @@ class Harness {
     const correlationId = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(8);
     this.sent.push({ from: from.name, to, type: frame[5]!, correlationId, at: this.clock.now() });
     if (this.blackholes.has(`${from.name}>${to}`)) return true;
+    if (this.heartbeatFramesLost.has(`${from.name}>${to}`) && frame[5] === MessageType.Pong && correlationId === 0) return true;
     this.clock.setTimer(this.linkLatency.get(`${from.name}>${to}`) ?? LATENCY_MS, () => {
       // A frame in flight to a process that has since been replaced dies with the old process.
       if (!target.running || target.frozen || this.nodes.get(to) !== target) return;
@@ -587,21 +590,47 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
   const watchersOf = (h: Harness, subject: string): string[] =>
     h.others(subject).filter((node) => node.membership.members().find((m) => m.name === subject)?.watchedDirectly).map((node) => node.name);
 
-  test("each node pings its monitorsPerNode ring successors every round; each node is watched by that many", () => {
+  test("each node watches its monitorsPerNode ring successors and sends its heartbeat to its predecessors, its watchers, every round", () => {
     const h = new Harness(FIVE);
     h.runUntil(10_000);
     for (const node of h.nodes.values()) {
       const watched = node.membership.members().filter((m) => m.watchedDirectly).map((m) => m.name);
       expect(watched.sort()).toEqual(ringSuccessors(node.name, FIVE, 3).sort());
-      // Their phi and heartbeat age come from the PONGs to the pings of the round at 10 000.
+      // Their phi and heartbeat age come from the heartbeats of the round at 9 000, one hop away
+      // (those of the round at 10 000 are still on the way).
       for (const view of node.membership.members()) {
-        if (view.watchedDirectly) expect(view.lastHeartbeatAgeMs).toBe(INTERVAL_MS - 2 * LATENCY_MS);
+        if (view.watchedDirectly) expect(view.lastHeartbeatAgeMs).toBe(INTERVAL_MS - LATENCY_MS);
       }
-      const pings = h.sentFrames(MessageType.Ping, { from: node.name }).filter((f) => f.at === 10_000);
+      const heartbeats = h.sentFrames(MessageType.Pong, { from: node.name, correlationId: 0 }).filter((f) => f.at === 10_000);
+      expect(heartbeats.map((f) => f.to).sort()).toEqual(watchersOf(h, node.name).sort());
+      // Pinged only in the first round, before any heartbeat had come: one message per watch and round.
+      const pings = h.sentFrames(MessageType.Ping, { from: node.name });
       expect(pings.map((f) => f.to).sort()).toEqual(watched);
+      expect(pings.every((f) => f.at === INTERVAL_MS)).toBe(true);
     }
     for (const name of FIVE) expect(watchersOf(h, name)).toHaveLength(3);
     expect(h.records.filter((r) => r.kind !== "joined")).toEqual([]);
+    // While heartbeats keep coming no node keeps a wakeup armed: after the frames of the round at
+    // 10 000 arrived, the only timers are the harness's rounds and each node's lag ticks.
+    h.runUntil(10_000 + 2 * LATENCY_MS);
+    expect(h.clock.pendingTimers).toBe(1 + FIVE.length);
+  });
+
+  test("a watched node whose heartbeats do not arrive is pinged every round instead, and its PONGs keep it watched", () => {
+    const h = new Harness(["a", "b"]);
+    // As with a peer that predates heartbeats, or one whose view of the ring differs for a while.
+    h.heartbeatFramesLost.add("b>a");
+    h.runUntil(30_000);
+    const pings = h.sentFrames(MessageType.Ping, { from: "a", to: "b" });
+    expect(pings.map((f) => f.at)).toEqual(Array.from({ length: 30 }, (_, i) => (i + 1) * INTERVAL_MS));
+    // The PONG to the ping of the round at 30 000 is on its way: the one of 29 000 is the latest beat.
+    expect(h.node("a").membership.members()[0]!.lastHeartbeatAgeMs).toBe(INTERVAL_MS - 2 * LATENCY_MS);
+    expect(h.kindsOf("a", "b")).toEqual(["joined"]);
+    // Once its heartbeats come through, the pings stop.
+    h.heartbeatFramesLost.delete("b>a");
+    h.runUntil(40_000);
+    expect(h.sentFrames(MessageType.Ping, { from: "a", to: "b" }).filter((f) => f.at > 31_000)).toEqual([]);
+    expect(h.violations).toEqual([]);
   });
 
   const profiles: Array<[string, MembershipSettings]> = [
@@ -619,7 +648,7 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
   const cases = profiles.flatMap(([profile, settings]) => (["hung", "crashed"] as const).map((failure) => ({ profile, settings, failure })));
 
   for (const { profile, settings, failure } of cases) {
-    test(`a ${failure} node: its monitors convict it on their PONGs, everyone else on their verdict after checking (${profile})`, () => {
+    test(`a ${failure} node: its monitors convict it when its heartbeats stop, everyone else on their verdict after checking (${profile})`, () => {
       const h = new Harness(FIVE, settings);
       const failedAt = 30_000;
       h.runUntil(failedAt);
@@ -630,8 +659,8 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
       else h.crash("d");
       h.runUntil(failedAt + 20_000);
 
-      // The pings of the round at 30 000 went unanswered: the last PONG answered those at 29 000.
-      const lastPong = failedAt - INTERVAL_MS + 2 * LATENCY_MS;
+      // The last heartbeat is the one d sent in the round at 30 000, just before it failed.
+      const lastBeat = failedAt + LATENCY_MS;
       const crossingMs = convictionDelayMs(settings.phi, INTERVAL_MS, 0);
       // A round ends when its last request failed: a refused connection at once, the helpers'
       // "failed" two hops later; a hung node's ping times out, the helpers' verdicts follow.
@@ -640,8 +669,8 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
         expect(h.kindsOf(monitor, "d")).toEqual(["joined", "suspect", "dead"]);
         // Suspected at the crossing itself, not at the next round.
         const suspectAt = h.firstAt(monitor, "d", "suspect")!;
-        expect(suspectAt).toBeGreaterThanOrEqual(lastPong + crossingMs);
-        expect(suspectAt).toBeLessThanOrEqual(lastPong + crossingMs + 2);
+        expect(suspectAt).toBeGreaterThanOrEqual(lastBeat + crossingMs);
+        expect(suspectAt).toBeLessThanOrEqual(lastBeat + crossingMs + 2);
         // A first probe round at once, a second when the suspect timeout is over; dead when
         // that one failed too.
         expect(h.firstAt(monitor, "d", "dead")! - suspectAt).toBe(settings.suspectTimeoutMs + probeRoundMs);
@@ -656,14 +685,15 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
         expect(h.kindsOf(observer, "d")).toEqual(["joined", "suspect", "dead"]);
         const suspectAt = h.firstAt(observer, "d", "suspect")!;
         const deadAt = h.firstAt(observer, "d", "dead")!;
-        // This harness hands out digests instantly, so with a short pause and a long suspect
-        // timeout the gossip path can suspect first; the verdict then ends the suspect timeout.
-        if (settings === defaultMembershipSettings) expect(suspectAt).toBe(verdictAt + LATENCY_MS);
+        // This harness hands out digests instantly, so the gossip path's last heartbeat of d is as
+        // fresh as the monitors' and it can suspect first; the verdict then ends the suspect timeout.
         expect(suspectAt).toBeLessThanOrEqual(verdictAt + LATENCY_MS);
-        // Convicted when its own probe round failed, without a suspect timeout of its own.
-        if (suspectAt === verdictAt + LATENCY_MS) expect(deadAt).toBe(suspectAt + probeRoundMs);
-        else expect(deadAt).toBe(verdictAt + LATENCY_MS);
-        expect(h.probeRequests({ from: observer })).toHaveLength(settings.probeFanout);
+        // Convicted on the verdict without a suspect timeout of its own: at once if its own probe
+        // round had failed, else when the round it has in flight fails.
+        expect(deadAt).toBeGreaterThanOrEqual(Math.max(verdictAt + LATENCY_MS, suspectAt + probeRoundMs));
+        expect(deadAt).toBeLessThanOrEqual(verdictAt + LATENCY_MS + probeRoundMs);
+        // One probe round, or two when its own suspicion's suspect timeout ended before the verdict.
+        expect([settings.probeFanout, 2 * settings.probeFanout]).toContain(h.probeRequests({ from: observer }).length);
         // Convicted on the verdict alone, it passes the verdict on to probeFanout random live
         // nodes (a rumour for anyone who missed the broadcasts), never to d. If by then its own
         // gossip view of d (whose digests stopped at 30 000) had gone silent as well, it tells
@@ -692,10 +722,10 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
     h.runUntil(30_000);
     h.crash("b");
     h.runUntil(40_000);
-    const lastPong = 29_000 + 2 * LATENCY_MS;
+    const lastBeat = 30_000 + LATENCY_MS; // b's heartbeat of the round at 30 000, sent before the crash
     const crossingMs = convictionDelayMs(defaultMembershipSettings.phi, INTERVAL_MS, 0);
     const suspectAt = h.firstAt("a", "b", "suspect")!;
-    expect(Math.abs(suspectAt - (lastPong + crossingMs + 1))).toBeLessThanOrEqual(1);
+    expect(Math.abs(suspectAt - (lastBeat + crossingMs + 1))).toBeLessThanOrEqual(1);
   });
 
   test("when a watched node dies, the next ring successor is watched instead", () => {
@@ -733,14 +763,16 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
 
   test("a node told of its own conviction tells every live node it is alive, once per probe timeout", () => {
     const h = new Harness(FIVE);
-    h.runUntil(10_500);
+    // Between rounds, so that the objections (unsolicited PONGs) are not mixed with d's heartbeats,
+    // the same frame sent to its watchers on the round.
+    h.runUntil(10_200);
     const d = h.node("d").membership;
     const verdict = frame((w) => writeProbe(w, 0, "d"));
     d.handleFrame("a", verdict.type, verdict.correlationId, verdict.body);
     d.handleFrame("b", verdict.type, verdict.correlationId, verdict.body); // a second monitor's verdict
-    const objections = () => h.sentFrames(MessageType.Pong, { from: "d", correlationId: 0 });
+    const objections = () => h.sentFrames(MessageType.Pong, { from: "d", correlationId: 0 }).filter((f) => f.at % INTERVAL_MS !== 0);
     expect(objections().map((f) => f.to).sort()).toEqual(["a", "b", "c", "e"]);
-    h.runUntil(10_500 + defaultMembershipSettings.probeTimeoutMs);
+    h.runUntil(10_200 + defaultMembershipSettings.probeTimeoutMs);
     d.handleFrame("a", verdict.type, verdict.correlationId, verdict.body);
     expect(objections()).toHaveLength(8);
   });
@@ -771,11 +803,11 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
   test("a heartbeat PONG from a new generation is a restart: joined, never suspected", () => {
     const h = new Harness(["a", "d"]);
     h.runUntil(20_000);
-    h.heartbeatsLost.add("d>a"); // a learns of the restart only from the PONG to its heartbeat ping
+    h.heartbeatsLost.add("d>a"); // a learns of the restart only from d's heartbeat, which carries its generation
     h.restart("d");
     h.runUntil(30_000);
     expect(h.kindsOf("a", "d")).toEqual(["joined", "joined"]);
-    expect(h.recordsOf("a", "d").at(-1)).toMatchObject({ generation: 2, at: 21_000 + 2 * LATENCY_MS });
+    expect(h.recordsOf("a", "d").at(-1)).toMatchObject({ generation: 2, at: 21_000 + LATENCY_MS });
     expect(h.violations).toEqual([]);
   });
 
@@ -1078,6 +1110,7 @@ describe("Membership: probes are bounded", () => {
   test("PONGs and PROBE_ACKs that were not asked for, come late, or from the wrong node are ignored", () => {
     const h = new Harness(["a", "b", "d"]);
     h.heartbeatsLost.add("d>a");
+    h.heartbeatFramesLost.add("d>a");
     for (const from of ["a", "b"]) h.blackholes.add(`${from}>d`);
     // Never heard from after discovery at 0, d is suspected ≈ 5.3 s later, at the check at 6 000.
     h.runUntil(6200);

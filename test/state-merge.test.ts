@@ -284,6 +284,17 @@ describe("merge", () => {
     expect(view(b, "a")).toEqual(["g/x=x2@3", "g/y=y2@4"]);
   });
 
+  test("an applied value is a copy: it does not keep the frame it arrived in alive", () => {
+    const b = makeState("b", 1, new ManualClock());
+    // A frame far larger than the value, as a SYN-ACK carrying a big digest is.
+    const padding = Array.from({ length: 200 }, (_, i) => entry(`pad-${i}`, i + 1, "p".repeat(100)));
+    const received = overTheWire([delta(0, 201, [...padding, entry("x", 201, "small")])]);
+    mergeDeltas(b, received);
+    const held = b.get("a", "g", "x")!;
+    expect(new TextDecoder().decode(held.value)).toBe("small");
+    expect(held.value.buffer.byteLength).toBe(held.value.byteLength);
+  });
+
   test("a delta that would leave a gap below the max version is skipped whole, and the rest of the message applies", () => {
     const b = makeState("b", 1, new ManualClock());
     mergeDeltas(b, [delta(0, 2, [entry("x", 1, "x1"), entry("y", 2, "y1")])]);

@@ -7,7 +7,7 @@ import { FrameDecoder, FrameWriter, type Frame } from "../src/codec/index.ts";
 import { systemClock } from "../src/clock.ts";
 import { createRandom } from "../src/random.ts";
 import { TcpTransport, type TcpTransportOptions, type TransportLogger } from "../src/transport/tcp.ts";
-import type { TransportHost } from "../src/transport/transport.ts";
+import type { DialPolicy, TransportHost } from "../src/transport/transport.ts";
 
 export interface LogLine {
   level: "debug" | "info" | "warn" | "error";
@@ -38,6 +38,8 @@ export class RecordingHost implements TransportHost {
   readonly frames: { from: string; frame: Frame }[] = [];
   readonly events: string[] = [];
   readonly addresses = new Map<string, string>();
+  /** What dialPolicy answers per peer; "dial" for the others. */
+  readonly dialPolicies = new Map<string, DialPolicy>();
   onFrame(from: string, frame: Frame): void {
     // Bodies are views into socket chunks; copy so the test can keep them.
     this.frames.push({ from, frame: { ...frame, body: frame.body.slice() } });
@@ -50,6 +52,9 @@ export class RecordingHost implements TransportHost {
   }
   addressOf(name: string): string | undefined {
     return this.addresses.get(name);
+  }
+  dialPolicy(name: string): DialPolicy {
+    return this.dialPolicies.get(name) ?? "dial";
   }
   framesFrom(peer: string): Frame[] {
     return this.frames.filter((entry) => entry.from === peer).map((entry) => entry.frame);

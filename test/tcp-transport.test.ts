@@ -128,6 +128,28 @@ describe("TcpTransport", () => {
     expect(a.log.matching(/reached 127\.0\.0\.1:\d+ \(beta\) after \d+ failed attempts/).length).toBe(1);
   });
 
+  test("the host's dial policy: a peer that left is not dialled, a dead one is dialled quietly", async () => {
+    const a = await startNode("alpha", { reconnectBaseMs: 10, reconnectMaxMs: 10 });
+    // Three names at addresses where nobody listens: every dial is refused.
+    for (const name of ["live", "dead", "left"]) a.host.addresses.set(name, `127.0.0.1:${freePort()}`);
+    a.host.dialPolicies.set("dead", "quiet");
+    a.host.dialPolicies.set("left", "never");
+    const refusals = (name: string) => a.log.matching(new RegExp(`^cannot reach ${name} at `));
+    expect(a.transport.send("left", ping("bye"))).toBe("unreachable");
+    for (const name of ["live", "dead"]) expect(a.transport.send(name, ping("hello"))).toBe("queued");
+    await waitFor(() => refusals("live").length === 1 && refusals("dead").length === 1, "both dials to be refused");
+    expect(refusals("live").map((line) => line.level)).toEqual(["warn"]);
+    expect(refusals("dead").map((line) => line.level)).toEqual(["debug"]);
+    // Later sends: the dead peer is tried again (still quietly); the one that left never is.
+    await Bun.sleep(30);
+    expect(a.transport.send("dead", ping("again"))).toBe("queued");
+    await waitFor(() => refusals("dead").length === 2, "the second dial to be refused");
+    expect(refusals("dead").every((line) => line.level === "debug")).toBe(true);
+    expect(a.transport.send("left", ping("bye"))).toBe("unreachable");
+    expect(refusals("left")).toEqual([]);
+    expect(a.transport.stats.connectionsOpened).toBe(0);
+  });
+
   test("a seed list naming this node itself is recognised and not dialled again", async () => {
     const port = freePort();
     const a = await startNode("alpha", { listen: { host: "127.0.0.1", port }, seeds: [`localhost:${port}`] });
@@ -173,5 +195,20 @@ describe("TcpTransport", () => {
     expect(frames.at(-1)!.type).toBe(MessageType.Leave);
     expect(a.host.events).toEqual([`up beta ${b.transport.advertisedAddress}`, "down beta"]);
     expect(a.transport.send("beta", ping("late"))).toBe("unreachable");
+  });
+
+  test("stop() delivers frames sent to a peer with no connection yet: the dial on the way completes first", async () => {
+    const a = await startNode("alpha");
+    const b = await startNode("beta");
+    const c = await startNode("gamma");
+    introduce(a, b, c);
+    // A goodbye to two peers never talked to, then stop at once (what a leaving node does).
+    for (const peer of ["beta", "gamma"]) expect(a.transport.send(peer, frameBytes(MessageType.Leave, new Uint8Array(0)))).toBe("queued");
+    await a.transport.stop();
+    for (const peer of [b, c]) {
+      await waitFor(() => peer.host.framesFrom("alpha").length === 1, `${peer.name} to get the goodbye`);
+      expect(peer.host.framesFrom("alpha")[0]!.type).toBe(MessageType.Leave);
+    }
+    expect(a.transport.stats.openConnections).toBe(0);
   });
 });

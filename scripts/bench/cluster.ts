@@ -14,6 +14,7 @@
 //   bun scripts/bench/cluster.ts --nodes 10 --writes 20 --idle-seconds 5 --no-docs   a quick check
 //   bun scripts/bench/cluster.ts --build              rebuild dist/goferbroke first
 //   bun scripts/bench/cluster.ts --no-rounds-only     skip the push-off run
+//   bun scripts/bench/cluster.ts --binary PATH        run another executable (e.g. an older build, to compare)
 //
 // The binary is dist/goferbroke; it is built (`bun run build -- --host-only`) when missing.
 
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     "idle-seconds": { type: "string", default: "20" },
     interval: { type: "string", default: "200" },
     build: { type: "boolean", default: false },
+    binary: { type: "string" },
     "no-rounds-only": { type: "boolean", default: false },
     "no-docs": { type: "boolean", default: false },
   },
@@ -46,7 +48,16 @@ const BAR_INTERVALS = Math.ceil(Math.log2(NODES)) + 2;
 const WRITE_TIMEOUT_MS = Math.max(10_000, 10 * BAR_INTERVALS * INTERVAL_MS);
 /** Quiet time after start-up (joins, first full-state exchanges) before anything is measured. */
 const SETTLE_MS = 3_000;
-const BINARY = join(repoRoot, "dist", "goferbroke");
+/**
+ * Every node runs as the README recommends deploying one: Bun's allocator keeps the memory it
+ * freed instead of returning it to the OS ~13 times a second (and faulting it in again), which
+ * halves an idle node's CPU for a few MiB of RSS (docs/BENCHMARKS.md, "Versus Serf").
+ */
+const NODE_ENV = { MIMALLOC_PURGE_DELAY: "-1" };
+const BINARY = args.binary ?? join(repoRoot, "dist", "goferbroke");
+if (args.binary !== undefined && (args.build || !existsSync(args.binary))) {
+  throw new Error(args.build ? "--binary and --build exclude each other" : `--binary: no file ${args.binary}`);
+}
 const DOCS = join(repoRoot, "docs", "BENCHMARKS.md");
 const SECTION = "## Cluster of processes";
 const PLAIN = "plain TCP";
@@ -181,7 +192,7 @@ async function runCluster(label: string, flags: (name: string) => string[], env:
   const names = Array.from({ length: NODES }, (_, i) => `node-${String(i + 1).padStart(2, "0")}`);
   console.log(`\n${label}: starting ${NODES} nodes from ${BINARY} at a ${INTERVAL_MS} ms interval`);
   const started = performance.now();
-  const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env, command: [BINARY], timeoutMs: 60_000 });
+  const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env: { ...NODE_ENV, ...env }, command: [BINARY], timeoutMs: 60_000 });
   const startMs = performance.now() - started;
   try {
     console.log(`${label}: all ${NODES} nodes see each other alive after ${Math.round(startMs)} ms; settling ${SETTLE_MS} ms`);
@@ -277,13 +288,14 @@ function section(runs: readonly RunFigures[]): string {
     `Command: \`${command}\` (\`npm run bench:cluster\`), ${new Date().toISOString().slice(0, 10)}.`,
     `Machine: ${machineLine()}; load average at the start ${LOAD_AT_START}.`,
     "",
-    `${NODES} processes of \`dist/goferbroke\` on 127.0.0.1, gossip interval ${INTERVAL_MS} ms, fanout 1. ` +
+    `${NODES} processes of \`${args.binary ?? "dist/goferbroke"}\` on 127.0.0.1, gossip interval ${INTERVAL_MS} ms, fanout 1. ` +
       `${WRITES} writes, one at a time, rotating over the nodes; each is timed from its PUT /v1/keys until ` +
       `the last of the ${NODES - 1} other nodes raised entry-added, as read from every node's /v1/events ` +
       `stream. Idle figures: a ${IDLE_MS / 1000} s window with no writes, after a ${SETTLE_MS / 1000} s settle; CPU is ` +
       `utime + stime from /proc/<pid>/stat as % of one core, RSS is VmRSS at the end of the window. ` +
       `Fresh writes are pushed at once to 2 peers and forwarded once by each node that applies them ` +
-      `(pushFanout 2); the "push off" run sets GOFERBROKE_PUSH_FANOUT=0, so only the gossip rounds carry writes.`,
+      `(pushFanout 2); the "push off" run sets GOFERBROKE_PUSH_FANOUT=0, so only the gossip rounds carry writes. ` +
+      `Every node runs with ${Object.entries(NODE_ENV).map(([name, value]) => `\`${name}=${value}\``).join(" ")}, as the README recommends.`,
     "",
     markdownTable(runs),
     "",

@@ -5,7 +5,8 @@
 //   gb-lan          the settings recommended for a LAN (see LAN_* below; --lan-interval,
 //                   --lan-env NAME=value (replaces the default list), --lan-flag change them)
 //   gb-lan-smol     the same with BUN_OPTIONS=--smol (does Bun's small-heap mode lower RSS?)
-//   gb-lan-nopurge  the same with MIMALLOC_PURGE_DELAY=-1 (what the allocator's thread costs)
+//   gb-lan-purge    the same without MIMALLOC_PURGE_DELAY: Bun's allocator returns freed memory
+//                   to the OS, as it does by default (what the recommended variable saves)
 //
 //   1. Join: the first member is started, then (once it answers) the N-1 others at once, each told
 //      only the first one's address. Measured from the moment the last process was spawned until
@@ -29,7 +30,8 @@
 //   bun run bench:serf -- --nodes 10,30 --runs 3
 //   bun scripts/bench/vs-serf.ts --nodes 5 --runs 1 --writes 5 --idle-seconds 5 --settle-seconds 2 --no-docs --no-wait-load   (a smoke run)
 //   --build rebuilds dist/goferbroke first (`bun run build -- --host-only`); it is built anyway
-//   when missing. Serf must be on PATH (Debian/Ubuntu: apt-get install serf), or the script
+//   when missing. --binary PATH runs another GoferBroke executable instead (e.g. a build of an
+//   older commit, to compare two builds under the same conditions). Serf must be on PATH (Debian/Ubuntu: apt-get install serf), or the script
 //   exits with 2.
 //
 // Every process is started and killed by its PID (SIGKILL in finally, and on SIGINT/SIGTERM of
@@ -58,22 +60,32 @@ import {
 import { GoferBrokeCluster, SerfCluster, baseEnv, type Cluster, type Status } from "./serf-systems.ts";
 
 const repoRoot = join(import.meta.dir, "..", "..");
-const BINARY = join(repoRoot, "dist", "goferbroke");
+const DIST_BINARY = join(repoRoot, "dist", "goferbroke");
 const DOCS = join(repoRoot, "docs", "BENCHMARKS.md");
 const SECTION = "## Versus Serf";
 
-// The settings recommended for a LAN, chosen with this script (2-core machine, N = 10 and 30):
-// - a 200 ms gossip round: joins in about half the time of 500 ms and 1 s, for about +0.2 % of a
-//   core per member at idle;
-// - acceptablePauseMs 1500 (default 3000) and probeTimeoutMs 500 (default 1000): together they
-//   bring kill -9 detection from ~5-7 s to ~3.5-4 s, below Serf's -profile=local at N = 10, where
-//   the defaults are not. A LAN round trip is well under 1 ms; a member must still be silent for
-//   the pause, stay suspect for 1 s and fail a direct and 3 indirect pings before it is dead, and
-//   no run convicted a live member (the sanity checks count them), on a machine at load 6-20.
+// The settings recommended for a LAN, chosen with this script (2-core machine, N = 10 and 30,
+// 2026-12-03, one run each, Serf at 0.30-0.48 % of a core per agent):
+// - MIMALLOC_PURGE_DELAY=-1: Bun's allocator (mimalloc) otherwise hands freed pages back to the OS
+//   from a thread of its own, "mi-scavenger", ~13 times a second, and the JIT compiler thread then
+//   faults them in again: the variable halves an idle member's CPU (200 ms rounds: 1.04 → 0.74 %
+//   at N = 10, 1.26 → 0.60 % at N = 30; 500 ms: 0.66 → 0.38 %, 0.72 → 0.43 %) for 1.3-3.8 MiB
+//   more private memory (RssAnon), which memory freed after a burst keeps resident. Bun reads it
+//   at start-up only, so it has to be in the environment.
+// - a 500 ms gossip round: idle CPU per member 0.38-0.43 % with the variable (200 ms: 0.60-0.74 %,
+//   300 ms: 0.55-0.73 %), within 1.5× Serf's at both sizes where 200 and 300 ms are not; joins
+//   still take 2-3 s (Serf: up to 29 s at N = 30); writes travel by the push tree whatever the
+//   interval (propagation p50 23-31 ms).
+// - acceptablePauseMs 1000 (default 2500) and probeTimeoutMs 500 (the default): a watched member
+//   is suspected ≈ 2 s after its last heartbeat (mean 500 + pause 1000 + 5.2 σ at the 100 ms
+//   floor); with the suspect timeout and the verdict's checks kill -9 detection is ≈ 3.5-4 s, below
+//   Serf's -profile=local (4.4-6.5 s here). A LAN round trip is well under 1 ms; a member must be
+//   silent 2 s, stay suspect 1 s and fail a direct and 3 indirect pings twice before it is dead,
+//   and the sanity checks count any live member that was convicted.
 // Options with no CLI flag are set through their GOFERBROKE_* variables (src/config/merge.ts).
 // Bun's --smol is measured as its own variant, not made part of the setting: it did not lower RSS.
-const LAN_INTERVAL_DEFAULT = "200ms";
-const LAN_ENV_DEFAULT = ["GOFERBROKE_ACCEPTABLE_PAUSE=1500ms", "GOFERBROKE_PROBE_TIMEOUT=500ms"];
+const LAN_INTERVAL_DEFAULT = "500ms";
+const LAN_ENV_DEFAULT = ["GOFERBROKE_ACCEPTABLE_PAUSE=1000ms", "GOFERBROKE_PROBE_TIMEOUT=500ms", "MIMALLOC_PURGE_DELAY=-1"];
 
 const { values: args } = parseArgs({
   options: {
@@ -86,8 +98,9 @@ const { values: args } = parseArgs({
     "lan-interval": { type: "string", default: LAN_INTERVAL_DEFAULT },
     "lan-env": { type: "string", multiple: true, default: LAN_ENV_DEFAULT },
     "lan-flag": { type: "string", multiple: true, default: [] },
-    systems: { type: "string", default: "serf,gb-default,gb-lan,gb-lan-smol,gb-lan-nopurge" },
+    systems: { type: "string", default: "serf,gb-default,gb-lan,gb-lan-smol,gb-lan-purge" },
     build: { type: "boolean", default: false },
+    binary: { type: "string" },
     "no-docs": { type: "boolean", default: false },
     "no-wait-load": { type: "boolean", default: false },
     "load-threshold": { type: "string", default: "1.5" },
@@ -132,7 +145,7 @@ const MAX_PAUSE_MS = 250;
 // ---- variants ----
 
 interface Variant {
-  id: "serf" | "gb-default" | "gb-lan" | "gb-lan-smol" | "gb-lan-nopurge";
+  id: "serf" | "gb-default" | "gb-lan" | "gb-lan-smol" | "gb-lan-purge";
   label: string;
   /** Column heading of its GoferBroke/Serf ratio. */
   ratioLabel: string;
@@ -158,11 +171,9 @@ const lanEnv = parseEnvPairs(args["lan-env"] ?? []);
 // BUN_OPTIONS reaches a compiled executable's runtime (process.execArgv shows --smol), as does
 // building with --compile-exec-argv=--smol; both were checked. The variable needs no rebuild.
 const smolEnv = { ...lanEnv, BUN_OPTIONS: "--smol" };
-// Bun's allocator (mimalloc) returns freed memory to the OS from a background thread,
-// "mi-scavenger", which wakes ~13 times a second and costs an idle member ~0.25 % of a core
-// (measured per thread). MIMALLOC_PURGE_DELAY=-1 turns purging off, and the thread with it; the
-// price is that memory freed after a burst stays resident. Measured as its own variant.
-const noPurgeEnv = { ...lanEnv, MIMALLOC_PURGE_DELAY: "-1" };
+// The LAN setting with Bun's allocator purging as by default (see the LAN_* comment): what
+// MIMALLOC_PURGE_DELAY=-1 saves and costs, measured as its own variant.
+const purgeEnv = Object.fromEntries(Object.entries(lanEnv).filter(([name]) => name !== "MIMALLOC_PURGE_DELAY"));
 const describe = (flags: readonly string[], env: Record<string, string>) =>
   [...Object.entries(env).map(([name, value]) => `${name}=${value}`), ...flags].map((part) => `\`${part}\``).join(" ") || "no tuning flags";
 
@@ -171,7 +182,7 @@ const ALL_VARIANTS: Variant[] = [
   { id: "gb-default", label: "GB defaults", ratioLabel: "defaults / Serf", settings: "no tuning flags (1 s gossip interval)", kind: "gb", flags: [], env: {} },
   { id: "gb-lan", label: "GB LAN", ratioLabel: "LAN / Serf", settings: describe(lanFlags, lanEnv), kind: "gb", flags: lanFlags, env: lanEnv },
   { id: "gb-lan-smol", label: "GB LAN + smol", ratioLabel: "smol / Serf", settings: describe(lanFlags, smolEnv), kind: "gb", flags: lanFlags, env: smolEnv },
-  { id: "gb-lan-nopurge", label: "GB LAN, no purge", ratioLabel: "no purge / Serf", settings: describe(lanFlags, noPurgeEnv), kind: "gb", flags: lanFlags, env: noPurgeEnv },
+  { id: "gb-lan-purge", label: "GB LAN, purging", ratioLabel: "purging / Serf", settings: describe(lanFlags, purgeEnv), kind: "gb", flags: lanFlags, env: purgeEnv },
 ];
 const wanted = new Set((args.systems ?? "").split(",").map((id) => id.trim()));
 const VARIANTS = ALL_VARIANTS.filter((variant) => wanted.has(variant.id));
@@ -335,11 +346,14 @@ async function serfCliCrossCheck(cluster: SerfCluster, value: string, logDir: st
   await runCli("cli-tags", ["tags", `-rpc-addr=127.0.0.1:${cluster.rpcPorts[writer]}`, "-set", `bench=${value}`]);
   const others = cluster.names.map((_, i) => i).filter((i) => i !== writer);
   const seen = await pollValue(cluster, others, cluster.names[writer]!, value, performance.now() + WRITE_TIMEOUT_MS);
-  if (seen.size !== others.length) throw new Error(`the warm-up tag set with the serf CLI did not reach every agent within ${WRITE_TIMEOUT_MS} ms`);
-  const output = await runCli("cli-members", ["members", `-rpc-addr=127.0.0.1:${cluster.rpcPorts[1]}`, "-format=json"]);
+  // Serf retransmits a tag update a limited number of times, so an agent may miss it (the measured
+  // writes count those as missing): the check reads back on an agent the RPC polls saw it on.
+  const reader = others.find((i) => seen.has(i));
+  if (reader === undefined) throw new Error(`the warm-up tag set with the serf CLI reached no other agent within ${WRITE_TIMEOUT_MS} ms`);
+  const output = await runCli("cli-members", ["members", `-rpc-addr=127.0.0.1:${cluster.rpcPorts[reader]}`, "-format=json"]);
   const parsed = JSON.parse(output) as { members: { name: string; status: string; tags: Record<string, string> }[] };
   const row = parsed.members.find((member) => member.name === cluster.names[writer]);
-  if (row?.tags.bench !== value) throw new Error(`serf members -format=json on ${cluster.names[1]} does not show bench=${value} for ${cluster.names[writer]}: ${output}`);
+  if (row?.tags.bench !== value) throw new Error(`serf members -format=json on ${cluster.names[reader]} does not show bench=${value} for ${cluster.names[writer]}: ${output}`);
   if (parsed.members.length !== cluster.names.length) throw new Error(`serf members lists ${parsed.members.length} members, expected ${cluster.names.length}`);
 }
 
@@ -703,6 +717,11 @@ if (VARIANTS.some((variant) => variant.kind === "serf") && !serfOnPath) {
 }
 const SERF_PATH = serfOnPath ?? "serf";
 
+const BINARY = args.binary ?? DIST_BINARY;
+if (args.binary !== undefined && (args.build || !existsSync(args.binary))) {
+  usage(args.build ? "--binary and --build exclude each other" : `--binary: no file ${args.binary}`);
+}
+
 async function ensureBinary(): Promise<void> {
   if (existsSync(BINARY) && !args.build) return;
   log(`building ${BINARY} (bun run build -- --host-only)`);
@@ -749,8 +768,8 @@ try {
     : "not run";
   // The version names the commit; the build time tells whether uncommitted work went into it.
   const gbVersion = existsSync(binarySnapshot)
-    ? `${versionOf([binarySnapshot, "--version"])}, dist/goferbroke built ${statSync(BINARY).mtime.toISOString().slice(0, 16).replace("T", " ")} UTC` +
-      (gitDirty() ? " from a working tree with uncommitted changes in src/" : "")
+    ? `${versionOf([binarySnapshot, "--version"])}, ${args.binary ?? "dist/goferbroke"} built ${statSync(BINARY).mtime.toISOString().slice(0, 16).replace("T", " ")} UTC` +
+      (args.binary === undefined && gitDirty() ? " from a working tree with uncommitted changes in src/" : "")
     : "not run";
   log(`serf: ${serfVersion}; ${gbVersion}; bun ${Bun.version}`);
   let waited = "not waited for: --no-wait-load";
@@ -869,13 +888,13 @@ try {
     "  update that misses an agent reaches it at the next push/pull; writes not everywhere within 10 s",
     "  are counted in the sanity checks and left out of p50 and max.",
     "- Detection is one kill per run: the spread between runs is the probe schedule's phase (Serf",
-    "  probes one member per second, GoferBroke's monitors ping every round), so few runs give a coarse",
-    "  median. GoferBroke's time is: silence for about the acceptable pause plus one interval and",
-    "  5-6 σ (phi 8 at the 100 ms σ floor) until the first monitor suspects, 1 s suspect timeout and a",
-    "  failed probe round (direct ping plus 3 indirect, probe timeout) until its verdict, then every",
-    "  other member's own probe round (the gap between the first and the all row). The defaults",
-    "  (acceptablePauseMs, probeTimeoutMs from the schema) against the LAN setting (1.5 s, 500 ms) are the difference between",
-    "  those two columns.",
+    "  probes one member per second, GoferBroke's members send their heartbeat every round), so few runs",
+    "  give a coarse median. GoferBroke's time is: silence for about the acceptable pause plus one",
+    "  interval and 5-6 σ (phi 8 at the 100 ms σ floor) after the victim's last heartbeat until its",
+    "  monitors suspect it, 1 s suspect timeout and a failed probe round (direct ping plus 3 indirect,",
+    "  probe timeout) until their verdict, then every other member's own probe round (the gap between",
+    "  the first and the all row). The defaults (1 s interval, 2.5 s pause) against the LAN setting",
+    "  are the difference between those two columns.",
     "- VmRSS counts the executable's resident file pages, which processes running the same binary",
     "  share through the page cache; RssAnon is the private part, which is what each additional member",
     "  costs. The floor is Bun's: a compiled one-line `setInterval` script idles at 26 MiB VmRSS (24 MiB",
@@ -885,13 +904,15 @@ try {
     "  a few MiB here: compare the smol column with the LAN one for what it saves and costs.",
     "- CPU is counted in clock ticks (10 ms) over the window: a resolution of about",
     `  ${(100 / clockTicksPerSecond() / (IDLE_MS / 1000)).toFixed(2)} % of a core per member, averaged over N members. Where it goes (the per-thread`,
-    "  lines above): the event-loop thread runs the gossip rounds, the monitor pings and their answers,",
-    "  so its share scales with 1/interval; `mi-scavenger` is Bun's allocator returning freed memory to",
-    "  the OS ~13 times a second (`MIMALLOC_PURGE_DELAY=-1` removes that thread, and memory freed",
-    "  after a burst then stays resident: see RssAnon of the no-purge column); `JITWorker` is JavaScriptCore",
-    "  still compiling hot code 30-50 s after start. Serf wakes up more often than a GoferBroke member",
-    "  (wake-ups/s above) and spends less per wake-up: a Go timer wake-up is cheaper than a turn of",
-    "  Bun's event loop.",
+    "  lines above): the event-loop thread runs the gossip rounds and sends and reads the heartbeats",
+    "  (about 5 frames out and 5 in per member and round at idle, each a system call; on loopback the",
+    "  sender's also delivers it), so its share scales with 1/interval; `mi-scavenger` is Bun's",
+    "  allocator returning freed memory to the OS ~13 times a second, after which the JIT compiler",
+    "  faults it in again (`MIMALLOC_PURGE_DELAY=-1` removes the thread and about half of `JITWorker`;",
+    "  memory freed after a burst then stays resident: compare RssAnon with the purging column);",
+    "  `JITWorker` is JavaScriptCore still compiling hot code 30-50 s after start (it tiers up for",
+    "  minutes at this rate of calls). Serf wakes up more often than a GoferBroke member (wake-ups/s",
+    "  above) and spends less per wake-up: a Go timer wake-up is cheaper than a turn of Bun's event loop.",
   ].join("\n");
 
   if (!args["no-docs"]) {

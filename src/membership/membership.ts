@@ -7,9 +7,14 @@
 //   any state ──joined──▶ alive                                          (a new generation: a restart)
 //
 // Where suspicion comes from:
-// - Direct watch (Akka's heartbeat ring, monitor-ring.ts): every round this node pings its
-//   `monitorsPerNode` ring successors, and the PONGs feed one phi detector per watched node. Those
-//   arrivals are first-hand and regular, so a crash shows within the acceptable pause.
+// - Direct watch (Akka's heartbeat ring, monitor-ring.ts): this node watches its `monitorsPerNode`
+//   ring successors with one phi detector each. Every round each node sends its heartbeat (a PONG
+//   with correlation id 0, carrying its generation) to its ring predecessors, the nodes that watch
+//   it, and those heartbeats feed the detectors. A monitor pings a watched node itself, and feeds
+//   the detector from the PONG, only when a round and a half went by without a heartbeat from it:
+//   views of the ring that differ for a while, a node that predates heartbeats, or a silent node.
+//   Either way the arrivals are first-hand (the node's own message, not gossip) and regular, so a
+//   crash shows within the acceptable pause; one message per watch and round instead of two.
 // - Gossip: every node's heartbeat counter, as seen advancing in digests, feeds a second detector
 //   per node, so a node nobody here pings directly is still watched. Digests carry heartbeats
 //   second-hand, several rounds late and in bursts, so this path is slow; it is the fallback.
@@ -19,10 +24,10 @@
 // Before anyone is declared dead it is pinged directly and k live nodes are asked to ping it too
 // (SWIM's indirect probe); any answer refutes the suspicion. The accused is told of the verdict as
 // well and, if alive, answers every live node at once (Lifeguard's buddy system). A dead node is
-// alive again only once it answers a ping: gossiped heartbeats of a crashed node keep arriving for
-// rounds after the crash and must not revive it. After a stall of our own event loop
-// (LocalHealth) nobody is suspected or convicted until fresh heartbeats had time to arrive, and the
-// stall is excused in every detector.
+// alive again only on word from itself (a PONG to a ping, its heartbeat): gossiped heartbeats of
+// a crashed node keep arriving for rounds after the crash and must not revive it. After a stall
+// of our own event loop (LocalHealth) nobody is suspected or convicted until fresh heartbeats had
+// time to arrive, and the stall is excused in every detector.
 //
 // Every status change produces exactly one Transition record. Time comes only from the Clock, so
 // the same code runs under the simulator's virtual clock. Everything is bounded: probe requests
@@ -33,7 +38,7 @@ import { FrameWriter } from "../codec/writer.ts";
 import { MessageType } from "../codec/frame.ts";
 import type { Random } from "../random.ts";
 import type { LocalHealth } from "./local-health.ts";
-import { ringSuccessors } from "./monitor-ring.ts";
+import { ringPredecessors, ringSuccessors } from "./monitor-ring.ts";
 import { PhiAccrualDetector, defaultPhiSettings, type PhiSettings } from "./phi.ts";
 import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "./probe-messages.ts";
 import { Prober, newProbeRound, type ProbeRound } from "./probes.ts";
@@ -58,15 +63,16 @@ export interface MemberView {
   /** Current suspicion level (from the direct watch when there is one); 0 for left nodes. */
   phi: number;
   lastHeartbeatAgeMs: number;
-  /** Whether this node pings it every round (it is one of our ring successors). */
+  /** Whether this node watches it directly (it is one of our ring successors). */
   watchedDirectly: boolean;
 }
 
 export interface MembershipSettings {
   phi: PhiSettings;
   /**
-   * Ring successors this node pings every round (Akka's monitored-by-nr-of-members); each node is
-   * then watched directly by about as many monitors. 0 watches through gossip digests only.
+   * Ring successors this node watches directly (Akka's monitored-by-nr-of-members), fed by their
+   * heartbeats; each node is then watched directly by about as many monitors, the ring
+   * predecessors it sends its heartbeat to. 0 watches through gossip digests only.
    */
   monitorsPerNode: number;
   /** Live nodes asked to ping a suspect on our behalf (k of SWIM's indirect probe). */
@@ -105,8 +111,8 @@ export interface MembershipSettings {
 // Chosen by measurement (scripts/bench/detector.ts, docs/BENCHMARKS.md "Failure detection":
 // N = 100, 1 s interval, crash detection at no loss, and 10% loss with a node stalling 2 s every
 // 30 s for false verdicts; the sweep there varies one setting at a time):
-// - phi: phi.ts's defaults (threshold 8, acceptable pause 2.5 s). A watched node's PONGs arrive
-//   once a round, so a crash is suspected ≈ 4 s after its last PONG (1 s mean + 2.5 s pause +
+// - phi: phi.ts's defaults (threshold 8, acceptable pause 2.5 s). A watched node's heartbeats
+//   arrive once a round, so a crash is suspected ≈ 4 s after its last one (1 s mean + 2.5 s pause +
 //   5.2 σ at the 100 ms floor), later under loss, where the window learns the larger spread.
 // - monitorsPerNode 3: each monitor watches on its own, so false suspicions grow with their
 //   number (measured 24, 72 and 142 an hour for 1, 3 and 5 at 10% loss) while detection gains
@@ -154,14 +160,15 @@ export interface MembershipHooks {
   removeNode(name: string): void;
 }
 
-/** A ring successor we ping every round. */
+/** A ring successor we watch: fed by its heartbeats, or by the PONGs to our pings when they stop. */
 interface DirectWatch {
-  /** Fed by the PONGs to our heartbeat pings. */
   readonly detector: PhiAccrualDetector;
-  /** The latest heartbeat ping; only its PONG counts (an older one is late, or a duplicate). */
+  /** Our latest ping; only its PONG counts (an older one is late, or a duplicate). */
   pingId: number;
-  /** Whether any PONG came yet; the first starts the rhythm (see onDirectBeat). */
+  /** Whether any beat (heartbeat or PONG) came yet; the first starts the rhythm (see onDirectBeat). */
   answered: boolean;
+  /** Clock time of the node's latest heartbeat: a round and a half without one and we ping it. */
+  lastHeartbeatMs: number;
 }
 
 /** Whose evidence a suspicion rests on. */
@@ -189,6 +196,8 @@ interface Member {
   failedRounds: number;
   /** The next evaluation between rounds: phi's threshold crossing, or a conviction falling due. */
   wakeup: Timer | undefined;
+  /** When `wakeup` fires. */
+  wakeupAtMs: number;
   /** Dead only: the ping that checks whether gossiped heartbeats are fresh, and when it went out. */
   revival: { readonly id: number; readonly atMs: number } | undefined;
 }
@@ -205,9 +214,16 @@ export class Membership {
   private readonly removed = new Map<string, RemovedNode>();
   private readonly prober: Prober;
   private readonly writer = new FrameWriter(256);
+  /** Our heartbeat: the same bytes every round, so encoded once (the transport never modifies them). */
+  private readonly heartbeatFrame: Uint8Array;
   /** Our ring successors, recomputed at the next check() once the live set changed. */
   private watched: string[] = [];
+  /** Our ring predecessors, the nodes that watch us: they get our heartbeat every round. */
+  private watchers: string[] = [];
   private ringChanged = true;
+  /** When check() last ran, and the time between its last two runs (0 until it ran twice). */
+  private lastCheckMs = Number.NEGATIVE_INFINITY;
+  private roundMs = 0;
   private stallsExcused: number;
   private lastSelfDefenceMs = Number.NEGATIVE_INFINITY;
   private current: MembershipSettings;
@@ -229,6 +245,8 @@ export class Membership {
     }
     // Stalls from before we existed concern no detector of ours.
     this.stallsExcused = health.stallCount;
+    writePong(this.writer, 0, selfGeneration);
+    this.heartbeatFrame = this.writer.finish();
     this.prober = new Prober(clock, random, () => this.current, selfGeneration, {
       send: (peer, frame) => hooks.send(peer, frame),
       helperCandidates: (target) => this.helperCandidates(target),
@@ -352,9 +370,11 @@ export class Membership {
     this.setStatus(member, "left", "left", now);
   }
 
-  /** Runs every gossip round: stalls, suspicion, probes, conviction, removal, heartbeat pings. */
+  /** Runs every gossip round: stalls, suspicion, probes, conviction, removal, heartbeats. */
   check(): void {
     const now = this.clock.now();
+    if (Number.isFinite(this.lastCheckMs)) this.roundMs = now - this.lastCheckMs;
+    this.lastCheckMs = now;
     this.excuseNewStalls(now);
     if (this.ringChanged) this.rewatch(now);
     const canConvict = this.canConvict(now);
@@ -362,19 +382,20 @@ export class Membership {
     for (const member of [...this.byName.values()]) {
       if (this.byName.get(member.name) !== member) continue; // removed by a hook meanwhile
       this.evaluate(member, now, canConvict);
+      this.armCrossing(member);
     }
     for (const [name, removed] of this.removed) {
       if (now >= removed.forgetAtMs) this.removed.delete(name);
     }
-    this.pingWatched();
+    for (const name of this.watchers) this.hooks.send(name, this.heartbeatFrame);
+    this.pingWatched(now);
   }
 
   /** Cancels every timer and pending request: the node is stopping. */
   stop(): void {
     for (const member of this.byName.values()) {
       this.cancelProbe(member);
-      member.wakeup?.cancel();
-      member.wakeup = undefined;
+      this.cancelWakeup(member);
     }
     this.prober.stop();
   }
@@ -417,6 +438,18 @@ export class Membership {
   /** Status of a node other than this one; undefined if unknown or removed. */
   status(name: string): MemberStatus | undefined {
     return this.byName.get(name)?.status;
+  }
+
+  /**
+   * status(), and for a node removed but still remembered (removedMemoryMs) the status it was
+   * removed in: "left" or "dead". Undefined for a node never heard of, or forgotten.
+   */
+  lastKnownStatus(name: string): MemberStatus | undefined {
+    const member = this.byName.get(name);
+    if (member) return member.status;
+    const removed = this.removed.get(name);
+    if (!removed) return undefined;
+    return removed.left ? "left" : "dead";
   }
 
   /** Every known node but this one, by name, with its current phi. */
@@ -504,6 +537,7 @@ export class Membership {
       probe: undefined,
       failedRounds: 0,
       wakeup: undefined,
+      wakeupAtMs: Number.POSITIVE_INFINITY,
       revival: undefined,
     };
   }
@@ -593,7 +627,7 @@ export class Membership {
 
   private remove(member: Member, now: number): void {
     this.cancelProbe(member);
-    member.wakeup?.cancel();
+    this.cancelWakeup(member);
     this.byName.delete(member.name);
     this.removed.set(member.name, {
       generation: member.generation,
@@ -663,11 +697,13 @@ export class Membership {
 
   // ---- wakeups between rounds ----
 
-  /** Runs evaluate() for the member at `atMs` (replacing any earlier wakeup). */
+  /** Runs evaluate() for the member at `atMs` (replacing any other wakeup). */
   private wakeAt(member: Member, atMs: number): void {
     member.wakeup?.cancel();
+    member.wakeupAtMs = atMs;
     member.wakeup = this.clock.setTimer(Math.max(0, atMs - this.clock.now()), () => {
       member.wakeup = undefined;
+      member.wakeupAtMs = Number.POSITIVE_INFINITY;
       if (this.byName.get(member.name) !== member) return;
       const now = this.clock.now();
       this.excuseNewStalls(now);
@@ -676,56 +712,88 @@ export class Membership {
     });
   }
 
+  private cancelWakeup(member: Member): void {
+    member.wakeup?.cancel();
+    member.wakeup = undefined;
+    member.wakeupAtMs = Number.POSITIVE_INFINITY;
+  }
+
   /**
    * For a directly watched live node: wake up just after its phi would cross the threshold, so a
-   * crash is suspected at once rather than at our next round. A beat before then re-arms it.
+   * crash is suspected at once rather than at our next round. Only a crossing before the next
+   * round needs a timer: check() evaluates every node each round and arms it then. A beat moves
+   * the crossing later and leaves an earlier wakeup in place (it evaluates and re-arms), so a
+   * node whose beats keep coming costs no timer at all.
    */
   private armCrossing(member: Member): void {
     if (member.status !== "alive" || !member.direct) return;
     // 1 ms past the crossing, so rounding can never leave phi a hair below the threshold there.
     const atMs = member.direct.detector.crossingAt(this.current.phi.threshold) + 1;
-    if (atMs > this.clock.now()) this.wakeAt(member, atMs);
+    const now = this.clock.now();
+    if (atMs <= now || atMs >= this.nextCheckByMs()) return;
+    if (member.wakeupAtMs > atMs) this.wakeAt(member, atMs);
+  }
+
+  /**
+   * By when the next check() will have run: half a round of slack past its due time. Until check()
+   * ran twice there is no round to measure, and every crossing gets its timer.
+   */
+  private nextCheckByMs(): number {
+    return this.roundMs > 0 ? this.lastCheckMs + 1.5 * this.roundMs : Number.POSITIVE_INFINITY;
   }
 
   // ---- direct watch (heartbeat ring) ----
 
-  /** Recomputes our ring successors: new ones get a fresh detector, former ones lose theirs. */
+  /**
+   * Recomputes our ring successors (new ones get a fresh detector, former ones lose theirs) and
+   * predecessors.
+   */
   private rewatch(now: number): void {
     this.ringChanged = false;
     const live: string[] = [];
     for (const member of this.byName.values()) if (isLive(member) && member.announced) live.push(member.name);
     this.watched = ringSuccessors(this.selfName, live, this.current.monitorsPerNode);
+    this.watchers = ringPredecessors(this.selfName, live, this.current.monitorsPerNode);
     const watched = new Set(this.watched);
     for (const member of this.byName.values()) {
       if (!watched.has(member.name)) {
         member.direct = undefined;
       } else if (!member.direct) {
         // Silence counts from now, so a successor that never answers is suspected in time.
-        member.direct = { detector: new PhiAccrualDetector(this.current.phi, now), pingId: 0, answered: false };
+        member.direct = { detector: new PhiAccrualDetector(this.current.phi, now), pingId: 0, answered: false, lastHeartbeatMs: Number.NEGATIVE_INFINITY };
         this.armCrossing(member);
       }
     }
   }
 
-  /** One heartbeat ping to each ring successor (each round). */
-  private pingWatched(): void {
+  /**
+   * Pings each ring successor whose heartbeat did not come within the last round and a half (or
+   * never came): its PONG is the beat instead, every round for as long as its heartbeats stay
+   * away. A heartbeat normally arrives once a round, so a node that sends them is not pinged.
+   */
+  private pingWatched(now: number): void {
     for (const name of this.watched) {
       const direct = this.byName.get(name)?.direct;
       if (!direct) continue;
+      if (now - direct.lastHeartbeatMs <= 1.5 * this.roundMs) continue;
       direct.pingId = this.prober.correlationId();
       writePing(this.writer, direct.pingId);
       this.hooks.send(name, this.writer.finish());
     }
   }
 
-  private onDirectBeat(member: Member, direct: DirectWatch): void {
+  /** A beat from a watched node: its heartbeat (`heartbeat` true) or the PONG to our ping. */
+  private onDirectBeat(member: Member, direct: DirectWatch, heartbeat: boolean): void {
     const now = this.clock.now();
     this.excuseNewStalls(now);
-    // The first PONG starts the rhythm: the time from the start of the watch to it is a round
-    // trip, not an interval between heartbeats, and would drag the mean down.
+    // The first beat starts the rhythm: the time from the start of the watch to it is not an
+    // interval between heartbeats, and would drag the mean down.
     if (direct.answered) direct.detector.heartbeat(now);
     else direct.detector.reset(now);
     direct.answered = true;
+    if (heartbeat) direct.lastHeartbeatMs = now;
+    // Whichever came first, the heartbeat or the PONG to our ping, the other is the same beat.
+    direct.pingId = 0;
     if (member.status === "suspect") this.refute(member, now);
     else this.armCrossing(member);
   }
@@ -780,9 +848,8 @@ export class Membership {
     const now = this.clock.now();
     if (now - this.lastSelfDefenceMs < this.current.probeTimeoutMs) return;
     this.lastSelfDefenceMs = now;
-    writePong(this.writer, 0, this.selfGeneration);
-    const alive = this.writer.finish();
-    for (const peer of this.livePeers()) this.hooks.send(peer, alive);
+    // The same unsolicited PONG as our heartbeat: "I am alive", with our generation.
+    for (const peer of this.livePeers()) this.hooks.send(peer, this.heartbeatFrame);
   }
 
   /** The node itself answered (a refutation, or the PONG to a revival ping), at `generation`. */
@@ -867,15 +934,17 @@ export class Membership {
 
   private onPong(from: string, correlationId: number, generation: number): void {
     const member = this.byName.get(from);
-    // Correlation id 0 answers no ping: the node heard it was convicted and says it is alive.
+    // Correlation id 0 answers no ping: the node's heartbeat, or its objection to a verdict. Either
+    // way the node itself says it is alive.
     if (correlationId === 0) {
-      if (member) this.noteLife(member, generation);
+      if (member?.direct && isLive(member) && generation === member.generation) this.onDirectBeat(member, member.direct, true);
+      else if (member) this.noteLife(member, generation);
       return;
     }
     if (this.prober.onPong(from, correlationId, generation) || !member) return;
     if (member.direct && member.direct.pingId === correlationId && isLive(member)) {
       if (generation > member.generation) this.observe(from, generation);
-      else if (generation === member.generation) this.onDirectBeat(member, member.direct);
+      else if (generation === member.generation) this.onDirectBeat(member, member.direct, false);
       return;
     }
     if (member.revival?.id === correlationId && member.status === "dead") this.noteLife(member, generation);

@@ -7,8 +7,9 @@
 //
 // Suspecting at phi = Φ means the suspicion is wrong with probability about 10^-Φ.
 //
-// One detector watches one node, fed by one kind of arrival: the PONGs to a monitor's heartbeat
-// pings (regular, first-hand), or the node's heartbeat counter seen advancing in gossip digests
+// One detector watches one node, fed by one kind of arrival: the heartbeats a node sends its
+// monitors every round, or the PONGs to their pings when those stop (regular, first-hand), or
+// the node's heartbeat counter seen advancing in gossip digests
 // (second-hand, noisy, several beats may be seen at once; each observed advance is one arrival).
 // Time is always passed in by the caller (milliseconds from the caller's Clock): this module never
 // reads Date.now() or timers, so it runs unchanged under the simulator's virtual clock.
@@ -37,15 +38,16 @@ export interface PhiSettings {
 //   the first late beat. With 500 ms the threshold would move out by ~2 s (5.2 σ) and miss T3's
 //   "dead within 6 s".
 // - acceptablePauseMs 2500 (Akka: 3000): T3's hostile profile stalls a node for 2 s every 30 s and
-//   that node must not be convicted. Its monitors then see up to 3 s without a PONG (one interval
-//   plus the stall); with 2.5 s, phi crosses 4 s after the last PONG at the 100 ms σ floor, a full
-//   second of margin, and later under loss, where the window learns a wider spread. The sweep in
-//   docs/BENCHMARKS.md ("Failure detection", 30 simulated minutes of 10% loss each): 2 s gave
-//   276 false suspicions an hour, 2.5 s 72, 3 s 50, while each half second adds ~0.5 s to every
-//   crash's detection (p99 4.4, 4.9, 5.3 s). No setting produced a false death.
+//   that node must not be convicted. Its monitors then see up to 3 s without a heartbeat (one
+//   interval plus the stall); with 2.5 s, phi crosses 4 s after the last one at the 100 ms σ
+//   floor, a full second of margin, and later under loss, where the window learns a wider
+//   spread. The sweep in docs/BENCHMARKS.md ("Failure detection", 30 simulated minutes of 10%
+//   loss each): 2 s gave 276 false suspicions an hour, 2.5 s 72, 3 s 50, while each half second
+//   adds ~0.5 s to every crash's detection (p99 4.4, 4.9, 5.3 s). No setting produced a false
+//   death.
 // - firstHeartbeatEstimateMs 1000: the default gossip interval (DESIGN §5), hence the default
 //   heartbeat period. The node should set it to the configured interval.
-// With these, a node that answered regular pings is suspected 4.0 s after its last answer
+// With these, a node that sent regular heartbeats is suspected 4.0 s after its last one
 // (mean 1000 + pause 2500 + 5.22 × σ 100), one heard from once and then silent 4.8 s later
 // (seeded σ 250).
 export const defaultPhiSettings: Readonly<PhiSettings> = Object.freeze({

@@ -3,14 +3,16 @@
 // varuint byte length then that many bytes of UTF-8. Every body must be consumed exactly: trailing
 // bytes are a DecodeError, like every other body of protocol version 1.
 //
-// PING (type 6): "are you there?", sent to the node itself: by a monitor to each of its ring
-// successors every round (the heartbeat), and in every probe round.
+// PING (type 6): "are you there?", sent to the node itself: by a monitor to a ring successor whose
+// heartbeat did not arrive for a round and a half, and in every probe round.
 //   header.correlationId  non-zero; the PONG echoes it (a PING with id 0 gets no answer)
 //   body                  empty (0 bytes)
 //
 // PONG (type 7): the answer to a PING.
-//   header.correlationId  the PING's; 0 for an unsolicited PONG: the sender heard it was declared
-//                         dead (a verdict naming it) and tells every live node it is alive
+//   header.correlationId  the PING's; 0 for an unsolicited PONG, "I am alive": every round, the
+//                         sender's heartbeat to its ring predecessors (the monitors that watch
+//                         it); and to every live node when the sender heard it was declared dead
+//                         (a verdict naming it)
 //   body  varuint generation   the responder's generation, so a restarted node (new generation)
 //                              is not taken for its old self, and a stale answer from an older
 //                              generation refutes nothing

@@ -3,6 +3,7 @@
 
 import { type DigestEntry, entrySize, nodeDeltaHeaderSize } from "../codec/index.ts";
 import type { ChangeRecord, EntrySnapshot } from "./changes.ts";
+import { MemberTable, type MemberSnapshot } from "./member-table.ts";
 import { entryId, NodeState, type Entry } from "./node-state.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
 import type { EncodedValue } from "./values.ts";
@@ -25,6 +26,12 @@ export interface StateLimits {
 export interface ClusterStateOptions {
   tombstoneGraceMs: number;
   limits: StateLimits;
+  /**
+   * Members known from the start, shared copy-on-write with other states (the simulator's
+   * converged start). This node's own record starts as a copy of the snapshot's record of it when
+   * the generations match, and empty otherwise (a restart).
+   */
+  members?: MemberSnapshot;
 }
 
 export const defaultStateLimits: StateLimits = {
@@ -54,7 +61,7 @@ const REMOVED_MEMORY_FACTOR = 2;
 
 export class ClusterState {
   readonly self: NodeState;
-  readonly nodes = new Map<string, NodeState>();
+  readonly nodes: MemberTable;
   /** Nodes removed from the cluster: name → the generation removed and when. */
   private readonly removed = new Map<string, { generation: number; at: number }>();
 
@@ -64,7 +71,9 @@ export class ClusterState {
     readonly clock: StateClock,
     readonly options: ClusterStateOptions,
   ) {
-    this.self = new NodeState(selfName, generation);
+    const known = options.members?.records[options.members.slots.get(selfName) ?? -1];
+    this.self = known?.generation === generation ? known.clone() : new NodeState(selfName, generation);
+    this.nodes = new MemberTable(options.members ?? null);
     this.nodes.set(selfName, this.self);
   }
 
@@ -138,16 +147,26 @@ export class ClusterState {
   }
 
   bumpHeartbeat(): void {
-    this.self.heartbeat++;
+    const slot = this.nodes.slotOf(this.selfName);
+    this.nodes.setHeartbeatAt(slot, this.nodes.heartbeatAt(slot) + 1);
+  }
+
+  /** The highest heartbeat counter known of a node (0 for an unknown one). */
+  heartbeatOf(name: string): number {
+    const slot = this.nodes.slotOf(name);
+    return slot < 0 ? 0 : this.nodes.heartbeatAt(slot);
   }
 
   digest(): DigestEntry[] {
+    const nodes = this.nodes;
     const digest: DigestEntry[] = [];
-    for (const node of this.nodes.values()) {
+    for (let slot = 0; slot < nodes.slotCount; slot++) {
+      const node = nodes.at(slot);
+      if (node === undefined) continue;
       digest.push({
         node: node.name,
         generation: node.generation,
-        heartbeat: node.heartbeat,
+        heartbeat: nodes.heartbeatAt(slot),
         maxVersion: node.maxVersion,
         collectedUpTo: node.collectedUpTo,
       });
@@ -200,29 +219,30 @@ export class ClusterState {
     const now = this.clock.now();
     const wallNow = this.clock.wallNow();
     const graceMs = this.options.tombstoneGraceMs;
-    for (const node of this.nodes.values()) {
-      if (node.sweepable.size === 0) continue;
+    const nodes = this.nodes;
+    for (let slot = 0; slot < nodes.slotCount; slot++) {
+      const held = nodes.at(slot);
+      if (held === undefined || held.sweepable.size === 0) continue;
+      // Copied (when shared) only once something changes: deleting from the set being iterated
+      // is safe when it is this record's own, and a copy has a set of its own.
+      const node = (): NodeState => nodes.writable(slot);
       let expiredOwn: Entry[] | null = null;
-      for (const id of node.sweepable) {
-        const entry = node.entries.get(id);
+      for (const id of held.sweepable) {
+        const entry = held.entries.get(id);
         if (!entry) {
-          node.sweepable.delete(id);
+          node().unsweep(id);
           continue;
         }
         if (entry.deleted) {
-          if (entry.deletedAt !== undefined && now - entry.deletedAt >= graceMs) {
-            node.entries.delete(id);
-            node.sweepable.delete(id);
-            if (entry.version > node.collectedUpTo) node.collectedUpTo = entry.version;
-          }
+          if (entry.deletedAt !== undefined && now - entry.deletedAt >= graceMs) node().collect(id);
         } else if (entry.expiresAt !== undefined && wallNow >= entry.expiresAt) {
-          if (node === this.self) (expiredOwn ??= []).push(entry);
+          if (held === this.self) (expiredOwn ??= []).push(entry);
           else {
             // Same version (and writtenAt): the origin's own tombstone supersedes it. No write of
             // the origin caused this expiry, so the record carries no writtenAt.
             const tombstone: Entry = { ...entry, value: new Uint8Array(0), deleted: true, deletedAt: now };
-            node.entries.set(id, tombstone);
-            changes.push(changeRecord("expired", node.name, entry, entry, false));
+            node().entries.set(id, tombstone);
+            changes.push(changeRecord("expired", held.name, entry, entry, false));
           }
         }
       }

@@ -7,6 +7,7 @@
 import type { DigestEntry, NodeDelta, WireEntry } from "../codec/index.ts";
 import type { ChangeRecord } from "./changes.ts";
 import { changeRecord, type ClusterState } from "./cluster-state.ts";
+import type { MemberTable } from "./member-table.ts";
 import { entryId, NodeState, type Entry } from "./node-state.ts";
 import { isKnownValueType } from "./values.ts";
 
@@ -32,40 +33,53 @@ export const EMPTY_GENERATION_HEARTBEATS = 5;
 /** Learns heartbeats and new nodes (or generations) from a peer's digest. */
 export function applyDigest(state: ClusterState, digest: readonly DigestEntry[]): DigestOutcome {
   const outcome: DigestOutcome = { heartbeats: [], discovered: [], changes: [] };
+  const nodes = state.nodes;
   for (const seen of digest) {
     if (seen.node === state.selfName) continue;
     if (state.isRemoved(seen.node, seen.generation)) continue;
-    let node = state.nodes.get(seen.node);
-    if (!node) {
-      node = new NodeState(seen.node, seen.generation);
-      state.nodes.set(seen.node, node);
-      node.heartbeat = seen.heartbeat;
+    let slot = nodes.slotOf(seen.node);
+    if (slot < 0) {
+      slot = nodes.set(seen.node, new NodeState(seen.node, seen.generation));
+      nodes.setHeartbeatAt(slot, seen.heartbeat);
       outcome.discovered.push(seen.node);
       continue;
     }
+    const node = nodes.at(slot)!;
     if (seen.generation > node.generation) {
-      node.beginReplacement(seen.generation, 0, seen.maxVersion);
-      node.heartbeat = seen.heartbeat;
+      replace(nodes, slot, seen.generation, 0, seen.maxVersion);
+      nodes.setHeartbeatAt(slot, seen.heartbeat);
       outcome.discovered.push(seen.node);
-      finishEmptyReplacement(node, outcome.changes);
+      finishEmptyReplacement(nodes, slot, outcome.changes);
       continue;
     }
     if (seen.generation !== node.generation) continue;
-    // A replacement waits for the highest version anyone reported of the new state.
-    if (node.replaced && seen.maxVersion > node.replacedUntil) node.replacedUntil = seen.maxVersion;
-    if (seen.heartbeat > node.heartbeat) {
-      node.heartbeat = seen.heartbeat;
+    if (seen.heartbeat > nodes.heartbeatAt(slot)) {
+      nodes.setHeartbeatAt(slot, seen.heartbeat);
       outcome.heartbeats.push(seen.node);
     }
-    finishEmptyReplacement(node, outcome.changes);
+    if (node.replaced) {
+      // A replacement waits for the highest version anyone reported of the new state.
+      if (seen.maxVersion > node.replacedUntil) nodes.writable(slot).replacedUntil = seen.maxVersion;
+      finishEmptyReplacement(nodes, slot, outcome.changes);
+    }
   }
   return outcome;
 }
 
+/** Starts the replacement of the node at `slot` by a newer generation or a full state. */
+function replace(nodes: MemberTable, slot: number, generation: number, collectedUpTo: number, targetVersion: number): NodeState {
+  const node = nodes.writable(slot);
+  // A new incarnation counts heartbeats from scratch; keeping the old count would hide them.
+  if (generation !== node.generation) nodes.setHeartbeatAt(slot, 0);
+  node.beginReplacement(generation, collectedUpTo, targetVersion);
+  return node;
+}
+
 /** Ends the replacement of an old generation by a new one that, by now, evidently has no entries. */
-function finishEmptyReplacement(node: NodeState, changes: ChangeRecord[]): void {
-  if (node.replaced && node.replacedUntil === 0 && node.maxVersion === 0 && node.heartbeat >= EMPTY_GENERATION_HEARTBEATS) {
-    finishReplacement(node, changes);
+function finishEmptyReplacement(nodes: MemberTable, slot: number, changes: ChangeRecord[]): void {
+  const node = nodes.at(slot)!;
+  if (node.replaced && node.replacedUntil === 0 && node.maxVersion === 0 && nodes.heartbeatAt(slot) >= EMPTY_GENERATION_HEARTBEATS) {
+    finishReplacement(nodes.writable(slot), changes);
   }
 }
 
@@ -97,19 +111,20 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOut
     outcome.skipped += delta.entries.length;
     return;
   }
-  let node = state.nodes.get(delta.node);
-  if (!node) {
-    node = new NodeState(delta.node, delta.generation);
-    state.nodes.set(delta.node, node);
+  const nodes = state.nodes;
+  let slot = nodes.slotOf(delta.node);
+  if (slot < 0) {
+    slot = nodes.set(delta.node, new NodeState(delta.node, delta.generation));
     outcome.discovered.push(delta.node);
   }
-  if (delta.generation < node.generation) {
+  if (delta.generation < nodes.at(slot)!.generation) {
     outcome.skipped += delta.entries.length;
     return;
   }
+  let node = nodes.writable(slot);
   const missedCollection = delta.collectedUpTo > node.collectedUpTo && node.maxVersion < delta.collectedUpTo;
   if (delta.generation > node.generation || (delta.fromVersion === 0 && missedCollection && node.maxVersion > 0)) {
-    node.beginReplacement(delta.generation, delta.collectedUpTo, delta.maxVersion);
+    node = replace(nodes, slot, delta.generation, delta.collectedUpTo, delta.maxVersion);
   } else if (delta.fromVersion === 0 && missedCollection) {
     node.collectedUpTo = delta.collectedUpTo;
   }
@@ -145,8 +160,9 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
   const entry: Entry = {
     group: wire.group,
     key: wire.key,
-    // A view into the received frame: the frame buffer is ours and never reused, so no copy.
-    value: wire.value,
+    // A copy, not a view into the received frame: a view would keep the whole frame alive (a
+    // SYN-ACK's digest alone is ~150 KB at 10,000 members) for as long as the entry is held.
+    value: new Uint8Array(wire.value),
     valueType: wire.valueType as Entry["valueType"],
     version: wire.version,
     deleted: wire.deleted,

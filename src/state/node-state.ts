@@ -25,8 +25,14 @@ export function entryId(group: string, key: string): string {
   return `${group}\u0000${key}`;
 }
 
+/** What nodes without tombstones or TTL entries (nearly all) share as their sweepable ids. */
+const NOTHING_SWEEPABLE: ReadonlySet<string> = new Set();
+
+/**
+ * What one node knows of one member, its heartbeat counter apart (MemberTable keeps heartbeats,
+ * which change on every digest, out of the records, so records can be shared until they change).
+ */
 export class NodeState {
-  heartbeat = 0;
   /**
    * Highest version held (or known to be a collected tombstone); every version at or below it
    * that still exists is held too.
@@ -46,8 +52,8 @@ export class NodeState {
    */
   replaced: Map<string, Entry> | null = null;
   replacedUntil = 0;
-  /** Ids of tombstones and entries with an expiry: the only ones a sweep has to look at. */
-  readonly sweepable = new Set<string>();
+  /** Ids of tombstones and entries with an expiry, the only ones a sweep looks at; allocated on the first. */
+  private sweepIds: Set<string> | null = null;
   /** Live entries outside the reserved group: what maxEntriesPerNode limits. */
   liveUserEntries = 0;
   /** Scratch stamp used by delta selection (see delta-selection.ts). */
@@ -58,17 +64,33 @@ export class NodeState {
     public generation: number,
   ) {}
 
+  /** Ids a sweep has to look at: tombstones and entries with an expiry. */
+  get sweepable(): ReadonlySet<string> {
+    return this.sweepIds ?? NOTHING_SWEEPABLE;
+  }
+
+  /** A copy to change while other tables keep this one (entries are never changed in place). */
+  clone(): NodeState {
+    const copy = new NodeState(this.name, this.generation);
+    copy.maxVersion = this.maxVersion;
+    copy.collectedUpTo = this.collectedUpTo;
+    for (const [id, entry] of this.entries) copy.entries.set(id, entry);
+    copy.replaced = this.replaced && new Map(this.replaced);
+    copy.replacedUntil = this.replacedUntil;
+    copy.sweepIds = this.sweepIds && new Set(this.sweepIds);
+    copy.liveUserEntries = this.liveUserEntries;
+    return copy;
+  }
+
   /** Starts over with a newer generation or a full state: current entries move aside. */
   beginReplacement(generation: number, collectedUpTo: number, targetVersion: number): void {
     const aside = this.replaced ?? new Map<string, Entry>();
     for (const [id, entry] of this.entries) if (!aside.has(id)) aside.set(id, entry);
     this.entries.clear();
-    this.sweepable.clear();
+    this.sweepIds = null;
     this.liveUserEntries = 0;
     this.replaced = aside;
     this.replacedUntil = targetVersion;
-    // A new incarnation counts heartbeats from scratch; keeping the old count would hide them.
-    if (generation !== this.generation) this.heartbeat = 0;
     this.generation = generation;
     this.maxVersion = 0;
     this.collectedUpTo = collectedUpTo;
@@ -85,9 +107,21 @@ export class NodeState {
     if (entry.group !== RESERVED_GROUP) this.liveUserEntries += Number(!entry.deleted) - Number(before !== undefined && !before.deleted);
     this.entries.delete(id);
     this.entries.set(id, entry);
-    if (entry.deleted || entry.expiresAt !== undefined) this.sweepable.add(id);
-    else this.sweepable.delete(id);
+    if (entry.deleted || entry.expiresAt !== undefined) (this.sweepIds ??= new Set()).add(id);
+    else this.sweepIds?.delete(id);
     if (entry.version > this.maxVersion) this.maxVersion = entry.version;
   }
 
+  /** Forgets a collected tombstone; its version stays covered by collectedUpTo. */
+  collect(id: string): void {
+    const entry = this.entries.get(id);
+    this.entries.delete(id);
+    this.sweepIds?.delete(id);
+    if (entry && entry.version > this.collectedUpTo) this.collectedUpTo = entry.version;
+  }
+
+  /** Stops sweeping an id whose entry is gone. */
+  unsweep(id: string): void {
+    this.sweepIds?.delete(id);
+  }
 }

@@ -21,6 +21,8 @@ export interface Dial {
   persistent: boolean;
   /** The node we dial for, when a send() started the dial; its queued frames wait on this dial. */
   expectedName: string | undefined;
+  /** A node believed dead (DialPolicy "quiet"): its failures are logged at debug level only. */
+  quiet: boolean;
   phase: DialPhase;
   /** Consecutive failures: the exponent of the backoff. */
   failures: number;
@@ -39,7 +41,7 @@ export interface DialAttempt {
 }
 
 export function newDial(address: string, target: HostPort, persistent: boolean, expectedName: string | undefined): Dial {
-  return { address, target, persistent, expectedName, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null, attempt: null };
+  return { address, target, persistent, expectedName, quiet: false, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null, attempt: null };
 }
 
 /**

@@ -87,6 +87,8 @@ export class TcpTransport implements Transport {
   private readonly lastOverloadWarning = new Map<string, number>();
   private readonly counters = newCounters();
   private seenAt: string | undefined;
+  /** While stop() waits for the dials that frames wait on: called whenever one settles. */
+  private onDialSettled: (() => void) | null = null;
 
   constructor(options: TcpTransportOptions) {
     this.options = resolveTcpOptions(options);
@@ -192,14 +194,17 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Queues whole frames for a peer, dialling it if it has no connection and its address is known
-   * (host.addressOf, else the address it announced in an earlier handshake). The transport keeps
-   * `frames` until written: do not modify it after the call.
+   * Queues whole frames for a peer, dialling it if it has no connection, its address is known
+   * (host.addressOf, else the address it announced in an earlier handshake) and the host's
+   * dialPolicy allows it. The transport keeps `frames` until written: do not modify it after the
+   * call.
    */
   send(peer: string, frames: Uint8Array): SendResult {
     if (this.stopping || !this.host) return "unreachable";
     const link = this.peers.get(peer);
     if (link) return this.enqueue(link, frames);
+    const policy = this.host.dialPolicy?.(peer) ?? "dial";
+    if (policy === "never") return "unreachable";
     const address = this.host.addressOf(peer) ?? this.learnedAddresses.get(peer);
     if (address === undefined || address === this.advertised || peer === this.local.nodeName) return "unreachable";
     let dial = this.dials.get(address);
@@ -215,6 +220,7 @@ export class TcpTransport implements Transport {
     // The address is being dialled for another name: this one cannot be there too.
     if (dial.expectedName !== undefined && dial.expectedName !== peer) return "unreachable";
     dial.expectedName = peer;
+    dial.quiet = policy === "quiet";
     const newLink = this.addLink(peer);
     const result = this.enqueue(newLink, frames);
     if (dial.phase === "waiting") this.attemptDial(dial);
@@ -230,19 +236,49 @@ export class TcpTransport implements Transport {
     return queued;
   }
 
-  /** Flushes every queue (bounded by closeTimeoutMs), ends every socket, then stops listening. */
+  /**
+   * Flushes every queue (bounded by closeTimeoutMs), ends every socket, then stops listening. No
+   * new dial starts; one already on the way that frames wait for (the LEAVE to a peer we had not
+   * talked to yet) may complete within closeTimeoutMs, so that they still go out.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     for (const dial of this.dials.values()) {
       dial.retryTimer?.cancel();
-      if (dial.attempt) this.settleAttempt(dial.attempt);
+      if (dial.attempt && !this.framesWaitOn(dial)) this.settleAttempt(dial.attempt);
     }
+    await this.dialsWithFramesSettled(this.options.closeTimeoutMs);
+    for (const dial of this.dials.values()) if (dial.attempt) this.settleAttempt(dial.attempt);
     const connections = [...this.connections];
     for (const connection of connections) connection.closeGracefully("stopping");
     await Promise.all(connections.map((connection) => connection.closed));
     this.listener?.stop(true);
     this.log.info(`stopped listening on ${this.advertised}`);
+  }
+
+  /** Whether a dial on the way carries frames: its peer's link holds an outbox waiting for it. */
+  private framesWaitOn(dial: Dial): boolean {
+    if (dial.phase !== "connecting" && dial.phase !== "handshaking") return false;
+    const link = dial.expectedName === undefined ? undefined : this.peers.get(dial.expectedName);
+    return link !== undefined && link.connection === null && link.outboxBytes > 0;
+  }
+
+  /** Resolves once no dial carries frames any more, or after timeoutMs. */
+  private async dialsWithFramesSettled(timeoutMs: number): Promise<void> {
+    const pending = () => [...this.dials.values()].some((dial) => this.framesWaitOn(dial));
+    if (!pending()) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.clock.setTimer(timeoutMs, () => finish());
+      const finish = (): void => {
+        timer.cancel();
+        this.onDialSettled = null;
+        resolve();
+      };
+      this.onDialSettled = () => {
+        if (!pending()) finish();
+      };
+    });
   }
 
   // ---- sending ----
@@ -324,7 +360,14 @@ export class TcpTransport implements Transport {
 
   /** reasonLogged: the reason already went out as a warning (a refusal), so repeat it only in debug. */
   private dialFailed(dial: Dial, reason: string, reasonLogged: boolean): void {
-    if (dial.phase === "self" || this.stopping) return;
+    if (dial.phase === "self") return;
+    if (this.stopping) {
+      // No retry now; the frames that waited for it are dropped.
+      dial.phase = "waiting";
+      if (dial.expectedName !== undefined) this.settleLink(dial.expectedName);
+      this.onDialSettled?.();
+      return;
+    }
     dial.failures++;
     const delay = backoffDelay(dial.failures, this.options.reconnectBaseMs, this.options.reconnectMaxMs, this.options.random);
     dial.phase = "waiting";
@@ -332,7 +375,7 @@ export class TcpTransport implements Transport {
     const what = dial.persistent ? `seed ${dial.address}` : `${dial.expectedName ?? "peer"} at ${dial.address}`;
     const next = dial.persistent ? `retrying in ${Math.round(delay)} ms` : `no new attempt for ${Math.round(delay)} ms`;
     const message = `cannot reach ${what}: ${reason}; ${next}`;
-    if (dial.failures === 1 && !reasonLogged) this.log.warn(message, { address: dial.address, failures: dial.failures });
+    if (dial.failures === 1 && !reasonLogged && !dial.quiet) this.log.warn(message, { address: dial.address, failures: dial.failures });
     else this.log.debug(message, { address: dial.address, failures: dial.failures });
     if (dial.persistent) dial.retryTimer = this.clock.setTimer(delay, () => this.attemptDial(dial));
     if (dial.expectedName !== undefined) this.settleLink(dial.expectedName);
@@ -351,7 +394,8 @@ export class TcpTransport implements Transport {
     const attempt = socket.data?.attempt ?? null;
     if (!attempt) socket.data = { connection: null, attempt: null };
     if (attempt) {
-      if (attempt.settled || this.stopping) return socket.terminate();
+      // While stopping, only the attempts stop() waits for are still unsettled.
+      if (attempt.settled) return socket.terminate();
       this.settleAttempt(attempt);
     } else if (this.stopping) {
       return socket.terminate();
@@ -635,6 +679,7 @@ export class TcpTransport implements Transport {
       link.up = true;
       this.notifyHost(`peer up ${peer.nodeName}`, (host) => host.onPeerUp(peer.nodeName, peer.advertisedAddress));
     }
+    this.onDialSettled?.();
   }
 
   /** Both ends rank duplicates alike: dialled by the smaller name first, then by the smaller dialer nonce. */

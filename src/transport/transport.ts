@@ -13,11 +13,20 @@ export interface TransportHost {
   onPeerDown(name: string): void;
   /** Where a node listens, as learned by gossip; undefined when not known yet. */
   addressOf(name: string): string | undefined;
+  /** Whether a peer with no connection may be dialled to send it frames; "dial" when absent. */
+  dialPolicy?(name: string): DialPolicy;
   /** A connection was refused (other cluster, bad proof, malformed frames, …). */
   onRefused?(address: string, node: string | undefined, reason: string): void;
   /** A peer's write queue passed its high-water mark (reported at most once per period). */
   onOverload?(peer: string, queuedBytes: number): void;
 }
+
+/**
+ * "dial": as usual, the first failure is a warning. "quiet": a peer believed dead, contacted on
+ * purpose (the occasional dead-peer round, a revival check), whose refusals are expected and
+ * logged at debug level. "never": a peer that left; its frames are dropped as unreachable.
+ */
+export type DialPolicy = "dial" | "quiet" | "never";
 
 export type SendResult =
   | "queued"
