@@ -51,7 +51,7 @@ export class MemberTable {
     return this.records.length;
   }
 
-  /** The member's slot, or -1. Valid until the next add or delete. */
+  /** The member's slot, or -1. Valid until the next delete (whose slot a later add may reuse). */
   slotOf(name: string): number {
     const shared = this.snapshot?.slots.get(name);
     if (shared !== undefined) return this.records[shared] === undefined ? -1 : shared;
