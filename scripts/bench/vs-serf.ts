@@ -64,24 +64,24 @@ const DIST_BINARY = join(repoRoot, "dist", "goferbroke");
 const DOCS = join(repoRoot, "docs", "BENCHMARKS.md");
 const SECTION = "## Versus Serf";
 
-// The settings recommended for a LAN, chosen with this script (2-core machine, N = 10 and 30,
-// 2026-12-03, one run each, Serf at 0.30-0.48 % of a core per agent):
+// The settings recommended for a LAN, chosen with this script (2-core machine shared with other
+// work, N = 10 and 30, 2026-12-03, single runs; Serf at 0.28-0.49 % of a core per agent):
 // - MIMALLOC_PURGE_DELAY=-1: Bun's allocator (mimalloc) otherwise hands freed pages back to the OS
 //   from a thread of its own, "mi-scavenger", ~13 times a second, and the JIT compiler thread then
-//   faults them in again: the variable halves an idle member's CPU (200 ms rounds: 1.04 → 0.74 %
-//   at N = 10, 1.26 → 0.60 % at N = 30; 500 ms: 0.66 → 0.38 %, 0.72 → 0.43 %) for 1.3-3.8 MiB
-//   more private memory (RssAnon), which memory freed after a burst keeps resident. Bun reads it
-//   at start-up only, so it has to be in the environment.
-// - a 500 ms gossip round: idle CPU per member 0.38-0.43 % with the variable (200 ms: 0.60-0.74 %,
-//   300 ms: 0.55-0.73 %), within 1.5× Serf's at both sizes where 200 and 300 ms are not; joins
-//   still take 2-3 s (Serf: up to 29 s at N = 30); writes travel by the push tree whatever the
-//   interval (propagation p50 23-31 ms).
+//   faults them in again: the variable cuts an idle member's CPU by 0.1-0.7 % of a core (500 ms
+//   rounds: 0.63 → 0.39 % at N = 10, 0.67 → 0.55 % at N = 30; 200 ms: 1.04 → 0.74 %, 1.26 →
+//   0.60 %) for 1.1-3.8 MiB more private memory (RssAnon), which memory freed after a burst keeps
+//   resident. Bun reads it at start-up only, so it has to be in the environment.
+// - a 500 ms gossip round: idle CPU per member 0.31-0.39 % at N = 10 and 0.43-0.55 % at N = 30
+//   with the variable (200 ms: 0.60-0.74 %, 300 ms: 0.55-0.73 %); joins still take 1-3 s (Serf:
+//   up to 29 s at N = 30) and writes travel by the push tree whatever the interval (propagation
+//   p50 22-55 ms).
 // - acceptablePauseMs 1000 (default 2500) and probeTimeoutMs 500 (the default): a watched member
 //   is suspected ≈ 2 s after its last heartbeat (mean 500 + pause 1000 + 5.2 σ at the 100 ms
-//   floor); with the suspect timeout and the verdict's checks kill -9 detection is ≈ 3.5-4 s, below
-//   Serf's -profile=local (4.4-6.5 s here). A LAN round trip is well under 1 ms; a member must be
+//   floor); with the suspect timeout and the verdict's checks kill -9 detection is 3.8-4.1 s, below
+//   Serf's -profile=local (4.4-6.7 s here). A LAN round trip is well under 1 ms; a member must be
 //   silent 2 s, stay suspect 1 s and fail a direct and 3 indirect pings twice before it is dead,
-//   and the sanity checks count any live member that was convicted.
+//   and the sanity checks count any live member that was convicted (none was).
 // Options with no CLI flag are set through their GOFERBROKE_* variables (src/config/merge.ts).
 // Bun's --smol is measured as its own variant, not made part of the setting: it did not lower RSS.
 const LAN_INTERVAL_DEFAULT = "500ms";

@@ -32,7 +32,10 @@ export interface SelectionOptions {
 export interface SelectionFairness {
   /** Share of the budget (0..1) that starts nodes oldest-waiting first, before scuttle-depth. */
   oldestFirstShare: number;
-  /** Local time since which this node holds `version` of `node` (smaller = waited longer). */
+  /**
+   * Local time since which this node has known of `version` of `node`, held or announced by a
+   * peer's digest (smaller = waited longer).
+   */
   heldSince(node: NodeState, version: number): number;
 }
 
