@@ -320,8 +320,8 @@ function mainSection(): string {
     "",
     "Reading the tables:",
     "",
-    "- Where the time goes: each node pings its 3 ring successors every round, so a crash is suspected by its monitors " +
-      `≈ ${seconds(crossingAtFloor())} after their last PONG (never later than the crash), confirmed by a second failed probe ` +
+    "- Where the time goes: each node sends a heartbeat every round to the 3 ring neighbours that monitor it (a monitor pings only when one is missing), so a crash is suspected by its monitors " +
+      `≈ ${seconds(crossingAtFloor())} after its last heartbeat (never later than the crash), confirmed by a second failed probe ` +
       `round ${defaultMembershipSettings.suspectTimeoutMs} ms later, and announced to every node, which checks for itself with ` +
       "one probe round (milliseconds for a crashed process, whose connections are refused) and convicts.",
     `- With 2 s stalls the guard has nothing to prevent: such a stall leaves at most 3 s of silence, less than the ` +
