@@ -64,27 +64,28 @@ const DIST_BINARY = join(repoRoot, "dist", "goferbroke");
 const DOCS = join(repoRoot, "docs", "BENCHMARKS.md");
 const SECTION = "## Versus Serf";
 
-// The settings recommended for a LAN, chosen with this script (2-core machine shared with other
-// work, N = 10 and 30, 2026-12-03, single runs; Serf at 0.28-0.49 % of a core per agent):
+// The settings recommended for a LAN, chosen with this script (2-core machine, N = 10 and 30,
+// single runs; Serf at 0.28-0.49 % of a core per agent):
 // - MIMALLOC_PURGE_DELAY=-1: Bun's allocator (mimalloc) otherwise hands freed pages back to the OS
 //   from a thread of its own, "mi-scavenger", ~13 times a second, and the JIT compiler thread then
-//   faults them in again: the variable cuts an idle member's CPU by 0.1-0.7 % of a core (500 ms
-//   rounds: 0.63 → 0.39 % at N = 10, 0.67 → 0.55 % at N = 30; 200 ms: 1.04 → 0.74 %, 1.26 →
-//   0.60 %) for 1.1-3.8 MiB more private memory (RssAnon), which memory freed after a burst keeps
-//   resident. Bun reads it at start-up only, so it has to be in the environment.
-// - a 500 ms gossip round: idle CPU per member 0.31-0.39 % at N = 10 and 0.43-0.55 % at N = 30
-//   with the variable (200 ms: 0.60-0.74 %, 300 ms: 0.55-0.73 %); joins still take 1-3 s (Serf:
-//   up to 29 s at N = 30) and writes travel by the push tree whatever the interval (propagation
-//   p50 22-55 ms).
+//   faults them in again: the variable cut an idle member's CPU by 0.1-0.7 % of a core (500 ms
+//   rounds: 0.63 → 0.39 % at N = 10, 0.67 → 0.55 % at N = 30) for 1.1-3.8 MiB more private memory
+//   (RssAnon), which memory freed after a burst keeps resident. Bun reads it at start-up only, so
+//   it has to be in the environment.
+// - the default 1 s gossip round: idle CPU per member 0.26-0.33 % at N = 30 on a quiet machine
+//   (500 ms: 0.44-0.55 %, 1.4-1.7× Serf's; 200 ms: 0.60-0.74 %). An idle node's CPU is almost all
+//   per message (a SYN, a SYN-ACK and 3 heartbeats sent and received per round, ~60 µs of wake-up
+//   each besides the work), so it falls with the round rate. Writes travel by the push tree
+//   whatever the interval (propagation p50 21-25 ms); joins take 2-3.5 s (Serf: up to 21 s at N = 30).
 // - acceptablePauseMs 1000 (default 2500) and probeTimeoutMs 500 (the default): a watched member
-//   is suspected ≈ 2 s after its last heartbeat (mean 500 + pause 1000 + 5.2 σ at the 100 ms
-//   floor); with the suspect timeout and the verdict's checks kill -9 detection is 3.8-4.1 s, below
-//   Serf's -profile=local (4.4-6.7 s here). A LAN round trip is well under 1 ms; a member must be
-//   silent 2 s, stay suspect 1 s and fail a direct and 3 indirect pings twice before it is dead,
+//   is suspected ≈ 2.5 s after its last heartbeat (mean 1000 + pause 1000 + 5.2 σ at the 100 ms
+//   floor); with the suspect timeout and the verdict's checks kill -9 detection is 3.2-4.5 s, below
+//   Serf's -profile=local (5.0-8.7 s here). A LAN round trip is well under 1 ms; a member must be
+//   silent 2.5 s, stay suspect 1 s and fail a direct and 3 indirect pings twice before it is dead,
 //   and the sanity checks count any live member that was convicted (none was).
 // Options with no CLI flag are set through their GOFERBROKE_* variables (src/config/merge.ts).
 // Bun's --smol is measured as its own variant, not made part of the setting: it did not lower RSS.
-const LAN_INTERVAL_DEFAULT = "500ms";
+const LAN_INTERVAL_DEFAULT = "1s";
 const LAN_ENV_DEFAULT = ["GOFERBROKE_ACCEPTABLE_PAUSE=1000ms", "GOFERBROKE_PROBE_TIMEOUT=500ms", "MIMALLOC_PURGE_DELAY=-1"];
 
 const { values: args } = parseArgs({
@@ -893,8 +894,8 @@ try {
     "  interval and 5-6 σ (phi 8 at the 100 ms σ floor) after the victim's last heartbeat until its",
     "  monitors suspect it, 1 s suspect timeout and a failed probe round (direct ping plus 3 indirect,",
     "  probe timeout) until their verdict, then every other member's own probe round (the gap between",
-    "  the first and the all row). The defaults (1 s interval, 2.5 s pause) against the LAN setting",
-    "  are the difference between those two columns.",
+    "  the first and the all row). Both columns run 1 s rounds: the defaults' 2.5 s acceptable pause",
+    "  against the LAN setting's 1 s is the difference between them.",
     "- VmRSS counts the executable's resident file pages, which processes running the same binary",
     "  share through the page cache; RssAnon is the private part, which is what each additional member",
     "  costs. The floor is Bun's: a compiled one-line `setInterval` script idles at 26 MiB VmRSS (24 MiB",

@@ -29,9 +29,10 @@ export const MessageType = {
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
+const messageTypeNames = new Map<number, string>(Object.entries(MessageType).map(([name, value]) => [value, name]));
+
 export function messageTypeName(type: number): string {
-  for (const [name, value] of Object.entries(MessageType)) if (value === type) return name;
-  return `Unknown(${type})`;
+  return messageTypeNames.get(type) ?? `Unknown(${type})`;
 }
 
 export interface Frame {

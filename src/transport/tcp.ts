@@ -495,15 +495,18 @@ export class TcpTransport implements Transport {
   }
 
   private deliver(peer: string, frame: Frame): void {
-    this.notifyHost(`a ${messageTypeName(frame.type)} frame from ${peer}`, (host) => host.onFrame(peer, frame));
+    this.notifyHost(() => `a ${messageTypeName(frame.type)} frame from ${peer}`, (host) => host.onFrame(peer, frame));
   }
 
-  /** Runs a host callback; a throwing host is logged and must not break socket handling. */
-  private notifyHost(what: string, callback: (host: TransportHost) => void): void {
+  /**
+   * Runs a host callback; a throwing host is logged and must not break socket handling. `what`
+   * names the event for that log line only: it runs for every frame, so it is built on failure.
+   */
+  private notifyHost(what: () => string, callback: (host: TransportHost) => void): void {
     try {
       callback(this.host!);
     } catch (error) {
-      this.log.error(`host failed to handle ${what}: ${(error as Error).message}`, { stack: (error as Error).stack });
+      this.log.error(`host failed to handle ${what()}: ${(error as Error).message}`, { stack: (error as Error).stack });
     }
   }
 
@@ -667,7 +670,7 @@ export class TcpTransport implements Transport {
       // The node restarted: what the host knew was its previous incarnation.
       this.log.info(`${peer.nodeName} restarted (generation ${link.generation} → ${peer.generation})`);
       link.up = false;
-      this.notifyHost(`peer down ${peer.nodeName}`, (host) => host.onPeerDown(peer.nodeName));
+      this.notifyHost(() => `peer down ${peer.nodeName}`, (host) => host.onPeerDown(peer.nodeName));
     }
     link.generation = peer.generation;
     const waiting = link.outbox;
@@ -677,7 +680,7 @@ export class TcpTransport implements Transport {
     this.log.info(`connected to ${peer.nodeName} at ${peer.advertisedAddress} (${connection.direction}, via ${connection.remote})`);
     if (!link.up) {
       link.up = true;
-      this.notifyHost(`peer up ${peer.nodeName}`, (host) => host.onPeerUp(peer.nodeName, peer.advertisedAddress));
+      this.notifyHost(() => `peer up ${peer.nodeName}`, (host) => host.onPeerUp(peer.nodeName, peer.advertisedAddress));
     }
     this.onDialSettled?.();
   }
@@ -702,7 +705,7 @@ export class TcpTransport implements Transport {
     if (!link || link.connection || this.connectionPending(name)) return;
     this.peers.delete(name);
     if (link.outboxBytes > 0) this.log.debug(`dropped ${link.outboxBytes} queued bytes for ${name}: no connection`);
-    if (link.up) this.notifyHost(`peer down ${name}`, (host) => host.onPeerDown(name));
+    if (link.up) this.notifyHost(() => `peer down ${name}`, (host) => host.onPeerDown(name));
   }
 
   private connectionPending(name: string): boolean {
