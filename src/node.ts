@@ -7,7 +7,7 @@ import { type Clock, RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
 import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } from "./gossip/flow-control.ts";
-import { pushTreeChildren } from "./gossip/push-tree.ts";
+import { SortedMembers, childrenIn } from "./gossip/push-tree.ts";
 import type { Logger } from "./log.ts";
 import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
@@ -119,11 +119,14 @@ export class GossipNode {
       onTransition: (transition) => this.onTransition(transition),
       removeNode: (name) => void this.state.removeNode(name),
     }, settings.generation);
+    // Every write this node makes or forwards consults the push tree: sorting the members once per
+    // change of the live set, not per write, keeps that O(fanout + log N).
+    const pushMembers = new SortedMembers(settings.name, () => this.membership.liveSetChanges, () => this.membership.livePeers());
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, {
       send: (peer, frames) => deps.transport.send(peer, frames),
       choosePeers: (count) => this.choosePeers(count),
       choosePushPeers: (count, origin, exclude) =>
-        pushTreeChildren(this.membership.livePeers(), origin, this.name, count).filter((peer) => !exclude.has(peer)),
+        childrenIn(pushMembers.get(), origin, this.name, count).filter((peer) => !exclude.has(peer)),
       onChanges: (changes) => this.onChanges(changes),
       onHeartbeat: (node) => this.membership.heartbeat(node),
       onDiscovered: (node) => this.membership.observe(node, this.state.nodes.get(node)?.generation ?? 0),

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import fc from "fast-check";
-import { pushTreeChildren } from "../src/gossip/push-tree.ts";
+import { SortedMembers, childrenIn, pushTreeChildren } from "../src/gossip/push-tree.ts";
 
 /** Walks the tree from the origin as every node would, with the same member view everywhere. */
 function deliveries(members: string[], origin: string, fanout: number): { received: Map<string, number>; depth: number } {
@@ -46,4 +46,50 @@ test("children never include the node itself or the origin, and fanout 0 pushes 
   expect(pushTreeChildren(members, "a", "a", 0)).toEqual([]);
   // An origin missing from the view is still the root.
   expect(pushTreeChildren(["b", "c"], "a", "a", 2)).toEqual(["b", "c"]);
+});
+
+/** The tree's definition, spelled out the slow way: sort everyone (origin included) and index. */
+function referenceChildren(members: string[], origin: string, self: string, fanout: number): string[] {
+  const sorted = [...new Set([...members, origin, self])].sort();
+  const size = sorted.length;
+  const originAt = sorted.indexOf(origin);
+  const rank = (sorted.indexOf(self) - originAt + size) % size;
+  const children: string[] = [];
+  for (let child = rank * fanout + 1; child <= rank * fanout + fanout && child < size; child++) children.push(sorted[(originAt + child) % size]!);
+  return children;
+}
+
+test("children over a kept sorted list follow the definition, whether or not the origin is among the members", () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.stringMatching(/^[a-zA-Z0-9é-]{1,8}$/), { minLength: 1, maxLength: 120 }),
+      fc.stringMatching(/^[a-zA-Z0-9é-]{1,8}$/),
+      fc.integer({ min: 0, max: 4 }),
+      fc.nat(),
+      (members, outsider, fanout, pick) => {
+        const self = members[pick % members.length]!;
+        const sorted = [...members].sort();
+        for (const origin of [members[(pick * 7) % members.length]!, outsider, self]) {
+          const expected = referenceChildren(members, origin, self, fanout);
+          expect(childrenIn(sorted, origin, self, fanout)).toEqual(expected);
+          expect(pushTreeChildren(members, origin, self, fanout)).toEqual(expected);
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+test("the kept sorted list is rebuilt when the live-set counter moves, and only then", () => {
+  let live = ["d", "b"];
+  let changes = 0;
+  let reads = 0;
+  const members = new SortedMembers("c", () => changes, () => (reads++, live));
+  expect(members.get()).toEqual(["b", "c", "d"]);
+  live = ["d", "b", "a"];
+  expect(members.get()).toEqual(["b", "c", "d"]); // the counter did not move: the cached list
+  expect(reads).toBe(1);
+  changes++;
+  expect(members.get()).toEqual(["a", "b", "c", "d"]);
+  expect(reads).toBe(2);
 });

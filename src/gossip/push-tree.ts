@@ -1,3 +1,5 @@
+import { lowerBound } from "./lower-bound.ts";
+
 // Where a pushed write goes next. Every node arranges the members it knows, sorted by name, into
 // a `fanout`-ary tree rooted at the write's origin, and forwards to its own children. With the
 // same view everywhere each node receives the write exactly once, in about log_fanout(N) hops;
@@ -7,20 +9,59 @@
 
 /**
  * Children of `self` in the push tree of `origin` over `members` (which should include both;
- * missing ones are added). Returns at most `fanout` names, never `self` or `origin`.
+ * missing ones are added). Returns at most `fanout` names, never `self` or `origin`. Sorts the
+ * members: a caller that pushes often keeps them sorted (SortedMembers) and calls childrenIn.
  */
 export function pushTreeChildren(members: Iterable<string>, origin: string, self: string, fanout: number): string[] {
-  if (fanout <= 0) return [];
   const names = new Set(members);
-  names.add(origin);
   names.add(self);
-  const sorted = [...names].sort();
-  const size = sorted.length;
-  const originAt = sorted.indexOf(origin);
-  const rank = (sorted.indexOf(self) - originAt + size) % size;
+  return childrenIn([...names].sort(), origin, self, fanout);
+}
+
+/**
+ * pushTreeChildren over `sorted`: ascending (as Array.prototype.sort orders strings), without
+ * duplicates, holding `self`; an `origin` it lacks takes the place it would sort at. O(fanout +
+ * log N), so a node of a large cluster does not sort every member for every write it forwards.
+ */
+export function childrenIn(sorted: readonly string[], origin: string, self: string, fanout: number): string[] {
+  if (fanout <= 0) return [];
+  const originAt = lowerBound(sorted, origin);
+  const originKnown = sorted[originAt] === origin;
+  const size = sorted.length + (originKnown ? 0 : 1);
+  // Position i of the tree's member list: `sorted` with the origin in its place.
+  const nameAt = (i: number): string => (originKnown || i < originAt ? sorted[i]! : i === originAt ? origin : sorted[i - 1]!);
+  let selfAt = lowerBound(sorted, self);
+  if (!originKnown && selfAt >= originAt) selfAt++;
+  const rank = (selfAt - originAt + size) % size;
   const children: string[] = [];
   for (let child = rank * fanout + 1; child <= rank * fanout + fanout && child < size; child++) {
-    children.push(sorted[(originAt + child) % size]!);
+    children.push(nameAt((originAt + child) % size));
   }
   return children;
+}
+
+/**
+ * A node's live members and itself, sorted for childrenIn, rebuilt only when the live set changed
+ * (the caller passes a counter that moves on every change).
+ */
+export class SortedMembers {
+  private sorted: string[] = [];
+  private builtFor = Number.NaN;
+
+  constructor(
+    private readonly self: string,
+    private readonly changes: () => number,
+    private readonly members: () => Iterable<string>,
+  ) {}
+
+  get(): readonly string[] {
+    const changes = this.changes();
+    if (changes !== this.builtFor) {
+      const names = new Set(this.members());
+      names.add(this.self);
+      this.sorted = [...names].sort();
+      this.builtFor = changes;
+    }
+    return this.sorted;
+  }
 }

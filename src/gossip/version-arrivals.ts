@@ -14,6 +14,7 @@
 // closer lower bound of its age, and for versions that spread fast the two are the same.
 
 import type { NodeState } from "../state/index.ts";
+import { lowerBound } from "./lower-bound.ts";
 
 /** Checkpoints kept per node; older versions count as known since the oldest checkpoint kept. */
 const MAX_CHECKPOINTS = 64;
@@ -53,15 +54,8 @@ export class VersionArrivals {
     this.observe(node);
     const arrivals = this.byNode.get(node.name)!;
     const { versions, times } = arrivals;
-    // The first checkpoint at or above the version: binary search over ascending versions.
-    let low = 0;
-    let high = versions.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (versions[middle]! < version) low = middle + 1;
-      else high = middle;
-    }
-    return times[low] ?? this.now();
+    // The first checkpoint at or above the version.
+    return times[lowerBound(versions, version)] ?? this.now();
   }
 
   /** Drops the records of nodes no longer known (removed from the cluster). */

@@ -221,6 +221,8 @@ export class Membership {
   /** Our ring predecessors, the nodes that watch us: they get our heartbeat every round. */
   private watchers: string[] = [];
   private ringChanged = true;
+  /** Moves whenever a member becomes live or stops being live (see liveSetChanges). */
+  private liveChanges = 0;
   /** When check() last ran, and the time between its last two runs (0 until it ran twice). */
   private lastCheckMs = Number.NEGATIVE_INFINITY;
   private roundMs = 0;
@@ -470,6 +472,11 @@ export class Membership {
   }
 
   /** Peers worth gossiping with: alive and suspect (suspect nodes still get gossip so they can refute). */
+  /** A counter that moves whenever livePeers() may have changed: callers cache what they derive from it. */
+  get liveSetChanges(): number {
+    return this.liveChanges;
+  }
+
   livePeers(): string[] {
     const peers: string[] = [];
     for (const member of this.byName.values()) if (isLive(member)) peers.push(member.name);
@@ -515,10 +522,15 @@ export class Membership {
 
   // ---- lifecycle ----
 
+  private liveSetChanged(): void {
+    this.ringChanged = true;
+    this.liveChanges++;
+  }
+
   private admit(name: string, generation: number, now: number): void {
     const member = this.newMember(name, generation, "alive", now);
     this.byName.set(name, member);
-    this.ringChanged = true;
+    this.liveSetChanged();
     this.emit("joined", member, now);
   }
 
@@ -634,7 +646,7 @@ export class Membership {
       left: member.status === "left",
       forgetAtMs: now + this.current.removedMemoryMs,
     });
-    this.ringChanged = true;
+    this.liveSetChanged();
     this.hooks.removeNode(member.name);
     if (member.announced) this.emit("removed", member, now);
   }
@@ -644,7 +656,7 @@ export class Membership {
     member.status = status;
     member.sinceMs = now;
     if (wasLive !== isLive(member)) {
-      this.ringChanged = true;
+      this.liveSetChanged();
       // A node we no longer consider live is pinged no more; the ring picks its successor.
       if (!isLive(member)) member.direct = undefined;
     }
