@@ -72,8 +72,9 @@ const SECTION = "## Versus Serf";
 //   rounds: 0.63 → 0.39 % at N = 10, 0.67 → 0.55 % at N = 30) for 1.1-3.8 MiB more private memory
 //   (RssAnon), which memory freed after a burst keeps resident. Bun reads it at start-up only, so
 //   it has to be in the environment.
-// - the default 1 s gossip round: idle CPU per member 0.26-0.33 % at N = 30 on a quiet machine
-//   (500 ms: 0.44-0.55 %, 1.4-1.7× Serf's; 200 ms: 0.60-0.74 %). An idle node's CPU is almost all
+// - the default 1 s gossip round: idle CPU per member 0.26-0.48 % at N = 10 and 30 over four runs
+//   (medians of three: 0.96-1.28× Serf's; 500 ms: 0.44-0.55 % at N = 30, 1.4-1.7× Serf's; 200 ms:
+//   0.60-0.74 %). An idle node's CPU is almost all
 //   per message (a SYN, a SYN-ACK and 3 heartbeats sent and received per round, ~60 µs of wake-up
 //   each besides the work), so it falls with the round rate. Writes travel by the push tree
 //   whatever the interval (propagation p50 21-25 ms); joins take 2-3.5 s (Serf: up to 21 s at N = 30).
@@ -835,8 +836,11 @@ try {
     "- **Detection**: `kill -9` of the last-started member, timed until the first and until every survivor",
     `  lists it \`failed\` (Serf) or \`dead\` (GoferBroke), polled every ${DETECT_POLL_MS} ms. One kill per run.`,
     `- **Footprint**: after the join and a ${SETTLE_MS / 1000} s pause, before any write, over ${IDLE_MS / 1000} s of idling`,
-    "  (the pause matters: a Bun process JIT-compiles its hot paths during its first ~30 s, which is",
-    "  start-up cost, not idle cost; Serf gets the same pause):",
+    "  (the pause matters: a Bun process JIT-compiles its hot paths while they warm up, which is",
+    "  start-up cost, not idle cost; Serf gets the same pause. At idle call rates the compiling goes on",
+    "  for a minute or two, so the window still holds some of it: the `JITWorker` thread below, which",
+    "  fell to about 0.01 % of a core ~100 s after start in a 30-node cluster with 500 ms rounds,",
+    "  watched by hand; 1 s rounds call the code half as often):",
     "  CPU as utime + stime from `/proc/<pid>/stat` in % of one core, and `VmRSS` and `RssAnon` from",
     "  `/proc/<pid>/status` at the end, averaged over the members of a run.",
     "- Join, detection and footprint (one figure per run) show the median across runs, with the range",
