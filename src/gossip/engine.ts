@@ -29,6 +29,7 @@ import type { Random } from "../random.ts";
 import {
   type ChangeRecord,
   type ClusterState,
+  type NodeState,
   type SelectionFairness,
   type SelectionOptions,
   type SelectionResult,
@@ -145,6 +146,7 @@ export class GossipEngine {
   private readonly shuffle: <T>(items: T[]) => T[];
   private readonly arrivals: VersionArrivals;
   private readonly fairness: SelectionFairness;
+  private readonly learnVersions = (node: NodeState, maxVersion: number): void => this.arrivals.learn(node, node.generation, maxVersion);
 
   constructor(
     readonly state: ClusterState,
@@ -339,17 +341,8 @@ export class GossipEngine {
   }
 
   private learnFromDigest(digest: Parameters<typeof applyDigest>[1]): void {
-    const outcome = applyDigest(this.state, digest);
-    if (this.flow.enabled) {
-      // The versions the peer holds are known from now on, for the oldest-waiting-first share.
-      for (const entry of digest) {
-        // A node without versions has nothing to date; recording it would cost a record per
-        // member and peer that never serves (10^8 of them in a 10,000-node simulation).
-        if (entry.maxVersion === 0) continue;
-        const node = this.state.nodes.get(entry.node);
-        if (node) this.arrivals.learn(node, entry.generation, entry.maxVersion);
-      }
-    }
+    // The versions the peer holds are known from now on, for the oldest-waiting-first share.
+    const outcome = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined);
     for (const node of outcome.discovered) this.hooks.onDiscovered(node);
     for (const node of outcome.heartbeats) this.hooks.onHeartbeat(node);
     if (outcome.changes.length > 0) this.hooks.onChanges(outcome.changes);

@@ -30,18 +30,34 @@ export interface DigestOutcome {
  */
 export const EMPTY_GENERATION_HEARTBEATS = 5;
 
+/**
+ * Called for every digest entry of a generation this node holds (itself included) that reports
+ * versions: the peer holds `maxVersion` of `node` (flow control dates versions by it). Part of the
+ * one walk over the digest, so that a large digest is not looked up twice.
+ */
+export type VersionsSeen = (node: NodeState, maxVersion: number) => void;
+
 /** Learns heartbeats and new nodes (or generations) from a peer's digest. */
-export function applyDigest(state: ClusterState, digest: readonly DigestEntry[]): DigestOutcome {
+export function applyDigest(state: ClusterState, digest: readonly DigestEntry[], onVersionsSeen?: VersionsSeen): DigestOutcome {
   const outcome: DigestOutcome = { heartbeats: [], discovered: [], changes: [] };
   const nodes = state.nodes;
+  // A node without versions has nothing to date; telling of it would cost the caller a record per
+  // member and peer that never serves (10^8 of them in a 10,000-node simulation).
+  const seenVersions = (node: NodeState, seen: DigestEntry): void => {
+    if (onVersionsSeen && seen.maxVersion > 0 && node.generation === seen.generation) onVersionsSeen(node, seen.maxVersion);
+  };
   for (const seen of digest) {
-    if (seen.node === state.selfName) continue;
+    if (seen.node === state.selfName) {
+      seenVersions(state.self, seen);
+      continue;
+    }
     if (state.isRemoved(seen.node, seen.generation)) continue;
     let slot = nodes.slotOf(seen.node);
     if (slot < 0) {
       slot = nodes.set(seen.node, new NodeState(seen.node, seen.generation));
       nodes.setHeartbeatAt(slot, seen.heartbeat);
       outcome.discovered.push(seen.node);
+      seenVersions(nodes.at(slot)!, seen);
       continue;
     }
     const node = nodes.at(slot)!;
@@ -50,6 +66,7 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[])
       nodes.setHeartbeatAt(slot, seen.heartbeat);
       outcome.discovered.push(seen.node);
       finishEmptyReplacement(nodes, slot, outcome.changes);
+      seenVersions(nodes.at(slot)!, seen);
       continue;
     }
     if (seen.generation !== node.generation) continue;
@@ -62,6 +79,7 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[])
       if (seen.maxVersion > node.replacedUntil) nodes.writable(slot).replacedUntil = seen.maxVersion;
       finishEmptyReplacement(nodes, slot, outcome.changes);
     }
+    seenVersions(nodes.at(slot)!, seen);
   }
   return outcome;
 }
