@@ -139,7 +139,7 @@ describe("vectors", () => {
       { node: "node-2", generation: 1_700_000_000_000, heartbeat: 0, maxVersion: 16384, collectedUpTo: 16383 },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.Syn, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Syn, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readDigest(reader, 256)).toEqual(digest);
     reader.expectEnd("syn");
@@ -165,7 +165,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.Ack, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Ack, 0, 42]);
     const reader = new BodyReader(frame.body);
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("ack");
@@ -196,7 +196,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.Push, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Push, 0, 0]);
     const reader = new BodyReader(frame.body);
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("push");
@@ -209,7 +209,7 @@ describe("vectors", () => {
   test("frame-synack-empty", () => {
     const { bytes } = vector("frame-synack-empty");
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.SynAck, 0, 9]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.SynAck, 0, 9]);
     const reader = new BodyReader(frame.body);
     expect(readDigest(reader, 256)).toEqual([]);
     expect(readDeltas(reader, limits)).toEqual({ deltas: [], skipped: [] });
@@ -228,7 +228,7 @@ describe("vectors", () => {
     const { bytes } = vector("frame-flow");
     const info: FlowInfo = { allowedRate: 1.5, desiredRate: 2.25, ceilingRate: 3, roundsSinceOverflow: 4 };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([1, MessageType.Flow, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Flow, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readFlowInfo(reader)).toEqual(info);
     reader.expectEnd("flow");

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DecodeError, FrameDecoder, MessageType, type Frame } from "../src/codec/index.ts";
+import { DecodeError, FrameDecoder, MessageType, PROTOCOL_VERSION, type Frame } from "../src/codec/index.ts";
 import {
   AuthScheme,
   ErrorCode,
@@ -28,7 +28,7 @@ const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const nonce = (fill: number) => new Uint8Array(16).fill(fill);
 
 const alice: Introduction = {
-  protocolVersion: 1,
+  protocolVersion: PROTOCOL_VERSION,
   clusterName: "c",
   nodeName: "a",
   generation: 300,
@@ -41,9 +41,9 @@ describe("handshake bodies", () => {
   test("HELLO introduce: test vector pins the layout", () => {
     const bytes = encodeHelloIntroduce(alice);
     // header: length 0x1d, version 1, type 1 (HELLO), flags 0, correlation 0
-    expect(hex(bytes.subarray(0, 12))).toBe("0000001d" + "01" + "01" + "0000" + "00000000");
+    expect(hex(bytes.subarray(0, 12))).toBe("0000001d" + "02" + "01" + "0000" + "00000000");
     // step 1, version 1, "c", "a", varuint 300 = ac 02, "h:1", scheme 1, nonce
-    expect(hex(bytes.subarray(12))).toBe("01" + "01" + "0163" + "0161" + "ac02" + "03683a31" + "01" + "aa".repeat(16));
+    expect(hex(bytes.subarray(12))).toBe("01" + "02" + "0163" + "0161" + "ac02" + "03683a31" + "01" + "aa".repeat(16));
     const frame = onlyFrame(bytes);
     expect(frame.type).toBe(MessageType.Hello);
     expect(decodeHello(frame.body)).toEqual({ step: "introduce", introduction: alice });
@@ -102,7 +102,12 @@ describe("checkIntroduction", () => {
     expect(checkIntroduction(local, alice)).toBeNull();
   });
   test("refuses with a reason for each mismatch", () => {
-    expect(checkIntroduction(local, { ...alice, protocolVersion: 2 })?.code).toBe(ErrorCode.UnsupportedVersion);
+    expect(checkIntroduction(local, { ...alice, protocolVersion: PROTOCOL_VERSION + 1 })?.code).toBe(ErrorCode.UnsupportedVersion);
+    // Version 1 had another digest layout and no writtenAt: its nodes are refused by name.
+    expect(checkIntroduction(local, { ...alice, protocolVersion: 1 })).toEqual({
+      code: ErrorCode.UnsupportedVersion,
+      message: "protocol version 1 is not supported (this node speaks 2)",
+    });
     expect(checkIntroduction(local, { ...alice, clusterName: "x" })).toEqual({
       code: ErrorCode.ClusterMismatch,
       message: "cluster name 'x' differs from ours 'c'",

@@ -4,7 +4,7 @@
 // and the node keeps serving a good peer afterwards.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { MessageType } from "../src/codec/index.ts";
+import { MessageType, PROTOCOL_VERSION } from "../src/codec/index.ts";
 import { createRandom } from "../src/random.ts";
 import {
   AuthScheme,
@@ -27,7 +27,7 @@ const ping = (label: string) => frameBytes(MessageType.Ping, new TextEncoder().e
 
 function introduction(name: string, overrides: Partial<Introduction> = {}): Introduction {
   return {
-    protocolVersion: 1,
+    protocolVersion: PROTOCOL_VERSION,
     clusterName: "test",
     nodeName: name,
     generation: 1,
@@ -129,6 +129,18 @@ describe("garbage on the wire", () => {
 });
 
 describe("refusals", () => {
+  test("a node of protocol version 1 (the earlier digest layout, no writtenAt) is refused at the handshake, naming both versions", async () => {
+    const a = await startNode("alpha");
+    const raw = await rawConnect(a.transport.port);
+    raw.write(encodeHelloIntroduce(introduction("old", { protocolVersion: 1 })));
+    const refusal = decodeError((await raw.nextFrame(MessageType.Error)).body);
+    expect(refusal).toEqual({ code: ErrorCode.UnsupportedVersion, message: `protocol version 1 is not supported (this node speaks ${PROTOCOL_VERSION})` });
+    expect(PROTOCOL_VERSION).toBe(2);
+    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: protocol version 1 is not supported \(this node speaks 2\)$/).length).toBe(1);
+    expect(a.host.events).toEqual([]);
+    await expectGoodPeerStillServed(a);
+  });
+
   test("a peer from another cluster is refused with the reason on both sides, and never gets state", async () => {
     const a = await startNode("alpha", { clusterName: "a" });
     const b = await startNode("beta", { clusterName: "b" });

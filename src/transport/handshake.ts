@@ -18,7 +18,7 @@
 //
 //   HELLO (message type 1), step 1, dialer → listener
 //     u8       step = 1
-//     u8       protocol version the dialer speaks (1)
+//     u8       protocol version the dialer speaks (2)
 //     string   cluster name
 //     string   node name
 //     varuint  generation
@@ -31,7 +31,7 @@
 //     blob     dialer proof: 32 bytes with scheme 1, empty with scheme 0
 //
 //   WELCOME (message type 2), listener → dialer
-//     u8       protocol version the listener speaks (1)
+//     u8       protocol version the listener speaks (2)
 //     string   cluster name
 //     string   node name
 //     varuint  generation
