@@ -831,11 +831,14 @@ describe("Membership: leave and removal", () => {
     const h = new Harness(["a", "b", "c", "l"], settings);
     h.runUntil(10_500);
     const l = h.node("l");
+    const liveSetChangesBefore = ["a", "b", "c"].map((observer) => h.node(observer).membership.liveSetChanges);
     const leave = l.membership.encodeLeave();
     for (const peer of l.membership.livePeers()) expect(h.send("l", peer, leave)).toBe(true);
     h.crash("l"); // the process exits right after announcing it
     h.runUntil(10_500 + LATENCY_MS);
-    for (const observer of ["a", "b", "c"]) {
+    for (const [i, observer] of ["a", "b", "c"].entries()) {
+      // What callers cache from livePeers() (the push tree's sorted members) must see the change.
+      expect(h.node(observer).membership.liveSetChanges).toBeGreaterThan(liveSetChangesBefore[i]!);
       expect(h.node(observer).membership.status("l")).toBe("left");
       expect(h.node(observer).membership.livePeers()).not.toContain("l");
       expect(h.node(observer).membership.deadPeers()).not.toContain("l");

@@ -13,9 +13,14 @@ import { lowerBound } from "./lower-bound.ts";
  * members: a caller that pushes often keeps them sorted (SortedMembers) and calls childrenIn.
  */
 export function pushTreeChildren(members: Iterable<string>, origin: string, self: string, fanout: number): string[] {
+  return childrenIn(sortedWith(members, self), origin, self, fanout);
+}
+
+/** `members` and `self`, each once, in the order childrenIn expects. */
+function sortedWith(members: Iterable<string>, self: string): string[] {
   const names = new Set(members);
   names.add(self);
-  return childrenIn([...names].sort(), origin, self, fanout);
+  return [...names].sort();
 }
 
 /**
@@ -57,9 +62,7 @@ export class SortedMembers {
   get(): readonly string[] {
     const changes = this.changes();
     if (changes !== this.builtFor) {
-      const names = new Set(this.members());
-      names.add(this.self);
-      this.sorted = [...names].sort();
+      this.sorted = sortedWith(this.members(), this.self);
       this.builtFor = changes;
     }
     return this.sorted;

@@ -471,12 +471,12 @@ export class Membership {
     return views.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Peers worth gossiping with: alive and suspect (suspect nodes still get gossip so they can refute). */
   /** A counter that moves whenever livePeers() may have changed: callers cache what they derive from it. */
   get liveSetChanges(): number {
     return this.liveChanges;
   }
 
+  /** Peers worth gossiping with: alive and suspect (suspect nodes still get gossip so they can refute). */
   livePeers(): string[] {
     const peers: string[] = [];
     for (const member of this.byName.values()) if (isLive(member)) peers.push(member.name);
