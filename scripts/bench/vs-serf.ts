@@ -74,9 +74,9 @@ const SECTION = "## Versus Serf";
 //   it has to be in the environment.
 // - the default 1 s gossip round: idle CPU per member 0.26-0.48 % at N = 10 and 30 over four runs
 //   (medians of three: 0.96-1.28× Serf's; 500 ms: 0.44-0.55 % at N = 30, 1.4-1.7× Serf's; 200 ms:
-//   0.60-0.74 %). An idle node's CPU is almost all
-//   per message (a SYN, a SYN-ACK and 3 heartbeats sent and received per round, ~60 µs of wake-up
-//   each besides the work), so it falls with the round rate. Writes travel by the push tree
+//   0.60-0.74 %). An idle node's CPU is almost all per message (a SYN, a SYN-ACK and 3 heartbeats
+//   sent and received per round, ~60 µs of wake-up each besides the work), so it falls with the
+//   round rate. Writes travel by the push tree
 //   whatever the interval (propagation p50 21-25 ms); joins take 2-3.5 s (Serf: up to 21 s at N = 30).
 // - acceptablePauseMs 1000 (default 2500) and probeTimeoutMs 500 (the default): a watched member
 //   is suspected ≈ 2.5 s after its last heartbeat (mean 1000 + pause 1000 + 5.2 σ at the 100 ms
