@@ -3,22 +3,15 @@
 // embedded (see src/cli/version.ts); the build options are in scripts/build-flags.ts.
 //   bun run build                 all targets
 //   bun run build -- --host-only  just dist/goferbroke
+//   bun run build -- --targets linux-arm64,windows-x64   just those (names as in TARGETS)
 import { parseArgs } from "node:util";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { SHIPPED_BUILD_FLAGS } from "./build-flags.ts";
+import { TARGETS, targetsNamed } from "./build-targets.ts";
 
-export const TARGETS = [
-  { name: "linux-x64", bunTarget: "bun-linux-x64" },
-  { name: "linux-x64-musl", bunTarget: "bun-linux-x64-musl" },
-  { name: "linux-arm64", bunTarget: "bun-linux-arm64" },
-  { name: "linux-arm64-musl", bunTarget: "bun-linux-arm64-musl" },
-  { name: "darwin-x64", bunTarget: "bun-darwin-x64" },
-  { name: "darwin-arm64", bunTarget: "bun-darwin-arm64" },
-  { name: "windows-x64", bunTarget: "bun-windows-x64", suffix: ".exe" },
-] as const;
-
-const { values } = parseArgs({ options: { "host-only": { type: "boolean", default: false } }, strict: true });
+const { values } = parseArgs({ options: { "host-only": { type: "boolean", default: false }, targets: { type: "string" } }, strict: true });
+const chosen = values.targets === undefined ? TARGETS : targetsNamed(values.targets);
 const root = join(import.meta.dir, "..");
 const dist = join(root, "dist");
 mkdirSync(dist, { recursive: true });
@@ -36,9 +29,9 @@ async function compile(outfile: string, bunTarget?: string): Promise<void> {
   console.log(`${outfile.padEnd(48)} ${(statSync(outfile).size / 1024 / 1024).toFixed(1)} MiB`);
 }
 
-await compile(join(dist, "goferbroke"));
+if (values.targets === undefined) await compile(join(dist, "goferbroke"));
 if (!values["host-only"]) {
-  for (const target of TARGETS) {
+  for (const target of chosen) {
     await compile(join(dist, `goferbroke-${target.name}${"suffix" in target ? target.suffix : ""}`), target.bunTarget);
   }
 }

@@ -378,7 +378,7 @@ async function fullBuild(): Promise<{ seconds: number; sizes: { name: string; by
   return { seconds, sizes: distSizes() };
 }
 
-/** Every executable scripts/build.ts wrote (importing its TARGETS would run the build). */
+/** Every executable scripts/build.ts wrote (what is in dist/, whichever targets were built). */
 function distSizes(): { name: string; bytes: number }[] {
   return readdirSync(DIST)
     .filter((file) => /^goferbroke(-[a-z0-9-]+(\.exe)?)?$/.test(file))
