@@ -25,18 +25,23 @@
 // (SWIM's indirect probe); any answer refutes the suspicion. The accused is told of the verdict as
 // well and, if alive, answers every live node at once (Lifeguard's buddy system). A dead node is
 // alive again only on word from itself (a PONG to a ping, its heartbeat): gossiped heartbeats of
-// a crashed node keep arriving for rounds after the crash and must not revive it. After a stall
+// a crashed node keep arriving for rounds after the crash and must not revive it. The same holds
+// for a node already removed as dead: when a digest shows its heartbeat past the one it was
+// removed at (it was frozen, or behind a partition, for longer than deadRemovalMs), the cluster
+// state readmits it and we hold it as dead, unannounced, until it answers; then it joins again. After a stall
 // of our own event loop (LocalHealth) nobody is suspected or convicted until fresh heartbeats had
 // time to arrive, and the stall is excused in every detector.
 //
 // Every status change produces exactly one Transition record. Time comes only from the Clock, so
 // the same code runs under the simulator's virtual clock. Everything is bounded: probe requests
-// and helper pings are forgotten at their timeouts, removed nodes after removedMemoryMs.
+// and helper pings are forgotten at their timeouts, removed nodes after removalMemoryMs() (in
+// the cluster state's registry of removed nodes, the only one).
 
 import type { Clock, Timer } from "../clock.ts";
 import { FrameWriter } from "../codec/writer.ts";
 import { MessageType } from "../codec/frame.ts";
 import type { Random } from "../random.ts";
+import type { RemovedAs, RemovedNodesView } from "../state/removed-nodes.ts";
 import type { LocalHealth } from "./local-health.ts";
 import { ringPredecessors, ringSuccessors } from "./monitor-ring.ts";
 import { PhiAccrualDetector, defaultPhiSettings, type PhiSettings } from "./phi.ts";
@@ -97,8 +102,6 @@ export interface MembershipSettings {
    * pickDeadPeerForRetry); 0 never retries.
    */
   deadRetryProbability: number;
-  /** A removed node's generation is remembered this long, so stale gossip cannot resurrect it. */
-  removedMemoryMs: number;
   /** Longest node name accepted in PROBE and LEAVE bodies (bytes of UTF-8). */
   maxNameBytes: number;
   /**
@@ -127,16 +130,14 @@ export interface MembershipSettings {
 //   the heartbeat ping in between can refute too. It costs 1 s of detection (p99 3.8 s with 0,
 //   4.9 s with 1000); the simulator's losses are independent, so it shows no false death either
 //   way, but a real outage or pause is not, and two rounds back to back would both fall into it.
-// - deadRemovalMs 300 000: a dead node's state is kept 5 minutes, so one that returns with the
-//   same generation (a healed partition, a resumed VM) continues with deltas instead of a full
-//   resynchronisation; after that its memory is freed (the Go original never frees it).
+// - deadRemovalMs 300 000: only for a Membership built on its own (tests, the simulator). A node
+//   always takes it from its options (settings.ts); that default, 24 h, and its reasons are in
+//   config/schema.ts, the one place for it.
 // - leftRemovalMs 30 000: a node that left has said so; its state only needs to live until the
 //   "left" status has reached everyone (⌈log2 N⌉ + 1 rounds, 15 s at N = 10 000) with slack.
 //   memberlist's GossipToTheDeadTime is the same 30 s.
 // - deadRetryProbability 0.1: a dead peer that came back is noticed within ~10 rounds even in a
 //   two-node cluster, while the cluster-wide retry traffic stays about one attempt per round.
-// - removedMemoryMs 600 000: twice the dead removal grace; the other nodes drop a removed node at
-//   about the same time as we do, so stale copies are gone long before we forget it.
 // - maxNameBytes 256: node names are host names or identifiers; the same limit as the codec's.
 export const defaultMembershipSettings: MembershipSettings = Object.freeze({
   phi: defaultPhiSettings,
@@ -147,7 +148,6 @@ export const defaultMembershipSettings: MembershipSettings = Object.freeze({
   deadRemovalMs: 300_000,
   leftRemovalMs: 30_000,
   deadRetryProbability: 0.1,
-  removedMemoryMs: 600_000,
   maxNameBytes: 256,
   localHealthGuard: true,
 });
@@ -156,8 +156,23 @@ export interface MembershipHooks {
   /** Send an encoded frame (built with FrameWriter) to a peer; returns false if it could not be queued. */
   send(peer: string, frame: Uint8Array): boolean;
   onTransition(transition: Transition): void;
-  /** Remove the node's state from the cluster state (called on "removed"). */
-  removeNode(name: string): void;
+  /**
+   * Remove the node's state from the cluster state (called on "removed"), and remember the removal
+   * in the registry of removed nodes for `rememberForMs`.
+   */
+  removeNode(name: string, as: RemovedAs, rememberForMs: number): void;
+  /** The registry of removed nodes that removeNode records into (the cluster state's). */
+  readonly removed: RemovedNodesView;
+}
+
+/**
+ * How long a removal is remembered: twice the longer removal grace. The other nodes remove a node
+ * at about the same time as we do (their verdicts are seconds apart), so stale copies of it are
+ * gone long before we forget it; until then a node removed as dead is retried now and then, so a
+ * partition that outlasted the grace still heals.
+ */
+export function removalMemoryMs(settings: MembershipSettings): number {
+  return 2 * Math.max(settings.deadRemovalMs, settings.leftRemovalMs);
 }
 
 /** A ring successor we watch: fed by its heartbeats, or by the PONGs to our pings when they stop. */
@@ -202,16 +217,8 @@ interface Member {
   revival: { readonly id: number; readonly atMs: number } | undefined;
 }
 
-/** What is remembered of a removed node. */
-interface RemovedNode {
-  generation: number;
-  left: boolean;
-  forgetAtMs: number;
-}
-
 export class Membership {
   private readonly byName = new Map<string, Member>();
-  private readonly removed = new Map<string, RemovedNode>();
   private readonly prober: Prober;
   private readonly writer = new FrameWriter(256);
   /** Our heartbeat: the same bytes every round, so encoded once (the transport never modifies them). */
@@ -294,12 +301,9 @@ export class Membership {
     const now = this.clock.now();
     const member = this.byName.get(name);
     if (!member) {
-      const removed = this.removed.get(name);
-      // A removed node at its old generation is a stale copy still circulating; if it is really
-      // back, its heartbeats will say so (see heartbeat()).
-      if (removed && generation <= removed.generation) return;
-      this.removed.delete(name);
-      this.admit(name, generation, now);
+      // A removed node at its old generation is a stale copy still circulating (the cluster state
+      // does not learn it either); one really back shows it by its heartbeat (see heartbeat()).
+      if (!this.hooks.removed.bars(name, generation)) this.admit(name, generation, now);
       return;
     }
     if (generation <= member.generation) return;
@@ -313,21 +317,24 @@ export class Membership {
     this.setStatus(member, "alive", "joined", now);
   }
 
-  /** The node's heartbeat counter advanced in a digest (same generation). */
-  heartbeat(name: string): void {
+  /**
+   * The node's heartbeat counter advanced in a digest, at `generation` (the one the cluster state
+   * holds). An unknown node here is one the cluster state readmitted: removed as dead, its
+   * heartbeat now past the one it was removed at.
+   */
+  heartbeat(name: string, generation: number): void {
     const now = this.clock.now();
     // A stall that just ended is excused before this beat is measured against it.
     this.excuseNewStalls(now);
-    const member = this.byName.get(name);
+    let member = this.byName.get(name);
     if (!member) {
-      // A node removed as dead whose heartbeats advance again is alive after all (a partition
-      // healed after removal). One removed as left stays gone at that generation.
-      const removed = this.removed.get(name);
-      if (removed && !removed.left) {
-        this.removed.delete(name);
-        this.admit(name, removed.generation, now);
-      }
-      return;
+      if (name === this.selfName) return;
+      // Held as dead, unannounced, like any dead node whose gossiped heartbeat moves: it is alive
+      // again (and joins) only once it answers itself. A partition peer may still hold a later
+      // heartbeat of a node that crashed meanwhile; that one never answers and is removed again.
+      member = this.newMember(name, generation, "dead", now);
+      member.announced = false;
+      this.byName.set(name, member);
     }
     switch (member.status) {
       case "left":
@@ -355,9 +362,7 @@ export class Membership {
     const now = this.clock.now();
     let member = this.byName.get(name);
     if (!member) {
-      const removed = this.removed.get(name);
-      if (removed && generation <= removed.generation) return;
-      this.removed.delete(name);
+      if (this.hooks.removed.bars(name, generation)) return;
       // Remember it as left, so stale gossip about it cannot make it join (and later die).
       member = this.newMember(name, generation, "left", now);
       member.announced = false;
@@ -385,9 +390,6 @@ export class Membership {
       if (this.byName.get(member.name) !== member) continue; // removed by a hook meanwhile
       this.evaluate(member, now, canConvict);
       this.armCrossing(member);
-    }
-    for (const [name, removed] of this.removed) {
-      if (now >= removed.forgetAtMs) this.removed.delete(name);
     }
     for (const name of this.watchers) this.hooks.send(name, this.heartbeatFrame);
     this.pingWatched(now);
@@ -443,15 +445,11 @@ export class Membership {
   }
 
   /**
-   * status(), and for a node removed but still remembered (removedMemoryMs) the status it was
+   * status(), and for a node removed but still remembered (removalMemoryMs) the status it was
    * removed in: "left" or "dead". Undefined for a node never heard of, or forgotten.
    */
   lastKnownStatus(name: string): MemberStatus | undefined {
-    const member = this.byName.get(name);
-    if (member) return member.status;
-    const removed = this.removed.get(name);
-    if (!removed) return undefined;
-    return removed.left ? "left" : "dead";
+    return this.byName.get(name)?.status ?? this.hooks.removed.statusOf(name);
   }
 
   /** Every known node but this one, by name, with its current phi. */
@@ -493,10 +491,12 @@ export class Membership {
   /**
    * A dead peer to gossip with this round, or undefined (most rounds). The chance is Cassandra's
    * dead / (live + 1), capped at deadRetryProbability: each dead node then gets about one retry
-   * per round from the whole cluster, whatever its size, instead of one from every node.
+   * per round from the whole cluster, whatever its size, instead of one from every node. Nodes
+   * removed as dead count while remembered: after a partition longer than deadRemovalMs each side
+   * has removed the other, and only such a retry lets them hear of each other again.
    */
   pickDeadPeerForRetry(): string | undefined {
-    const dead = this.deadPeers();
+    const dead = [...this.deadPeers(), ...this.hooks.removed.deadNames()];
     if (dead.length === 0) return undefined;
     const live = this.livePeers().length;
     const chance = Math.min(this.current.deadRetryProbability, dead.length / (live + 1));
@@ -513,11 +513,6 @@ export class Membership {
   /** Probe requests and helper pings awaiting an answer (bounded; for tests and metrics). */
   get pendingRequests(): number {
     return this.prober.pending;
-  }
-
-  /** Removed nodes still remembered (bounded by removedMemoryMs; for tests and metrics). */
-  get rememberedRemovals(): number {
-    return this.removed.size;
   }
 
   // ---- lifecycle ----
@@ -641,13 +636,8 @@ export class Membership {
     this.cancelProbe(member);
     this.cancelWakeup(member);
     this.byName.delete(member.name);
-    this.removed.set(member.name, {
-      generation: member.generation,
-      left: member.status === "left",
-      forgetAtMs: now + this.current.removedMemoryMs,
-    });
     this.liveSetChanged();
-    this.hooks.removeNode(member.name);
+    this.hooks.removeNode(member.name, member.status === "left" ? "left" : "dead", removalMemoryMs(this.current));
     if (member.announced) this.emit("removed", member, now);
   }
 
@@ -881,7 +871,10 @@ export class Membership {
       member.revival = undefined;
       // Its old rhythm ended with a long gap that is not a sample of its behaviour.
       this.resetDetectors(member, now);
-      this.setStatus(member, "alive", "alive", now);
+      // A readmitted node (unannounced) joins again: our last record of it was its removal.
+      const kind = member.announced ? "alive" : "joined";
+      member.announced = true;
+      this.setStatus(member, "alive", kind, now);
       this.armCrossing(member);
     }
   }
@@ -974,7 +967,7 @@ function validateMembershipSettings(settings: MembershipSettings): void {
   // The detector validates its own settings; one is built now so a bad value fails here, at
   // startup, rather than when the first node is discovered.
   new PhiAccrualDetector(settings.phi, 0);
-  const nonNegative: Array<keyof MembershipSettings> = ["suspectTimeoutMs", "deadRemovalMs", "leftRemovalMs", "removedMemoryMs"];
+  const nonNegative: Array<keyof MembershipSettings> = ["suspectTimeoutMs", "deadRemovalMs", "leftRemovalMs"];
   for (const key of nonNegative) {
     const value = settings[key];
     if (typeof value !== "number" || !(Number.isFinite(value) && value >= 0)) {
