@@ -25,7 +25,7 @@ import {
   writePong,
   writeProbe,
   writeProbeAck,
-} from "../src/membership/probe-messages.ts";
+} from "../src/codec/probe-messages.ts";
 import { createRandom } from "../src/random.ts";
 import { applyDigest, ClusterState, defaultStateLimits, RemovedNodes } from "../src/state/index.ts";
 import type { DigestEntry } from "../src/codec/index.ts";

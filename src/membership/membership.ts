@@ -45,7 +45,7 @@ import type { RemovedAs, RemovedNodesView } from "../state/removed-nodes.ts";
 import type { LocalHealth } from "./local-health.ts";
 import { ringPredecessors, ringSuccessors } from "./monitor-ring.ts";
 import { PhiAccrualDetector, defaultPhiSettings, type PhiSettings } from "./phi.ts";
-import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "./probe-messages.ts";
+import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "../codec/probe-messages.ts";
 import { Prober, newProbeRound, type ProbeRound } from "./probes.ts";
 
 export type MemberStatus = "alive" | "suspect" | "dead" | "left";
@@ -420,7 +420,7 @@ export class Membership {
         return true;
       case MessageType.Probe: {
         const target = decodeProbe(body, this.current.maxNameBytes);
-        // A PROBE nobody waits an answer for is a verdict (probe-messages.ts).
+        // A PROBE nobody waits an answer for is a verdict (codec/probe-messages.ts).
         if (correlationId === 0) this.onVerdict(target);
         else this.prober.onProbe(from, correlationId, target, this.selfName);
         return true;
