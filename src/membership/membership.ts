@@ -28,9 +28,9 @@
 // a crashed node keep arriving for rounds after the crash and must not revive it. The same holds
 // for a node already removed as dead: when a digest shows its heartbeat past the one it was
 // removed at (it was frozen, or behind a partition, for longer than deadRemovalMs), the cluster
-// state readmits it and we hold it as dead, unannounced, until it answers; then it joins again. After a stall
-// of our own event loop (LocalHealth) nobody is suspected or convicted until fresh heartbeats had
-// time to arrive, and the stall is excused in every detector.
+// state readmits it and we hold it as dead, unannounced, until it answers; then it joins again.
+// After a stall of our own event loop (LocalHealth) nobody is suspected or convicted until fresh
+// heartbeats had time to arrive, and the stall is excused in every detector.
 //
 // Every status change produces exactly one Transition record. Time comes only from the Clock, so
 // the same code runs under the simulator's virtual clock. Everything is bounded: probe requests
@@ -40,13 +40,16 @@
 import type { Clock, Timer } from "../clock.ts";
 import { FrameWriter } from "../codec/writer.ts";
 import { MessageType } from "../codec/frame.ts";
+import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "../codec/probe-messages.ts";
 import type { Random } from "../random.ts";
 import type { RemovedAs, RemovedNodesView } from "../state/removed-nodes.ts";
 import type { LocalHealth } from "./local-health.ts";
 import { ringPredecessors, ringSuccessors } from "./monitor-ring.ts";
-import { PhiAccrualDetector, defaultPhiSettings, type PhiSettings } from "./phi.ts";
-import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "../codec/probe-messages.ts";
+import { createDetector, sameDetectorSettings, type FailureDetector } from "./detector.ts";
+import { removalMemoryMs, validateMembershipSettings, type MembershipSettings } from "./membership-settings.ts";
 import { Prober, newProbeRound, type ProbeRound } from "./probes.ts";
+
+export { defaultMembershipSettings, removalMemoryMs, type MembershipSettings } from "./membership-settings.ts";
 
 export type MemberStatus = "alive" | "suspect" | "dead" | "left";
 export type TransitionKind = "joined" | "suspect" | "alive" | "dead" | "left" | "removed";
@@ -72,86 +75,6 @@ export interface MemberView {
   watchedDirectly: boolean;
 }
 
-export interface MembershipSettings {
-  phi: PhiSettings;
-  /**
-   * Ring successors this node watches directly (Akka's monitored-by-nr-of-members), fed by their
-   * heartbeats; each node is then watched directly by about as many monitors, the ring
-   * predecessors it sends its heartbeat to. 0 watches through gossip digests only.
-   */
-  monitorsPerNode: number;
-  /** Live nodes asked to ping a suspect on our behalf (k of SWIM's indirect probe). */
-  probeFanout: number;
-  /**
-   * How long a ping waits for its PONG: our direct ping, and a helper's ping for a PROBE. A PROBE
-   * waits twice as long, so the helper's own "failed" answer arrives before we give up on it.
-   */
-  probeTimeoutMs: number;
-  /**
-   * A node suspected on our own evidence is dead only when a probe round at the suspicion and a
-   * second one started this long after it have both failed. A suspicion on another node's verdict
-   * needs one failed round and no wait: that node waited already, our round is the check.
-   */
-  suspectTimeoutMs: number;
-  /** A dead node is removed (its state dropped) this long after it was declared dead. */
-  deadRemovalMs: number;
-  /** A node that left is removed this long after it left. */
-  leftRemovalMs: number;
-  /**
-   * Upper bound on the chance, per gossip round, of retrying one dead peer (see
-   * pickDeadPeerForRetry); 0 never retries.
-   */
-  deadRetryProbability: number;
-  /** Longest node name accepted in PROBE and LEAVE bodies (bytes of UTF-8). */
-  maxNameBytes: number;
-  /**
-   * Whether our own event-loop stalls hold back suspicion and conviction (LocalHealth). Always on
-   * in production; off only to measure what the guard prevents.
-   */
-  localHealthGuard: boolean;
-}
-
-// Chosen by measurement (scripts/bench/detector.ts, docs/BENCHMARKS.md "Failure detection":
-// N = 100, 1 s interval, crash detection at no loss, and 10% loss with a node stalling 2 s every
-// 30 s for false verdicts; the sweep there varies one setting at a time):
-// - phi: phi.ts's defaults (threshold 8, acceptable pause 2.5 s). A watched node's heartbeats
-//   arrive once a round, so a crash is suspected ≈ 4 s after its last one (1 s mean + 2.5 s pause +
-//   5.2 σ at the 100 ms floor), later under loss, where the window learns the larger spread.
-// - monitorsPerNode 3: each monitor watches on its own, so false suspicions grow with their
-//   number (measured 24, 72 and 142 an hour for 1, 3 and 5 at 10% loss) while detection gains
-//   little past one (p99 5.0, 4.9, 4.6 s); one monitor alone would leave a node unwatched when
-//   it dies with its monitor. Akka's 9 would triple the false suspicions of 3.
-// - probeFanout 3: SWIM's and memberlist's IndirectChecks; three independent paths make a false
-//   death from one lossy link unlikely while costing only 3 small messages per suspicion.
-// - probeTimeoutMs 500: memberlist's LAN ProbeTimeout. A TCP round trip on a LAN is well under
-//   1 ms; 500 ms tolerates a GC pause on the target. (The Go original's 300 ms, 100 ms for the
-//   helper's ping, convicts nodes that are merely busy.)
-// - suspectTimeoutMs 1000: the confirming round comes one heartbeat period after the first, and
-//   the heartbeat ping in between can refute too. It costs 1 s of detection (p99 3.8 s with 0,
-//   4.9 s with 1000); the simulator's losses are independent, so it shows no false death either
-//   way, but a real outage or pause is not, and two rounds back to back would both fall into it.
-// - deadRemovalMs 300 000: only for a Membership built on its own (tests, the simulator). A node
-//   always takes it from its options (settings.ts); that default, 24 h, and its reasons are in
-//   config/schema.ts, the one place for it.
-// - leftRemovalMs 30 000: a node that left has said so; its state only needs to live until the
-//   "left" status has reached everyone (⌈log2 N⌉ + 1 rounds, 15 s at N = 10 000) with slack.
-//   memberlist's GossipToTheDeadTime is the same 30 s.
-// - deadRetryProbability 0.1: a dead peer that came back is noticed within ~10 rounds even in a
-//   two-node cluster, while the cluster-wide retry traffic stays about one attempt per round.
-// - maxNameBytes 256: node names are host names or identifiers; the same limit as the codec's.
-export const defaultMembershipSettings: MembershipSettings = Object.freeze({
-  phi: defaultPhiSettings,
-  monitorsPerNode: 3,
-  probeFanout: 3,
-  probeTimeoutMs: 500,
-  suspectTimeoutMs: 1000,
-  deadRemovalMs: 300_000,
-  leftRemovalMs: 30_000,
-  deadRetryProbability: 0.1,
-  maxNameBytes: 256,
-  localHealthGuard: true,
-});
-
 export interface MembershipHooks {
   /** Send an encoded frame (built with FrameWriter) to a peer; returns false if it could not be queued. */
   send(peer: string, frame: Uint8Array): boolean;
@@ -165,19 +88,10 @@ export interface MembershipHooks {
   readonly removed: RemovedNodesView;
 }
 
-/**
- * How long a removal is remembered: twice the longer removal grace. The other nodes remove a node
- * at about the same time as we do (their verdicts are seconds apart), so stale copies of it are
- * gone long before we forget it; until then a node removed as dead is retried now and then, so a
- * partition that outlasted the grace still heals.
- */
-export function removalMemoryMs(settings: MembershipSettings): number {
-  return 2 * Math.max(settings.deadRemovalMs, settings.leftRemovalMs);
-}
 
 /** A ring successor we watch: fed by its heartbeats, or by the PONGs to our pings when they stop. */
 interface DirectWatch {
-  readonly detector: PhiAccrualDetector;
+  readonly detector: FailureDetector;
   /** Our latest ping; only its PONG counts (an older one is late, or a duplicate). */
   pingId: number;
   /** Whether any beat (heartbeat or PONG) came yet; the first starts the rhythm (see onDirectBeat). */
@@ -194,7 +108,7 @@ interface Member {
   generation: number;
   status: MemberStatus;
   /** Fed by the node's heartbeat counter advancing in gossip digests. */
-  gossipDetector: PhiAccrualDetector;
+  gossipDetector: FailureDetector;
   /** Set while the node is one of our ring successors; its detector then decides suspicion. */
   direct: DirectWatch | undefined;
   /** When the current status began: the clock for suspect, dead and left timeouts. */
@@ -275,13 +189,13 @@ export class Membership {
    */
   updateSettings(settings: MembershipSettings): void {
     validateMembershipSettings(settings);
-    const phiChanged = !samePhiSettings(settings.phi, this.current.phi);
+    const phiChanged = !sameDetectorSettings(settings.phi, this.current.phi);
     if (settings.monitorsPerNode !== this.current.monitorsPerNode) this.ringChanged = true;
     this.current = settings;
     if (!phiChanged) return;
     for (const member of this.byName.values()) {
-      member.gossipDetector = new PhiAccrualDetector(settings.phi, member.gossipDetector.lastHeartbeatMs);
-      if (member.direct) member.direct = { ...member.direct, detector: new PhiAccrualDetector(settings.phi, member.direct.detector.lastHeartbeatMs) };
+      member.gossipDetector = createDetector(settings.phi, member.gossipDetector.lastHeartbeatMs);
+      if (member.direct) member.direct = { ...member.direct, detector: createDetector(settings.phi, member.direct.detector.lastHeartbeatMs) };
       this.armCrossing(member);
     }
   }
@@ -536,7 +450,7 @@ export class Membership {
       status,
       // Creating the detector counts as the first heartbeat: a node we learn of and never hear
       // from again must still be suspected eventually.
-      gossipDetector: new PhiAccrualDetector(this.current.phi, now),
+      gossipDetector: createDetector(this.current.phi, now),
       direct: undefined,
       sinceMs: now,
       announced: true,
@@ -664,7 +578,7 @@ export class Membership {
   }
 
   /** The detector that decides about the node: the direct watch's when there is one. */
-  private detectorOf(member: Member): PhiAccrualDetector {
+  private detectorOf(member: Member): FailureDetector {
     return member.direct?.detector ?? member.gossipDetector;
   }
 
@@ -762,7 +676,7 @@ export class Membership {
         member.direct = undefined;
       } else if (!member.direct) {
         // Silence counts from now, so a successor that never answers is suspected in time.
-        member.direct = { detector: new PhiAccrualDetector(this.current.phi, now), pingId: 0, answered: false, lastHeartbeatMs: Number.NEGATIVE_INFINITY };
+        member.direct = { detector: createDetector(this.current.phi, now), pingId: 0, answered: false, lastHeartbeatMs: Number.NEGATIVE_INFINITY };
         this.armCrossing(member);
       }
     }
@@ -961,46 +875,4 @@ export class Membership {
 /** Alive or suspect: gossiped with, pinged, and counted on the ring. */
 function isLive(member: Member): boolean {
   return member.status === "alive" || member.status === "suspect";
-}
-
-function validateMembershipSettings(settings: MembershipSettings): void {
-  // The detector validates its own settings; one is built now so a bad value fails here, at
-  // startup, rather than when the first node is discovered.
-  new PhiAccrualDetector(settings.phi, 0);
-  const nonNegative: Array<keyof MembershipSettings> = ["suspectTimeoutMs", "deadRemovalMs", "leftRemovalMs"];
-  for (const key of nonNegative) {
-    const value = settings[key];
-    if (typeof value !== "number" || !(Number.isFinite(value) && value >= 0)) {
-      throw new RangeError(`membership ${key} must be a number >= 0, got ${String(value)}`);
-    }
-  }
-  if (!(Number.isFinite(settings.probeTimeoutMs) && settings.probeTimeoutMs > 0)) {
-    throw new RangeError(`membership probeTimeoutMs must be > 0, got ${settings.probeTimeoutMs}`);
-  }
-  if (!(Number.isInteger(settings.monitorsPerNode) && settings.monitorsPerNode >= 0)) {
-    throw new RangeError(`membership monitorsPerNode must be an integer >= 0, got ${settings.monitorsPerNode}`);
-  }
-  if (typeof settings.localHealthGuard !== "boolean") {
-    throw new RangeError(`membership localHealthGuard must be a boolean, got ${String(settings.localHealthGuard)}`);
-  }
-  if (!(Number.isInteger(settings.probeFanout) && settings.probeFanout >= 0)) {
-    throw new RangeError(`membership probeFanout must be an integer >= 0, got ${settings.probeFanout}`);
-  }
-  const retry = settings.deadRetryProbability;
-  if (!(retry >= 0 && retry <= 1)) {
-    throw new RangeError(`membership deadRetryProbability must be in [0, 1], got ${retry}`);
-  }
-  if (!(Number.isInteger(settings.maxNameBytes) && settings.maxNameBytes >= 1)) {
-    throw new RangeError(`membership maxNameBytes must be an integer >= 1, got ${settings.maxNameBytes}`);
-  }
-}
-
-function samePhiSettings(a: PhiSettings, b: PhiSettings): boolean {
-  return (
-    a.threshold === b.threshold &&
-    a.windowSize === b.windowSize &&
-    a.minStdDeviationMs === b.minStdDeviationMs &&
-    a.acceptablePauseMs === b.acceptablePauseMs &&
-    a.firstHeartbeatEstimateMs === b.firstHeartbeatEstimateMs
-  );
 }
