@@ -48,6 +48,7 @@ import { ringPredecessors, ringSuccessors } from "./monitor-ring.ts";
 import { createDetector, sameDetectorSettings, type FailureDetector } from "./detector.ts";
 import { removalMemoryMs, validateMembershipSettings, type MembershipSettings } from "./membership-settings.ts";
 import { Prober, newProbeRound, type ProbeRound } from "./probes.ts";
+import { Suspicion, type SuspicionSource } from "./suspicion.ts";
 
 export { defaultMembershipSettings, removalMemoryMs, type MembershipSettings } from "./membership-settings.ts";
 
@@ -100,9 +101,6 @@ interface DirectWatch {
   lastHeartbeatMs: number;
 }
 
-/** Whose evidence a suspicion rests on. */
-type SuspicionSource = "own" | "verdict";
-
 interface Member {
   readonly name: string;
   generation: number;
@@ -118,11 +116,8 @@ interface Member {
    * no records (until a new generation joins).
    */
   announced: boolean;
-  /** Meaningful while suspect. */
-  suspicion: SuspicionSource;
-  probe: ProbeRound | undefined;
-  /** Probe rounds of the current suspicion that failed while we were healthy. */
-  failedRounds: number;
+  /** Set while suspect. */
+  suspicion: Suspicion | undefined;
   /** The next evaluation between rounds: phi's threshold crossing, or a conviction falling due. */
   wakeup: Timer | undefined;
   /** When `wakeup` fires. */
@@ -223,7 +218,7 @@ export class Membership {
     if (generation <= member.generation) return;
     // A restart: the new process replaces the old one, whatever state the old one was in. It is
     // not a death, so no "dead" record; its old rhythm says nothing about the new process.
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     member.generation = generation;
     member.revival = undefined;
     this.resetDetectors(member, now);
@@ -262,7 +257,7 @@ export class Membership {
         member.gossipDetector.heartbeat(now);
         // Only a suspicion that rests on the same gossip evidence falls to it. A direct watch
         // or a verdict saw something fresher than what gossip can tell.
-        if (member.suspicion === "own" && !member.direct) this.refute(member, now);
+        if (member.suspicion?.source === "own" && !member.direct) this.refute(member, now);
         return;
       case "alive":
         member.gossipDetector.heartbeat(now);
@@ -286,7 +281,7 @@ export class Membership {
     if (generation < member.generation) return; // an older process's goodbye
     if (generation > member.generation) this.observe(name, generation);
     if (member.status === "left") return;
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     member.revival = undefined;
     this.setStatus(member, "left", "left", now);
   }
@@ -312,7 +307,7 @@ export class Membership {
   /** Cancels every timer and pending request: the node is stopping. */
   stop(): void {
     for (const member of this.byName.values()) {
-      this.cancelProbe(member);
+      this.endSuspicion(member);
       this.cancelWakeup(member);
     }
     this.prober.stop();
@@ -454,9 +449,7 @@ export class Membership {
       direct: undefined,
       sinceMs: now,
       announced: true,
-      suspicion: "own",
-      probe: undefined,
-      failedRounds: 0,
+      suspicion: undefined,
       wakeup: undefined,
       wakeupAtMs: Number.POSITIVE_INFINITY,
       revival: undefined,
@@ -482,72 +475,47 @@ export class Membership {
   }
 
   private suspect(member: Member, source: SuspicionSource, now: number): void {
-    member.suspicion = source;
-    member.failedRounds = 0;
+    member.suspicion = new Suspicion(source, now);
     this.setStatus(member, "suspect", "suspect", now);
-    this.startProbe(member);
+    this.startProbe(member, member.suspicion);
   }
 
   private checkSuspect(member: Member, now: number, canConvict: boolean): void {
-    // Fresh beats and answers refute where they arrive; phi falls back here only through a local
-    // stall's excuse or a threshold raised by updateSettings(). A verdict stands until our own
-    // probe round has answered it.
-    if (member.suspicion === "own" && this.phiOf(member, now) < this.current.phi.threshold) {
-      this.refute(member, now);
-      return;
-    }
-    const probe = member.probe;
-    if (!canConvict) {
-      // After our stall, a failure may be our fault (a timeout that fired before the answer
-      // queued behind the stall was read): start over once healthy.
-      if (probe?.failed) {
-        member.probe = undefined;
-        member.failedRounds = 0;
-      } else if (probe) {
-        probe.untrusted = true;
-      }
-      return;
-    }
-    if (!probe) {
-      this.startProbe(member);
-      return;
-    }
-    if (!probe.failed) return;
-    if (member.suspicion === "own") {
-      // Our own verdict goes to every node, so it takes two failed rounds, the second once the
-      // suspect timeout is over: under heavy loss one round fails for a live node now and then
-      // (~1% at 10% loss), two in a row almost never. A crash fails both at once.
-      const dueMs = member.sinceMs + this.current.suspectTimeoutMs;
-      if (now < dueMs) {
-        this.wakeAt(member, dueMs);
+    const suspicion = member.suspicion!;
+    const detectorOver = this.phiOf(member, now) >= this.current.phi.threshold;
+    const step = suspicion.next({ nowMs: now, canConvict, detectorOver, suspectTimeoutMs: this.current.suspectTimeoutMs });
+    switch (step.action) {
+      case "refute":
+        return this.refute(member, now);
+      case "probe":
+        return this.startProbe(member, suspicion);
+      case "wait":
+        return this.wakeAt(member, step.untilMs);
+      case "convict":
+        return this.convict(member, now);
+      case "hold":
         return;
-      }
-      if (member.failedRounds < 2) {
-        this.startProbe(member);
-        return;
-      }
     }
-    this.convict(member, now);
   }
 
   private convict(member: Member, now: number): void {
     // Our own detector agrees when the node's monitors convict (whatever verdict came first) and
     // on the gossip path; a node convicted only on another's word and our probe round does not.
     const ownEvidence = this.phiOf(member, now) >= this.current.phi.threshold;
-    member.probe = undefined;
+    member.suspicion = undefined;
     this.setStatus(member, "dead", "dead", now);
     this.shareVerdict(member, ownEvidence);
   }
 
   /** The suspicion was wrong: the node answered, or a fresh beat came. */
   private refute(member: Member, now: number): void {
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     this.setStatus(member, "alive", "alive", now);
     this.armCrossing(member);
   }
 
   private remove(member: Member, now: number): void {
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     this.cancelWakeup(member);
     this.byName.delete(member.name);
     this.liveSetChanged();
@@ -747,10 +715,9 @@ export class Membership {
     if (!this.canConvict(now)) return;
     if (member.status === "alive") {
       this.suspect(member, "verdict", now);
-    } else if (member.status === "suspect" && member.suspicion === "own") {
-      // Our own suspicion is confirmed: no need to wait out the suspect timeout.
-      member.suspicion = "verdict";
-      if (member.probe?.failed) this.wakeAt(member, now);
+    } else if (member.status === "suspect" && member.suspicion?.confirm()) {
+      // Our own suspicion is confirmed and its round failed: no need to wait out the suspect timeout.
+      this.wakeAt(member, now);
     }
   }
 
@@ -817,9 +784,9 @@ export class Membership {
     this.noteLife(member, generation);
   }
 
-  private startProbe(member: Member): void {
-    member.probe = newProbeRound(member.name, member.generation);
-    this.prober.start(member.probe);
+  private startProbe(member: Member, suspicion: Suspicion): void {
+    suspicion.round = newProbeRound(member.name, member.generation);
+    this.prober.start(suspicion.round);
   }
 
   /** Alive nodes other than the target, for a probe round's helpers. */
@@ -833,22 +800,15 @@ export class Membership {
 
   private roundFailed(round: ProbeRound): void {
     const member = this.byName.get(round.target);
-    if (member?.probe !== round) return;
-    if (round.untrusted) {
-      member.probe = undefined;
-      return;
-    }
-    round.failed = true;
-    member.failedRounds++;
     // Convict as soon as it is due rather than at the next round. Through a timer, not directly:
     // a round can fail inside startProbe (a refused connection), before the caller is done.
-    this.wakeAt(member, this.clock.now());
+    if (member?.suspicion?.roundFailed(round)) this.wakeAt(member, this.clock.now());
   }
 
-  private cancelProbe(member: Member): void {
-    if (!member.probe) return;
-    this.prober.cancel(member.probe);
-    member.probe = undefined;
+  /** The suspicion is over (refuted, or the node restarted, left or was removed): its round too. */
+  private endSuspicion(member: Member): void {
+    if (member.suspicion?.round) this.prober.cancel(member.suspicion.round);
+    member.suspicion = undefined;
   }
 
   private onPong(from: string, correlationId: number, generation: number): void {
