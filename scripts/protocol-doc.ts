@@ -8,7 +8,7 @@ const root = join(import.meta.dir, "..");
 export const protocolDocPath = join(root, "docs", "PROTOCOL.md");
 const sources = [
   { file: "src/transport/handshake.ts", marker: "7.1" },
-  { file: "src/membership/probe-messages.ts", marker: "7.2" },
+  { file: "src/codec/probe-messages.ts", marker: "7.2" },
 ] as const;
 
 /** The leading `//` comment block of a source file, without the comment markers. */

@@ -117,7 +117,8 @@ export class GossipNode {
     this.membership = new Membership(settings.name, clock, random, settings.membership, this.health, {
       send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
       onTransition: (transition) => this.onTransition(transition),
-      removeNode: (name) => void this.state.removeNode(name),
+      removeNode: (name, as, rememberForMs) => void this.state.removeNode(name, as, rememberForMs),
+      removed: this.state.removed,
     }, settings.generation);
     // Every write this node makes or forwards consults the push tree: sorting the members once per
     // change of the live set, not per write, keeps that O(fanout + log N).
@@ -128,7 +129,7 @@ export class GossipNode {
       choosePushPeers: (count, origin, exclude) =>
         childrenIn(pushMembers.get(), origin, this.name, count).filter((peer) => !exclude.has(peer)),
       onChanges: (changes) => this.onChanges(changes),
-      onHeartbeat: (node) => this.membership.heartbeat(node),
+      onHeartbeat: (node) => this.membership.heartbeat(node, this.state.nodes.get(node)?.generation ?? 0),
       onDiscovered: (node) => this.membership.observe(node, this.state.nodes.get(node)?.generation ?? 0),
       onProtocolError: (peer, error) => this.onProtocolError(peer, error),
       onRound: () => this.membership.check(),

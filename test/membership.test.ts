@@ -25,13 +25,16 @@ import {
   writePong,
   writeProbe,
   writeProbeAck,
-} from "../src/membership/probe-messages.ts";
+} from "../src/codec/probe-messages.ts";
 import { createRandom } from "../src/random.ts";
+import { applyDigest, ClusterState, defaultStateLimits, RemovedNodes } from "../src/state/index.ts";
+import type { DigestEntry } from "../src/codec/index.ts";
 import { VirtualClock } from "../src/transport/virtual-clock.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A tiny in-process cluster. Every INTERVAL_MS a round runs: each running node's heartbeat
-// reaches every other node (what gossip digests would carry, here without delay), then every node
+// reaches every other node as a digest entry, applied to the observer's real ClusterState (so
+// removed nodes and readmission go the wired node's way), here without delay; then every node
 // runs check(). Frames between nodes go through a FrameDecoder and arrive LATENCY_MS later.
 // Failure modes: a crashed node refuses connections (send returns false); a frozen (hung) node
 // accepts frames but never runs: it neither answers, beats, checks nor sends; blackholed links lose frames; lost heartbeats model
@@ -60,6 +63,7 @@ interface TestNode {
   name: string;
   generation: number;
   membership: Membership;
+  state: ClusterState;
   health: LocalHealth;
   running: boolean;
   frozen: boolean;
@@ -114,7 +118,7 @@ class Harness {
     // Discovery: every node learns every other from a digest.
     for (const observer of this.nodes.values()) {
       for (const other of this.nodes.values()) {
-        if (other !== observer) observer.membership.observe(other.name, other.generation);
+        if (other !== observer) this.deliverDigest(observer.name, this.digestEntryOf(other));
       }
     }
     this.rounds = new RepeatingTimer(this.clock, INTERVAL_MS, () => this.round());
@@ -164,6 +168,21 @@ class Harness {
     return stalled;
   }
 
+  /** The digest entry a node's own state reports of it now. */
+  digestEntryOf(node: TestNode): DigestEntry {
+    return { node: node.name, generation: node.generation, heartbeat: node.state.heartbeatOf(node.name), maxVersion: 0, collectedUpTo: 0 };
+  }
+
+  /** A digest entry reaches `observer`: applied to its state, what it learned told to its membership. */
+  deliverDigest(observer: string, entry: DigestEntry): void {
+    const node = this.node(observer);
+    const outcome = applyDigest(node.state, [entry]);
+    // As the wired node does (node.ts): discoveries with the held generation, then heartbeats.
+    const generation = (name: string): number => node.state.nodes.get(name)?.generation ?? 0;
+    for (const name of outcome.discovered) node.membership.observe(name, generation(name));
+    for (const name of outcome.heartbeats) node.membership.heartbeat(name, generation(name));
+  }
+
   deliverBacklog(name: string): void {
     const node = this.node(name);
     const backlog = node.queued.splice(0);
@@ -205,10 +224,12 @@ class Harness {
   private addNode(name: string, generation: number): TestNode {
     const clock = this.clock;
     const health = new LocalHealth();
+    const state = new ClusterState(name, generation, clock, { tombstoneGraceMs: 3_600_000, limits: defaultStateLimits });
     const node: TestNode = {
       name,
       generation,
       health,
+      state,
       membership: null as unknown as Membership,
       running: true,
       frozen: false,
@@ -226,7 +247,11 @@ class Harness {
       {
         send: (peer, frame) => this.send(name, peer, frame),
         onTransition: (transition) => this.record(node, transition),
-        removeNode: (removed) => void node.removeCalls.push(removed),
+        removeNode: (removed, as, rememberForMs) => {
+          node.removeCalls.push(removed);
+          state.removeNode(removed, as, rememberForMs);
+        },
+        removed: state.removed,
       },
       generation,
     );
@@ -244,18 +269,19 @@ class Harness {
     const nodes = [...this.nodes.values()];
     for (const source of nodes) {
       if (!source.running || source.frozen || source.stalled) continue;
+      source.state.bumpHeartbeat();
+      const entry = this.digestEntryOf(source);
       for (const observer of nodes) {
         if (observer === source || !observer.running) continue;
         if (this.heartbeatsLost.has(`${source.name}>${observer.name}`)) continue;
-        // A digest entry: a new generation is a discovery, otherwise a heartbeat advance.
-        this.on(observer, () => {
-          observer.membership.observe(source.name, source.generation);
-          observer.membership.heartbeat(source.name);
-        });
+        // A new generation is a discovery, otherwise a heartbeat advance.
+        this.on(observer, () => this.deliverDigest(observer.name, entry));
       }
     }
     for (const node of nodes) {
-      if (node.running && !node.stalled && !node.frozen) node.membership.check();
+      if (!node.running || node.stalled || node.frozen) continue;
+      node.membership.check();
+      node.state.sweep(); // forgets removals whose memory ran out
     }
   }
 
@@ -786,7 +812,7 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
     expect(a.status("d")).toBe("dead");
     // Stale digests: a pings d to find out, once per probe timeout, and d (hung) does not answer.
     const pingsBefore = h.sentFrames(MessageType.Ping, { from: "a", to: "d" }).length;
-    for (let i = 0; i < 5; i++) a.heartbeat("d");
+    for (let i = 0; i < 5; i++) a.heartbeat("d", 1);
     expect(a.status("d")).toBe("dead");
     expect(h.sentFrames(MessageType.Ping, { from: "a", to: "d" }).length).toBe(pingsBefore + 1);
     h.runUntil(31_000);
@@ -858,21 +884,22 @@ describe("Membership: leave and removal", () => {
   });
 
   test("left through the status entry (markLeft), and stale gossip afterwards, never ends in dead", () => {
-    const h = new Harness(["a", "b", "l"], settingsWith({ leftRemovalMs: 5000, removedMemoryMs: 60_000 }));
+    const h = new Harness(["a", "b", "l"], settingsWith({ leftRemovalMs: 5000 }));
     h.runUntil(10_000);
     h.heartbeatsLost.add("l>a"); // l is gone for a, but stale copies of it keep circulating
     const a = h.node("a").membership;
     a.markLeft("l", 1);
     a.markLeft("l", 1);
     a.markLeft("l", 0); // an older generation's goodbye changes nothing
-    a.heartbeat("l"); // stale heartbeat: a left node stays left
+    a.heartbeat("l", 1); // stale heartbeat: a left node stays left
     h.runUntil(14_000);
     expect(a.status("l")).toBe("left");
     h.runUntil(16_000);
     expect(a.status("l")).toBeUndefined();
-    // After removal, stale digests at the old generation neither re-add it nor revive it.
-    a.observe("l", 1);
-    a.heartbeat("l");
+    // After removal, digests at the old generation neither re-add it nor revive it, not even with
+    // a heartbeat past its removal (l's process still runs, it only told a it left).
+    h.deliverDigest("a", h.digestEntryOf(h.node("l")));
+    expect(h.node("a").state.nodes.has("l")).toBe(false);
     a.markLeft("l", 1);
     h.runUntil(40_000);
     expect(h.kindsOf("a", "l")).toEqual(["joined", "left", "removed"]);
@@ -919,10 +946,17 @@ describe("Membership: leave and removal", () => {
   });
 
   test("a dead node is removed after deadRemovalMs: removeNode exactly once, stale gossip cannot revive it", () => {
-    const settings = settingsWith({ deadRemovalMs: 20_000, removedMemoryMs: 50_000 });
+    const settings = settingsWith({ deadRemovalMs: 20_000 });
     const h = new Harness(FIVE, settings);
     h.runUntil(30_000);
     h.crash("d");
+    h.runUntil(100_000);
+    for (const observer of ["a", "b", "c", "e"]) {
+      // Removed, still remembered: a stale copy of its last heartbeat is not learned again.
+      expect(h.node(observer).membership.lastKnownStatus("d")).toBe("dead");
+      h.deliverDigest(observer, h.digestEntryOf(h.node("d")));
+      expect(h.node(observer).state.nodes.has("d")).toBe(false);
+    }
     h.runUntil(200_000);
     for (const observer of ["a", "b", "c", "e"]) {
       expect(h.kindsOf(observer, "d")).toEqual(["joined", "suspect", "dead", "removed"]);
@@ -934,8 +968,9 @@ describe("Membership: leave and removal", () => {
       const membership = h.node(observer).membership;
       expect(membership.status("d")).toBeUndefined();
       expect(membership.deadPeers()).toEqual([]);
-      // The memory of the removal is bounded too.
-      expect(membership.rememberedRemovals).toBe(0);
+      // The memory of the removal is bounded too: removalMemoryMs after the removal.
+      expect(h.node(observer).state.removed.size).toBe(0);
+      expect(membership.lastKnownStatus("d")).toBeUndefined();
     }
     expect(h.violations).toEqual([]);
   });
@@ -947,14 +982,58 @@ describe("Membership: leave and removal", () => {
     h.runUntil(40_000);
     const a = h.node("a").membership;
     expect(a.status("d")).toBeUndefined();
-    a.observe("d", 1); // a peer that still holds d's old state
+    h.deliverDigest("a", h.digestEntryOf(h.node("d"))); // a peer that still holds d's old state
     h.runUntil(41_000);
     expect(a.status("d")).toBeUndefined();
+    expect(h.node("a").state.nodes.has("d")).toBe(false);
     h.node("d").frozen = false; // d was only partitioned: its heartbeats advance again
     h.runUntil(42_000);
-    expect(a.status("d")).toBe("alive");
-    expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "dead", "removed", "joined"]);
-    expect(h.node("a").removeCalls).toEqual(["d"]);
+    // Readmitted by the state, but alive only once it answers itself: gossip alone can carry a
+    // later heartbeat of a node that has crashed since.
+    expect(h.node("a").state.nodes.has("d")).toBe(true);
+    expect(a.status("d")).toBe("dead");
+    expect(h.records.filter((r) => r.node === "d" && r.at === 42_000)).toEqual([]);
+    h.runUntil(42_000 + 2 * LATENCY_MS);
+    for (const observer of ["a", "b"]) {
+      expect(h.node(observer).membership.status("d")).toBe("alive");
+      expect(h.kindsOf(observer, "d")).toEqual(["joined", "suspect", "dead", "removed", "joined"]);
+      expect(h.node(observer).removeCalls).toEqual(["d"]);
+    }
+    expect(h.violations).toEqual([]);
+  });
+
+  test("after a partition longer than deadRemovalMs: the live side is readmitted, a node that crashed meanwhile is not", () => {
+    const h = new Harness(["a", "b", "d"], settingsWith({ deadRemovalMs: 10_000 }));
+    h.runUntil(10_000);
+    const cut = ["a>b", "b>a", "a>d", "d>a"];
+    for (const link of cut) {
+      h.heartbeatsLost.add(link);
+      h.blackholes.add(link);
+    }
+    h.runUntil(40_000); // a removed b and d; they removed a
+    expect(h.node("a").membership.lastKnownStatus("b")).toBe("dead");
+    expect(h.node("a").membership.lastKnownStatus("d")).toBe("dead");
+    expect(h.node("b").membership.status("d")).toBe("alive");
+    h.crash("d");
+    for (const link of cut) {
+      h.heartbeatsLost.delete(link);
+      h.blackholes.delete(link);
+    }
+    // b's copy of d carries a heartbeat past the one a removed d at: readmitted, pinged, silent.
+    h.deliverDigest("a", { ...h.digestEntryOf(h.node("d")), heartbeat: h.node("b").state.heartbeatOf("d") });
+    h.runUntil(45_000);
+    const a = h.node("a").membership;
+    expect(a.status("b")).toBe("alive");
+    expect(h.kindsOf("a", "b")).toEqual(["joined", "suspect", "dead", "removed", "joined"]);
+    expect(h.kindsOf("b", "a")).toEqual(["joined", "suspect", "dead", "removed", "joined"]);
+    expect(a.status("d")).toBe("dead");
+    expect(h.sentFrames(MessageType.Ping, { from: "a", to: "d" }).length).toBeGreaterThan(0);
+    h.runUntil(80_000);
+    expect(a.status("d")).toBeUndefined();
+    expect(a.lastKnownStatus("d")).toBe("dead");
+    // No record of the readmission nor of the second removal: for a, d was removed once.
+    expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "dead", "removed"]);
+    expect(h.node("a").removeCalls.filter((name) => name === "d")).toEqual(["d", "d"]);
     expect(h.violations).toEqual([]);
   });
 
@@ -1059,7 +1138,7 @@ describe("Membership: records", () => {
     const a = h.node("a").membership;
     a.observe("b", 1); // already known
     a.observe("b", 0); // older generation
-    for (let i = 0; i < 5; i++) a.heartbeat("b");
+    for (let i = 0; i < 5; i++) a.heartbeat("b", 1);
     h.runUntil(10_000);
     for (let i = 0; i < 5; i++) a.check();
     expect(h.kindsOf("a", "b")).toEqual(["joined"]);
@@ -1069,7 +1148,7 @@ describe("Membership: records", () => {
     expect(h.kindsOf("a", "c")).toEqual(["joined", "suspect", "dead"]);
     a.markLeft("c", 1);
     a.markLeft("c", 1);
-    a.heartbeat("c");
+    a.heartbeat("c", 1);
     expect(h.kindsOf("a", "c")).toEqual(["joined", "suspect", "dead", "left"]);
     a.observe("c", 2);
     a.observe("c", 2);
@@ -1230,7 +1309,6 @@ describe("Membership: settings", () => {
       deadRemovalMs: 300_000,
       leftRemovalMs: 30_000,
       deadRetryProbability: 0.1,
-      removedMemoryMs: 600_000,
       maxNameBytes: 256,
     });
     expect(defaultMembershipSettings.phi.threshold).toBe(8);
@@ -1242,6 +1320,7 @@ describe("Membership: settings", () => {
         send: () => true,
         onTransition: () => {},
         removeNode: () => {},
+        removed: new RemovedNodes(),
       }, 1);
     expect(make({})).not.toThrow();
     expect(make({ monitorsPerNode: -1 })).toThrow(RangeError);

@@ -9,6 +9,7 @@ import {
   FrameDecoder,
   FrameWriter,
   MessageType,
+  type DigestEntry,
   type Frame,
   type NodeDelta,
   type WireEntry,
@@ -925,5 +926,65 @@ describe("writtenAt: the origin's wall-clock time of each write", () => {
     clock.advance(40);
     const [fromOwner] = sync(a, c).changes;
     expect([fromOwner!.kind, fromOwner!.writtenAt]).toEqual(["expired", WALL_EPOCH + 1_000]);
+  });
+});
+
+describe("removed nodes: the registry and readmission", () => {
+  const entry = (node: string, generation: number, heartbeat: number, maxVersion = 0): DigestEntry => ({ node, generation, heartbeat, maxVersion, collectedUpTo: 0 });
+  const MEMORY_MS = 20_000;
+
+  /** A state that held node x (generation 3, heartbeat 50, one entry) and removed it as `as`. */
+  function removedX(as: "dead" | "left"): { clock: ManualClock; state: ClusterState } {
+    const clock = new ManualClock();
+    const state = makeState("a", 1, clock);
+    const x = makeState("x", 3, clock);
+    x.set("app", "k", encodeValue("v"));
+    applyDigest(state, [entry("x", 3, 50, 1)]);
+    mergeDeltas(state, selectDeltas(x, state.digest(), 1 << 20, keepOrder).deltas);
+    expect(state.get("x", "app", "k")).toBeDefined();
+    expect(state.removeNode("x", as, MEMORY_MS)).toBe(true);
+    expect(state.nodes.has("x")).toBe(false);
+    expect(state.removed.statusOf("x")).toBe(as);
+    return { clock, state };
+  }
+
+  test("a copy at the removal heartbeat or below, or of an older generation, is not learned again", () => {
+    const { state } = removedX("dead");
+    for (const stale of [entry("x", 3, 50), entry("x", 3, 12), entry("x", 2, 900)]) {
+      expect(applyDigest(state, [stale])).toEqual({ heartbeats: [], discovered: [], changes: [] });
+      expect(state.nodes.has("x")).toBe(false);
+    }
+    // Nor by delta, at any heartbeat.
+    expect(mergeDeltas(state, [{ node: "x", generation: 3, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [] }]).discovered).toEqual([]);
+    expect(state.nodes.has("x")).toBe(false);
+  });
+
+  test("removed as dead, a heartbeat past the removal readmits it, empty, as a heartbeat; its entries come again by delta", () => {
+    const { state } = removedX("dead");
+    expect(applyDigest(state, [entry("x", 3, 51, 1)])).toEqual({ heartbeats: ["x"], discovered: [], changes: [] });
+    expect(state.nodes.get("x")?.generation).toBe(3);
+    expect(state.heartbeatOf("x")).toBe(51);
+    expect(state.removed.statusOf("x")).toBeUndefined();
+    expect(state.get("x", "app", "k")).toBeUndefined();
+    const merged = mergeDeltas(state, [{ node: "x", generation: 3, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [{ group: "app", key: "k", value: encodeValue("v").bytes, valueType: ValueType.String, version: 1, deleted: false }] }]);
+    expect(merged.changes.map((change) => change.kind)).toEqual(["added"]);
+  });
+
+  test("removed as left, no heartbeat readmits it at its generation; a new generation is a new node", () => {
+    const { state } = removedX("left");
+    expect(applyDigest(state, [entry("x", 3, 10_000)]).heartbeats).toEqual([]);
+    expect(state.nodes.has("x")).toBe(false);
+    expect(applyDigest(state, [entry("x", 4, 1)]).discovered).toEqual(["x"]);
+  });
+
+  test("the removal is forgotten after its memory: a copy is then a new discovery", () => {
+    const { clock, state } = removedX("dead");
+    clock.advance(MEMORY_MS - 1);
+    state.sweep();
+    expect(state.removed.statusOf("x")).toBe("dead");
+    clock.advance(1);
+    state.sweep();
+    expect(state.removed.size).toBe(0);
+    expect(applyDigest(state, [entry("x", 3, 50)]).discovered).toEqual(["x"]);
   });
 });

@@ -108,7 +108,7 @@ function run(states: ClusterState[], clock: ManualClock, op: Operation): unknown
       states[op.at]!.bumpHeartbeat();
       return states[op.at]!.sweep();
     case "remove":
-      return states[op.at]!.removeNode(NAMES[op.name]!);
+      return states[op.at]!.removeNode(NAMES[op.name]!, "dead", 60_000);
   }
 }
 

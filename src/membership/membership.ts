@@ -25,23 +25,32 @@
 // (SWIM's indirect probe); any answer refutes the suspicion. The accused is told of the verdict as
 // well and, if alive, answers every live node at once (Lifeguard's buddy system). A dead node is
 // alive again only on word from itself (a PONG to a ping, its heartbeat): gossiped heartbeats of
-// a crashed node keep arriving for rounds after the crash and must not revive it. After a stall
-// of our own event loop (LocalHealth) nobody is suspected or convicted until fresh heartbeats had
-// time to arrive, and the stall is excused in every detector.
+// a crashed node keep arriving for rounds after the crash and must not revive it. The same holds
+// for a node already removed as dead: when a digest shows its heartbeat past the one it was
+// removed at (it was frozen, or behind a partition, for longer than deadRemovalMs), the cluster
+// state readmits it and we hold it as dead, unannounced, until it answers; then it joins again.
+// After a stall of our own event loop (LocalHealth) nobody is suspected or convicted until fresh
+// heartbeats had time to arrive, and the stall is excused in every detector.
 //
 // Every status change produces exactly one Transition record. Time comes only from the Clock, so
 // the same code runs under the simulator's virtual clock. Everything is bounded: probe requests
-// and helper pings are forgotten at their timeouts, removed nodes after removedMemoryMs.
+// and helper pings are forgotten at their timeouts, removed nodes after removalMemoryMs() (in
+// the cluster state's registry of removed nodes, the only one).
 
 import type { Clock, Timer } from "../clock.ts";
 import { FrameWriter } from "../codec/writer.ts";
 import { MessageType } from "../codec/frame.ts";
+import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "../codec/probe-messages.ts";
 import type { Random } from "../random.ts";
+import type { RemovedAs, RemovedNodesView } from "../state/removed-nodes.ts";
 import type { LocalHealth } from "./local-health.ts";
 import { ringPredecessors, ringSuccessors } from "./monitor-ring.ts";
-import { PhiAccrualDetector, defaultPhiSettings, type PhiSettings } from "./phi.ts";
-import { decodeLeave, decodePing, decodePong, decodeProbe, decodeProbeAck, writeLeave, writePing, writePong, writeProbe } from "./probe-messages.ts";
+import { createDetector, sameDetectorSettings, type FailureDetector } from "./detector.ts";
+import { removalMemoryMs, validateMembershipSettings, type MembershipSettings } from "./membership-settings.ts";
 import { Prober, newProbeRound, type ProbeRound } from "./probes.ts";
+import { Suspicion, type SuspicionSource } from "./suspicion.ts";
+
+export { defaultMembershipSettings, removalMemoryMs, type MembershipSettings } from "./membership-settings.ts";
 
 export type MemberStatus = "alive" | "suspect" | "dead" | "left";
 export type TransitionKind = "joined" | "suspect" | "alive" | "dead" | "left" | "removed";
@@ -67,102 +76,23 @@ export interface MemberView {
   watchedDirectly: boolean;
 }
 
-export interface MembershipSettings {
-  phi: PhiSettings;
-  /**
-   * Ring successors this node watches directly (Akka's monitored-by-nr-of-members), fed by their
-   * heartbeats; each node is then watched directly by about as many monitors, the ring
-   * predecessors it sends its heartbeat to. 0 watches through gossip digests only.
-   */
-  monitorsPerNode: number;
-  /** Live nodes asked to ping a suspect on our behalf (k of SWIM's indirect probe). */
-  probeFanout: number;
-  /**
-   * How long a ping waits for its PONG: our direct ping, and a helper's ping for a PROBE. A PROBE
-   * waits twice as long, so the helper's own "failed" answer arrives before we give up on it.
-   */
-  probeTimeoutMs: number;
-  /**
-   * A node suspected on our own evidence is dead only when a probe round at the suspicion and a
-   * second one started this long after it have both failed. A suspicion on another node's verdict
-   * needs one failed round and no wait: that node waited already, our round is the check.
-   */
-  suspectTimeoutMs: number;
-  /** A dead node is removed (its state dropped) this long after it was declared dead. */
-  deadRemovalMs: number;
-  /** A node that left is removed this long after it left. */
-  leftRemovalMs: number;
-  /**
-   * Upper bound on the chance, per gossip round, of retrying one dead peer (see
-   * pickDeadPeerForRetry); 0 never retries.
-   */
-  deadRetryProbability: number;
-  /** A removed node's generation is remembered this long, so stale gossip cannot resurrect it. */
-  removedMemoryMs: number;
-  /** Longest node name accepted in PROBE and LEAVE bodies (bytes of UTF-8). */
-  maxNameBytes: number;
-  /**
-   * Whether our own event-loop stalls hold back suspicion and conviction (LocalHealth). Always on
-   * in production; off only to measure what the guard prevents.
-   */
-  localHealthGuard: boolean;
-}
-
-// Chosen by measurement (scripts/bench/detector.ts, docs/BENCHMARKS.md "Failure detection":
-// N = 100, 1 s interval, crash detection at no loss, and 10% loss with a node stalling 2 s every
-// 30 s for false verdicts; the sweep there varies one setting at a time):
-// - phi: phi.ts's defaults (threshold 8, acceptable pause 2.5 s). A watched node's heartbeats
-//   arrive once a round, so a crash is suspected ≈ 4 s after its last one (1 s mean + 2.5 s pause +
-//   5.2 σ at the 100 ms floor), later under loss, where the window learns the larger spread.
-// - monitorsPerNode 3: each monitor watches on its own, so false suspicions grow with their
-//   number (measured 24, 72 and 142 an hour for 1, 3 and 5 at 10% loss) while detection gains
-//   little past one (p99 5.0, 4.9, 4.6 s); one monitor alone would leave a node unwatched when
-//   it dies with its monitor. Akka's 9 would triple the false suspicions of 3.
-// - probeFanout 3: SWIM's and memberlist's IndirectChecks; three independent paths make a false
-//   death from one lossy link unlikely while costing only 3 small messages per suspicion.
-// - probeTimeoutMs 500: memberlist's LAN ProbeTimeout. A TCP round trip on a LAN is well under
-//   1 ms; 500 ms tolerates a GC pause on the target. (The Go original's 300 ms, 100 ms for the
-//   helper's ping, convicts nodes that are merely busy.)
-// - suspectTimeoutMs 1000: the confirming round comes one heartbeat period after the first, and
-//   the heartbeat ping in between can refute too. It costs 1 s of detection (p99 3.8 s with 0,
-//   4.9 s with 1000); the simulator's losses are independent, so it shows no false death either
-//   way, but a real outage or pause is not, and two rounds back to back would both fall into it.
-// - deadRemovalMs 300 000: a dead node's state is kept 5 minutes, so one that returns with the
-//   same generation (a healed partition, a resumed VM) continues with deltas instead of a full
-//   resynchronisation; after that its memory is freed (the Go original never frees it).
-// - leftRemovalMs 30 000: a node that left has said so; its state only needs to live until the
-//   "left" status has reached everyone (⌈log2 N⌉ + 1 rounds, 15 s at N = 10 000) with slack.
-//   memberlist's GossipToTheDeadTime is the same 30 s.
-// - deadRetryProbability 0.1: a dead peer that came back is noticed within ~10 rounds even in a
-//   two-node cluster, while the cluster-wide retry traffic stays about one attempt per round.
-// - removedMemoryMs 600 000: twice the dead removal grace; the other nodes drop a removed node at
-//   about the same time as we do, so stale copies are gone long before we forget it.
-// - maxNameBytes 256: node names are host names or identifiers; the same limit as the codec's.
-export const defaultMembershipSettings: MembershipSettings = Object.freeze({
-  phi: defaultPhiSettings,
-  monitorsPerNode: 3,
-  probeFanout: 3,
-  probeTimeoutMs: 500,
-  suspectTimeoutMs: 1000,
-  deadRemovalMs: 300_000,
-  leftRemovalMs: 30_000,
-  deadRetryProbability: 0.1,
-  removedMemoryMs: 600_000,
-  maxNameBytes: 256,
-  localHealthGuard: true,
-});
-
 export interface MembershipHooks {
   /** Send an encoded frame (built with FrameWriter) to a peer; returns false if it could not be queued. */
   send(peer: string, frame: Uint8Array): boolean;
   onTransition(transition: Transition): void;
-  /** Remove the node's state from the cluster state (called on "removed"). */
-  removeNode(name: string): void;
+  /**
+   * Remove the node's state from the cluster state (called on "removed"), and remember the removal
+   * in the registry of removed nodes for `rememberForMs`.
+   */
+  removeNode(name: string, as: RemovedAs, rememberForMs: number): void;
+  /** The registry of removed nodes that removeNode records into (the cluster state's). */
+  readonly removed: RemovedNodesView;
 }
+
 
 /** A ring successor we watch: fed by its heartbeats, or by the PONGs to our pings when they stop. */
 interface DirectWatch {
-  readonly detector: PhiAccrualDetector;
+  readonly detector: FailureDetector;
   /** Our latest ping; only its PONG counts (an older one is late, or a duplicate). */
   pingId: number;
   /** Whether any beat (heartbeat or PONG) came yet; the first starts the rhythm (see onDirectBeat). */
@@ -171,15 +101,12 @@ interface DirectWatch {
   lastHeartbeatMs: number;
 }
 
-/** Whose evidence a suspicion rests on. */
-type SuspicionSource = "own" | "verdict";
-
 interface Member {
   readonly name: string;
   generation: number;
   status: MemberStatus;
   /** Fed by the node's heartbeat counter advancing in gossip digests. */
-  gossipDetector: PhiAccrualDetector;
+  gossipDetector: FailureDetector;
   /** Set while the node is one of our ring successors; its detector then decides suspicion. */
   direct: DirectWatch | undefined;
   /** When the current status began: the clock for suspect, dead and left timeouts. */
@@ -189,11 +116,8 @@ interface Member {
    * no records (until a new generation joins).
    */
   announced: boolean;
-  /** Meaningful while suspect. */
-  suspicion: SuspicionSource;
-  probe: ProbeRound | undefined;
-  /** Probe rounds of the current suspicion that failed while we were healthy. */
-  failedRounds: number;
+  /** Set while suspect. */
+  suspicion: Suspicion | undefined;
   /** The next evaluation between rounds: phi's threshold crossing, or a conviction falling due. */
   wakeup: Timer | undefined;
   /** When `wakeup` fires. */
@@ -202,16 +126,8 @@ interface Member {
   revival: { readonly id: number; readonly atMs: number } | undefined;
 }
 
-/** What is remembered of a removed node. */
-interface RemovedNode {
-  generation: number;
-  left: boolean;
-  forgetAtMs: number;
-}
-
 export class Membership {
   private readonly byName = new Map<string, Member>();
-  private readonly removed = new Map<string, RemovedNode>();
   private readonly prober: Prober;
   private readonly writer = new FrameWriter(256);
   /** Our heartbeat: the same bytes every round, so encoded once (the transport never modifies them). */
@@ -268,13 +184,13 @@ export class Membership {
    */
   updateSettings(settings: MembershipSettings): void {
     validateMembershipSettings(settings);
-    const phiChanged = !samePhiSettings(settings.phi, this.current.phi);
+    const phiChanged = !sameDetectorSettings(settings.phi, this.current.phi);
     if (settings.monitorsPerNode !== this.current.monitorsPerNode) this.ringChanged = true;
     this.current = settings;
     if (!phiChanged) return;
     for (const member of this.byName.values()) {
-      member.gossipDetector = new PhiAccrualDetector(settings.phi, member.gossipDetector.lastHeartbeatMs);
-      if (member.direct) member.direct = { ...member.direct, detector: new PhiAccrualDetector(settings.phi, member.direct.detector.lastHeartbeatMs) };
+      member.gossipDetector = createDetector(settings.phi, member.gossipDetector.lastHeartbeatMs);
+      if (member.direct) member.direct = { ...member.direct, detector: createDetector(settings.phi, member.direct.detector.lastHeartbeatMs) };
       this.armCrossing(member);
     }
   }
@@ -294,18 +210,15 @@ export class Membership {
     const now = this.clock.now();
     const member = this.byName.get(name);
     if (!member) {
-      const removed = this.removed.get(name);
-      // A removed node at its old generation is a stale copy still circulating; if it is really
-      // back, its heartbeats will say so (see heartbeat()).
-      if (removed && generation <= removed.generation) return;
-      this.removed.delete(name);
-      this.admit(name, generation, now);
+      // A removed node at its old generation is a stale copy still circulating (the cluster state
+      // does not learn it either); one really back shows it by its heartbeat (see heartbeat()).
+      if (!this.hooks.removed.bars(name, generation)) this.admit(name, generation, now);
       return;
     }
     if (generation <= member.generation) return;
     // A restart: the new process replaces the old one, whatever state the old one was in. It is
     // not a death, so no "dead" record; its old rhythm says nothing about the new process.
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     member.generation = generation;
     member.revival = undefined;
     this.resetDetectors(member, now);
@@ -313,21 +226,24 @@ export class Membership {
     this.setStatus(member, "alive", "joined", now);
   }
 
-  /** The node's heartbeat counter advanced in a digest (same generation). */
-  heartbeat(name: string): void {
+  /**
+   * The node's heartbeat counter advanced in a digest, at `generation` (the one the cluster state
+   * holds). An unknown node here is one the cluster state readmitted: removed as dead, its
+   * heartbeat now past the one it was removed at.
+   */
+  heartbeat(name: string, generation: number): void {
     const now = this.clock.now();
     // A stall that just ended is excused before this beat is measured against it.
     this.excuseNewStalls(now);
-    const member = this.byName.get(name);
+    let member = this.byName.get(name);
     if (!member) {
-      // A node removed as dead whose heartbeats advance again is alive after all (a partition
-      // healed after removal). One removed as left stays gone at that generation.
-      const removed = this.removed.get(name);
-      if (removed && !removed.left) {
-        this.removed.delete(name);
-        this.admit(name, removed.generation, now);
-      }
-      return;
+      if (name === this.selfName) return;
+      // Held as dead, unannounced, like any dead node whose gossiped heartbeat moves: it is alive
+      // again (and joins) only once it answers itself. A partition peer may still hold a later
+      // heartbeat of a node that crashed meanwhile; that one never answers and is removed again.
+      member = this.newMember(name, generation, "dead", now);
+      member.announced = false;
+      this.byName.set(name, member);
     }
     switch (member.status) {
       case "left":
@@ -341,7 +257,7 @@ export class Membership {
         member.gossipDetector.heartbeat(now);
         // Only a suspicion that rests on the same gossip evidence falls to it. A direct watch
         // or a verdict saw something fresher than what gossip can tell.
-        if (member.suspicion === "own" && !member.direct) this.refute(member, now);
+        if (member.suspicion?.source === "own" && !member.direct) this.refute(member, now);
         return;
       case "alive":
         member.gossipDetector.heartbeat(now);
@@ -355,9 +271,7 @@ export class Membership {
     const now = this.clock.now();
     let member = this.byName.get(name);
     if (!member) {
-      const removed = this.removed.get(name);
-      if (removed && generation <= removed.generation) return;
-      this.removed.delete(name);
+      if (this.hooks.removed.bars(name, generation)) return;
       // Remember it as left, so stale gossip about it cannot make it join (and later die).
       member = this.newMember(name, generation, "left", now);
       member.announced = false;
@@ -367,7 +281,7 @@ export class Membership {
     if (generation < member.generation) return; // an older process's goodbye
     if (generation > member.generation) this.observe(name, generation);
     if (member.status === "left") return;
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     member.revival = undefined;
     this.setStatus(member, "left", "left", now);
   }
@@ -386,9 +300,6 @@ export class Membership {
       this.evaluate(member, now, canConvict);
       this.armCrossing(member);
     }
-    for (const [name, removed] of this.removed) {
-      if (now >= removed.forgetAtMs) this.removed.delete(name);
-    }
     for (const name of this.watchers) this.hooks.send(name, this.heartbeatFrame);
     this.pingWatched(now);
   }
@@ -396,7 +307,7 @@ export class Membership {
   /** Cancels every timer and pending request: the node is stopping. */
   stop(): void {
     for (const member of this.byName.values()) {
-      this.cancelProbe(member);
+      this.endSuspicion(member);
       this.cancelWakeup(member);
     }
     this.prober.stop();
@@ -418,7 +329,7 @@ export class Membership {
         return true;
       case MessageType.Probe: {
         const target = decodeProbe(body, this.current.maxNameBytes);
-        // A PROBE nobody waits an answer for is a verdict (probe-messages.ts).
+        // A PROBE nobody waits an answer for is a verdict (codec/probe-messages.ts).
         if (correlationId === 0) this.onVerdict(target);
         else this.prober.onProbe(from, correlationId, target, this.selfName);
         return true;
@@ -443,15 +354,11 @@ export class Membership {
   }
 
   /**
-   * status(), and for a node removed but still remembered (removedMemoryMs) the status it was
+   * status(), and for a node removed but still remembered (removalMemoryMs) the status it was
    * removed in: "left" or "dead". Undefined for a node never heard of, or forgotten.
    */
   lastKnownStatus(name: string): MemberStatus | undefined {
-    const member = this.byName.get(name);
-    if (member) return member.status;
-    const removed = this.removed.get(name);
-    if (!removed) return undefined;
-    return removed.left ? "left" : "dead";
+    return this.byName.get(name)?.status ?? this.hooks.removed.statusOf(name);
   }
 
   /** Every known node but this one, by name, with its current phi. */
@@ -493,10 +400,12 @@ export class Membership {
   /**
    * A dead peer to gossip with this round, or undefined (most rounds). The chance is Cassandra's
    * dead / (live + 1), capped at deadRetryProbability: each dead node then gets about one retry
-   * per round from the whole cluster, whatever its size, instead of one from every node.
+   * per round from the whole cluster, whatever its size, instead of one from every node. Nodes
+   * removed as dead count while remembered: after a partition longer than deadRemovalMs each side
+   * has removed the other, and only such a retry lets them hear of each other again.
    */
   pickDeadPeerForRetry(): string | undefined {
-    const dead = this.deadPeers();
+    const dead = [...this.deadPeers(), ...this.hooks.removed.deadNames()];
     if (dead.length === 0) return undefined;
     const live = this.livePeers().length;
     const chance = Math.min(this.current.deadRetryProbability, dead.length / (live + 1));
@@ -513,11 +422,6 @@ export class Membership {
   /** Probe requests and helper pings awaiting an answer (bounded; for tests and metrics). */
   get pendingRequests(): number {
     return this.prober.pending;
-  }
-
-  /** Removed nodes still remembered (bounded by removedMemoryMs; for tests and metrics). */
-  get rememberedRemovals(): number {
-    return this.removed.size;
   }
 
   // ---- lifecycle ----
@@ -541,13 +445,11 @@ export class Membership {
       status,
       // Creating the detector counts as the first heartbeat: a node we learn of and never hear
       // from again must still be suspected eventually.
-      gossipDetector: new PhiAccrualDetector(this.current.phi, now),
+      gossipDetector: createDetector(this.current.phi, now),
       direct: undefined,
       sinceMs: now,
       announced: true,
-      suspicion: "own",
-      probe: undefined,
-      failedRounds: 0,
+      suspicion: undefined,
       wakeup: undefined,
       wakeupAtMs: Number.POSITIVE_INFINITY,
       revival: undefined,
@@ -573,81 +475,51 @@ export class Membership {
   }
 
   private suspect(member: Member, source: SuspicionSource, now: number): void {
-    member.suspicion = source;
-    member.failedRounds = 0;
+    member.suspicion = new Suspicion(source, now);
     this.setStatus(member, "suspect", "suspect", now);
-    this.startProbe(member);
+    this.startProbe(member, member.suspicion);
   }
 
   private checkSuspect(member: Member, now: number, canConvict: boolean): void {
-    // Fresh beats and answers refute where they arrive; phi falls back here only through a local
-    // stall's excuse or a threshold raised by updateSettings(). A verdict stands until our own
-    // probe round has answered it.
-    if (member.suspicion === "own" && this.phiOf(member, now) < this.current.phi.threshold) {
-      this.refute(member, now);
-      return;
-    }
-    const probe = member.probe;
-    if (!canConvict) {
-      // After our stall, a failure may be our fault (a timeout that fired before the answer
-      // queued behind the stall was read): start over once healthy.
-      if (probe?.failed) {
-        member.probe = undefined;
-        member.failedRounds = 0;
-      } else if (probe) {
-        probe.untrusted = true;
-      }
-      return;
-    }
-    if (!probe) {
-      this.startProbe(member);
-      return;
-    }
-    if (!probe.failed) return;
-    if (member.suspicion === "own") {
-      // Our own verdict goes to every node, so it takes two failed rounds, the second once the
-      // suspect timeout is over: under heavy loss one round fails for a live node now and then
-      // (~1% at 10% loss), two in a row almost never. A crash fails both at once.
-      const dueMs = member.sinceMs + this.current.suspectTimeoutMs;
-      if (now < dueMs) {
-        this.wakeAt(member, dueMs);
+    const suspicion = member.suspicion!;
+    const detectorOver = this.phiOf(member, now) >= this.current.phi.threshold;
+    const step = suspicion.next({ nowMs: now, canConvict, detectorOver, suspectTimeoutMs: this.current.suspectTimeoutMs });
+    switch (step.action) {
+      case "refute":
+        return this.refute(member, now);
+      case "probe":
+        return this.startProbe(member, suspicion);
+      case "wait":
+        return this.wakeAt(member, step.untilMs);
+      case "convict":
+        return this.convict(member, now);
+      case "hold":
         return;
-      }
-      if (member.failedRounds < 2) {
-        this.startProbe(member);
-        return;
-      }
     }
-    this.convict(member, now);
   }
 
   private convict(member: Member, now: number): void {
     // Our own detector agrees when the node's monitors convict (whatever verdict came first) and
     // on the gossip path; a node convicted only on another's word and our probe round does not.
     const ownEvidence = this.phiOf(member, now) >= this.current.phi.threshold;
-    member.probe = undefined;
+    member.suspicion = undefined;
     this.setStatus(member, "dead", "dead", now);
     this.shareVerdict(member, ownEvidence);
   }
 
   /** The suspicion was wrong: the node answered, or a fresh beat came. */
   private refute(member: Member, now: number): void {
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     this.setStatus(member, "alive", "alive", now);
     this.armCrossing(member);
   }
 
   private remove(member: Member, now: number): void {
-    this.cancelProbe(member);
+    this.endSuspicion(member);
     this.cancelWakeup(member);
     this.byName.delete(member.name);
-    this.removed.set(member.name, {
-      generation: member.generation,
-      left: member.status === "left",
-      forgetAtMs: now + this.current.removedMemoryMs,
-    });
     this.liveSetChanged();
-    this.hooks.removeNode(member.name);
+    this.hooks.removeNode(member.name, member.status === "left" ? "left" : "dead", removalMemoryMs(this.current));
     if (member.announced) this.emit("removed", member, now);
   }
 
@@ -674,7 +546,7 @@ export class Membership {
   }
 
   /** The detector that decides about the node: the direct watch's when there is one. */
-  private detectorOf(member: Member): PhiAccrualDetector {
+  private detectorOf(member: Member): FailureDetector {
     return member.direct?.detector ?? member.gossipDetector;
   }
 
@@ -772,7 +644,7 @@ export class Membership {
         member.direct = undefined;
       } else if (!member.direct) {
         // Silence counts from now, so a successor that never answers is suspected in time.
-        member.direct = { detector: new PhiAccrualDetector(this.current.phi, now), pingId: 0, answered: false, lastHeartbeatMs: Number.NEGATIVE_INFINITY };
+        member.direct = { detector: createDetector(this.current.phi, now), pingId: 0, answered: false, lastHeartbeatMs: Number.NEGATIVE_INFINITY };
         this.armCrossing(member);
       }
     }
@@ -843,10 +715,9 @@ export class Membership {
     if (!this.canConvict(now)) return;
     if (member.status === "alive") {
       this.suspect(member, "verdict", now);
-    } else if (member.status === "suspect" && member.suspicion === "own") {
-      // Our own suspicion is confirmed: no need to wait out the suspect timeout.
-      member.suspicion = "verdict";
-      if (member.probe?.failed) this.wakeAt(member, now);
+    } else if (member.status === "suspect" && member.suspicion?.confirm()) {
+      // Our own suspicion is confirmed and its round failed: no need to wait out the suspect timeout.
+      this.wakeAt(member, now);
     }
   }
 
@@ -881,7 +752,10 @@ export class Membership {
       member.revival = undefined;
       // Its old rhythm ended with a long gap that is not a sample of its behaviour.
       this.resetDetectors(member, now);
-      this.setStatus(member, "alive", "alive", now);
+      // A readmitted node (unannounced) joins again: our last record of it was its removal.
+      const kind = member.announced ? "alive" : "joined";
+      member.announced = true;
+      this.setStatus(member, "alive", kind, now);
       this.armCrossing(member);
     }
   }
@@ -910,9 +784,9 @@ export class Membership {
     this.noteLife(member, generation);
   }
 
-  private startProbe(member: Member): void {
-    member.probe = newProbeRound(member.name, member.generation);
-    this.prober.start(member.probe);
+  private startProbe(member: Member, suspicion: Suspicion): void {
+    suspicion.round = newProbeRound(member.name, member.generation);
+    this.prober.start(suspicion.round);
   }
 
   /** Alive nodes other than the target, for a probe round's helpers. */
@@ -926,22 +800,15 @@ export class Membership {
 
   private roundFailed(round: ProbeRound): void {
     const member = this.byName.get(round.target);
-    if (member?.probe !== round) return;
-    if (round.untrusted) {
-      member.probe = undefined;
-      return;
-    }
-    round.failed = true;
-    member.failedRounds++;
     // Convict as soon as it is due rather than at the next round. Through a timer, not directly:
     // a round can fail inside startProbe (a refused connection), before the caller is done.
-    this.wakeAt(member, this.clock.now());
+    if (member?.suspicion?.roundFailed(round)) this.wakeAt(member, this.clock.now());
   }
 
-  private cancelProbe(member: Member): void {
-    if (!member.probe) return;
-    this.prober.cancel(member.probe);
-    member.probe = undefined;
+  /** The suspicion is over (refuted, or the node restarted, left or was removed): its round too. */
+  private endSuspicion(member: Member): void {
+    if (member.suspicion?.round) this.prober.cancel(member.suspicion.round);
+    member.suspicion = undefined;
   }
 
   private onPong(from: string, correlationId: number, generation: number): void {
@@ -968,46 +835,4 @@ export class Membership {
 /** Alive or suspect: gossiped with, pinged, and counted on the ring. */
 function isLive(member: Member): boolean {
   return member.status === "alive" || member.status === "suspect";
-}
-
-function validateMembershipSettings(settings: MembershipSettings): void {
-  // The detector validates its own settings; one is built now so a bad value fails here, at
-  // startup, rather than when the first node is discovered.
-  new PhiAccrualDetector(settings.phi, 0);
-  const nonNegative: Array<keyof MembershipSettings> = ["suspectTimeoutMs", "deadRemovalMs", "leftRemovalMs", "removedMemoryMs"];
-  for (const key of nonNegative) {
-    const value = settings[key];
-    if (typeof value !== "number" || !(Number.isFinite(value) && value >= 0)) {
-      throw new RangeError(`membership ${key} must be a number >= 0, got ${String(value)}`);
-    }
-  }
-  if (!(Number.isFinite(settings.probeTimeoutMs) && settings.probeTimeoutMs > 0)) {
-    throw new RangeError(`membership probeTimeoutMs must be > 0, got ${settings.probeTimeoutMs}`);
-  }
-  if (!(Number.isInteger(settings.monitorsPerNode) && settings.monitorsPerNode >= 0)) {
-    throw new RangeError(`membership monitorsPerNode must be an integer >= 0, got ${settings.monitorsPerNode}`);
-  }
-  if (typeof settings.localHealthGuard !== "boolean") {
-    throw new RangeError(`membership localHealthGuard must be a boolean, got ${String(settings.localHealthGuard)}`);
-  }
-  if (!(Number.isInteger(settings.probeFanout) && settings.probeFanout >= 0)) {
-    throw new RangeError(`membership probeFanout must be an integer >= 0, got ${settings.probeFanout}`);
-  }
-  const retry = settings.deadRetryProbability;
-  if (!(retry >= 0 && retry <= 1)) {
-    throw new RangeError(`membership deadRetryProbability must be in [0, 1], got ${retry}`);
-  }
-  if (!(Number.isInteger(settings.maxNameBytes) && settings.maxNameBytes >= 1)) {
-    throw new RangeError(`membership maxNameBytes must be an integer >= 1, got ${settings.maxNameBytes}`);
-  }
-}
-
-function samePhiSettings(a: PhiSettings, b: PhiSettings): boolean {
-  return (
-    a.threshold === b.threshold &&
-    a.windowSize === b.windowSize &&
-    a.minStdDeviationMs === b.minStdDeviationMs &&
-    a.acceptablePauseMs === b.acceptablePauseMs &&
-    a.firstHeartbeatEstimateMs === b.firstHeartbeatEstimateMs
-  );
 }

@@ -10,7 +10,7 @@
 import type { Clock, Timer } from "../clock.ts";
 import { FrameWriter } from "../codec/writer.ts";
 import type { Random } from "../random.ts";
-import { writePing, writePong, writeProbe, writeProbeAck, type ProbeAck } from "./probe-messages.ts";
+import { writePing, writePong, writeProbe, writeProbeAck, type ProbeAck } from "../codec/probe-messages.ts";
 
 /** One probe round: our direct ping plus one PROBE per helper. */
 export interface ProbeRound {

@@ -5,6 +5,7 @@ import { type DigestEntry, entrySize, nodeDeltaHeaderSize } from "../codec/index
 import type { ChangeRecord, EntrySnapshot } from "./changes.ts";
 import { MemberTable, type MemberSnapshot } from "./member-table.ts";
 import { entryId, NodeState, type Entry } from "./node-state.ts";
+import { RemovedNodes, type RemovedAs } from "./removed-nodes.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
 import type { EncodedValue } from "./values.ts";
 
@@ -56,14 +57,11 @@ export class WriteError extends Error {
   override readonly name = "WriteError";
 }
 
-/** How long a removed node's name stays barred from being re-learned at the same generation. */
-const REMOVED_MEMORY_FACTOR = 2;
-
 export class ClusterState {
   readonly self: NodeState;
   readonly nodes: MemberTable;
-  /** Nodes removed from the cluster: name → the generation removed and when. */
-  private readonly removed = new Map<string, { generation: number; at: number }>();
+  /** Nodes removed from the cluster, remembered for a while (the only such registry). */
+  readonly removed = new RemovedNodes();
 
   constructor(
     selfName: string,
@@ -194,18 +192,35 @@ export class ClusterState {
 
   /** True when a node of this name and generation was removed and must not be re-learned. */
   isRemoved(name: string, generation: number): boolean {
-    if (this.removed.size === 0) return false;
-    const removed = this.removed.get(name);
-    return removed !== undefined && generation <= removed.generation;
+    return this.removed.bars(name, generation);
   }
 
-  /** Forgets a node (after it was dead or left for the grace period). */
-  removeNode(name: string): boolean {
+  /**
+   * Forgets a node (dead or left for its removal grace); its name stays barred at its generation
+   * for `rememberForMs`, and its heartbeat counter is kept so that only a later one readmits it.
+   */
+  removeNode(name: string, as: RemovedAs, rememberForMs: number): boolean {
     if (name === this.selfName) return false;
-    const node = this.nodes.get(name);
-    if (!node) return false;
+    const slot = this.nodes.slotOf(name);
+    if (slot < 0) return false;
+    const node = this.nodes.at(slot)!;
+    this.removed.add(name, { generation: node.generation, heartbeat: this.nodes.heartbeatAt(slot), as, forgetAtMs: this.clock.now() + rememberForMs });
     this.nodes.delete(name);
-    this.removed.set(name, { generation: node.generation, at: this.clock.now() });
+    return true;
+  }
+
+  /**
+   * Takes back a node removed as dead when a digest shows it running again at the same generation
+   * (RemovedNodes.showsLife): it was frozen, or behind a partition, for longer than the removal
+   * grace. It starts over empty, at its removal heartbeat; its entries come again by deltas.
+   * Returns false, changing nothing, for any other copy of a removed node.
+   */
+  readmit(name: string, generation: number, heartbeat: number): boolean {
+    if (!this.removed.showsLife(name, generation, heartbeat)) return false;
+    const removedHeartbeat = this.removed.get(name)!.heartbeat;
+    this.removed.delete(name);
+    const slot = this.nodes.set(name, new NodeState(name, generation));
+    this.nodes.setHeartbeatAt(slot, removedHeartbeat);
     return true;
   }
 
@@ -251,9 +266,7 @@ export class ClusterState {
         if (change) changes.push(change);
       }
     }
-    for (const [name, removed] of this.removed) {
-      if (now - removed.at >= graceMs * REMOVED_MEMORY_FACTOR) this.removed.delete(name);
-    }
+    this.removed.forgetExpired(now);
     return changes;
   }
 

@@ -12,7 +12,10 @@ import { entryId, NodeState, type Entry } from "./node-state.ts";
 import { isKnownValueType } from "./values.ts";
 
 export interface DigestOutcome {
-  /** Nodes whose heartbeat counter advanced (same generation), for the failure detector. */
+  /**
+   * Nodes whose heartbeat counter advanced (same generation), for the failure detector; among
+   * them nodes removed as dead that are readmitted (ClusterState.readmit), unknown to it by now.
+   */
   heartbeats: string[];
   /** Nodes seen for the first time, or with a new generation. */
   discovered: string[];
@@ -46,7 +49,9 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
       seenVersions(state.self, seen, onVersionsSeen);
       continue;
     }
-    if (state.isRemoved(seen.node, seen.generation)) continue;
+    // A removed node is learned again only when it shows life (a heartbeat past its removal); it
+    // then continues below as a node whose heartbeat advanced.
+    if (state.isRemoved(seen.node, seen.generation) && !state.readmit(seen.node, seen.generation, seen.heartbeat)) continue;
     let slot = nodes.slotOf(seen.node);
     if (slot < 0) {
       slot = nodes.set(seen.node, new NodeState(seen.node, seen.generation));

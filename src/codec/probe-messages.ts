@@ -41,10 +41,10 @@
 // Example, PROBE_ACK ok for generation 300, correlation id 7:
 //   00 00 00 03  01  09  00 00  00 00 00 07  |  01  ac 02
 
-import { DecodeError } from "../codec/errors.ts";
-import { MessageType } from "../codec/frame.ts";
-import { BodyReader } from "../codec/reader.ts";
-import type { FrameWriter } from "../codec/writer.ts";
+import { DecodeError } from "./errors.ts";
+import { MessageType } from "./frame.ts";
+import { BodyReader } from "./reader.ts";
+import type { FrameWriter } from "./writer.ts";
 
 export const ProbeResult = {
   Failed: 0,
