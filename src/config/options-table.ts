@@ -297,7 +297,7 @@ export const OPTIONS = {
     scope: "cluster",
     default: true,
     doc: "pace this node's writes to a fair share of the gossip capacity",
-    settings: [{ name: "flow-control", form: "boolean" }],
+    settings: [{ name: "flow-control", form: "boolean", doc: "pace writes to a fair share of the gossip capacity (on by default; --flow-control=false turns it off)" }],
   },
   maxFrameBytes: {
     kind: "integer",
