@@ -175,10 +175,10 @@ function environmentLayer(vars: Record<string, string | undefined>, issues: Opti
 async function fileLayer(path: string, kind: GoConfigKind, issues: OptionsIssue[], notes: string[]): Promise<Layer> {
   // The file parsers and the Go names load only when there is a file: most nodes start from flags
   // and the environment, and every module loaded delays listening.
-  const [{ loadConfigFile }, { normaliseGoConfig }] = await Promise.all([import("./load.ts"), import("./go-names.ts")]);
+  const [{ loadConfigFile }, { ignoredGoKeyReason, normaliseGoConfig }] = await Promise.all([import("./load.ts"), import("./go-names.ts")]);
   const tree = await loadConfigFile(path);
   const { options, ignored, unknown } = normaliseGoConfig(tree, kind);
-  for (const key of ignored) notes.push(`ignored Go key ${key} in ${path} (no equivalent here)`);
+  for (const key of ignored) notes.push(`ignored Go key ${key} in ${path} (${ignoredGoKeyReason(key)})`);
   for (const key of unknown) issues.push({ path: key, value: undefined, expected: "a known option", problem: "unknown option", source: path });
   return { options, sourceOf: () => path };
 }

@@ -60,6 +60,12 @@ export interface OptionSetting {
 export interface GoConfigName {
   readonly file: "cluster" | "node";
   readonly key: string;
+  /**
+   * The Go original accepted the field but never read it (its TLS paths): a Go file's value is
+   * ignored, with a note naming this option's `field`, rather than switching TLS on with paths
+   * written for a build that had none.
+   */
+  readonly unusedInGo?: { readonly field: string };
 }
 
 interface CommonSpec {
@@ -237,6 +243,11 @@ export const OPTIONS = {
       { name: "tls-cert", form: "text", field: "certFile", placeholder: "file", doc: "node certificate (PEM)" },
       { name: "tls-key", form: "text", field: "keyFile", placeholder: "file", doc: "node private key (PEM)" },
       { name: "tls-require-name", form: "boolean", field: "requireNameMatch", doc: "peer certificates must name the peer node" },
+    ],
+    go: [
+      { file: "node", key: "Internal.CACertFilePath", unusedInGo: { field: "caFile" } },
+      { file: "node", key: "Internal.CertFilePath", unusedInGo: { field: "certFile" } },
+      { file: "node", key: "Internal.KeyFilePath", unusedInGo: { field: "keyFile" } },
     ],
   },
   secret: {
