@@ -110,8 +110,9 @@ export const IGNORED_GO_KEYS: readonly string[] = [
   ...UNUSED_IN_GO.keys(),
 ];
 
-const CLUSTER_TOP_LEVEL_GO_KEYS = new Set(["Name", "SeedServers", "Cluster"]);
-const NODE_TOP_LEVEL_GO_KEYS = new Set(["Name", "Host", "Port", "IsSeed", "NetworkType", "ClientPort", "Internal"]);
+/** Top-level Go fields each file understands (`Cluster` and `Internal` are blocks of further fields). */
+export const CLUSTER_TOP_LEVEL_GO_KEYS: ReadonlySet<string> = new Set(["Name", "SeedServers", "Cluster"]);
+export const NODE_TOP_LEVEL_GO_KEYS: ReadonlySet<string> = new Set(["Name", "Host", "Port", "IsSeed", "NetworkType", "ClientPort", "Internal"]);
 
 /** Collects options while remembering which source key set each one, to detect conflicts. */
 class OptionsBuilder {
