@@ -629,8 +629,6 @@ describe("Go sample configs load and normalise", () => {
       "EndpointsURLMap",
       "NodeMTLSRequired",
       "ClientMTLSRequired",
-      "FailureKNodesToProbe",
-      "FailureProbeTimeout",
       "NodeFaultyAfter",
     ];
     expect(normaliseGoConfig(tree, "cluster")).toEqual({
@@ -640,6 +638,8 @@ describe("Go sample configs load and normalise", () => {
         fanout: 1,
         maxGossipBytes: 1400,
         clusterNetwork: "LOCAL", // enum value 4
+        probeFanout: 1, // FailureKNodesToProbe
+        probeTimeoutMs: 300, // FailureProbeTimeout (ms)
       },
       ignored: cluster.map((field) => `Cluster.${field}`),
       unknown: [],

@@ -9,7 +9,8 @@
 // NodeOptions key they set, so bad addresses and numbers are usage errors; the full validation
 // happens in merge/schema.
 
-import { CLUSTER_NETWORKS, isValidHost, parseHostPort, parsePort } from "./network.ts";
+import { isValidHost, parseHostPort, parsePort } from "./network.ts";
+import { OPTIONS, OPTION_SETTINGS, camelCase, type OptionSetting, type OptionSettingEntry, type OptionSpec } from "./options-table.ts";
 import { suggestClosest } from "./suggest.ts";
 
 /** A problem with the command line; the message names the flag as the user typed it. */
@@ -64,10 +65,6 @@ interface FlagSpec {
   store: (flags: Flags, raw: string, flag: string, files: ParsedCommandLine["configFiles"]) => void;
 }
 
-function camelCase(kebab: string): string {
-  return kebab.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-}
-
 function bad(flag: string, raw: string, what: string): UsageError {
   return new UsageError(`flag ${flag}: ${JSON.stringify(raw)} is not ${what}`, flag);
 }
@@ -86,25 +83,19 @@ const text =
 const hostPort =
   (key: string, minPort: number) =>
   (flags: Flags, raw: string, flag: string): void => {
-    const parsed = parseHostPort(raw);
-    if (parsed === null || parsed.port < minPort) throw bad(flag, raw, "host:port");
-    flags[key] = raw;
+    flags[key] = checkedHostPort(raw, flag, minPort);
   };
 
 const choice =
-  (key: string, values: readonly string[], normalise: (raw: string) => string = (raw) => raw) =>
+  (key: string, values: readonly string[]) =>
   (flags: Flags, raw: string, flag: string): void => {
-    const value = normalise(raw);
-    if (!values.includes(value)) throw bad(flag, raw, `one of ${values.join(", ")}`);
-    flags[key] = value;
+    flags[key] = checkedChoice(raw, flag, values);
   };
 
 const duration =
   (key: string) =>
   (flags: Flags, raw: string, flag: string): void => {
-    const ms = parseDurationMs(raw);
-    if (ms === null) throw bad(flag, raw, "a duration (e.g. 1000, 200ms, 1s)");
-    flags[key] = ms;
+    flags[key] = checkedDuration(raw, flag);
   };
 
 const boolean =
@@ -113,118 +104,129 @@ const boolean =
     flags[key] = raw === "true";
   };
 
-const tlsField =
-  (field: string, placeholder: string) =>
-  (flags: Flags, raw: string, flag: string): void => {
-    if (raw === "") throw needsValue(flag, placeholder);
-    flags.tls = { ...(flags.tls as object | undefined), [field]: raw };
+const configFile =
+  (which: keyof ParsedCommandLine["configFiles"]) =>
+  (_: Flags, raw: string, flag: string, files: ParsedCommandLine["configFiles"]): void => {
+    if (raw === "") throw needsValue(flag, "file");
+    files[which] = raw;
   };
 
-export const FLAG_SPECS: readonly FlagSpec[] = [
-  // The Go CLI's flags (behaviour reference §7.1).
-  { long: "mode", go: "mode", value: "seed|node", scope: "node", help: "run as a seed or a plain node", store: choice("mode", ["seed", "node"]) },
-  { long: "name", go: "name", value: "name", scope: "node", help: "node name (default: the host name)", store: text("name", "name") },
-  { long: "node-addr", go: "nodeAddr", value: "host:port", scope: "node", help: "address to listen on for peers", store: hostPort("address", 0) },
-  {
-    long: "routes",
-    go: "routes",
-    value: "host:port[,host:port…]",
-    scope: "node",
-    help: "seed addresses; repeatable",
-    store: (flags, raw, flag) => {
-      const seeds = (flags.seeds as string[] | undefined) ?? [];
-      for (const item of raw.split(",").map((s) => s.trim())) {
-        if (item === "") continue; // tolerate `a:1,,b:2` and a trailing comma
-        const parsed = parseHostPort(item);
-        if (parsed === null || parsed.port === 0) throw bad(flag, item, "host:port");
-        seeds.push(item);
-      }
-      if (seeds.length === 0) throw needsValue(flag, "host:port");
-      flags.seeds = seeds;
-    },
-  },
-  {
-    long: "cluster-network",
-    go: "clusterNetwork",
-    value: CLUSTER_NETWORKS.join("|"),
-    scope: "node",
-    help: "which addresses the cluster admits",
-    store: choice("clusterNetwork", CLUSTER_NETWORKS, (raw) => raw.toUpperCase()),
-  },
-  {
-    long: "client-port",
-    go: "clientPort",
-    value: "port",
-    scope: "node",
-    help: "HTTP admin/client port (0 = ephemeral)",
-    store: (flags, raw, flag) => {
+function checkedHostPort(raw: string, flag: string, minPort: number): string {
+  const parsed = parseHostPort(raw);
+  if (parsed === null || parsed.port < minPort) throw bad(flag, raw, "host:port");
+  return raw;
+}
+
+function checkedChoice(raw: string, flag: string, values: readonly string[]): string {
+  if (!values.includes(raw)) throw bad(flag, raw, `one of ${values.join(", ")}`);
+  return raw;
+}
+
+function checkedDuration(raw: string, flag: string): number {
+  const ms = parseDurationMs(raw);
+  if (ms === null) throw bad(flag, raw, "a duration (e.g. 1000, 200ms, 1s)");
+  return ms;
+}
+
+/** One option flag's value, checked for its form (options-table.ts); `previous` is what earlier flags set. */
+function optionFlagValue(setting: OptionSetting, raw: string, flag: string, placeholder: string, values: readonly string[], previous: unknown): unknown {
+  switch (setting.form) {
+    case "text":
+      if (raw === "") throw needsValue(flag, placeholder);
+      return raw;
+    case "choice":
+      return checkedChoice(raw, flag, values);
+    case "network":
+      return checkedChoice(raw.toUpperCase(), flag, values);
+    case "listenAddress":
+      return checkedHostPort(raw, flag, 0);
+    case "dialAddress":
+      return checkedHostPort(raw, flag, 1);
+    case "addressList": {
+      // Repeatable and comma-separated; tolerates `a:1,,b:2` and a trailing comma.
+      const items = raw.split(",").map((item) => item.trim()).filter((item) => item !== "");
+      for (const item of items) checkedHostPort(item, flag, 1);
+      const list = [...((previous as string[] | undefined) ?? []), ...items];
+      if (list.length === 0) throw needsValue(flag, "host:port");
+      return list;
+    }
+    case "port": {
       // Go's default "" meant an ephemeral port; keep accepting it.
       const port = raw === "" ? 0 : parsePort(raw);
       if (port === null) throw bad(flag, raw, "a port number (0-65535)");
-      flags.clientPort = port;
-    },
-  },
-  {
-    long: "node-config",
-    go: "nodeConfig",
-    value: "file",
-    scope: "node",
-    help: "node config file (.conf or .json)",
-    store: (_, raw, flag, files) => {
-      if (raw === "") throw needsValue(flag, "file");
-      files.node = raw;
-    },
-  },
-  {
-    long: "cluster-config",
-    go: "clusterConfig",
-    value: "file",
-    scope: "node",
-    help: "cluster config file (.conf or .json)",
-    store: (_, raw, flag, files) => {
-      if (raw === "") throw needsValue(flag, "file");
-      files.cluster = raw;
-    },
-  },
-  // Our own node flags.
-  { long: "advertise", value: "host:port", scope: "node", help: "address peers should dial", store: hostPort("advertise", 1) },
-  { long: "cluster-name", value: "name", scope: "node", help: "cluster name", store: text("clusterName", "name") },
-  { long: "tls-ca", value: "file", scope: "node", help: "CA certificate (PEM)", store: tlsField("caFile", "file") },
-  { long: "tls-cert", value: "file", scope: "node", help: "node certificate (PEM)", store: tlsField("certFile", "file") },
-  { long: "tls-key", value: "file", scope: "node", help: "node private key (PEM)", store: tlsField("keyFile", "file") },
-  {
-    long: "tls-require-name",
-    scope: "node",
-    help: "peer certificates must name the peer node",
-    store: (flags, raw) => {
-      flags.tls = { ...(flags.tls as object | undefined), requireNameMatch: raw === "true" };
-    },
-  },
-  {
-    long: "secret-file",
-    value: "file",
-    scope: "node",
-    help: "file holding the shared cluster secret",
-    store: (flags, raw, flag) => {
-      if (raw === "") throw needsValue(flag, "file");
-      flags.secret = readSecretFile(raw, flag);
-    },
-  },
-  { long: "gossip-interval", value: "duration", scope: "node", help: "gossip round interval (ms, or 200ms, 1s)", store: duration("gossipIntervalMs") },
-  {
-    long: "client-bind",
-    value: "host",
-    scope: "node",
-    help: "interface for the client port (default 127.0.0.1)",
-    store: (flags, raw, flag) => {
+      return port;
+    }
+    case "host":
       if (!isValidHost(raw)) throw bad(flag, raw, "a host name or IP address");
-      flags.clientBind = raw;
+      return raw;
+    case "integer":
+      if (!/^-?\d+$/.test(raw)) throw bad(flag, raw, "a whole number");
+      return Number(raw);
+    case "number":
+      if (raw.trim() === "" || !Number.isFinite(Number(raw))) throw bad(flag, raw, "a number");
+      return Number(raw);
+    case "duration":
+      return checkedDuration(raw, flag);
+    case "boolean":
+      return raw === "true";
+    case "json":
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        throw bad(flag, raw, "JSON");
+      }
+    case "secretFile":
+      if (raw === "") throw needsValue(flag, "file");
+      return readSecretFile(raw, flag);
+  }
+}
+
+/** The flag of one option setting: stores under the option (or its field), as NodeOptions has it. */
+function optionFlag({ option, setting }: OptionSettingEntry): FlagSpec {
+  const spec: OptionSpec = OPTIONS[option];
+  const values = spec.kind === "choice" ? spec.values : [];
+  const placeholder = setting.placeholder ?? values.join("|");
+  const field = setting.field;
+  return {
+    long: setting.name,
+    ...(setting.goFlag ? { go: camelCase(setting.name) } : {}),
+    ...(setting.form === "boolean" ? {} : { value: placeholder }),
+    scope: setting.anyCommand ? "any" : "node",
+    help: setting.doc ?? spec.doc,
+    store: (flags, raw, flag) => {
+      const value = optionFlagValue(setting, raw, flag, placeholder, values, flags[option]);
+      flags[option] = field === undefined ? value : { ...(flags[option] as object | undefined), [field]: value };
+    },
+  };
+}
+
+const OPTION_FLAGS = OPTION_SETTINGS.filter(({ setting }) => !setting.envOnly);
+const goOptionFlags = OPTION_FLAGS.filter(({ setting }) => setting.goFlag).map(optionFlag);
+const nodeOptionFlags = OPTION_FLAGS.filter(({ setting }) => !setting.goFlag && !setting.anyCommand).map(optionFlag);
+const anyCommandOptionFlags = OPTION_FLAGS.filter(({ setting }) => setting.anyCommand).map(optionFlag);
+
+/** Notes for the caller to log, under this key of `flags` (e.g. a Go flag accepted and ignored). */
+export const FLAG_NOTES_KEY = "flagNotes";
+
+export const FLAG_SPECS: readonly FlagSpec[] = [
+  // The Go CLI's flags (behaviour reference §7.1), then our own; help lists them in this order.
+  ...goOptionFlags,
+  { long: "node-config", go: "nodeConfig", value: "file", scope: "node", help: "node config file (.conf or .json)", store: configFile("node") },
+  { long: "cluster-config", go: "clusterConfig", value: "file", scope: "node", help: "cluster config file (.conf or .json)", store: configFile("cluster") },
+  {
+    long: "profiling-port",
+    go: "profilingPort",
+    value: "port",
+    scope: "node",
+    help: "accepted for the Go CLI and ignored (no pprof server here)",
+    store: (flags, raw, flag) => {
+      const notes = (flags[FLAG_NOTES_KEY] as string[] | undefined) ?? [];
+      flags[FLAG_NOTES_KEY] = [...notes, `ignored flag ${flag}=${raw} (the Go CLI's pprof server has no equivalent here)`];
     },
   },
-  { long: "client-token", value: "token", scope: "node", help: "token clients must present", store: text("clientToken", "token") },
+  ...nodeOptionFlags,
   // Everywhere.
-  { long: "log-level", value: "level", scope: "any", help: "debug, info, warn, error or silent", store: choice("logLevel", ["debug", "info", "warn", "error", "silent"]) },
-  { long: "log-format", value: "pretty|json", scope: "any", help: "human output or JSON lines", store: choice("logFormat", ["pretty", "json"]) },
+  ...anyCommandOptionFlags,
   { long: "help", short: "h", scope: "any", help: "show this help", store: boolean("help") },
   { long: "version", short: "v", scope: "any", help: "show the version", store: boolean("version") },
   // Client commands.

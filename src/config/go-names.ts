@@ -6,7 +6,11 @@
 // is passed on under our name so schema validation reports it against the field users will read
 // about. Nothing is dropped silently: Go fields with no equivalent here are listed in `ignored`,
 // fields inside Go blocks that the Go original does not know either are listed in `unknown`.
-// Keys that are not Go names (our own camelCase names) pass through unchanged.
+// Keys that are not Go names (our own camelCase names) pass through unchanged. The options table
+// (options-table.ts) lists each option's Go names; the renames inside `Cluster { … }` come from
+// it, the reshaped top-level fields are written out below (test/config-table.test.ts checks both).
+
+import { OPTIONS, OPTION_NAMES, type GoConfigName, type OptionName, type OptionSpec } from "./options-table.ts";
 
 export type GoConfigKind = "cluster" | "node";
 
@@ -47,8 +51,6 @@ const IGNORED_CLUSTER_FIELDS = new Set([
   "EndpointsURLMap",
   "NodeMTLSRequired",
   "ClientMTLSRequired",
-  "FailureKNodesToProbe",
-  "FailureProbeTimeout",
   "NodeFaultyAfter",
 ]);
 
@@ -66,14 +68,51 @@ const IGNORED_INTERNAL_FIELDS = new Set([
   "LogToBuffer",
   "LogBufferSize",
   "LogChannelSize",
-  "CACertFilePath",
-  "CertFilePath",
-  "KeyFilePath",
   "DisableStartupMessage",
 ]);
 
-const CLUSTER_TOP_LEVEL_GO_KEYS = new Set(["Name", "SeedServers", "Cluster"]);
-const NODE_TOP_LEVEL_GO_KEYS = new Set(["Name", "Host", "Port", "IsSeed", "NetworkType", "ClientPort", "Internal"]);
+/** Go names of the options table, by file. */
+function tableGoNames(file: GoConfigName["file"]): { key: string; option: OptionName; name: GoConfigName }[] {
+  return OPTION_NAMES.flatMap((option) =>
+    ((OPTIONS[option] as OptionSpec).go ?? []).filter((name) => name.file === file).map((name) => ({ key: name.key, option, name })),
+  );
+}
+
+/** `Cluster { Field }` → option, from the options table. */
+const CLUSTER_BLOCK_OPTIONS: ReadonlyMap<string, OptionName> = new Map(
+  tableGoNames("cluster")
+    .filter(({ key }) => key.startsWith("Cluster."))
+    .map(({ key, option }) => [key.slice("Cluster.".length), option]),
+);
+
+/** Go fields the Go original never read though we have the option (its TLS paths) → `tls.caFile (--tls-ca)`. */
+const UNUSED_IN_GO: ReadonlyMap<string, string> = new Map(
+  tableGoNames("node").flatMap(({ key, option, name }) => {
+    if (name.unusedInGo === undefined) return [];
+    const { field } = name.unusedInGo;
+    const flag = (OPTIONS[option] as OptionSpec).settings?.find((setting) => setting.field === field)?.name;
+    return [[key, `${option}.${field}${flag === undefined ? "" : ` (--${flag})`}`]];
+  }),
+);
+
+/** Why an `ignored` Go key was ignored, for the note the caller logs. */
+export function ignoredGoKeyReason(key: string): string {
+  const equivalent = UNUSED_IN_GO.get(key);
+  return equivalent === undefined
+    ? "no equivalent here"
+    : `the Go original never read it; to use TLS here, set ${equivalent}`;
+}
+
+/** Every Go field known to be ignored, for the documentation. */
+export const IGNORED_GO_KEYS: readonly string[] = [
+  ...[...IGNORED_CLUSTER_FIELDS].map((field) => `Cluster.${field}`),
+  ...[...IGNORED_INTERNAL_FIELDS].map((field) => `Internal.${field}`),
+  ...UNUSED_IN_GO.keys(),
+];
+
+/** Top-level Go fields each file understands (`Cluster` and `Internal` are blocks of further fields). */
+export const CLUSTER_TOP_LEVEL_GO_KEYS: ReadonlySet<string> = new Set(["Name", "SeedServers", "Cluster"]);
+export const NODE_TOP_LEVEL_GO_KEYS: ReadonlySet<string> = new Set(["Name", "Host", "Port", "IsSeed", "NetworkType", "ClientPort", "Internal"]);
 
 /** Collects options while remembering which source key set each one, to detect conflicts. */
 class OptionsBuilder {
@@ -126,11 +165,10 @@ function normaliseClusterKeys(tree: Record<string, unknown>, builder: OptionsBui
   }
   for (const [field, value] of Object.entries(block)) {
     const path = `Cluster.${field}`;
-    if (field === "NodeSelectionPerGossipRound") builder.set("fanout", value, path);
-    else if (field === "MaxGossSynAck") builder.set("maxGossipBytes", value, path);
-    else if (field === "ClusterNetworkType") {
-      builder.set("clusterNetwork", networkName(value, CLUSTER_NETWORK_BY_NUMBER), path);
-    } else if (IGNORED_CLUSTER_FIELDS.has(field)) builder.ignored.push(path);
+    const option = CLUSTER_BLOCK_OPTIONS.get(field);
+    if (option === "clusterNetwork") builder.set(option, networkName(value, CLUSTER_NETWORK_BY_NUMBER), path);
+    else if (option !== undefined) builder.set(option, value, path);
+    else if (IGNORED_CLUSTER_FIELDS.has(field)) builder.ignored.push(path);
     else builder.unknown.push(path);
   }
 }
@@ -169,7 +207,8 @@ function normaliseNodeKeys(tree: Record<string, unknown>, builder: OptionsBuilde
     return;
   }
   for (const field of Object.keys(block)) {
-    (IGNORED_INTERNAL_FIELDS.has(field) ? builder.ignored : builder.unknown).push(`Internal.${field}`);
+    const path = `Internal.${field}`;
+    (IGNORED_INTERNAL_FIELDS.has(field) || UNUSED_IN_GO.has(path) ? builder.ignored : builder.unknown).push(path);
   }
 }
 

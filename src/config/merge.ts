@@ -10,59 +10,23 @@
 // `app` (per top-level key). A seed (mode seed) is listed among the seeds, as Go requires:
 // its advertised address (or its bound one) is added when missing.
 //
-// Environment variables (an empty value counts as unset):
-//
-// Variable                         | Option             | Form
-// ---------------------------------|--------------------|-----------------------------------------------
-// GOFERBROKE_NAME                  | name               | text
-// GOFERBROKE_CLUSTER_NAME          | clusterName        | text
-// GOFERBROKE_GENERATION            | generation         | integer
-// GOFERBROKE_MODE                  | mode               | seed | node
-// GOFERBROKE_NODE_ADDR             | address            | host:port
-// GOFERBROKE_ADVERTISE             | advertise          | host:port
-// GOFERBROKE_ROUTES                | seeds              | host:port,host:port,…
-// GOFERBROKE_CLUSTER_NETWORK       | clusterNetwork     | LOCAL | PRIVATE | PUBLIC | DYNAMIC (any case)
-// GOFERBROKE_CLIENT_PORT           | clientPort         | integer (empty = unset)
-// GOFERBROKE_CLIENT_BIND           | clientBind         | host
-// GOFERBROKE_CLIENT_TOKEN          | clientToken        | text
-// GOFERBROKE_TLS_CA                | tls.caFile         | path
-// GOFERBROKE_TLS_CERT              | tls.certFile       | path
-// GOFERBROKE_TLS_KEY               | tls.keyFile        | path
-// GOFERBROKE_TLS_REQUIRE_NAME      | tls.requireNameMatch | true | false | 1 | 0
-// GOFERBROKE_SECRET                | secret             | text
-// GOFERBROKE_SECRET_FILE           | secret             | path to a file holding it (one trailing newline dropped)
-// GOFERBROKE_GOSSIP_INTERVAL       | gossipIntervalMs   | duration: 1000, 200ms, 1s, 2m, 1h
-// GOFERBROKE_FANOUT                | fanout             | integer
-// GOFERBROKE_MAX_GOSSIP_BYTES      | maxGossipBytes     | integer
-// GOFERBROKE_PUSH_FANOUT           | pushFanout         | integer
-// GOFERBROKE_MAX_FRAME_BYTES       | maxFrameBytes      | integer
-// GOFERBROKE_PHI_THRESHOLD         | phiThreshold       | number
-// GOFERBROKE_ACCEPTABLE_PAUSE      | acceptablePauseMs  | duration
-// GOFERBROKE_MIN_STD_DEVIATION     | minStdDeviationMs  | duration
-// GOFERBROKE_PROBE_FANOUT          | probeFanout        | integer
-// GOFERBROKE_PROBE_TIMEOUT         | probeTimeoutMs     | duration
-// GOFERBROKE_DEAD_REMOVAL          | deadRemovalMs      | duration
-// GOFERBROKE_TOMBSTONE_GRACE       | tombstoneGraceMs   | duration
-// GOFERBROKE_MAX_KEY_BYTES         | maxKeyBytes        | integer
-// GOFERBROKE_MAX_VALUE_BYTES       | maxValueBytes      | integer
-// GOFERBROKE_MAX_ENTRIES_PER_NODE  | maxEntriesPerNode  | integer
-// GOFERBROKE_MAX_CONNECTIONS       | maxConnections     | integer
-// GOFERBROKE_LOG_LEVEL             | logLevel           | debug | info | warn | error | silent
-// GOFERBROKE_LOG_FORMAT            | logFormat          | pretty | json
-// GOFERBROKE_APP                   | app                | JSON object
-// GOFERBROKE_NODE_CONFIG           | (node config file)    | path, when no file is given by the caller
-// GOFERBROKE_CLUSTER_CONFIG        | (cluster config file) | path, when no file is given by the caller
+// Environment variables: GOFERBROKE_ and the option's setting name (options-table.ts), e.g.
+// GOFERBROKE_GOSSIP_INTERVAL for gossipIntervalMs; an empty value counts as unset. Besides them,
+// GOFERBROKE_NODE_CONFIG and GOFERBROKE_CLUSTER_CONFIG name the config files when the command
+// line does not. docs/CONFIGURATION.md lists them all.
 
-import { parseDurationMs, readSecretFile } from "./flags.ts";
+import { FLAG_NOTES_KEY, parseDurationMs, readSecretFile } from "./flags.ts";
 import type { GoConfigKind } from "./go-names.ts";
 import { checkNodeNetwork, formatHostPort, isLocalhostName, parseHostPort, isUnspecifiedHost } from "./network.ts";
 import { OptionsError, type OptionsIssue } from "./options-error.ts";
+import { OPTION_SETTINGS, envNameOf, type OptionName, type TextForm } from "./options-table.ts";
 import {
+  GOSSIP_ENTRY_OVERHEAD_BYTES,
+  OPTION_DEFAULTS,
   OPTION_NAMES,
   validateNodeOptions,
   validateOptionsLayer,
   type NodeOptions,
-  type OptionName,
 } from "./schema.ts";
 import { suggestClosest } from "./suggest.ts";
 
@@ -86,58 +50,37 @@ export interface ResolvedOptions {
 
 type EnvForm = "text" | "integer" | "number" | "duration" | "list" | "boolean" | "network" | "json" | "secretFile";
 
+// Text forms the flags check at once are checked by the schema here, which names the variable.
+const ENV_FORM: Record<TextForm, EnvForm> = {
+  text: "text",
+  choice: "text",
+  network: "network",
+  listenAddress: "text",
+  dialAddress: "text",
+  addressList: "list",
+  port: "integer",
+  host: "text",
+  integer: "integer",
+  number: "number",
+  duration: "duration",
+  boolean: "boolean",
+  json: "json",
+  secretFile: "secretFile",
+};
+
 interface EnvVariable {
   name: string;
-  /** Top-level option; `tls.*` fields are written as "tls.field". */
-  option: OptionName | `tls.${string}`;
+  /** Top-level option; a field of `tls` is written as "tls.field". */
+  option: OptionName | `${OptionName}.${string}`;
   form: EnvForm;
 }
 
-const env = (name: string, option: EnvVariable["option"], form: EnvForm): EnvVariable => ({
-  name: `GOFERBROKE_${name}`,
-  option,
-  form,
-});
-
-/** Every environment variable, in the order of the table above. */
-export const ENV_VARIABLES: readonly EnvVariable[] = [
-  env("NAME", "name", "text"),
-  env("CLUSTER_NAME", "clusterName", "text"),
-  env("GENERATION", "generation", "integer"),
-  env("MODE", "mode", "text"),
-  env("NODE_ADDR", "address", "text"),
-  env("ADVERTISE", "advertise", "text"),
-  env("ROUTES", "seeds", "list"),
-  env("CLUSTER_NETWORK", "clusterNetwork", "network"),
-  env("CLIENT_PORT", "clientPort", "integer"),
-  env("CLIENT_BIND", "clientBind", "text"),
-  env("CLIENT_TOKEN", "clientToken", "text"),
-  env("TLS_CA", "tls.caFile", "text"),
-  env("TLS_CERT", "tls.certFile", "text"),
-  env("TLS_KEY", "tls.keyFile", "text"),
-  env("TLS_REQUIRE_NAME", "tls.requireNameMatch", "boolean"),
-  env("SECRET", "secret", "text"),
-  env("SECRET_FILE", "secret", "secretFile"),
-  env("GOSSIP_INTERVAL", "gossipIntervalMs", "duration"),
-  env("FANOUT", "fanout", "integer"),
-  env("MAX_GOSSIP_BYTES", "maxGossipBytes", "integer"),
-  env("PUSH_FANOUT", "pushFanout", "integer"),
-  env("MAX_FRAME_BYTES", "maxFrameBytes", "integer"),
-  env("PHI_THRESHOLD", "phiThreshold", "number"),
-  env("ACCEPTABLE_PAUSE", "acceptablePauseMs", "duration"),
-  env("MIN_STD_DEVIATION", "minStdDeviationMs", "duration"),
-  env("PROBE_FANOUT", "probeFanout", "integer"),
-  env("PROBE_TIMEOUT", "probeTimeoutMs", "duration"),
-  env("DEAD_REMOVAL", "deadRemovalMs", "duration"),
-  env("TOMBSTONE_GRACE", "tombstoneGraceMs", "duration"),
-  env("MAX_KEY_BYTES", "maxKeyBytes", "integer"),
-  env("MAX_VALUE_BYTES", "maxValueBytes", "integer"),
-  env("MAX_ENTRIES_PER_NODE", "maxEntriesPerNode", "integer"),
-  env("MAX_CONNECTIONS", "maxConnections", "integer"),
-  env("LOG_LEVEL", "logLevel", "text"),
-  env("LOG_FORMAT", "logFormat", "text"),
-  env("APP", "app", "json"),
-];
+/** Every environment variable, in table order. */
+export const ENV_VARIABLES: readonly EnvVariable[] = OPTION_SETTINGS.map(({ option, setting }) => ({
+  name: envNameOf(setting),
+  option: setting.field === undefined ? option : `${option}.${setting.field}`,
+  form: ENV_FORM[setting.form],
+}));
 
 export const NODE_CONFIG_ENV = "GOFERBROKE_NODE_CONFIG";
 export const CLUSTER_CONFIG_ENV = "GOFERBROKE_CLUSTER_CONFIG";
@@ -232,10 +175,10 @@ function environmentLayer(vars: Record<string, string | undefined>, issues: Opti
 async function fileLayer(path: string, kind: GoConfigKind, issues: OptionsIssue[], notes: string[]): Promise<Layer> {
   // The file parsers and the Go names load only when there is a file: most nodes start from flags
   // and the environment, and every module loaded delays listening.
-  const [{ loadConfigFile }, { normaliseGoConfig }] = await Promise.all([import("./load.ts"), import("./go-names.ts")]);
+  const [{ loadConfigFile }, { ignoredGoKeyReason, normaliseGoConfig }] = await Promise.all([import("./load.ts"), import("./go-names.ts")]);
   const tree = await loadConfigFile(path);
   const { options, ignored, unknown } = normaliseGoConfig(tree, kind);
-  for (const key of ignored) notes.push(`ignored Go key ${key} in ${path} (no equivalent here)`);
+  for (const key of ignored) notes.push(`ignored Go key ${key} in ${path} (${ignoredGoKeyReason(key)})`);
   for (const key of unknown) issues.push({ path: key, value: undefined, expected: "a known option", problem: "unknown option", source: path });
   return { options, sourceOf: () => path };
 }
@@ -309,6 +252,15 @@ function seedPortNote(options: NodeOptions): string | undefined {
     : undefined;
 }
 
+/** maxValueBytes is lowered to fit maxGossipBytes when not given (schema.ts); say so, not silently. */
+function loweredValueLimitNote(options: NodeOptions, given: Record<string, unknown>): string | undefined {
+  if (given.maxValueBytes !== undefined || options.maxValueBytes === OPTION_DEFAULTS.maxValueBytes) return undefined;
+  return (
+    `maxValueBytes lowered from ${OPTION_DEFAULTS.maxValueBytes} to ${options.maxValueBytes} so that one entry fits a gossip message ` +
+    `of maxGossipBytes ${options.maxGossipBytes} (maxGossipBytes - 2 × maxKeyBytes - ${GOSSIP_ENTRY_OVERHEAD_BYTES}); set maxValueBytes to choose another limit`
+  );
+}
+
 /**
  * Loads, merges and validates a node's options. Throws ConfigReadError / ConfigSyntaxError for
  * unreadable files, ConfigNameConflictError when a file sets one option under two names, and
@@ -326,6 +278,7 @@ export async function resolveNodeOptions(sources: ResolveSources = {}): Promise<
   const environmentIssues: OptionsIssue[] = [];
   const environment = environmentLayer(vars, environmentIssues, notes);
   const flags = flagLayer(sources.flags ?? {});
+  notes.push(...((sources.flags?.[FLAG_NOTES_KEY] as string[] | undefined) ?? []));
 
   // Issues are listed source by source, lowest precedence first.
   const layers = [
@@ -343,6 +296,8 @@ export async function resolveNodeOptions(sources: ResolveSources = {}): Promise<
 
   const seedNote = seedPortNote(output);
   if (seedNote !== undefined) notes.push(seedNote);
+  const valueNote = loweredValueLimitNote(output, merged);
+  if (valueNote !== undefined) notes.push(valueNote);
   await assertNodeNetwork(output);
   return { options: output, notes };
 }

@@ -1,58 +1,38 @@
-// Node options: the valibot schemas, their defaults, and the issues that name the option, the
-// expected form and the value that was given (raised as OptionsError, from options-error.ts).
+// Node options: the valibot schemas and defaults, built from the options table (options-table.ts),
+// and the issues that name the option, the expected form and the value that was given (raised as
+// OptionsError, from options-error.ts).
 //
-// Option             | Type                       | Default              | Accepted
-// -------------------|----------------------------|----------------------|----------------------------------------------
-// name               | string                     | host name (cleaned)  | 1-64 chars from A-Z a-z 0-9 . _ -
-// clusterName        | string                     | "goferbroke"         | 1-64 chars from A-Z a-z 0-9 . _ -
-// generation         | integer                    | (set by the caller)  | 1 .. 2^53-1
-// mode               | "seed" | "node"            | "node"               |
-// address            | "host:port"                | "127.0.0.1:0"        | bind address; port 0-65535 (0 = ephemeral); IPv6 as [::1]:port
-// advertise          | "host:port"                | (the bound address)  | port 1-65535; not 0.0.0.0 or ::
-// seeds              | "host:port"[]              | []                   | at most 256; port 1-65535
-// clusterNetwork     | LOCAL|PRIVATE|PUBLIC|DYNAMIC | "LOCAL"            | see network.ts for what each admits
-// clientPort         | integer                    | (no client port)     | 0-65535 (0 = ephemeral)
-// clientBind         | host                       | "127.0.0.1"          | IP address or host name
-// clientToken        | string                     | (no token)           | 8-1024 visible ASCII characters
-// tls                | {caFile, certFile, keyFile, requireNameMatch} | (no TLS) | non-empty paths; requireNameMatch default false
-// secret             | string                     | (no secret)          | 16-4096 UTF-8 bytes
-// gossipIntervalMs   | integer ms                 | 1000                 | 100-60000
-// fanout             | integer                    | 1                    | 1-16
-// maxGossipBytes     | integer bytes              | 262144 (256 KiB)     | 1024 .. maxFrameBytes
-// pushFanout         | integer                    | 2                    | 0-16 (0 = no push of fresh writes)
-// flowControl        | boolean                    | true                 | pace local writes to a fair share of gossip
-// maxFrameBytes      | integer bytes              | 1048576 (1 MiB)      | 4096-16777216
-// phiThreshold       | number                     | 8                    | 1-32
-// acceptablePauseMs  | integer ms                 | 2500                 | 0-60000
-// minStdDeviationMs  | integer ms                 | 100                  | 1-10000
-// probeFanout        | integer                    | 3                    | 0-16 (0 = no indirect probes)
-// probeTimeoutMs     | integer ms                 | 500                  | 10-60000
-// deadRemovalMs      | integer ms                 | 86400000 (24 h)      | 10000 .. 2592000000 (30 days)
-// tombstoneGraceMs   | integer ms                 | 3600000 (1 h)        | 1000 .. 2592000000 (30 days)
-// maxKeyBytes        | integer bytes              | 256                  | 1-1024 (group names too)
-// maxValueBytes      | integer bytes              | 65536, lowered to fit| 1 .. maxGossipBytes - 2*maxKeyBytes - 256
-// maxEntriesPerNode  | integer                    | 100000               | 1-10000000
-// maxConnections     | integer                    | 1024                 | 1-65536
-// logLevel           | debug|info|warn|error|silent | "info"             |
-// logFormat          | pretty|json                | "pretty"             |
-// app                | JSON object                | (none)               | free-form; at most 65536 bytes as JSON, depth 32
-//
-// Why these numbers:
-// - deadRemovalMs 24 h: memberlist forgets dead members after 30 s, but its members carry no
-//   state. Serf, which carries state on top of memberlist, keeps failed members 24 h
-//   (reconnect_timeout) and so do we: a partition shorter than that costs no full resync.
+// Constraints between options, checked once each is valid on its own:
+// - maxGossipBytes cannot exceed maxFrameBytes: the budget is spent inside one frame.
 // - maxValueBytes must leave room in one gossip message for a key, its group and the framing,
 //   or delta selection (which stops at the first entry that does not fit) would starve behind it.
 //   Unless set explicitly it is lowered to fit, so a Go cluster file with MaxGossSynAck = 1400
-//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632).
-// - maxGossipBytes cannot exceed maxFrameBytes: the budget is spent inside one frame.
+//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632; merge.ts notes it).
 // - clientPort must differ from the node port, as in Go (both are bound).
 
 import { hostname } from "node:os";
 import * as v from "valibot";
-import { CLUSTER_NETWORKS, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+import { isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
 import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
+import {
+  OPTIONS,
+  OPTION_NAMES,
+  OPTION_SETTINGS,
+  camelCase,
+  optionNamesOfScope,
+  rangeText,
+  type CustomSpec,
+  type IntegerSpec,
+  type NumberSpec,
+  type OptionName,
+  type OptionNameOfKind,
+  type OptionNameOfScope,
+  type OptionSpec,
+  type OptionTable,
+} from "./options-table.ts";
 import { suggestClosest } from "./suggest.ts";
+
+export { OPTION_NAMES, type OptionName } from "./options-table.ts";
 
 // The errors and the suggestions live in their own modules, so that code which only reports
 // (the command line, the CLI's error handling) does not build the schemas below at start-up.
@@ -62,24 +42,20 @@ export { editDistance, suggestClosest } from "./suggest.ts";
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
-function integerIn(min: number, max: number, unit?: string) {
-  const range = `from ${min} to ${max}${unit === undefined ? "" : ` (${unit})`}`;
+function integerIn(spec: IntegerSpec) {
+  const range = rangeText(spec);
   const expected = `a number ${range}`;
   return v.pipe(
     v.number(expected),
     v.integer(`a whole number ${range}`),
-    v.minValue(min, expected),
-    v.maxValue(max, expected),
+    v.minValue(spec.min, expected),
+    v.maxValue(spec.max, expected),
   );
 }
 
-function numberIn(min: number, max: number) {
-  const expected = `a number from ${min} to ${max}`;
-  return v.pipe(v.number(expected), v.minValue(min, expected), v.maxValue(max, expected));
-}
-
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return v.picklist(values, `one of ${values.join(", ")}`);
+function numberIn(spec: NumberSpec) {
+  const expected = `a number ${rangeText(spec)}`;
+  return v.pipe(v.number(expected), v.minValue(spec.min, expected), v.maxValue(spec.max, expected));
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -184,13 +160,13 @@ const tlsSchema = v.object(tlsEntries, TLS_EXPECTED);
 const TLS_KEYS = Object.keys(tlsEntries);
 
 const SEED_EXPECTED = "host:port (IPv6 in brackets, port 1-65535)";
+const TOKEN_EXPECTED = "a token of 8 to 1024 visible ASCII characters";
+const SECRET_EXPECTED = "a string of 16 to 4096 bytes";
 
-/** Each option's schema without its default; shared by full, partial and cluster-patch parsing. */
-const optionSchemas = {
+/** The options whose form needs more than a range or a set of values (kind "custom" in the table). */
+const customSchemas = {
   name: nameSchema("a node name"),
   clusterName: nameSchema("a cluster name"),
-  generation: integerIn(1, Number.MAX_SAFE_INTEGER),
-  mode: oneOf(["seed", "node"]),
   address: hostPortSchema("host:port to listen on (IPv6 in brackets, port 0-65535)", () => true),
   advertise: hostPortSchema(
     "host:port that peers can dial (IPv6 in brackets, port 1-65535, not 0.0.0.0 or ::)",
@@ -200,72 +176,83 @@ const optionSchemas = {
     v.array(hostPortSchema(SEED_EXPECTED, (_, port) => port !== 0), "a list of host:port addresses"),
     v.maxLength(256, "a list of at most 256 host:port addresses"),
   ),
-  clusterNetwork: oneOf(CLUSTER_NETWORKS),
-  clientPort: integerIn(0, 65535, "0 = ephemeral"),
   clientBind: v.pipe(v.string("a host name or IP address"), v.check(isValidHost, "a host name or IP address")),
-  clientToken: v.pipe(
-    v.string("a token of 8 to 1024 visible ASCII characters"),
-    v.regex(/^[\x21-\x7e]{8,1024}$/, "a token of 8 to 1024 visible ASCII characters"),
-  ),
+  clientToken: v.pipe(v.string(TOKEN_EXPECTED), v.regex(/^[\x21-\x7e]{8,1024}$/, TOKEN_EXPECTED)),
   tls: tlsSchema,
-  secret: v.pipe(
-    v.string("a string of 16 to 4096 bytes"),
-    utf8Length(16, 4096, "a string of 16 to 4096 bytes"),
-  ),
-  gossipIntervalMs: integerIn(100, 60000, "ms"),
-  fanout: integerIn(1, 16),
-  maxGossipBytes: integerIn(1024, 16 * 1024 * 1024, "bytes"),
-  pushFanout: integerIn(0, 16),
-  flowControl: v.boolean("true or false"),
-  maxFrameBytes: integerIn(4096, 16 * 1024 * 1024, "bytes"),
-  phiThreshold: numberIn(1, 32),
-  acceptablePauseMs: integerIn(0, 60000, "ms"),
-  minStdDeviationMs: integerIn(1, 10000, "ms"),
-  probeFanout: integerIn(0, 16),
-  probeTimeoutMs: integerIn(10, 60000, "ms"),
-  deadRemovalMs: integerIn(10_000, 30 * 24 * 3600_000, "ms"),
-  tombstoneGraceMs: integerIn(1000, 30 * 24 * 3600_000, "ms"),
-  maxKeyBytes: integerIn(1, 1024, "bytes"),
-  maxValueBytes: integerIn(1, 16 * 1024 * 1024, "bytes"),
-  maxEntriesPerNode: integerIn(1, 10_000_000),
-  maxConnections: integerIn(1, 65536),
-  logLevel: oneOf(["debug", "info", "warn", "error", "silent"]),
-  logFormat: oneOf(["pretty", "json"]),
+  secret: v.pipe(v.string(SECRET_EXPECTED), utf8Length(16, 4096, SECRET_EXPECTED)),
   app: appSchema,
-};
+} satisfies Record<OptionNameOfKind<"custom">, v.GenericSchema>;
 
-export type OptionName = keyof typeof optionSchemas;
-export const OPTION_NAMES = Object.keys(optionSchemas) as OptionName[];
+type CustomSchemas = typeof customSchemas;
+type CustomName = keyof CustomSchemas;
 
-/** Fixed defaults (name and maxValueBytes are computed; optional options have none). */
-export const OPTION_DEFAULTS = {
-  clusterName: "goferbroke",
-  mode: "node",
-  address: "127.0.0.1:0",
-  clusterNetwork: "LOCAL",
-  clientBind: "127.0.0.1",
-  gossipIntervalMs: 1000,
-  fanout: 1,
-  maxGossipBytes: 262144,
-  pushFanout: 2,
-  flowControl: true,
-  maxFrameBytes: 1048576,
-  phiThreshold: 8,
-  // Chosen by the detector sweep (docs/BENCHMARKS.md, Failure detection): dead everywhere within
-  // 4.6 s at p99 with no false death in the hostile hour; a 2 s stall stays 1 s short of suspicion.
-  acceptablePauseMs: 2500,
-  minStdDeviationMs: 100,
-  probeFanout: 3,
-  probeTimeoutMs: 500,
-  deadRemovalMs: 86_400_000,
-  tombstoneGraceMs: 3_600_000,
-  maxKeyBytes: 256,
-  maxValueBytes: 65536,
-  maxEntriesPerNode: 100_000,
-  maxConnections: 1024,
-  logLevel: "info",
-  logFormat: "pretty",
-} as const;
+/** The value type of a table-built option. */
+type TableValue<S> = S extends { kind: "choice"; values: readonly (infer V)[] }
+  ? V
+  : S extends { kind: "boolean" }
+    ? boolean
+    : number;
+type ValueOf<N extends OptionName> = N extends CustomName ? v.InferOutput<CustomSchemas[N]> : TableValue<OptionTable[N]>;
+type InputOf<N extends OptionName> = N extends CustomName ? v.InferInput<CustomSchemas[N]> : TableValue<OptionTable[N]>;
+type OptionSchema<N extends OptionName> = v.GenericSchema<InputOf<N>, ValueOf<N>>;
+
+function tableSchema(spec: Exclude<OptionSpec, CustomSpec>): v.GenericSchema {
+  switch (spec.kind) {
+    case "integer":
+      return integerIn(spec);
+    case "number":
+      return numberIn(spec);
+    case "boolean":
+      return v.boolean("true or false");
+    case "choice":
+      return v.picklist(spec.values, `one of ${spec.values.join(", ")}`);
+  }
+}
+
+/** Each option's schema without its default; shared by full, partial and cluster-patch parsing. */
+const optionSchemas = Object.fromEntries(
+  OPTION_NAMES.map((name) => {
+    const spec: OptionSpec = OPTIONS[name];
+    return [name, spec.kind === "custom" ? customSchemas[name as CustomName] : tableSchema(spec)];
+  }),
+) as { [N in OptionName]: OptionSchema<N> };
+
+/** Defaults the table cannot hold: computed per parse. */
+const COMPUTED_DEFAULTS = { name: defaultNodeName };
+
+type DefaultedName =
+  | { [N in OptionName]: OptionTable[N] extends { default: unknown } ? N : never }[OptionName]
+  | keyof typeof COMPUTED_DEFAULTS;
+
+/** The table's fixed defaults, by option (options without one, or with a computed one, are absent). */
+export const OPTION_DEFAULTS: { readonly [N in Exclude<DefaultedName, keyof typeof COMPUTED_DEFAULTS>]: ValueOf<N> } =
+  Object.fromEntries(
+    OPTION_NAMES.flatMap((name) => {
+      const fixed = (OPTIONS[name] as OptionSpec).default;
+      return fixed === undefined ? [] : [[name, fixed]];
+    }),
+  ) as never;
+
+/** An option's default for one parse: arrays fresh each time, so no two nodes share one. */
+function defaultOf(name: OptionName): unknown {
+  if (name in COMPUTED_DEFAULTS) return COMPUTED_DEFAULTS[name as keyof typeof COMPUTED_DEFAULTS];
+  const fixed = (OPTIONS[name] as OptionSpec).default;
+  return Array.isArray(fixed) ? () => [...fixed] : fixed;
+}
+
+type Flatten<T> = { [K in keyof T]: T[K] };
+
+/** Validated node options with every default applied. */
+export type NodeOptions = Flatten<
+  { [N in DefaultedName]: ValueOf<N> } & { [N in Exclude<OptionName, DefaultedName>]?: ValueOf<N> }
+>;
+/** What callers may pass: every option optional. */
+export type NodeOptionsInput = { [N in OptionName]?: InputOf<N> | undefined };
+export type TlsOptions = v.InferOutput<typeof tlsSchema>;
+
+const nodeOptionsSchema = v.object(
+  Object.fromEntries(OPTION_NAMES.map((name) => [name, v.optional(optionSchemas[name] as v.GenericSchema, defaultOf(name))])),
+) as unknown as v.GenericSchema<NodeOptionsInput, NodeOptions>;
 
 /** Bytes a gossip message needs besides one entry's key, group and value (frame, node header, entry header). */
 export const GOSSIP_ENTRY_OVERHEAD_BYTES = 256;
@@ -283,73 +270,11 @@ export function defaultNodeName(): string {
   return cleaned === "" ? "node" : cleaned;
 }
 
-// Each option: its schema, wrapped with its default (functions run per parse, for fresh values).
-const schema = optionSchemas;
-const fixed = OPTION_DEFAULTS;
-const nodeOptionsSchema = v.object({
-  name: v.optional(schema.name, defaultNodeName),
-  clusterName: v.optional(schema.clusterName, fixed.clusterName),
-  generation: v.optional(schema.generation),
-  mode: v.optional(schema.mode, fixed.mode),
-  address: v.optional(schema.address, fixed.address),
-  advertise: v.optional(schema.advertise),
-  seeds: v.optional(schema.seeds, () => []),
-  clusterNetwork: v.optional(schema.clusterNetwork, fixed.clusterNetwork),
-  clientPort: v.optional(schema.clientPort),
-  clientBind: v.optional(schema.clientBind, fixed.clientBind),
-  clientToken: v.optional(schema.clientToken),
-  tls: v.optional(schema.tls),
-  secret: v.optional(schema.secret),
-  gossipIntervalMs: v.optional(schema.gossipIntervalMs, fixed.gossipIntervalMs),
-  fanout: v.optional(schema.fanout, fixed.fanout),
-  maxGossipBytes: v.optional(schema.maxGossipBytes, fixed.maxGossipBytes),
-  pushFanout: v.optional(schema.pushFanout, fixed.pushFanout),
-  flowControl: v.optional(schema.flowControl, fixed.flowControl),
-  maxFrameBytes: v.optional(schema.maxFrameBytes, fixed.maxFrameBytes),
-  phiThreshold: v.optional(schema.phiThreshold, fixed.phiThreshold),
-  acceptablePauseMs: v.optional(schema.acceptablePauseMs, fixed.acceptablePauseMs),
-  minStdDeviationMs: v.optional(schema.minStdDeviationMs, fixed.minStdDeviationMs),
-  probeFanout: v.optional(schema.probeFanout, fixed.probeFanout),
-  probeTimeoutMs: v.optional(schema.probeTimeoutMs, fixed.probeTimeoutMs),
-  deadRemovalMs: v.optional(schema.deadRemovalMs, fixed.deadRemovalMs),
-  tombstoneGraceMs: v.optional(schema.tombstoneGraceMs, fixed.tombstoneGraceMs),
-  maxKeyBytes: v.optional(schema.maxKeyBytes, fixed.maxKeyBytes),
-  maxValueBytes: v.optional(schema.maxValueBytes, fixed.maxValueBytes),
-  maxEntriesPerNode: v.optional(schema.maxEntriesPerNode, fixed.maxEntriesPerNode),
-  maxConnections: v.optional(schema.maxConnections, fixed.maxConnections),
-  logLevel: v.optional(schema.logLevel, fixed.logLevel),
-  logFormat: v.optional(schema.logFormat, fixed.logFormat),
-  app: v.optional(schema.app),
-});
-
-/** Validated node options with every default applied. */
-export type NodeOptions = v.InferOutput<typeof nodeOptionsSchema>;
-/** What callers may pass: every option optional. */
-export type NodeOptionsInput = v.InferInput<typeof nodeOptionsSchema>;
-export type TlsOptions = v.InferOutput<typeof tlsSchema>;
+export type ClusterSettingKey = OptionNameOfScope<"cluster">;
+export type ClusterSettings = Pick<NodeOptions, ClusterSettingKey>;
 
 /** Options that belong to the shared cluster config document (the rest are per node). */
-export const CLUSTER_SETTING_KEYS = [
-  "clusterName",
-  "seeds",
-  "clusterNetwork",
-  "gossipIntervalMs",
-  "fanout",
-  "maxGossipBytes",
-  "pushFanout",
-  "flowControl",
-  "phiThreshold",
-  "acceptablePauseMs",
-  "minStdDeviationMs",
-  "probeFanout",
-  "probeTimeoutMs",
-  "deadRemovalMs",
-  "tombstoneGraceMs",
-  "app",
-] as const satisfies readonly OptionName[];
-
-export type ClusterSettingKey = (typeof CLUSTER_SETTING_KEYS)[number];
-export type ClusterSettings = Pick<NodeOptions, ClusterSettingKey>;
+export const CLUSTER_SETTING_KEYS = optionNamesOfScope("cluster") as readonly ClusterSettingKey[];
 
 export function isClusterSettingKey(key: string): key is ClusterSettingKey {
   return (CLUSTER_SETTING_KEYS as readonly string[]).includes(key);
@@ -358,26 +283,32 @@ export function isClusterSettingKey(key: string): key is ClusterSettingKey {
 // Partial layers (one config file, the environment, the flags) may set part of `tls`; the merged
 // result must then have all of it.
 const optionLayerSchema = v.partial(v.object({ ...optionSchemas, tls: v.partial(tlsSchema) }));
-const clusterPatchSchema = v.partial(v.pick(v.object(optionSchemas), CLUSTER_SETTING_KEYS));
+const clusterPatchSchema = v.partial(
+  v.object(Object.fromEntries(CLUSTER_SETTING_KEYS.map((name) => [name, optionSchemas[name]]))),
+) as unknown as v.GenericSchema<Partial<ClusterSettings>, Partial<ClusterSettings>>;
 
 export type OptionsLayer = v.InferOutput<typeof optionLayerSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Unknown keys
 
-// Names people are likely to try, from the Go flags and config fields.
-const OPTION_ALIASES: Record<string, OptionName> = {
-  nodeAddr: "address",
-  routes: "seeds",
-  seedServers: "seeds",
-  isSeed: "mode",
-  networkType: "clusterNetwork",
-  nodeSelectionPerGossipRound: "fanout",
-  maxGossSynAck: "maxGossipBytes",
-};
+/** `Cluster.MaxGossSynAck` → `maxGossSynAck`, `IsSeed` → `isSeed`. */
+function goKeyAlias(key: string): string {
+  const field = key.slice(key.lastIndexOf(".") + 1);
+  return field.charAt(0).toLowerCase() + field.slice(1);
+}
+
+// Names people are likely to try: the option's flags in camelCase (nodeAddr, routes) and its Go
+// config fields (seedServers, isSeed, networkType), from the table.
+const OPTION_ALIASES: ReadonlyMap<string, OptionName> = new Map(
+  [
+    ...OPTION_SETTINGS.map(({ option, setting }) => [camelCase(setting.name), option] as const),
+    ...OPTION_NAMES.flatMap((option) => ((OPTIONS[option] as OptionSpec).go ?? []).map(({ key }) => [goKeyAlias(key), option] as const)),
+  ].filter(([alias]) => !(alias in OPTIONS)),
+);
 
 function unknownKeyIssue(path: string, key: string, value: unknown, candidates: readonly string[], prefix = ""): OptionsIssue {
-  const alias = prefix === "" ? OPTION_ALIASES[key] : undefined;
+  const alias = prefix === "" ? OPTION_ALIASES.get(key) : undefined;
   const suggestion =
     alias !== undefined && candidates.includes(alias) ? alias : suggestClosest(key, candidates);
   const hint = suggestion === undefined ? "" : ` (did you mean ${prefix}${suggestion}?)`;
