@@ -277,11 +277,7 @@ describe("the settings each layer takes", () => {
     expect(Object.fromEntries(names.map((name) => [name, membershipDefaults[name]]))).toEqual(tableDefaults(names));
   });
 
-  // Known disagreement: src/membership/membership.ts has deadRemovalMs 300000 (5 min) where the
-  // product default is 24 h. Nodes built from options are unaffected (membershipSettingsOf
-  // overrides it); anything built from defaultMembershipSettings alone is not. The membership
-  // module is being split elsewhere; when its default is 86400000, this fails: make it test().
-  test.failing("defaultMembershipSettings agrees with the table (deadRemovalMs)", () => {
+  test("defaultMembershipSettings agrees with the table (deadRemovalMs)", () => {
     expect<Record<string, number>>({ deadRemovalMs: membershipDefaults.deadRemovalMs }).toEqual(tableDefaults(["deadRemovalMs"]));
   });
 });

@@ -1306,7 +1306,7 @@ describe("Membership: settings", () => {
       probeFanout: 3,
       probeTimeoutMs: 500,
       suspectTimeoutMs: 1000,
-      deadRemovalMs: 300_000,
+      deadRemovalMs: 86_400_000,
       leftRemovalMs: 30_000,
       deadRetryProbability: 0.1,
       maxNameBytes: 256,

@@ -62,9 +62,9 @@ export interface MembershipSettings {
 //   the heartbeat ping in between can refute too. It costs 1 s of detection (p99 3.8 s with 0,
 //   4.9 s with 1000); the simulator's losses are independent, so it shows no false death either
 //   way, but a real outage or pause is not, and two rounds back to back would both fall into it.
-// - deadRemovalMs 300 000: only for a Membership built on its own (tests, the simulator). A node
-//   always takes it from its options (settings.ts); that default, 24 h, and its reasons are in
-//   config/schema.ts, the one place for it.
+// - deadRemovalMs 86 400 000 (24 h): the product default, whose reasons are in the options table
+//   (config/options-table.ts); a node takes it from its options (settings.ts), and
+//   test/config-table.test.ts checks that this copy, for a Membership built on its own, agrees.
 // - leftRemovalMs 30 000: a node that left has said so; its state only needs to live until the
 //   "left" status has reached everyone (⌈log2 N⌉ + 1 rounds, 15 s at N = 10 000) with slack.
 //   memberlist's GossipToTheDeadTime is the same 30 s.
@@ -77,7 +77,7 @@ export const defaultMembershipSettings: MembershipSettings = Object.freeze({
   probeFanout: 3,
   probeTimeoutMs: 500,
   suspectTimeoutMs: 1000,
-  deadRemovalMs: 300_000,
+  deadRemovalMs: 86_400_000,
   leftRemovalMs: 30_000,
   deadRetryProbability: 0.1,
   maxNameBytes: 256,
