@@ -127,6 +127,8 @@ export interface RecordedEvent {
   observer: string;
   type: string;
   node: string;
+  /** performance.now() when it arrived. */
+  at: number;
 }
 
 /** Node events every given node raises from now on, until close(). */
@@ -136,9 +138,9 @@ export class MembershipRecorder {
 
   constructor(nodes: readonly NodeProcess[]) {
     this.streams = nodes.map((observer) =>
-      openEventStream(observer, (event) => {
+      openEventStream(observer, (event, at) => {
         if (typeof event.type === "string" && event.type.startsWith("node-") && typeof event.node === "string") {
-          this.events.push({ observer: observer.name, type: event.type, node: event.node });
+          this.events.push({ observer: observer.name, type: event.type, node: event.node, at });
         }
       }),
     );
@@ -154,6 +156,16 @@ export class MembershipRecorder {
   /** Events of these types that some observer raised about one of `subjects`. */
   about(subjects: readonly string[], types: readonly string[]): RecordedEvent[] {
     return this.events.filter((event) => subjects.includes(event.node) && types.includes(event.type));
+  }
+
+  /**
+   * Waits (bounded) until no such event has arrived for quietMs; returns how long after `since` the
+   * last one arrived (0 if none did).
+   */
+  async waitQuiet(subjects: readonly string[], types: readonly string[], since: number, quietMs: number, timeoutMs: number): Promise<number> {
+    const lastAt = () => Math.max(since, ...this.about(subjects, types).map((event) => event.at));
+    await waitFor(`${quietMs} ms without ${types.join("/")} of ${subjects.join(",")}`, () => performance.now() - lastAt() >= quietMs, timeoutMs);
+    return lastAt() - since;
   }
 
   close(): void {
