@@ -51,8 +51,9 @@ describe.skipIf(unsupported !== null)("link faults in network namespaces", () =>
     await Promise.all(relays.splice(0).map((relay) => relay.stop()));
     if (lab) {
       lab.remove();
-      expect(lab.leftovers()).toEqual([]);
+      const leftovers = lab.leftovers();
       lab = undefined;
+      expect(leftovers).toEqual([]);
     }
   });
 
