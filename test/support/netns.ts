@@ -204,9 +204,9 @@ export class NetnsLab {
 
   /** Whether anything of this lab is still present (for the cleanup check). */
   leftovers(): string[] {
-    const names = [this.bridge, ...this.nodes.flatMap((node) => [node.hostVeth])].filter((name) => existsSync(`/sys/class/net/${name}`));
+    const links = [this.bridge, ...this.nodes.map((node) => node.hostVeth)].filter((name) => existsSync(`/sys/class/net/${name}`));
     const namespaces = run([IP, "netns", "list"]).split("\n").map((line) => line.split(" ")[0] ?? "");
-    return [...names, ...namespaces.filter((name) => name.startsWith(`${this.prefix}n`))];
+    return [...links, ...namespaces.filter((name) => name.startsWith(`${this.prefix}n`))];
   }
 
   /** Rewrites the node's drop rules from `cuts`: nftables on its input, or blackhole routes out of it. */
