@@ -21,7 +21,7 @@ import {
   type BuiltBinary,
   type ExpectedEntry,
 } from "./support/netns-cluster.ts";
-import { killAll, logLines, putKey, type NodeProcess } from "./support/node-processes.ts";
+import { killAll, logLines, members, putKey, type NodeProcess } from "./support/node-processes.ts";
 import { LinkRelay, type LinkFaults } from "./support/relay.ts";
 
 setDefaultTimeout(150_000);
@@ -164,11 +164,15 @@ describe.skipIf(unsupported !== null)("link faults in network namespaces", () =>
     await recorder.ready();
 
     let cycles = 0;
+    // Evidence that each down phase really cut n5 off: how stale its heartbeat got at n1.
+    let longestSilenceMs = 0;
     const flapUntil = performance.now() + 60_000;
     try {
       while (performance.now() < flapUntil) {
         lab.setLink(lab.node(5), false);
         await Bun.sleep(2000);
+        const seenByN1 = (await members(stable[0]!)).find((row) => row.name === flapper.name);
+        longestSilenceMs = Math.max(longestSilenceMs, seenByN1?.heartbeatAgeMs ?? 0);
         lab.setLink(lab.node(5), true);
         const upAt = performance.now();
         cycles++;
@@ -184,6 +188,8 @@ describe.skipIf(unsupported !== null)("link faults in network namespaces", () =>
     const stableNames = stable.map((node) => node.name);
     const falseDead = recorder.about(stableNames, ["node-dead"]);
     const flapperTransitions = recorder.about([flapper.name], ["node-suspect", "node-dead", "node-alive"]);
+    console.log(`flapping: n1 heard nothing from ${flapper.name} for up to ${longestSilenceMs.toFixed(0)} ms in a down phase`);
+    expect(longestSilenceMs).toBeGreaterThan(1500);
     console.log(`flapping: ${cycles} cycles; stable nodes raised ${recorder.about(stableNames, ["node-suspect"]).length} suspicions of each other and ${flapperTransitions.length} transitions of ${flapper.name}`);
     expect(falseDead).toEqual([]);
 
