@@ -1,7 +1,7 @@
 // Test certificates made with the `openssl` CLI for one run: a cluster CA, node certificates it
 // signs, and certificates from a foreign CA that a cluster must refuse. Each node certificate
 // names the node as its CN and as a DNS SAN (for --tls-require-name) and carries IP SAN
-// 127.0.0.1, the address peers dial (the dialer checks the dialled host against the SANs).
+// 127.0.0.1 (or the addresses given), the address peers dial (the dialer checks the dialled host against the SANs).
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,13 +37,14 @@ export class CertificateAuthorities {
   /**
    * A certificate for `node` signed by `signer`; `trust` is the CA the node verifies its peers
    * against (the cluster CA even for an intruder, so that only its own certificate is wrong).
+   * `ips` are the IP SANs: the addresses peers dial this node at.
    */
-  nodeCertificate(node: string, signer: string, trust: string = signer): NodeCertificate {
+  nodeCertificate(node: string, signer: string, trust: string = signer, ips: readonly string[] = ["127.0.0.1"]): NodeCertificate {
     this.authority(signer);
     const file = `${node}-by-${signer}`;
     this.run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
       .concat(["-keyout", `${file}.key`, "-out", `${file}.csr`, "-subj", `/CN=${node}`]));
-    writeFileSync(join(this.dir, `${file}.ext`), `subjectAltName=DNS:${node},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`);
+    writeFileSync(join(this.dir, `${file}.ext`), `subjectAltName=${[`DNS:${node}`, ...ips.map((ip) => `IP:${ip}`)].join(",")}\nextendedKeyUsage=serverAuth,clientAuth\n`);
     this.run(["x509", "-req", "-in", `${file}.csr`, "-CA", `${signer}.pem`, "-CAkey", `${signer}.key`, "-CAcreateserial", "-days", "1"]
       .concat(["-out", `${file}.pem`, "-extfile", `${file}.ext`]));
     return { caFile: this.authority(trust), certFile: join(this.dir, `${file}.pem`), keyFile: join(this.dir, `${file}.key`) };

@@ -13,6 +13,8 @@ export interface NodeProcess {
   name: string;
   nodePort: number;
   clientPort: number;
+  /** The IP the client port listens on: 127.0.0.1, or a network-namespace address (test/support/netns.ts). */
+  clientHost: string;
   address: string;
   process: Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the process wrote to stdout and stderr so far. */
@@ -88,7 +90,7 @@ export async function startNode(options: StartOptions): Promise<NodeProcess> {
   void collect(child.stdout);
   void collect(child.stderr);
   const startOptions: StartOptions = { ...options, nodePort };
-  const node: NodeProcess = { name: options.name, nodePort, clientPort, address, process: child, output: () => captured, startOptions };
+  const node: NodeProcess = { name: options.name, nodePort, clientPort, clientHost: "127.0.0.1", address, process: child, output: () => captured, startOptions };
   running.add(node);
   return node;
 }
@@ -98,7 +100,7 @@ export async function waitHealthy(node: NodeProcess, timeoutMs = 10_000): Promis
   await waitFor(`${node.name} to answer /healthz`, async () => {
     if (node.process.exitCode !== null) throw new Error(`${node.name} exited with ${node.process.exitCode}:\n${node.output()}`);
     try {
-      return (await fetch(`http://127.0.0.1:${node.clientPort}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
+      return (await fetch(`http://${node.clientHost}:${node.clientPort}/healthz`, { signal: AbortSignal.timeout(1000) })).ok;
     } catch {
       return false;
     }
@@ -106,7 +108,7 @@ export async function waitHealthy(node: NodeProcess, timeoutMs = 10_000): Promis
 }
 
 export async function api<T = unknown>(node: NodeProcess, method: string, route: string, body?: string): Promise<{ status: number; body: T }> {
-  const response = await fetch(`http://127.0.0.1:${node.clientPort}${route}`, {
+  const response = await fetch(`http://${node.clientHost}:${node.clientPort}${route}`, {
     method,
     ...(body !== undefined ? { body } : {}),
     signal: AbortSignal.timeout(5000),
@@ -300,7 +302,7 @@ export function openEventStream(node: NodeProcess, onEvent: (event: Record<strin
   const ready = new Promise<void>((resolve, reject) => ((markReady = resolve), (failReady = reject)));
   void (async () => {
     try {
-      const response = await fetch(`http://127.0.0.1:${node.clientPort}/v1/events`, { signal: abort.signal });
+      const response = await fetch(`http://${node.clientHost}:${node.clientPort}/v1/events`, { signal: abort.signal });
       if (!response.ok || !response.body) throw new Error(`${node.name} /v1/events answered ${response.status}`);
       const decoder = new TextDecoder();
       let pending = "";
@@ -417,6 +419,8 @@ export interface RawNodeOptions extends CliOptions {
   name: string;
   nodePort: number;
   clientPort: number;
+  /** The IP the node listens on and serves its client port on; default 127.0.0.1. */
+  host?: string;
   /** The whole command line; it must make the node listen on nodePort and serve clientPort. */
   args: string[];
 }
@@ -433,7 +437,8 @@ export function startNodeWithArgs(options: RawNodeOptions): NodeProcess {
     name: options.name,
     nodePort: options.nodePort,
     clientPort: options.clientPort,
-    address: `127.0.0.1:${options.nodePort}`,
+    clientHost: options.host ?? "127.0.0.1",
+    address: `${options.host ?? "127.0.0.1"}:${options.nodePort}`,
     process: cli.process,
     output: cli.output,
     startOptions: { name: options.name, nodePort: options.nodePort, clientPort: options.clientPort, ...(options.command ? { command: options.command } : {}) },
