@@ -11,6 +11,8 @@ export interface MemoryNetworkOptions {
   lossRate: number;
   minLatencyMs: number;
   maxLatencyMs: number;
+  /** Probability that a delivered send arrives twice, each copy with its own latency (default 0). */
+  duplicateRate?: number;
 }
 
 export interface LinkStats {
@@ -75,6 +77,12 @@ export class MemoryNetwork {
     sender.bytesOut += frames.length;
     sender.messagesOut++;
     if (this.blocked.has(`${from}\u0000${to}`) || this.random.next() < this.options.lossRate) return "queued";
+    const copies = this.options.duplicateRate && this.random.next() < this.options.duplicateRate ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) this.arrive(from, to, frames);
+    return "queued";
+  }
+
+  private arrive(from: string, to: string, frames: Uint8Array): void {
     const { minLatencyMs, maxLatencyMs } = this.options;
     const latency = minLatencyMs + this.random.next() * (maxLatencyMs - minLatencyMs);
     this.clock.setTimer(latency, () => {
@@ -87,7 +95,6 @@ export class MemoryNetwork {
       new FrameDecoder().push(frames, (frame) => received.push(frame));
       for (const frame of received) host.onFrame(from, frame);
     });
-    return "queued";
   }
 }
 
