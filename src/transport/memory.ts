@@ -51,6 +51,15 @@ export class MemoryNetwork {
     for (const a of from) for (const b of to) this.blocked.add(`${a}\u0000${b}`);
   }
 
+  /**
+   * Opens a connection between two attached nodes, as TCP does when a node dials a seed that
+   * (re)started, or a (re)started node dials its seeds: each side learns of the other (onPeerUp).
+   */
+  connect(a: string, b: string): void {
+    this.hosts.get(a)?.onPeerUp(b, `memory:${b}`);
+    this.hosts.get(b)?.onPeerUp(a, `memory:${a}`);
+  }
+
   heal(): void {
     this.blocked.clear();
   }

@@ -4,9 +4,9 @@
 // running) are skipped, deterministically. Every change is recorded in the HealthHistory.
 
 import type { MemoryNetworkOptions } from "../../transport/memory.ts";
-import type { SimNode, SimulatedCluster } from "../simulated-cluster.ts";
+import { nodeName, type SimNode, type SimulatedCluster } from "../simulated-cluster.ts";
 import type { HealthHistory } from "./health.ts";
-import type { Episode, Scenario } from "./scenario.ts";
+import { type Episode, type Scenario, seedCount } from "./scenario.ts";
 
 export const baseNetwork: MemoryNetworkOptions = { lossRate: 0, minLatencyMs: 1, maxLatencyMs: 10, duplicateRate: 0 };
 
@@ -24,6 +24,8 @@ export class FaultInjector {
   private readonly conditions = new Set<Condition>();
   /** Each node's wall-clock skew, kept across its restarts (it belongs to the machine). */
   private readonly skews = new Map<string, number>();
+  /** Each node's seeds: the connections TCP keeps dialling (see spawn). */
+  private readonly seeds = new Map<string, readonly string[]>();
   /** Episodes that did not apply at their start: their end actions do nothing either. */
   private readonly skipped = new Set<Episode>();
   /** Time of the last action that changed something. */
@@ -67,6 +69,7 @@ export class FaultInjector {
           break;
         }
         case "crash":
+        case "long-crash":
           at(episode.atMs, () => this.crash(episode));
           if (episode.durationMs > 0) at(end, () => this.spawn(episode.nodes[0]!, {}));
           break;
@@ -117,6 +120,11 @@ export class FaultInjector {
 
   private isRunning(name: string): boolean {
     return this.cluster.byName.get(name)?.running === true;
+  }
+
+  /** The seeds of the nodes the cluster started with (SimulatedCluster's `seeds` option). */
+  private get initialSeeds(): readonly string[] {
+    return Array.from({ length: seedCount(this.scenario.options.nodes) }, (_, i) => nodeName(i));
   }
 
   /** Crashes and leaves stop at half the initial cluster running. */
@@ -231,6 +239,14 @@ export class FaultInjector {
     const node = this.cluster.addNode(name, { ...options, skewMs: this.skews.get(name) ?? 0 });
     this.history.started(name, this.now());
     this.onNode(node);
+    // Over TCP a seed is dialled until it answers, from both ends: the new process dials its
+    // seeds, and every running node that has it as a seed redials it (the simulator's transport
+    // only reports the new node's own seeds to it).
+    if (options.seeds) this.seeds.set(name, options.seeds);
+    const seedsOf = (other: string): readonly string[] => this.seeds.get(other) ?? this.initialSeeds;
+    for (const other of this.cluster.running()) {
+      if (other.name !== name && (seedsOf(other.name).includes(name) || seedsOf(name).includes(other.name))) this.cluster.network.connect(name, other.name);
+    }
     this.note(`start ${name} generation ${node.full!.node.settings.generation}${options.seeds ? ` via ${options.seeds.join(",")}` : ""}`);
     await this.cluster.started();
   }

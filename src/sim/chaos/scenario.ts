@@ -11,7 +11,8 @@ export const faultKinds = [
   "one-way", // messages from one group to another are lost, the other way works
   "heal-steps", // three or more islands, healed one pair of islands at a time
   "long-partition", // one island cut off for longer than deadRemovalMs
-  "crash", // a node stops abruptly; most come back later with a new generation
+  "crash", // a node stops abruptly; most come back within 8 s with a new generation
+  "long-crash", // ... and comes back 8-25 s later, around or after its removal as dead
   "restart", // a node restarts at once under the same name with a new generation
   "restart-lower", // ... with a lower generation, as after the clock stepped back
   "freeze", // a node's event loop blocks for less than deadRemovalMs
@@ -34,6 +35,10 @@ export const knownBugs: Partial<Record<FaultKind, string>> = {
   "long-partition": "a node removed as dead (cut off longer than deadRemovalMs) is never readmitted (issue #17 part 3, branch h/membership)",
   "long-freeze": "a node removed as dead (frozen longer than deadRemovalMs) is never readmitted (issue #17 part 3, branch h/membership)",
   "restart-lower": "a restart with a lower generation is never accepted (issue #17 part 3)",
+  leave:
+    "a node that restarts while another has left learns of it as already left, gets its entries (entry-added events), and later removes it without a node-removed event (membership emits none for a node it never announced): its events then list entries its state no longer holds (I5)",
+  "long-crash":
+    "a new generation first learned from a delta is not reported as discovered (state/merge.ts mergeNodeDelta), so membership removes the old generation later and ClusterState.removeNode drops and bars the new one: the restarted node is never readmitted by that observer",
 };
 
 export const defaultFaults: FaultKind[] = faultKinds.filter((kind) => knownBugs[kind] === undefined);
@@ -64,6 +69,9 @@ export const chaosTiming = {
   maxSkewMs: 10_000,
   maxTtlMs: 10_000,
 } as const;
+
+/** Every initial node joins through the first two (SimulatedCluster's `seeds`). */
+export const seedCount = (nodes: number): number => Math.min(2, nodes);
 
 export interface Episode {
   /** Position in the generated list: what --drop names. */
@@ -174,8 +182,10 @@ function draw(kind: FaultKind, random: Random, names: readonly string[], atMs: n
       return { ...base, durationMs: between(random, 2_000, 12_000), groups: [from!, to!] };
     }
     case "crash":
-      // Most crashed nodes restart (after a time that may pass deadRemovalMs); some stay down.
-      return { ...base, nodes: [pick()], durationMs: random.next() < 0.75 ? between(random, 1_000, 2 * deadRemovalMs) : 0 };
+      // Most crashed nodes restart, well before their removal as dead; some stay down.
+      return { ...base, nodes: [pick()], durationMs: random.next() < 0.75 ? between(random, 1_000, 8_000) : 0 };
+    case "long-crash":
+      return { ...base, nodes: [pick()], durationMs: between(random, 8_000, deadRemovalMs + 15_000) };
     case "restart":
       return { ...base, nodes: [pick()] };
     case "restart-lower":
