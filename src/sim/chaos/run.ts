@@ -3,6 +3,7 @@
 // the last fault ends, then rounds until the running nodes converge (I1) and stay so, then the
 // end-of-run checks. I2 and I3 are checked at every event, I4 every 5 s of simulated time.
 
+import type { MembershipSettings } from "../../membership/membership.ts";
 import { createRandom } from "../../random.ts";
 import { SimulatedCluster, type SimNode } from "../simulated-cluster.ts";
 import { HealthHistory } from "./health.ts";
@@ -30,7 +31,12 @@ export interface ScenarioResult {
   workload: { writes: number; deletes: number; ttlWrites: number; configChanges: number };
 }
 
-export async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
+/** Settings to run a scenario with instead of the shipped defaults (to show a checker catches a broken node). */
+export interface ScenarioOverrides {
+  membership?: Partial<MembershipSettings>;
+}
+
+export async function runScenario(scenario: Scenario, overrides: ScenarioOverrides = {}): Promise<ScenarioResult> {
   const { nodes } = scenario.options;
   const cluster = new SimulatedCluster({
     nodes,
@@ -38,7 +44,7 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioResult> {
     seeds: seedCount(nodes),
     network: { ...baseNetwork },
     gossip: { gossipIntervalMs: chaosTiming.roundMs },
-    membership: { deadRemovalMs: chaosTiming.deadRemovalMs, leftRemovalMs: chaosTiming.leftRemovalMs, removedMemoryMs: 2 * chaosTiming.deadRemovalMs },
+    membership: { deadRemovalMs: chaosTiming.deadRemovalMs, leftRemovalMs: chaosTiming.leftRemovalMs, removedMemoryMs: 2 * chaosTiming.deadRemovalMs, ...overrides.membership },
     tombstoneGraceMs: chaosTiming.tombstoneGraceMs,
   });
   cluster.recordChanges = false;
