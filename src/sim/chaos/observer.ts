@@ -52,6 +52,8 @@ export class NodeObserver {
     private readonly history: HealthHistory,
     private readonly trace: TraceHash,
     private readonly report: (violation: Violation) => void,
+    /** Called when this node removes a node that runs that very generation (removed as dead while alive). */
+    private readonly onLiveRemoval: (subject: string) => void,
   ) {
     node.full!.node.on("*", (event) => this.observe(event));
   }
@@ -98,6 +100,8 @@ export class NodeObserver {
       case "node-removed":
         this.trace.add(`${now}|${this.name}|${event.type}|${event.node}|${event.generation}`);
         if (event.type === "node-removed") {
+          const removed = this.cluster.byName.get(event.node);
+          if (removed?.running && removed.full!.node.settings.generation === event.generation) this.onLiveRemoval(event.node);
           this.members.delete(event.node);
           this.entries.delete(event.node);
         } else {
