@@ -10,6 +10,8 @@ export class NodeClock implements Clock {
   private stalledUntil = 0;
   /** Callbacks held back by the current stall, in the order they fell due. */
   private held: (() => void)[] = [];
+  /** How far this node's wall clock is off the shared one (clock skew; may go back in time). */
+  skewMs = 0;
 
   constructor(private readonly shared: VirtualClock) {}
 
@@ -18,7 +20,7 @@ export class NodeClock implements Clock {
   }
 
   wallNow(): number {
-    return this.shared.wallNow();
+    return this.shared.wallNow() + this.skewMs;
   }
 
   setTimer(delayMs: number, callback: () => void): Timer {

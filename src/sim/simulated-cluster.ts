@@ -68,6 +68,16 @@ export interface SimNode {
   full?: { node: GossipNode; clock: NodeClock; events: NodeEvent[] };
 }
 
+/** How a node (re)starts: all optional, the defaults being what the cluster's options say. */
+export interface AddNodeOptions {
+  /** Generation of the new incarnation (membership mode); default the next one of the cluster's counter. A lower one stands for a restart after the clock stepped back. */
+  generation?: number;
+  /** The nodes it joins through (membership mode); default the cluster's seeds. */
+  seeds?: readonly string[];
+  /** Its wall clock's offset from the shared one (membership mode). */
+  skewMs?: number;
+}
+
 export class SimulatedCluster {
   readonly clock = new VirtualClock();
   readonly random: Random;
@@ -104,14 +114,14 @@ export class SimulatedCluster {
   }
 
   /** Creates and starts a node (or restarts one with a new generation). */
-  addNode(name: string): SimNode {
+  addNode(name: string, options: AddNodeOptions = {}): SimNode {
     const running = this.byName.get(name);
     if (running?.running) {
       // A restart replaces the process: the old incarnation must not keep gossiping its old
       // generation under the same name (its timer would otherwise keep firing).
       this.crash(name);
     }
-    const node = this.options.membership ? this.createFullNode(name) : this.createEngineNode(name);
+    const node = this.options.membership ? this.createFullNode(name, options) : this.createEngineNode(name);
     const previous = this.byName.get(name);
     if (previous) this.nodes[this.nodes.indexOf(previous)] = node;
     else this.nodes.push(node);
@@ -119,13 +129,14 @@ export class SimulatedCluster {
     return node;
   }
 
-  private createFullNode(name: string): SimNode {
+  private createFullNode(name: string, options: AddNodeOptions): SimNode {
     const clock = new NodeClock(this.clock);
-    const transport = stallable(this.network.transport(name, this.seedNames), clock);
+    clock.skewMs = options.skewMs ?? 0;
+    const transport = stallable(this.network.transport(name, options.seeds ?? this.seedNames), clock);
     const gossipNode = new GossipNode(
       {
         name,
-        generation: this.generationCounter++,
+        generation: options.generation ?? this.generationCounter++,
         clusterName: "simulation",
         gossip: this.settings,
         membership: { ...defaultMembershipSettings, ...this.options.membership },

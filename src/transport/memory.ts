@@ -11,6 +11,8 @@ export interface MemoryNetworkOptions {
   lossRate: number;
   minLatencyMs: number;
   maxLatencyMs: number;
+  /** Probability that a delivered send arrives twice, each copy with its own latency (default 0). */
+  duplicateRate?: number;
 }
 
 export interface LinkStats {
@@ -49,6 +51,15 @@ export class MemoryNetwork {
     for (const a of from) for (const b of to) this.blocked.add(`${a}\u0000${b}`);
   }
 
+  /**
+   * Opens a connection between two attached nodes, as TCP does when a node dials a seed that
+   * (re)started, or a (re)started node dials its seeds: each side learns of the other (onPeerUp).
+   */
+  connect(a: string, b: string): void {
+    this.hosts.get(a)?.onPeerUp(b, `memory:${b}`);
+    this.hosts.get(b)?.onPeerUp(a, `memory:${a}`);
+  }
+
   heal(): void {
     this.blocked.clear();
   }
@@ -75,6 +86,12 @@ export class MemoryNetwork {
     sender.bytesOut += frames.length;
     sender.messagesOut++;
     if (this.blocked.has(`${from}\u0000${to}`) || this.random.next() < this.options.lossRate) return "queued";
+    const copies = this.options.duplicateRate && this.random.next() < this.options.duplicateRate ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) this.arrive(from, to, frames);
+    return "queued";
+  }
+
+  private arrive(from: string, to: string, frames: Uint8Array): void {
     const { minLatencyMs, maxLatencyMs } = this.options;
     const latency = minLatencyMs + this.random.next() * (maxLatencyMs - minLatencyMs);
     this.clock.setTimer(latency, () => {
@@ -87,7 +104,6 @@ export class MemoryNetwork {
       new FrameDecoder().push(frames, (frame) => received.push(frame));
       for (const frame of received) host.onFrame(from, frame);
     });
-    return "queued";
   }
 }
 
