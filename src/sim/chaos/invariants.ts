@@ -80,7 +80,7 @@ export function memoryExcess(cluster: SimulatedCluster, bounds: MemoryBounds): s
     const node = simNode.full!.node;
     const name = simNode.name;
     if (node.state.nodes.size > n) return `${name} knows ${node.state.nodes.size} members, bound ${n}`;
-    if (node.membership.rememberedRemovals > n) return `${name} remembers ${node.membership.rememberedRemovals} removed nodes, bound ${n}`;
+    if (node.state.removed.size > n) return `${name} remembers ${node.state.removed.size} removed nodes, bound ${n}`;
     if (node.membership.pendingRequests > 4 * n) return `${name} has ${node.membership.pendingRequests} probe requests pending, bound ${4 * n}`;
     const perMember = keysPerNode + reservedKeys;
     for (const member of node.state.nodes.values()) {

@@ -49,7 +49,7 @@ export async function runScenario(scenario: Scenario, overrides: ScenarioOverrid
     seeds: seedCount(nodes),
     network: { ...baseNetwork },
     gossip: { gossipIntervalMs: chaosTiming.roundMs },
-    membership: { deadRemovalMs: chaosTiming.deadRemovalMs, leftRemovalMs: chaosTiming.leftRemovalMs, removedMemoryMs: 2 * chaosTiming.deadRemovalMs, ...overrides.membership },
+    membership: { deadRemovalMs: chaosTiming.deadRemovalMs, leftRemovalMs: chaosTiming.leftRemovalMs, ...overrides.membership },
     tombstoneGraceMs: chaosTiming.tombstoneGraceMs,
   });
   cluster.recordChanges = false;
