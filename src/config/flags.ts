@@ -221,7 +221,18 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
       flags.clientBind = raw;
     },
   },
-  { long: "client-token", value: "token", scope: "node", help: "token clients must present", store: text("clientToken", "token") },
+  { long: "client-token", value: "token", scope: "node", help: "token clients must present (visible in ps: prefer --client-token-file)", store: text("clientToken", "token") },
+  {
+    long: "client-token-file",
+    value: "file",
+    scope: "node",
+    help: "file holding the token clients must present",
+    store: (flags, raw, flag) => {
+      if (raw === "") throw needsValue(flag, "file");
+      flags.clientToken = readSecretFile(raw, flag);
+    },
+  },
+  { long: "client-insecure", scope: "node", help: "serve a non-loopback --client-bind without a token", store: boolean("clientInsecure") },
   // Everywhere.
   { long: "log-level", value: "level", scope: "any", help: "debug, info, warn, error or silent", store: choice("logLevel", ["debug", "info", "warn", "error", "silent"]) },
   { long: "log-format", value: "pretty|json", scope: "any", help: "human output or JSON lines", store: choice("logFormat", ["pretty", "json"]) },

@@ -25,6 +25,8 @@
 // GOFERBROKE_CLIENT_PORT           | clientPort         | integer (empty = unset)
 // GOFERBROKE_CLIENT_BIND           | clientBind         | host
 // GOFERBROKE_CLIENT_TOKEN          | clientToken        | text
+// GOFERBROKE_CLIENT_TOKEN_FILE     | clientToken        | path to a file holding it (one trailing newline dropped)
+// GOFERBROKE_CLIENT_INSECURE       | clientInsecure     | true | false | 1 | 0
 // GOFERBROKE_TLS_CA                | tls.caFile         | path
 // GOFERBROKE_TLS_CERT              | tls.certFile       | path
 // GOFERBROKE_TLS_KEY               | tls.keyFile        | path
@@ -112,6 +114,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   env("CLIENT_PORT", "clientPort", "integer"),
   env("CLIENT_BIND", "clientBind", "text"),
   env("CLIENT_TOKEN", "clientToken", "text"),
+  env("CLIENT_TOKEN_FILE", "clientToken", "secretFile"),
+  env("CLIENT_INSECURE", "clientInsecure", "boolean"),
   env("TLS_CA", "tls.caFile", "text"),
   env("TLS_CERT", "tls.certFile", "text"),
   env("TLS_KEY", "tls.keyFile", "text"),

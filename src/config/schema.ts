@@ -14,6 +14,7 @@
 // clientPort         | integer                    | (no client port)     | 0-65535 (0 = ephemeral)
 // clientBind         | host                       | "127.0.0.1"          | IP address or host name
 // clientToken        | string                     | (no token)           | 8-1024 visible ASCII characters
+// clientInsecure     | boolean                    | (false)              | true: serve a non-loopback clientBind without a token
 // tls                | {caFile, certFile, keyFile, requireNameMatch} | (no TLS) | non-empty paths; requireNameMatch default false
 // secret             | string                     | (no secret)          | 16-4096 UTF-8 bytes
 // gossipIntervalMs   | integer ms                 | 1000                 | 100-60000
@@ -47,10 +48,13 @@
 //   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632).
 // - maxGossipBytes cannot exceed maxFrameBytes: the budget is spent inside one frame.
 // - clientPort must differ from the node port, as in Go (both are bound).
+// - A client port on a non-loopback clientBind needs clientToken, or clientInsecure: true to say
+//   the exposure is meant. Anyone who reaches an open client port can rewrite the cluster config,
+//   and every node adopts it, including nodes that have a token.
 
 import { hostname } from "node:os";
 import * as v from "valibot";
-import { CLUSTER_NETWORKS, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+import { CLUSTER_NETWORKS, isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
 import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
 import { suggestClosest } from "./suggest.ts";
 
@@ -207,6 +211,7 @@ const optionSchemas = {
     v.string("a token of 8 to 1024 visible ASCII characters"),
     v.regex(/^[\x21-\x7e]{8,1024}$/, "a token of 8 to 1024 visible ASCII characters"),
   ),
+  clientInsecure: v.boolean("true or false"),
   tls: tlsSchema,
   secret: v.pipe(
     v.string("a string of 16 to 4096 bytes"),
@@ -298,6 +303,7 @@ const nodeOptionsSchema = v.object({
   clientPort: v.optional(schema.clientPort),
   clientBind: v.optional(schema.clientBind, fixed.clientBind),
   clientToken: v.optional(schema.clientToken),
+  clientInsecure: v.optional(schema.clientInsecure),
   tls: v.optional(schema.tls),
   secret: v.optional(schema.secret),
   gossipIntervalMs: v.optional(schema.gossipIntervalMs, fixed.gossipIntervalMs),
@@ -482,6 +488,17 @@ function crossCheckIssues(options: NodeOptions, given: Record<string, unknown>):
       path: "clientPort",
       value: options.clientPort,
       expected: `a port other than the node port ${port}`,
+    });
+  }
+  if (options.clientPort !== undefined && options.clientToken === undefined && !options.clientInsecure && !isLoopbackHost(options.clientBind)) {
+    issues.push({
+      path: "clientBind",
+      value: options.clientBind,
+      expected: "",
+      problem:
+        `the client port on ${JSON.stringify(options.clientBind)} would let anyone who reaches it read and write this node and rewrite the cluster config; ` +
+        "give it a token (--client-token-file FILE, GOFERBROKE_CLIENT_TOKEN_FILE or --client-token), bind it to loopback (--client-bind 127.0.0.1), " +
+        "or pass --client-insecure if the network is trusted",
     });
   }
   return issues;
