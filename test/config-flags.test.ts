@@ -204,11 +204,11 @@ describe("subcommands", () => {
     expect(parseCliArgs(["set", "app", "count", "42", "--type=int64", "--ttl", "30s"])).toEqual({
       command: "set",
       positionals: ["app", "count", "42"],
-      flags: { type: "int64", ttlMs: 30_000 },
+      flags: { type: "int", ttlMs: 30_000 },
       configFiles: {},
     });
     expect(usageError(["set", "k", "v", "--type=decimal"]).message).toBe(
-      'flag --type: "decimal" is not one of string, bytes, int64, float64, bool, json',
+      'flag --type: "decimal" is not one of string, bytes, int, float, bool, json',
     );
   });
 

@@ -24,10 +24,13 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 export const CONFIG_SUBCOMMANDS = ["show", "set"] as const;
-export const VALUE_TYPES = ["string", "bytes", "int64", "float64", "bool", "json"] as const;
+/** The admin API's type names, the one spelling shown everywhere. */
+export const VALUE_TYPES = ["string", "bytes", "int", "float", "bool", "json"] as const;
+/** Older spellings `--type` still accepts. */
+const VALUE_TYPE_ALIASES: Record<string, string> = { int64: "int", float64: "float" };
 
 export interface ParsedCommandLine {
   /** The subcommand, or null to run a node. */
@@ -241,7 +244,9 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   // Client commands.
   { long: "client", short: "c", value: "host:port", scope: "client", help: "client port of the node to talk to", store: hostPort("client", 1) },
   { long: "token", value: "token", scope: "client", help: "token for the node's client port", store: text("token", "token") },
-  { long: "type", value: VALUE_TYPES.join("|"), scope: "set", help: "value type", store: choice("type", VALUE_TYPES) },
+  { long: "type", value: VALUE_TYPES.join("|"), scope: "set", help: "value type (default string: no guessing)", store: choice("type", VALUE_TYPES, (raw) => VALUE_TYPE_ALIASES[raw] ?? raw) },
+  { long: "json", scope: "client", help: "print the node's answer as JSON", store: boolean("json") },
+  { long: "format", value: "text|json", scope: "client", help: "output format (as serf's -format)", store: choice("format", ["text", "json"]) },
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
 ];
 
