@@ -26,6 +26,8 @@ export class UsageError extends Error {
 
 export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
+/** The commands that talk to a node (help and version answer locally). */
+const NODE_COMMANDS = COMMANDS.filter((command) => command !== "help" && command !== "version");
 export const CONFIG_SUBCOMMANDS = ["show", "set"] as const;
 /** The admin API's type names, the one spelling shown everywhere. */
 export const VALUE_TYPES = ["string", "bytes", "int", "float", "bool", "json"] as const;
@@ -365,7 +367,7 @@ function checkScope(spec: FlagSpec, flag: string, command: Command | null): void
   if (spec.scope === "any") return;
   if (command === null) {
     if (spec.scope === "node") return;
-    const where = spec.scope === "set" ? "the command set" : `the commands ${COMMANDS.join(", ")}`;
+    const where = spec.scope === "set" ? "the command set" : `the commands ${NODE_COMMANDS.join(", ")}`;
     throw new UsageError(`flag ${flag} only applies to ${where}`, flag);
   }
   if (spec.scope === "client" || (spec.scope === "set" && command === "set")) return;
@@ -381,11 +383,7 @@ function parseCommand(positionals: string[]): { command: Command | null; rest: s
     const hint = closest === undefined ? "" : ` (did you mean ${closest}?)`;
     throw new UsageError(`unknown command ${JSON.stringify(first)}${hint}; commands: ${COMMANDS.join(", ")}`);
   }
-  const command = first as Command;
-  if (command === "config" && !(CONFIG_SUBCOMMANDS as readonly string[]).includes(rest[0] ?? "")) {
-    throw new UsageError(`command config needs ${CONFIG_SUBCOMMANDS.join(" or ")}`);
-  }
-  return { command, rest };
+  return { command: first as Command, rest };
 }
 
 /**
@@ -400,6 +398,10 @@ export function parseCliArgs(argv: readonly string[]): ParsedCommandLine {
   for (const { spec, value, flag } of given) {
     checkScope(spec, flag, command);
     spec.store(flags, value, flag, configFiles);
+  }
+  // After the flags: `config --help` asks for help, not for show or set.
+  if (command === "config" && !flags.help && !(CONFIG_SUBCOMMANDS as readonly string[]).includes(rest[0] ?? "")) {
+    throw new UsageError(`command config needs ${CONFIG_SUBCOMMANDS.join(" or ")}`);
   }
   return { command, positionals: rest, flags, configFiles };
 }
