@@ -2,7 +2,7 @@
 // `goferbroke help CMD` / `goferbroke CMD --help` for one command, as serf, consul and nats do.
 // The flag lines come from the flag table (flags.ts), so a new flag cannot be left out.
 
-import { COMMANDS, FLAG_SPECS, UsageError, formatFlagHelp, type Command } from "../config/flags.ts";
+import { COMMANDS, FLAG_SPECS, NODE_COMMANDS, UsageError, formatFlagHelp, type Command } from "../config/flags.ts";
 import { suggestClosest } from "../config/suggest.ts";
 
 interface CommandHelp {
@@ -72,9 +72,6 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
   },
 };
 
-/** Commands that talk to a running node (the rest are answered locally). */
-const LOCAL_COMMANDS: readonly Command[] = ["help", "version"];
-
 function commandLine(command: Command): string {
   const { usage } = COMMAND_HELP[command];
   return usage === "" ? command : `${command} ${usage}`;
@@ -121,9 +118,9 @@ export function overviewHelp(): string {
 
 export function commandHelp(command: Command): string {
   const { summary, details } = COMMAND_HELP[command];
-  const sections = [`Usage: goferbroke ${commandLine(command)}${LOCAL_COMMANDS.includes(command) ? "" : " [flags]"}`, "", `${summary[0]!.toUpperCase()}${summary.slice(1)}.`];
+  const sections = [`Usage: goferbroke ${commandLine(command)}${NODE_COMMANDS.includes(command) ? " [flags]" : ""}`, "", `${summary[0]!.toUpperCase()}${summary.slice(1)}.`];
   if (details !== "") sections.push("", details);
-  if (!LOCAL_COMMANDS.includes(command)) {
+  if (NODE_COMMANDS.includes(command)) {
     const flags = formatFlagHelp("client")
       .split("\n")
       .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line));

@@ -27,7 +27,7 @@ export class UsageError extends Error {
 export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 /** The commands that talk to a node (help and version answer locally). */
-const NODE_COMMANDS = COMMANDS.filter((command) => command !== "help" && command !== "version");
+export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
 export const CONFIG_SUBCOMMANDS = ["show", "set"] as const;
 /** The admin API's type names, the one spelling shown everywhere. */
 export const VALUE_TYPES = ["string", "bytes", "int", "float", "bool", "json"] as const;
