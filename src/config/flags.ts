@@ -118,6 +118,14 @@ const boolean =
     flags[key] = raw === "true";
   };
 
+/** The flag names a file; the option gets its text (readSecretFile), so the secret stays out of `ps`. */
+const secretFromFile =
+  (key: string) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    if (raw === "") throw needsValue(flag, "file");
+    flags[key] = readSecretFile(raw, flag);
+  };
+
 const tlsField =
   (field: string, placeholder: string) =>
   (flags: Flags, raw: string, flag: string): void => {
@@ -210,10 +218,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     value: "file",
     scope: "node",
     help: "file holding the shared cluster secret",
-    store: (flags, raw, flag) => {
-      if (raw === "") throw needsValue(flag, "file");
-      flags.secret = readSecretFile(raw, flag);
-    },
+    store: secretFromFile("secret"),
   },
   { long: "gossip-interval", value: "duration", scope: "node", help: "gossip round interval (ms, or 200ms, 1s)", store: duration("gossipIntervalMs") },
   {
@@ -232,10 +237,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
     value: "file",
     scope: "node",
     help: "file holding the token clients must present",
-    store: (flags, raw, flag) => {
-      if (raw === "") throw needsValue(flag, "file");
-      flags.clientToken = readSecretFile(raw, flag);
-    },
+    store: secretFromFile("clientToken"),
   },
   { long: "client-insecure", scope: "node", help: "serve a non-loopback --client-bind without a token", store: boolean("clientInsecure") },
   // Everywhere.
