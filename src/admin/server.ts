@@ -115,7 +115,13 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
       return errorResponse(new HttpError(500, "internal error; see the node's log"));
     }
   };
-  const server = listen(options, api.maxBodyBytes, fetch);
+  let server: Server<undefined>;
+  try {
+    server = listen(options, api.maxBodyBytes, fetch);
+  } catch (error) {
+    stopObservingPropagation(); // the node outlives a failed start; its listener must not
+    throw error;
+  }
   const port = server.port ?? options.port;
   clientAddress = formatHostPort(server.hostname ?? options.hostname, port);
   logger.info(`client port listening on ${server.url.href}`, { token: options.token !== undefined });

@@ -1,5 +1,5 @@
 // Logging for the daemon through consola: its pretty reporter on a terminal, or one JSON object
-// per line ({time, level, msg, ...fields}) for journald and log shippers. consola has no JSON
+// per line ({time, level, node, msg, ...fields}) for journald and log shippers. consola has no JSON
 // mode of its own; the small reporter below adds it.
 //
 // JSON lines need only consola's core (levels, tags, reporters). Its main entry adds the pretty
