@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
 import { HEADER_BYTES, MessageType, PROTOCOL_VERSION } from "../src/codec/index.ts";
-import { AuthScheme, encodeHelloIntroduce, newNonce } from "../src/transport/handshake.ts";
+import { AuthScheme, encodeHelloIntroduce } from "../src/codec/index.ts";
+import { newNonce } from "../src/transport/admission.ts";
 import { CertificateAuthorities, SKIP_REASON, opensslPath, tlsFlags } from "./support/certificates.ts";
 import {
   allHold,

@@ -6,3 +6,4 @@ export { BodyReader } from "./reader.ts";
 export { varuintSize } from "./varuint.ts";
 export * from "./digest.ts";
 export * from "./messages.ts";
+export * from "./handshake.ts";

@@ -38,7 +38,14 @@ export interface TcpTransportOptions {
   /** Bytes queued per peer past which send() answers "overloaded". */
   writeQueueHighWaterBytes?: number;
   connectTimeoutMs?: number;
+  /** From TCP accept or connect to the end of our handshake, TLS included. */
   handshakeTimeoutMs?: number;
+  /** Once a frame's first byte has arrived, the whole frame must follow within this; more bytes do not extend it. */
+  frameTimeoutMs?: number;
+  /** Connections open at once, both directions; an accept beyond it is closed at once. */
+  maxConnections?: number;
+  /** Handshakes in progress from one source address; an accept beyond it is closed at once. */
+  maxPendingHandshakesPerSource?: number;
   /** A connection with no bytes in either direction for this long is closed. */
   idleTimeoutMs?: number;
   /** How long a closing connection (or stop()) waits for its queue to drain before cutting it. */
@@ -64,6 +71,9 @@ export const TCP_DEFAULTS = {
   writeQueueHighWaterBytes: 4 * 1024 * 1024,
   connectTimeoutMs: 5_000,
   handshakeTimeoutMs: 5_000,
+  frameTimeoutMs: 30_000,
+  maxConnections: 1024,
+  maxPendingHandshakesPerSource: 16,
   idleTimeoutMs: 60_000,
   closeTimeoutMs: 2_000,
   keepAliveDelayMs: 15_000,

@@ -1,6 +1,7 @@
 // The production Transport: TCP through Bun.listen / Bun.connect, optionally TLS or mutual TLS,
-// with a handshake (handshake.ts) before any state flows, one connection per peer pair, a
-// bounded write queue per socket, and reconnects with backoff.
+// with a handshake (admission.ts) before any state flows, one connection per peer pair, a
+// bounded write queue per socket, and reconnects with backoff (tcp-dialer.ts). The accept gate
+// (tcp-accept.ts) bounds connections and pending handshakes per source at accept.
 //
 // Peers are known by node name. A PeerLink exists for every name that has an established
 // connection or one on the way (a lazy dial, a handshake in progress); frames sent to a name
@@ -10,31 +11,24 @@
 // move to the winner.
 
 import type { SocketHandler, TCPSocketListener } from "bun";
-import { DecodeError, HEADER_BYTES, MessageType, PROTOCOL_VERSION, messageTypeName, type Frame } from "../codec/index.ts";
-import type { Clock } from "../clock.ts";
 import {
-  AuthScheme,
+  DecodeError,
   ErrorCode,
-  checkIntroduction,
-  checkProof,
-  decodeError,
-  decodeHello,
-  decodeWelcome,
+  HEADER_BYTES,
+  MessageType,
   encodeError,
-  encodeHelloIntroduce,
-  encodeHelloProve,
-  encodeWelcome,
   errorCodeName,
-  ownProof,
+  messageTypeName,
   type ErrorBody,
+  type Frame,
   type Introduction,
-  type LocalIdentity,
-  type ProofTranscript,
-  type Refusal,
-  type Welcome,
-} from "./handshake.ts";
+} from "../codec/index.ts";
+import type { Clock } from "../clock.ts";
+import { Handshake, type AdmissionHooks, type LocalIdentity, type Refusal } from "./admission.ts";
+import { AcceptGate } from "./tcp-accept.ts";
 import { Connection, type ConnectionHooks, type ConnectionSettings, type SocketSlot, type TransportSocket } from "./tcp-connection.ts";
-import { backoffDelay, newDial, type Dial, type DialAttempt } from "./tcp-dial.ts";
+import type { Dial, DialAttempt } from "./tcp-dial.ts";
+import { Dialer } from "./tcp-dialer.ts";
 import {
   formatAddress,
   parseAddress,
@@ -72,6 +66,9 @@ export class TcpTransport implements Transport {
   private readonly local: LocalIdentity;
   private readonly connectionSettings: ConnectionSettings;
   private readonly connectionHooks: ConnectionHooks;
+  private readonly admissionHooks: AdmissionHooks;
+  private readonly gate: AcceptGate;
+  private readonly dialer: Dialer;
   private readonly socketHandlers: SocketHandler<SocketSlot | undefined>;
   private host: TransportHost | null = null;
   private listener: TCPSocketListener<SocketSlot | undefined> | null = null;
@@ -80,39 +77,53 @@ export class TcpTransport implements Transport {
   private stopping = false;
   private readonly connections = new Set<Connection>();
   private readonly peers = new Map<string, PeerLink>();
-  /** Outgoing dials by address. */
-  private readonly dials = new Map<string, Dial>();
   /** Advertised addresses learned in handshakes: a lazy dial falls back on them. */
   private readonly learnedAddresses = new Map<string, string>();
   private readonly lastOverloadWarning = new Map<string, number>();
   private readonly counters = newCounters();
   private seenAt: string | undefined;
-  /** While stop() waits for the dials that frames wait on: called whenever one settles. */
-  private onDialSettled: (() => void) | null = null;
 
   constructor(options: TcpTransportOptions) {
     this.options = resolveTcpOptions(options);
     this.log = options.logger;
     this.clock = options.clock;
-    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, secret: options.secret };
+    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret };
     this.connectionSettings = {
       clock: options.clock,
       maxFrameBytes: this.options.maxFrameBytes,
       highWaterBytes: this.options.writeQueueHighWaterBytes,
       handshakeTimeoutMs: this.options.handshakeTimeoutMs,
+      frameTimeoutMs: this.options.frameTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs,
       closeTimeoutMs: this.options.closeTimeoutMs,
       keepAliveDelayMs: this.options.keepAliveDelayMs,
     };
     this.connectionHooks = {
       onHandshakeTimeout: (connection) =>
-        this.refuse(connection, { code: ErrorCode.HandshakeTimeout, message: `no handshake within ${this.options.handshakeTimeoutMs} ms` }),
+        this.refuse(connection, { code: ErrorCode.HandshakeTimeout, message: `no handshake within ${this.options.handshakeTimeoutMs} ms of connecting` }),
+      onFrameTimeout: (connection) =>
+        this.refuse(connection, {
+          code: ErrorCode.ProtocolViolation,
+          message: `a frame was still incomplete ${this.options.frameTimeoutMs} ms after its first byte (${connection.decoder.bufferedBytes} bytes received)`,
+        }),
       onIdle: (connection) => {
         this.log.debug(`closing idle connection to ${this.describe(connection)}: no traffic for ${this.options.idleTimeoutMs} ms`);
         connection.closeGracefully("idle");
       },
       onBytesWritten: (bytes) => (this.counters.bytesOut += bytes),
     };
+    this.admissionHooks = {
+      connectedGeneration: (name) => {
+        const link = this.peers.get(name);
+        return link?.connection ? link.generation : undefined;
+      },
+    };
+    this.gate = new AcceptGate(this.options.maxConnections, this.options.maxPendingHandshakesPerSource, this.clock, this.log);
+    this.dialer = new Dialer(this.options, this.clock, this.log, {
+      connect: (attempt) => this.connect(attempt),
+      settleLink: (name) => this.settleLink(name),
+      framesWaitOn: (dial) => this.framesWaitOn(dial),
+    });
     this.socketHandlers = {
       binaryType: "uint8array",
       open: (socket) => this.onOpen(socket),
@@ -121,8 +132,11 @@ export class TcpTransport implements Transport {
       close: (socket, error) => this.onClose(socket, error),
       // A failed TLS session, or one of our handlers threw (a bug): the socket closes next.
       error: (socket, error) => this.log.warn(`socket error on ${socket.data?.connection?.remote ?? "a connection"}: ${error.message}`),
-      // Bun.connect's rejected promise reports connect failures (see attemptDial).
+      // Bun.connect's rejected promise reports connect failures (see connect).
       connectError: () => {},
+      // With this handler Bun runs `open` at TCP accept/connect, before TLS, so the handshake
+      // deadline covers TLS too; this runs once TLS completed (or failed).
+      ...(options.tls ? { handshake: (socket: TransportSocket) => this.onTlsHandshake(socket) } : {}),
     };
   }
 
@@ -170,13 +184,7 @@ export class TcpTransport implements Transport {
     if (this.host) throw new Error("TcpTransport.start() called twice");
     this.host = host;
     if (this.options.tls) this.tls = await loadTls(this.options.tls);
-    const listener = Bun.listen<SocketSlot | undefined>({
-      hostname: this.options.listen.host,
-      port: this.options.listen.port,
-      data: undefined,
-      socket: this.socketHandlers,
-      ...(this.tls ? { tls: this.tls.server } : {}),
-    });
+    const listener = this.listen();
     this.listener = listener;
     const bound = formatAddress(listener.hostname, listener.port);
     this.advertised = this.options.advertiseAddress ?? bound;
@@ -187,9 +195,27 @@ export class TcpTransport implements Transport {
     }
     for (const seed of this.options.seeds) {
       if (seed === this.advertised || seed === bound) continue;
-      const dial = this.dials.get(seed) ?? this.addDial(seed, true, undefined);
+      const dial = this.dialer.get(seed) ?? this.dialer.add(seed, true, undefined);
       dial.persistent = true;
-      if (dial.phase === "waiting") this.attemptDial(dial);
+      if (dial.phase === "waiting") this.dialer.attempt(dial);
+    }
+  }
+
+  /** Bun's listen error says only "Failed to listen at <host>": name the port and the cause. */
+  private listen(): TCPSocketListener<SocketSlot | undefined> {
+    const { host, port } = this.options.listen;
+    try {
+      return Bun.listen<SocketSlot | undefined>({
+        hostname: host,
+        port,
+        data: undefined,
+        socket: this.socketHandlers,
+        ...(this.tls ? { tls: this.tls.server } : {}),
+      });
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const cause = code === "EADDRINUSE" ? "the address is already in use (EADDRINUSE)" : code ? `${(error as Error).message} (${code})` : (error as Error).message;
+      throw Object.assign(new Error(`cannot listen for peers on ${formatAddress(host, port)}: ${cause}`), { code });
     }
   }
 
@@ -207,10 +233,10 @@ export class TcpTransport implements Transport {
     if (policy === "never") return "unreachable";
     const address = this.host.addressOf(peer) ?? this.learnedAddresses.get(peer);
     if (address === undefined || address === this.advertised || peer === this.local.nodeName) return "unreachable";
-    let dial = this.dials.get(address);
+    let dial = this.dialer.get(address);
     if (!dial) {
       try {
-        dial = this.addDial(address, false, peer);
+        dial = this.dialer.add(address, false, peer);
       } catch (error) {
         this.log.debug(`cannot dial ${peer}: ${(error as Error).message}`);
         return "unreachable";
@@ -223,7 +249,7 @@ export class TcpTransport implements Transport {
     dial.quiet = policy === "quiet";
     const newLink = this.addLink(peer);
     const result = this.enqueue(newLink, frames);
-    if (dial.phase === "waiting") this.attemptDial(dial);
+    if (dial.phase === "waiting") this.dialer.attempt(dial);
     return result;
   }
 
@@ -244,12 +270,7 @@ export class TcpTransport implements Transport {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const dial of this.dials.values()) {
-      dial.retryTimer?.cancel();
-      if (dial.attempt && !this.framesWaitOn(dial)) this.settleAttempt(dial.attempt);
-    }
-    await this.dialsWithFramesSettled(this.options.closeTimeoutMs);
-    for (const dial of this.dials.values()) if (dial.attempt) this.settleAttempt(dial.attempt);
+    await this.dialer.stop();
     const connections = [...this.connections];
     for (const connection of connections) connection.closeGracefully("stopping");
     await Promise.all(connections.map((connection) => connection.closed));
@@ -262,23 +283,6 @@ export class TcpTransport implements Transport {
     if (dial.phase !== "connecting" && dial.phase !== "handshaking") return false;
     const link = dial.expectedName === undefined ? undefined : this.peers.get(dial.expectedName);
     return link !== undefined && link.connection === null && link.outboxBytes > 0;
-  }
-
-  /** Resolves once no dial carries frames any more, or after timeoutMs. */
-  private async dialsWithFramesSettled(timeoutMs: number): Promise<void> {
-    const pending = () => [...this.dials.values()].some((dial) => this.framesWaitOn(dial));
-    if (!pending()) return;
-    await new Promise<void>((resolve) => {
-      const timer = this.clock.setTimer(timeoutMs, () => finish());
-      const finish = (): void => {
-        timer.cancel();
-        this.onDialSettled = null;
-        resolve();
-      };
-      this.onDialSettled = () => {
-        if (!pending()) finish();
-      };
-    });
   }
 
   // ---- sending ----
@@ -321,102 +325,68 @@ export class TcpTransport implements Transport {
 
   // ---- dialling ----
 
-  private addDial(address: string, persistent: boolean, expectedName: string | undefined): Dial {
-    const dial = newDial(address, parseAddress(address), persistent, expectedName);
-    this.dials.set(address, dial);
-    return dial;
-  }
-
-  private attemptDial(dial: Dial): void {
-    dial.retryTimer?.cancel();
-    dial.retryTimer = null;
-    dial.phase = "connecting";
-    const attempt: DialAttempt = { dial, settled: false, connectTimer: null };
-    dial.attempt = attempt;
-    attempt.connectTimer = this.clock.setTimer(this.options.connectTimeoutMs, () =>
-      this.attemptFailed(attempt, `no connection within ${this.options.connectTimeoutMs} ms`),
-    );
+  private connect(attempt: DialAttempt): void {
+    const { target } = attempt.dial;
     Bun.connect<SocketSlot | undefined>({
-      hostname: dial.target.host,
-      port: dial.target.port,
+      hostname: target.host,
+      port: target.port,
       data: { connection: null, attempt },
       socket: this.socketHandlers,
       ...(this.tls ? { tls: this.tls.client } : {}),
-    }).catch((error: Error & { code?: string }) => this.attemptFailed(attempt, error.code ? `${error.message} (${error.code})` : error.message));
-  }
-
-  private attemptFailed(attempt: DialAttempt, reason: string): void {
-    if (attempt.settled) return;
-    this.settleAttempt(attempt);
-    this.dialFailed(attempt.dial, reason, false);
-  }
-
-  /** Marks the connect phase decided: a late open, rejection or timeout of it is then ignored. */
-  private settleAttempt(attempt: DialAttempt): void {
-    attempt.settled = true;
-    attempt.connectTimer?.cancel();
-    attempt.connectTimer = null;
-  }
-
-  /** reasonLogged: the reason already went out as a warning (a refusal), so repeat it only in debug. */
-  private dialFailed(dial: Dial, reason: string, reasonLogged: boolean): void {
-    if (dial.phase === "self") return;
-    if (this.stopping) {
-      // No retry now; the frames that waited for it are dropped.
-      dial.phase = "waiting";
-      if (dial.expectedName !== undefined) this.settleLink(dial.expectedName);
-      this.onDialSettled?.();
-      return;
-    }
-    dial.failures++;
-    const delay = backoffDelay(dial.failures, this.options.reconnectBaseMs, this.options.reconnectMaxMs, this.options.random);
-    dial.phase = "waiting";
-    dial.retryAt = this.clock.now() + delay;
-    const what = dial.persistent ? `seed ${dial.address}` : `${dial.expectedName ?? "peer"} at ${dial.address}`;
-    const next = dial.persistent ? `retrying in ${Math.round(delay)} ms` : `no new attempt for ${Math.round(delay)} ms`;
-    const message = `cannot reach ${what}: ${reason}; ${next}`;
-    if (dial.failures === 1 && !reasonLogged && !dial.quiet) this.log.warn(message, { address: dial.address, failures: dial.failures });
-    else this.log.debug(message, { address: dial.address, failures: dial.failures });
-    if (dial.persistent) dial.retryTimer = this.clock.setTimer(delay, () => this.attemptDial(dial));
-    if (dial.expectedName !== undefined) this.settleLink(dial.expectedName);
-  }
-
-  private dialSucceeded(dial: Dial, peerName: string): void {
-    if (dial.failures > 0) this.log.info(`reached ${dial.address} (${peerName}) after ${dial.failures} failed attempts`);
-    this.dials.delete(dial.address);
-    // A lazy dial whose address now belongs to another node: the frames waiting for the old one go.
-    if (dial.expectedName !== undefined && dial.expectedName !== peerName) this.settleLink(dial.expectedName);
+    }).catch((error: Error & { code?: string }) => this.dialer.attemptFailed(attempt, error.code ? `${error.message} (${error.code})` : error.message));
   }
 
   // ---- socket events ----
 
+  /** TCP accept or connect; with TLS, before the TLS handshake. */
   private onOpen(socket: TransportSocket): void {
     const attempt = socket.data?.attempt ?? null;
     if (!attempt) socket.data = { connection: null, attempt: null };
     if (attempt) {
       // While stopping, only the attempts stop() waits for are still unsettled.
       if (attempt.settled) return socket.terminate();
-      this.settleAttempt(attempt);
+      this.dialer.settleAttempt(attempt);
     } else if (this.stopping) {
       return socket.terminate();
     }
-    const remote = formatAddress(socket.remoteAddress, socket.remotePort);
-    const certificate = this.tls ? certificateProblem(socket) : null;
-    if (certificate) {
-      this.countRefusal("CertificateUntrusted");
-      this.log.warn(`refused peer ${remote}: ${certificate}`, { peer: remote });
-      if (attempt) this.dialFailed(attempt.dial, certificate, true);
-      return socket.terminate();
+    const source = socket.remoteAddress ?? "(unknown)";
+    if (!attempt) {
+      const refused = this.gate.admit(source, this.connections.size);
+      if (refused) {
+        this.countRefusal(refused);
+        return socket.terminate();
+      }
     }
-    const connection = new Connection(socket, attempt ? "outbound" : "inbound", attempt?.dial ?? null, this.connectionSettings, this.connectionHooks);
+    const remote = formatAddress(socket.remoteAddress, socket.remotePort);
+    const hooks: AdmissionHooks = this.tls?.requireNameMatch
+      ? { ...this.admissionHooks, checkPeer: (peer) => checkCertificateName(socket, peer.nodeName) }
+      : this.admissionHooks;
+    const handshake = new Handshake(attempt ? "dialer" : "listener", this.local, this.advertised, remote, hooks);
+    const connection = new Connection(socket, attempt ? "outbound" : "inbound", attempt?.dial ?? null, handshake, this.connectionSettings, this.connectionHooks);
+    if (!attempt) connection.pendingSource = source;
     socket.data!.connection = connection;
     this.connections.add(connection);
     this.counters.connectionsOpened++;
     this.log.debug(`${attempt ? "connected to" : "accepted"} ${connection.remote}`);
-    if (attempt) {
-      attempt.dial.phase = "handshaking";
-      this.sendControl(connection, encodeHelloIntroduce(this.ourIntroduction(connection)));
-    }
+    if (attempt) attempt.dial.phase = "handshaking";
+    if (!this.tls) this.beginHandshake(connection);
+  }
+
+  /** TLS completed or failed: the peer's certificate decides whether the handshake may begin. */
+  private onTlsHandshake(socket: TransportSocket): void {
+    const connection = socket.data?.connection;
+    if (!connection || connection.state !== "handshaking") return;
+    const problem = certificateProblem(socket);
+    if (!problem) return this.beginHandshake(connection);
+    this.countRefusal("CertificateUntrusted");
+    connection.closeReason = problem;
+    this.log.warn(`refused peer ${connection.remote}: ${problem}`, { peer: connection.remote });
+    socket.terminate();
+  }
+
+  /** The dialer speaks first. */
+  private beginHandshake(connection: Connection): void {
+    if (connection.direction === "outbound") this.sendControl(connection, connection.handshake.hello());
   }
 
   private onData(socket: TransportSocket, chunk: Uint8Array): void {
@@ -424,22 +394,29 @@ export class TcpTransport implements Transport {
     if (!connection || connection.state === "closed") return;
     this.counters.bytesIn += chunk.length;
     connection.touch();
+    let frames = 0;
     try {
-      connection.decoder.push(chunk, (frame) => this.onFrame(connection, frame));
+      connection.decoder.push(chunk, (frame) => {
+        frames++;
+        this.onFrame(connection, frame);
+      });
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
-      this.refuse(connection, { code: ErrorCode.MalformedFrame, message: `malformed frame: ${error.message}` });
+      const phase = connection.handshakeDone ? "" : " (before the handshake completed)";
+      this.refuse(connection, { code: ErrorCode.MalformedFrame, message: `malformed frame${phase}: ${error.message}` });
     }
+    connection.afterChunk(frames);
   }
 
   private onClose(socket: TransportSocket, error: Error | undefined): void {
     const slot = socket.data;
     const connection = slot?.connection;
     if (!connection) {
-      if (slot?.attempt) this.attemptFailed(slot.attempt, "connection closed before it opened");
+      if (slot?.attempt) this.dialer.attemptFailed(slot.attempt, "connection closed before it opened");
       return;
     }
     if (connection.state === "closed") return;
+    this.endPending(connection);
     const unsent = connection.queue.takePending();
     connection.markClosed();
     this.connections.delete(connection);
@@ -452,7 +429,7 @@ export class TcpTransport implements Transport {
     if (!connection.handshakeDone) {
       const reason = connection.closeReason || `${peerReason} during the handshake`;
       this.log.debug(`handshake with ${this.describe(connection)} ended: ${reason}`);
-      if (connection.dial) this.dialFailed(connection.dial, reason, connection.closeReason !== "");
+      if (connection.dial) this.dialer.failed(connection.dial, reason, connection.closeReason !== "");
       if (name !== undefined) this.settleLink(name);
       return;
     }
@@ -477,21 +454,19 @@ export class TcpTransport implements Transport {
       return;
     }
     if (connection.state !== "handshaking") return; // refused or closing: the rest is ignored
-    const violation = (what: string): void => this.refuse(connection, { code: ErrorCode.ProtocolViolation, message: what });
-    if (frame.type === MessageType.Error) return this.onPeerRefused(connection, decodeError(frame.body));
-    if (frame.type === MessageType.Hello) {
-      if (connection.direction !== "inbound") return violation("HELLO from the side we dialled");
-      const hello = decodeHello(frame.body);
-      if (hello.step === "introduce") return this.onHelloIntroduce(connection, hello.introduction);
-      if (!connection.peer) return violation("HELLO proof before the HELLO introduction");
-      return this.onHelloProve(connection, hello.proof);
+    const outcome = connection.handshake.receive(frame);
+    switch (outcome.kind) {
+      case "continue":
+        return this.sendControl(connection, outcome.send);
+      case "peer-refused":
+        return this.onPeerRefused(connection, outcome.error);
+      case "refused":
+        if (this.isOwnDial(outcome.refusal, outcome.claimed)) return this.closeSelfDial(connection, outcome.claimed!);
+        return this.refuse(connection, outcome.refusal, outcome.claimed?.nodeName);
+      case "established":
+        if (outcome.send) this.sendControl(connection, outcome.send);
+        return this.establish(connection);
     }
-    if (frame.type === MessageType.Welcome) {
-      if (connection.direction !== "outbound") return violation("WELCOME from a side that dialled us");
-      if (connection.peer) return violation("second WELCOME");
-      return this.onWelcome(connection, decodeWelcome(frame.body));
-    }
-    violation(`${messageTypeName(frame.type)} frame before the handshake completed`);
   }
 
   private deliver(peer: string, frame: Frame): void {
@@ -510,52 +485,17 @@ export class TcpTransport implements Transport {
     }
   }
 
-  /** Listener side, step 1: the dialer introduced itself. */
-  private onHelloIntroduce(connection: Connection, intro: Introduction): void {
-    if (connection.peer) {
-      return this.refuse(connection, { code: ErrorCode.ProtocolViolation, message: "second HELLO introduction" });
-    }
-    const ownDial = this.ownDialWithNonce(intro.nonce);
-    if (ownDial && intro.nodeName === this.local.nodeName) {
-      // We dialled ourselves (a seed list that names this node under another address).
-      this.log.info(`${ownDial.address} is this node itself: not dialling it again`);
-      ownDial.phase = "self";
-      this.sendControl(connection, encodeError(ErrorCode.SameNameAsOurs, "connected to itself"));
-      connection.closeGracefully("connected to itself");
-      return;
-    }
-    const refusal = checkIntroduction(this.local, intro) ?? this.checkCertificateName(connection, intro.nodeName);
-    if (refusal) return this.refuse(connection, refusal, intro.nodeName);
-    connection.peer = intro;
-    const welcome: Welcome = {
-      ...this.ourIntroduction(connection),
-      seenAt: connection.remote,
-      proof: ownProof(this.local, "welcome", this.transcript(connection)),
-    };
-    this.sendControl(connection, encodeWelcome(welcome));
+  /** Our own introduction came back: a seed list names this node under another address. */
+  private isOwnDial(refusal: Refusal, claimed: Introduction | null): boolean {
+    return refusal.code === ErrorCode.SameNameAsOurs && claimed !== null && this.ownDialWithNonce(claimed.nonce) !== undefined;
   }
 
-  /** Listener side, step 2: the dialer proved it knows the secret. */
-  private onHelloProve(connection: Connection, proof: Uint8Array): void {
-    const peer = connection.peer!;
-    const refusal = checkProof(this.local, "hello", this.transcript(connection), proof) ?? this.checkGeneration(peer);
-    if (refusal) return this.refuse(connection, refusal);
-    this.establish(connection);
-  }
-
-  /** Dialer side: the listener answered. */
-  private onWelcome(connection: Connection, welcome: Welcome): void {
-    connection.peer = welcome;
-    const refusal =
-      checkIntroduction(this.local, welcome) ??
-      checkProof(this.local, "welcome", this.transcript(connection), welcome.proof) ??
-      this.checkCertificateName(connection, welcome.nodeName) ??
-      this.checkGeneration(welcome);
-    if (refusal) return this.refuse(connection, refusal);
-    if (welcome.seenAt !== this.seenAt) this.log.debug(`${welcome.nodeName} sees this node at ${welcome.seenAt}`);
-    this.seenAt = welcome.seenAt;
-    this.sendControl(connection, encodeHelloProve(ownProof(this.local, "hello", this.transcript(connection))));
-    this.establish(connection);
+  private closeSelfDial(connection: Connection, claimed: Introduction): void {
+    const ownDial = this.ownDialWithNonce(claimed.nonce)!;
+    this.log.info(`${ownDial.address} is this node itself: not dialling it again`);
+    ownDial.phase = "self";
+    this.sendControl(connection, encodeError(ErrorCode.SameNameAsOurs, "connected to itself"));
+    connection.closeGracefully("connected to itself");
   }
 
   private onPeerRefused(connection: Connection, error: ErrorBody): void {
@@ -568,49 +508,6 @@ export class TcpTransport implements Transport {
   }
 
   // ---- handshake checks ----
-
-  private ourIntroduction(connection: Connection): Introduction {
-    return {
-      protocolVersion: PROTOCOL_VERSION,
-      clusterName: this.local.clusterName,
-      nodeName: this.local.nodeName,
-      generation: this.options.generation,
-      advertisedAddress: this.advertised,
-      authScheme: this.local.secret === undefined ? AuthScheme.None : AuthScheme.HmacSha256,
-      nonce: connection.ourNonce,
-    };
-  }
-
-  private transcript(connection: Connection): ProofTranscript {
-    const peer = connection.peer!;
-    const outbound = connection.direction === "outbound";
-    return {
-      dialerNonce: outbound ? connection.ourNonce : peer.nonce,
-      listenerNonce: outbound ? peer.nonce : connection.ourNonce,
-      dialerName: outbound ? this.local.nodeName : peer.nodeName,
-      listenerName: outbound ? peer.nodeName : this.local.nodeName,
-    };
-  }
-
-  private checkCertificateName(connection: Connection, nodeName: string): Refusal | null {
-    if (!this.tls?.requireNameMatch) return null;
-    const names = certificateNames(connection.socket);
-    if (names.includes(nodeName)) return null;
-    return {
-      code: ErrorCode.CertificateName,
-      message: `certificate names [${names.join(", ")}] do not include the announced node name '${nodeName}'`,
-    };
-  }
-
-  /** A node name already connected with a newer generation: the announcer is an old incarnation. */
-  private checkGeneration(peer: Introduction): Refusal | null {
-    const link = this.peers.get(peer.nodeName);
-    if (!link?.connection || peer.generation >= link.generation) return null;
-    return {
-      code: ErrorCode.StaleGeneration,
-      message: `node '${peer.nodeName}' is already connected with generation ${link.generation}, newer than the announced ${peer.generation}`,
-    };
-  }
 
   private ownDialWithNonce(nonce: Uint8Array): Dial | undefined {
     for (const connection of this.connections) {
@@ -653,7 +550,9 @@ export class TcpTransport implements Transport {
     connection.markEstablished();
     const peer = connection.peer!;
     this.learnedAddresses.set(peer.nodeName, peer.advertisedAddress);
-    if (connection.dial) this.dialSucceeded(connection.dial, peer.nodeName);
+    this.endPending(connection);
+    if (connection.handshake.seenAt !== undefined) this.noteSeenAt(peer.nodeName, connection.handshake.seenAt);
+    if (connection.dial) this.dialer.succeeded(connection.dial, peer.nodeName);
     const link = this.peers.get(peer.nodeName) ?? this.addLink(peer.nodeName);
     const current = link.connection;
     if (current && peer.generation === link.generation) {
@@ -682,7 +581,20 @@ export class TcpTransport implements Transport {
       link.up = true;
       this.notifyHost(() => `peer up ${peer.nodeName}`, (host) => host.onPeerUp(peer.nodeName, peer.advertisedAddress));
     }
-    this.onDialSettled?.();
+    this.dialer.peerConnected();
+  }
+
+  /** Where the peer that welcomed us sees us: our address from the outside (NAT). */
+  private noteSeenAt(peerName: string, seenAt: string): void {
+    if (seenAt !== this.seenAt) this.log.debug(`${peerName} sees this node at ${seenAt}`);
+    this.seenAt = seenAt;
+  }
+
+  /** An inbound connection's handshake ended: the accept gate stops counting it. */
+  private endPending(connection: Connection): void {
+    if (connection.pendingSource === null) return;
+    this.gate.release(connection.pendingSource);
+    connection.pendingSource = null;
   }
 
   /** Both ends rank duplicates alike: dialled by the smaller name first, then by the smaller dialer nonce. */
@@ -709,9 +621,7 @@ export class TcpTransport implements Transport {
   }
 
   private connectionPending(name: string): boolean {
-    for (const dial of this.dials.values()) {
-      if (dial.expectedName === name && (dial.phase === "connecting" || dial.phase === "handshaking")) return true;
-    }
+    if (this.dialer.pendingFor(name)) return true;
     for (const connection of this.connections) {
       if (connection.state === "handshaking" && connection.peer?.nodeName === name) return true;
     }
@@ -727,6 +637,16 @@ export class TcpTransport implements Transport {
     if (!this.listener) throw new Error("TcpTransport is not started");
     return this.listener;
   }
+}
+
+/** With requireNameMatch: the peer's certificate must name the node it announces. */
+function checkCertificateName(socket: TransportSocket, nodeName: string): Refusal | null {
+  const names = certificateNames(socket);
+  if (names.includes(nodeName)) return null;
+  return {
+    code: ErrorCode.CertificateName,
+    message: `certificate names [${names.join(", ")}] do not include the announced node name '${nodeName}'`,
+  };
 }
 
 /** Frames in a buffer of whole frames, by walking their length fields. */
