@@ -17,46 +17,26 @@ import {
   encodeProve,
   encodeWelcomeIntroduce,
   type Introduction,
-  type Welcome,
 } from "../src/codec/index.ts";
 import { createRandom } from "../src/random.ts";
-import { newNonce } from "../src/transport/admission.ts";
-import { closeAll, frameBytes, introduce, rawConnect, rawListen, startNode, waitFor, type RawPeer, type TestNode } from "./tcp-harness.ts";
+import {
+  closeAll,
+  dialByHand,
+  frameBytes,
+  introduce,
+  introduction,
+  rawConnect,
+  rawListen,
+  startNode,
+  waitFor,
+  welcomeIntroduction,
+  type RawPeer,
+  type TestNode,
+} from "./tcp-harness.ts";
 
 afterEach(closeAll);
 
 const ping = (label: string) => frameBytes(MessageType.Ping, new TextEncoder().encode(label));
-
-function introduction(name: string, overrides: Partial<Introduction> = {}): Introduction {
-  return {
-    protocolVersion: PROTOCOL_VERSION,
-    clusterName: "test",
-    nodeName: name,
-    generation: 1,
-    advertisedAddress: "127.0.0.1:1",
-    authScheme: AuthScheme.None,
-    nonce: newNonce(),
-    ...overrides,
-  };
-}
-
-/** The listener's WELCOME step 1. */
-async function welcomeIntroduction(raw: RawPeer): Promise<Welcome> {
-  const welcome = decodeWelcome((await raw.nextFrame(MessageType.Welcome)).body);
-  if (welcome.step !== "introduce") throw new Error("expected WELCOME step 1, got the proof step");
-  return welcome.introduction;
-}
-
-/** Runs the dialer's side by hand up to sending its proof; returns the HELLO frames it sent. */
-async function dialByHand(raw: RawPeer, intro: Introduction, secret?: string): Promise<Uint8Array[]> {
-  const hello = encodeHelloIntroduce(intro);
-  raw.write(hello);
-  const welcome = await welcomeIntroduction(raw);
-  const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: intro.nodeName, listenerName: welcome.nodeName };
-  const prove = encodeProve(MessageType.Hello, secret === undefined ? new Uint8Array(0) : computeProof(secret, "hello", transcript));
-  raw.write(prove);
-  return [hello, prove];
-}
 
 /** A WELCOME step 1 from a hand-made listener. */
 function welcomeFrom(name: string, overrides: Partial<Introduction> = {}): Uint8Array {

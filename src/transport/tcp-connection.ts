@@ -33,6 +33,8 @@ export interface ConnectionSettings {
   highWaterBytes: number;
   handshakeTimeoutMs: number;
   frameTimeoutMs: number;
+  /** Whether sockets run TLS, which must complete before anything is written. */
+  tls: boolean;
   /** 0 disables the idle timeout. */
   idleTimeoutMs: number;
   closeTimeoutMs: number;
@@ -55,6 +57,8 @@ export class Connection {
   handshakeDone = false;
   /** True from the handshake's completion until a refusal: frames from it go to the host. */
   deliversFrames = false;
+  /** False until TLS completed (always true without TLS): nothing can be written before. */
+  secured: boolean;
   /** Inbound: the source address the accept gate counts this pending handshake under, until it ends. */
   pendingSource: string | null = null;
   /** Why we are closing it, for the dial's failure log. */
@@ -82,6 +86,7 @@ export class Connection {
     private readonly settings: ConnectionSettings,
     private readonly hooks: ConnectionHooks,
   ) {
+    this.secured = !settings.tls;
     this.remote = formatAddress(socket.remoteAddress, socket.remotePort);
     this.decoder = new FrameDecoder({ maxFrameBytes: Math.min(HANDSHAKE_FRAME_LIMIT, settings.maxFrameBytes) });
     this.queue = new WriteQueue({ write: (bytes) => socket.write(bytes) }, settings.highWaterBytes, (bytes) => this.onWritten(bytes));

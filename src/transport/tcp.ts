@@ -94,6 +94,7 @@ export class TcpTransport implements Transport {
       highWaterBytes: this.options.writeQueueHighWaterBytes,
       handshakeTimeoutMs: this.options.handshakeTimeoutMs,
       frameTimeoutMs: this.options.frameTimeoutMs,
+      tls: options.tls !== undefined,
       idleTimeoutMs: this.options.idleTimeoutMs,
       closeTimeoutMs: this.options.closeTimeoutMs,
       keepAliveDelayMs: this.options.keepAliveDelayMs,
@@ -376,6 +377,7 @@ export class TcpTransport implements Transport {
   private onTlsHandshake(socket: TransportSocket): void {
     const connection = socket.data?.connection;
     if (!connection || connection.state !== "handshaking") return;
+    connection.secured = true;
     const problem = certificateProblem(socket);
     if (!problem) return this.beginHandshake(connection);
     this.countRefusal("CertificateUntrusted");
@@ -529,6 +531,12 @@ export class TcpTransport implements Transport {
     });
     connection.deliversFrames = false;
     this.host?.onRefused?.(connection.remote, claimedName, refusal.message);
+    if (!connection.secured) {
+      // TLS never completed (a silent socket): no ERROR can be written, so do not wait to.
+      connection.closeReason = refusal.message;
+      connection.socket.terminate();
+      return;
+    }
     this.sendControl(connection, encodeError(refusal.code, refusal.message));
     connection.closeGracefully(refusal.message);
   }
