@@ -13,7 +13,7 @@ import { FrameDecoder, HANDSHAKE_FRAME_LIMIT, type Introduction } from "../codec
 import type { Clock, Timer } from "../clock.ts";
 import type { Handshake } from "./admission.ts";
 import type { Dial, DialAttempt } from "./tcp-dial.ts";
-import { formatAddress } from "./tcp-options.ts";
+import { formatAddress, type ResolvedTcpOptions } from "./tcp-options.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 /** What a socket carries in socket.data: its attempt while dialling, its Connection once open. */
@@ -27,20 +27,14 @@ export type TransportSocket = Socket<SocketSlot | undefined>;
 
 export type ConnectionState = "handshaking" | "established" | "closing" | "closed";
 
-export interface ConnectionSettings {
-  clock: Clock;
-  maxFrameBytes: number;
-  highWaterBytes: number;
-  handshakeTimeoutMs: number;
-  frameTimeoutMs: number;
-  /** Whether sockets run TLS, which must complete before anything is written. */
+/** The transport options a connection uses, and whether its socket runs TLS. */
+export type ConnectionSettings = Pick<
+  ResolvedTcpOptions,
+  "clock" | "maxFrameBytes" | "writeQueueHighWaterBytes" | "handshakeTimeoutMs" | "frameTimeoutMs" | "idleTimeoutMs" | "closeTimeoutMs" | "keepAliveDelayMs"
+> & {
+  /** TLS must complete before anything is written. */
   tls: boolean;
-  /** 0 disables the idle timeout. */
-  idleTimeoutMs: number;
-  closeTimeoutMs: number;
-  /** 0 leaves TCP keep-alive off. */
-  keepAliveDelayMs: number;
-}
+};
 
 export interface ConnectionHooks {
   onHandshakeTimeout(connection: Connection): void;
@@ -89,7 +83,7 @@ export class Connection {
     this.secured = !settings.tls;
     this.remote = formatAddress(socket.remoteAddress, socket.remotePort);
     this.decoder = new FrameDecoder({ maxFrameBytes: Math.min(HANDSHAKE_FRAME_LIMIT, settings.maxFrameBytes) });
-    this.queue = new WriteQueue({ write: (bytes) => socket.write(bytes) }, settings.highWaterBytes, (bytes) => this.onWritten(bytes));
+    this.queue = new WriteQueue({ write: (bytes) => socket.write(bytes) }, settings.writeQueueHighWaterBytes, (bytes) => this.onWritten(bytes));
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.lastActivity = settings.clock.now();
     this.handshakeTimer = settings.clock.setTimer(settings.handshakeTimeoutMs, () => hooks.onHandshakeTimeout(this));

@@ -118,3 +118,10 @@ export function formatAddress(host: string | undefined, port: number | undefined
   if (host === undefined) return "(closed socket)";
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/** Bun's listen error says only "Failed to listen at <host>": this one names the port and the cause. */
+export function listenError(error: unknown, host: string, port: number): Error {
+  const { code, message } = error as { code?: string; message: string };
+  const cause = code === "EADDRINUSE" ? "the address is already in use (EADDRINUSE)" : code ? `${message} (${code})` : message;
+  return Object.assign(new Error(`cannot listen for peers on ${formatAddress(host, port)}: ${cause}`), { code });
+}
