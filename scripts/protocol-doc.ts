@@ -7,7 +7,7 @@ import { join } from "node:path";
 const root = join(import.meta.dir, "..");
 export const protocolDocPath = join(root, "docs", "PROTOCOL.md");
 const sources = [
-  { file: "src/transport/handshake.ts", marker: "7.1" },
+  { file: "src/codec/handshake.ts", marker: "7.1" },
   { file: "src/codec/probe-messages.ts", marker: "7.2" },
 ] as const;
 

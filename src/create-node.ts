@@ -60,6 +60,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     ...(options.advertise ? { advertiseAddress: options.advertise } : {}),
     seeds: options.seeds,
     maxFrameBytes: options.maxFrameBytes,
+    maxConnections: options.maxConnections,
     ...(options.secret ? { secret: options.secret } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
     logger,

@@ -823,7 +823,7 @@ describe("help and version commands", () => {
 
 describe("pretty logs escape what came from the network", () => {
   test("a cluster name with a newline in a peer's HELLO cannot forge a log line", async () => {
-    const { encodeHelloIntroduce, AuthScheme } = await import("../src/transport/handshake.ts");
+    const { encodeHelloIntroduce, AuthScheme } = await import("../src/codec/handshake.ts");
     const { PROTOCOL_VERSION } = await import("../src/codec/frame.ts");
     const [nodePort, clientPort] = [await freePort(), await freePort()];
     const node = startNodeWithArgs({ name: "n1", nodePort, clientPort, args: ["-name", "n1", "-nodeAddr", `127.0.0.1:${nodePort}`, "-clientPort", String(clientPort)], env: { NO_COLOR: "1" } });

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "bun";
 import { HEADER_BYTES, MessageType, PROTOCOL_VERSION } from "../src/codec/index.ts";
-import { AuthScheme, encodeHelloIntroduce, newNonce } from "../src/transport/handshake.ts";
+import { AuthScheme, encodeHelloIntroduce } from "../src/codec/index.ts";
+import { newNonce } from "../src/transport/admission.ts";
 import { CertificateAuthorities, SKIP_REASON, opensslPath, tlsFlags } from "./support/certificates.ts";
 import {
   allHold,
@@ -176,12 +177,12 @@ describe("peers that do not belong", () => {
     const nodes = await startCluster({ names: NAMES.slice(0, 3), gossipIntervalMs: INTERVAL_MS, flags: () => secret("right") });
     const [alpha] = nodes as [NodeProcess, NodeProcess, NodeProcess];
 
-    // The dialer checks the listener's proof first, so the intruder is the one that finds the
-    // proofs disagree; alpha logs the refusal it receives. Either way no state flows.
+    // The dialer proves first, so alpha (the listener) finds the intruder's proof wrong and never
+    // sends its own; the intruder logs the refusal it receives. Either way no state flows.
     const wrong = await startNode({ name: "wrong-secret", seeds: [alpha.address], gossipIntervalMs: INTERVAL_MS, flags: secret("wrong") });
-    await waitForLog(wrong, "its refusal of alpha's proof", (line) => /^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/.test(line.msg));
-    await waitForLog(alpha, "the intruder's refusal", (line) =>
-      /^peer wrong-secret \(127\.0\.0\.1:\d+\) refused the connection \(AuthFailed\): "wrong cluster secret proof"$/.test(line.msg));
+    await waitForLog(alpha, "its refusal of the intruder's proof", (line) => /^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/.test(line.msg));
+    await waitForLog(wrong, "alpha's refusal", (line) =>
+      /^peer alpha \(127\.0\.0\.1:\d+\) refused the connection \(AuthFailed\): "wrong cluster secret proof"$/.test(line.msg));
 
     // Without any secret the listener (alpha) refuses at the introduction.
     const none = await startNode({ name: "no-secret", seeds: [alpha.address], gossipIntervalMs: INTERVAL_MS });
@@ -253,7 +254,7 @@ describe("garbage on the node port", () => {
     const randomReason = await waitForLog(alpha, "a reason for closing the random-bytes connection", (line) => line.msg.startsWith(`refused peer ${random.local}: `));
     expect(randomReason.msg).toMatch(/malformed frame|no handshake within|before the handshake/);
 
-    // 2. A header announcing a 2 GiB body.
+    // 2. A header announcing a 2 GiB body (before the handshake, the limit is 4 KiB).
     const oversized = await connectRaw(alpha);
     const header = new Uint8Array(HEADER_BYTES);
     new DataView(header.buffer).setUint32(0, 0x8000_0000);
@@ -262,7 +263,7 @@ describe("garbage on the node port", () => {
     oversized.socket.write(header);
     await waitClosedByNode(oversized, "an oversized length header");
     await waitForLog(alpha, "the oversized frame's refusal", (line) =>
-      line.msg === `refused peer ${oversized.local}: malformed frame: cannot decode frame.length at offset 0: body of 2147483648 bytes exceeds the 1048576-byte frame limit`);
+      line.msg === `refused peer ${oversized.local}: malformed frame (before the handshake completed): cannot decode frame.length at offset 0: body of 2147483648 bytes exceeds the 4096-byte frame limit`);
 
     // 3. A frame cut short, then our side closes: the node discards the partial frame and says so.
     const truncated = await connectRaw(alpha);
@@ -288,7 +289,7 @@ describe("garbage on the node port", () => {
     junky.socket.write(new Uint8Array([...hello, ...junk]));
     await waitClosedByNode(junky, "junk after a HELLO");
     const junkReason = await waitForLog(alpha, "the refusal of junk after HELLO", (line) => line.msg.startsWith(`refused peer ${junky.local}: `));
-    expect(junkReason.msg).toMatch(/malformed frame: .*exceeds the 1048576-byte frame limit/);
+    expect(junkReason.msg).toMatch(/malformed frame \(before the handshake completed\): .*exceeds the 4096-byte frame limit/);
     const types = frameTypes(Buffer.concat(junky.received));
     expect(types).toContain(MessageType.Welcome); // the HELLO itself was fine
     expect(types).toContain(MessageType.Error); // the junk was answered with ERROR before closing

@@ -15,6 +15,12 @@ import {
   FrameDecoder,
   FrameWriter,
   MessageType,
+  AuthScheme,
+  computeProof,
+  decodeHello,
+  decodeWelcome,
+  encodeHelloIntroduce,
+  encodeProve,
   type NodeDelta,
   PROTOCOL_VERSION,
   readDeltas,
@@ -91,7 +97,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -139,7 +145,7 @@ describe("vectors", () => {
       { node: "node-2", generation: 1_700_000_000_000, heartbeat: 0, maxVersion: 16384, collectedUpTo: 16383 },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Syn, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Syn, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readDigest(reader, 256)).toEqual(digest);
     reader.expectEnd("syn");
@@ -165,7 +171,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Ack, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Ack, 0, 42]);
     const reader = new BodyReader(frame.body);
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("ack");
@@ -196,7 +202,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Push, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Push, 0, 0]);
     const reader = new BodyReader(frame.body);
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("push");
@@ -209,7 +215,7 @@ describe("vectors", () => {
   test("frame-synack-empty", () => {
     const { bytes } = vector("frame-synack-empty");
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.SynAck, 0, 9]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.SynAck, 0, 9]);
     const reader = new BodyReader(frame.body);
     expect(readDigest(reader, 256)).toEqual([]);
     expect(readDeltas(reader, limits)).toEqual({ deltas: [], skipped: [] });
@@ -228,11 +234,38 @@ describe("vectors", () => {
     const { bytes } = vector("frame-flow");
     const info: FlowInfo = { allowedRate: 1.5, desiredRate: 2.25, ceilingRate: 3, roundsSinceOverflow: 4 };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([2, MessageType.Flow, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Flow, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readFlowInfo(reader)).toEqual(info);
     reader.expectEnd("flow");
     expect(hex(encodeFrame(MessageType.Flow, 42, (w) => writeFlowInfo(w, info)))).toBe(hex(bytes));
+  });
+
+  test("frame-hello-introduce: version 3, then the dialer's introduction", () => {
+    const { bytes } = vector("frame-hello-introduce");
+    const introduction = {
+      protocolVersion: 3,
+      clusterName: "c",
+      nodeName: "a",
+      generation: 300,
+      advertisedAddress: "h:1",
+      authScheme: AuthScheme.HmacSha256,
+      nonce: new Uint8Array(16).fill(1),
+    };
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Hello, 0, 0]);
+    expect(decodeHello(frame.body)).toEqual({ step: "introduce", introduction });
+    expect(hex(encodeHelloIntroduce(introduction))).toBe(hex(bytes));
+  });
+
+  test("frame-welcome-prove: the listener's HMAC over label, both nonces and both names", () => {
+    const { bytes } = vector("frame-welcome-prove");
+    const transcript = { dialerNonce: new Uint8Array(16).fill(1), listenerNonce: new Uint8Array(16).fill(2), dialerName: "a", listenerName: "b" };
+    const proof = computeProof("s3cret", "welcome", transcript);
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Welcome, 0, 0]);
+    expect(decodeWelcome(frame.body)).toEqual({ step: "prove", proof });
+    expect(hex(encodeProve(MessageType.Welcome, proof))).toBe(hex(bytes));
   });
 
   test("the frame vectors' length fields match their bodies, and all of them decode in one stream", () => {

@@ -1,21 +1,25 @@
 import { describe, expect, test } from "bun:test";
-import { DecodeError, FrameDecoder, MessageType, PROTOCOL_VERSION, type Frame } from "../src/codec/index.ts";
 import {
   AuthScheme,
+  DecodeError,
   ErrorCode,
-  checkIntroduction,
+  FrameDecoder,
+  MessageType,
+  PROTOCOL_VERSION,
   computeProof,
   decodeError,
   decodeHello,
   decodeWelcome,
   encodeError,
   encodeHelloIntroduce,
-  encodeHelloProve,
-  encodeWelcome,
+  encodeProve,
+  encodeWelcomeIntroduce,
   proofMatches,
+  type Frame,
   type Introduction,
   type ProofTranscript,
-} from "../src/transport/handshake.ts";
+} from "../src/codec/index.ts";
+import { checkIntroduction } from "../src/transport/admission.ts";
 
 function onlyFrame(bytes: Uint8Array): Frame {
   const frames: Frame[] = [];
@@ -40,23 +44,35 @@ const alice: Introduction = {
 describe("handshake bodies", () => {
   test("HELLO introduce: test vector pins the layout", () => {
     const bytes = encodeHelloIntroduce(alice);
-    // header: length 0x1d, version 1, type 1 (HELLO), flags 0, correlation 0
-    expect(hex(bytes.subarray(0, 12))).toBe("0000001d" + "02" + "01" + "0000" + "00000000");
-    // step 1, version 1, "c", "a", varuint 300 = ac 02, "h:1", scheme 1, nonce
-    expect(hex(bytes.subarray(12))).toBe("01" + "02" + "0163" + "0161" + "ac02" + "03683a31" + "01" + "aa".repeat(16));
+    // header: length 0x1d, version 3, type 1 (HELLO), flags 0, correlation 0
+    expect(hex(bytes.subarray(0, 12))).toBe("0000001d" + "03" + "01" + "0000" + "00000000");
+    // step 1, version 3, "c", "a", varuint 300 = ac 02, "h:1", scheme 1, nonce
+    expect(hex(bytes.subarray(12))).toBe("01" + "03" + "0163" + "0161" + "ac02" + "03683a31" + "01" + "aa".repeat(16));
     const frame = onlyFrame(bytes);
     expect(frame.type).toBe(MessageType.Hello);
     expect(decodeHello(frame.body)).toEqual({ step: "introduce", introduction: alice });
   });
 
-  test("HELLO prove and WELCOME round-trip", () => {
-    const proof = new Uint8Array(32).fill(7);
-    expect(hex(encodeHelloProve(proof).subarray(12))).toBe("02" + "20" + "07".repeat(32));
-    expect(decodeHello(onlyFrame(encodeHelloProve(proof)).body)).toEqual({ step: "prove", proof });
-    const welcome = { ...alice, nodeName: "b", seenAt: "127.0.0.1:5000", proof };
-    const frame = onlyFrame(encodeWelcome(welcome));
+  test("WELCOME introduce: test vector pins the layout (no proof in it)", () => {
+    const welcome = { ...alice, nodeName: "b", seenAt: "i:2" };
+    const bytes = encodeWelcomeIntroduce(welcome);
+    expect(hex(bytes.subarray(0, 12))).toBe("00000021" + "03" + "02" + "0000" + "00000000");
+    // step 1, version 3, "c", "b", 300, "h:1", seen at "i:2", scheme 1, nonce
+    expect(hex(bytes.subarray(12))).toBe("01" + "03" + "0163" + "0162" + "ac02" + "03683a31" + "03693a32" + "01" + "aa".repeat(16));
+    const frame = onlyFrame(bytes);
     expect(frame.type).toBe(MessageType.Welcome);
-    expect(decodeWelcome(frame.body)).toEqual(welcome);
+    expect(decodeWelcome(frame.body)).toEqual({ step: "introduce", introduction: welcome });
+  });
+
+  test("HELLO prove and WELCOME prove: step 2 and a blob", () => {
+    const proof = new Uint8Array(32).fill(7);
+    for (const type of [MessageType.Hello, MessageType.Welcome] as const) {
+      const frame = onlyFrame(encodeProve(type, proof));
+      expect(frame.type).toBe(type);
+      expect(hex(frame.body)).toBe("02" + "20" + "07".repeat(32));
+    }
+    expect(decodeHello(onlyFrame(encodeProve(MessageType.Hello, proof)).body)).toEqual({ step: "prove", proof });
+    expect(decodeWelcome(onlyFrame(encodeProve(MessageType.Welcome, proof)).body)).toEqual({ step: "prove", proof });
   });
 
   test("ERROR is u16 code then string", () => {
@@ -97,16 +113,16 @@ describe("proofs", () => {
 });
 
 describe("checkIntroduction", () => {
-  const local = { clusterName: "c", nodeName: "b", secret: "s" };
+  const local = { clusterName: "c", nodeName: "b", generation: 1, secret: "s" };
   test("accepts a compatible peer", () => {
     expect(checkIntroduction(local, alice)).toBeNull();
   });
   test("refuses with a reason for each mismatch", () => {
     expect(checkIntroduction(local, { ...alice, protocolVersion: PROTOCOL_VERSION + 1 })?.code).toBe(ErrorCode.UnsupportedVersion);
-    // Version 1 had another digest layout and no writtenAt: its nodes are refused by name.
-    expect(checkIntroduction(local, { ...alice, protocolVersion: 1 })).toEqual({
+    // Version 2 had the listener prove first: its nodes are refused by name.
+    expect(checkIntroduction(local, { ...alice, protocolVersion: 2 })).toEqual({
       code: ErrorCode.UnsupportedVersion,
-      message: "protocol version 1 is not supported (this node speaks 2)",
+      message: "protocol version 2 is not supported (this node speaks 3)",
     });
     expect(checkIntroduction(local, { ...alice, clusterName: "x" })).toEqual({
       code: ErrorCode.ClusterMismatch,
@@ -117,5 +133,11 @@ describe("checkIntroduction", () => {
     );
     expect(checkIntroduction({ ...local, secret: undefined }, alice)?.code).toBe(ErrorCode.AuthFailed);
     expect(checkIntroduction(local, { ...alice, nodeName: "b" })?.code).toBe(ErrorCode.SameNameAsOurs);
+    expect(checkIntroduction(local, { ...alice, nodeName: "a b" })).toEqual({
+      code: ErrorCode.InvalidName,
+      message: 'node name "a b" is not 1-64 characters from A-Z a-z 0-9 . _ -',
+    });
+    expect(checkIntroduction(local, { ...alice, nodeName: "" })?.code).toBe(ErrorCode.InvalidName);
+    expect(checkIntroduction(local, { ...alice, nodeName: "n".repeat(65) })?.code).toBe(ErrorCode.InvalidName);
   });
 });

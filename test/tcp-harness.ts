@@ -3,9 +3,24 @@
 // Everything created here is registered and released by closeAll().
 
 import type { Socket, TCPSocketListener } from "bun";
-import { FrameDecoder, FrameWriter, type Frame } from "../src/codec/index.ts";
+import { connect as netConnect } from "node:net";
+import {
+  AuthScheme,
+  FrameDecoder,
+  FrameWriter,
+  MessageType,
+  PROTOCOL_VERSION,
+  computeProof,
+  decodeWelcome,
+  encodeHelloIntroduce,
+  encodeProve,
+  type Frame,
+  type Introduction,
+  type Welcome,
+} from "../src/codec/index.ts";
 import { systemClock } from "../src/clock.ts";
 import { createRandom } from "../src/random.ts";
+import { newNonce } from "../src/transport/admission.ts";
 import { TcpTransport, type TcpTransportOptions, type TransportLogger } from "../src/transport/tcp.ts";
 import type { DialPolicy, TransportHost } from "../src/transport/transport.ts";
 
@@ -172,6 +187,23 @@ export async function rawConnect(port: number): Promise<RawPeer> {
   return peer;
 }
 
+/**
+ * A raw TCP client from a chosen local address (127.0.0.2 is another source on loopback), for
+ * per-source limits; node:net because Bun.connect cannot bind the local end. Sends nothing.
+ */
+export async function rawConnectFrom(port: number, localAddress: string): Promise<{ readonly closed: boolean }> {
+  const state = { closed: false };
+  const socket = netConnect({ host: "127.0.0.1", port, localAddress });
+  socket.on("close", () => void (state.closed = true));
+  socket.on("error", () => {}); // a reset by the server ends it like a close
+  await new Promise<void>((resolve) => {
+    socket.once("connect", resolve);
+    socket.once("close", resolve);
+  });
+  released.push(() => void socket.destroy());
+  return state;
+}
+
 /** A raw listener; `accepted` receives a RawPeer per incoming connection. */
 export function rawListen(accepted: (peer: RawPeer) => void): TCPSocketListener<RawPeer | undefined> {
   const listener = Bun.listen<RawPeer | undefined>({
@@ -192,6 +224,39 @@ export function rawListen(accepted: (peer: RawPeer) => void): TCPSocketListener<
   });
   released.push(() => listener.stop(true));
   return listener;
+}
+
+// ---- the handshake by hand ----
+
+export function introduction(name: string, overrides: Partial<Introduction> = {}): Introduction {
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    clusterName: "test",
+    nodeName: name,
+    generation: 1,
+    advertisedAddress: "127.0.0.1:1",
+    authScheme: AuthScheme.None,
+    nonce: newNonce(),
+    ...overrides,
+  };
+}
+
+/** The listener's WELCOME step 1. */
+export async function welcomeIntroduction(raw: RawPeer): Promise<Welcome> {
+  const welcome = decodeWelcome((await raw.nextFrame(MessageType.Welcome)).body);
+  if (welcome.step !== "introduce") throw new Error("expected WELCOME step 1, got the proof step");
+  return welcome.introduction;
+}
+
+/** Runs the dialer's side by hand up to sending its proof; returns the HELLO frames it sent. */
+export async function dialByHand(raw: RawPeer, intro: Introduction, secret?: string): Promise<Uint8Array[]> {
+  const hello = encodeHelloIntroduce(intro);
+  raw.write(hello);
+  const welcome = await welcomeIntroduction(raw);
+  const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: intro.nodeName, listenerName: welcome.nodeName };
+  const prove = encodeProve(MessageType.Hello, secret === undefined ? new Uint8Array(0) : computeProof(secret, "hello", transcript));
+  raw.write(prove);
+  return [hello, prove];
 }
 
 /** Stops every transport and closes every raw socket and listener created since the last call. */

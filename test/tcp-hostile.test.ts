@@ -4,49 +4,43 @@
 // and the node keeps serving a good peer afterwards.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { MessageType, PROTOCOL_VERSION } from "../src/codec/index.ts";
-import { createRandom } from "../src/random.ts";
 import {
   AuthScheme,
   ErrorCode,
+  MessageType,
+  PROTOCOL_VERSION,
   computeProof,
   decodeError,
   decodeHello,
   decodeWelcome,
   encodeHelloIntroduce,
-  encodeHelloProve,
-  encodeWelcome,
-  newNonce,
+  encodeProve,
+  encodeWelcomeIntroduce,
   type Introduction,
-} from "../src/transport/handshake.ts";
-import { closeAll, frameBytes, introduce, rawConnect, rawListen, startNode, waitFor, type RawPeer, type TestNode } from "./tcp-harness.ts";
+} from "../src/codec/index.ts";
+import { createRandom } from "../src/random.ts";
+import {
+  closeAll,
+  dialByHand,
+  frameBytes,
+  introduce,
+  introduction,
+  rawConnect,
+  rawListen,
+  startNode,
+  waitFor,
+  welcomeIntroduction,
+  type RawPeer,
+  type TestNode,
+} from "./tcp-harness.ts";
 
 afterEach(closeAll);
 
 const ping = (label: string) => frameBytes(MessageType.Ping, new TextEncoder().encode(label));
 
-function introduction(name: string, overrides: Partial<Introduction> = {}): Introduction {
-  return {
-    protocolVersion: PROTOCOL_VERSION,
-    clusterName: "test",
-    nodeName: name,
-    generation: 1,
-    advertisedAddress: "127.0.0.1:1",
-    authScheme: AuthScheme.None,
-    nonce: newNonce(),
-    ...overrides,
-  };
-}
-
-/** Completes a handshake by hand as the dialing side; returns the HELLO frames it sent. */
-async function dialByHand(raw: RawPeer, intro: Introduction, secret?: string): Promise<Uint8Array[]> {
-  const hello = encodeHelloIntroduce(intro);
-  raw.write(hello);
-  const welcome = decodeWelcome((await raw.nextFrame(MessageType.Welcome)).body);
-  const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: intro.nodeName, listenerName: welcome.nodeName };
-  const prove = encodeHelloProve(secret === undefined ? new Uint8Array(0) : computeProof(secret, "hello", transcript));
-  raw.write(prove);
-  return [hello, prove];
+/** A WELCOME step 1 from a hand-made listener. */
+function welcomeFrom(name: string, overrides: Partial<Introduction> = {}): Uint8Array {
+  return encodeWelcomeIntroduce({ ...introduction(name, overrides), seenAt: "127.0.0.1:1" });
 }
 
 async function expectGoodPeerStillServed(node: TestNode): Promise<void> {
@@ -70,15 +64,19 @@ describe("garbage on the wire", () => {
     randomBytes[0] = 0x7f; // a length far past the frame limit, whatever the seed gives
 
     const cases: { send: Uint8Array; log: RegExp; code: number }[] = [
-      { send: randomBytes, log: /malformed frame: cannot decode frame\.length at offset 0: body of \d+ bytes exceeds/, code: ErrorCode.MalformedFrame },
+      {
+        send: randomBytes,
+        log: /malformed frame \(before the handshake completed\): cannot decode frame\.length at offset 0: body of \d+ bytes exceeds/,
+        code: ErrorCode.MalformedFrame,
+      },
       {
         send: Uint8Array.from([0x00, 0x20, 0x00, 0x00, 1, MessageType.Hello, 0, 0, 0, 0, 0, 0]),
-        log: /malformed frame: cannot decode frame\.length at offset 0: body of 2097152 bytes exceeds the 1048576-byte frame limit/,
+        log: /malformed frame \(before the handshake completed\): cannot decode frame\.length at offset 0: body of 2097152 bytes exceeds the 4096-byte frame limit/,
         code: ErrorCode.MalformedFrame,
       },
       {
         send: new Uint8Array([...encodeHelloIntroduce(introduction("junky")), ...new Uint8Array(12).fill(0xff)]),
-        log: /malformed frame: cannot decode frame\.length at offset \d+/,
+        log: /malformed frame \(before the handshake completed\): cannot decode frame\.length at offset \d+/,
         code: ErrorCode.MalformedFrame,
       },
       { send: frameBytes(MessageType.Syn, new Uint8Array(3)), log: /: Syn frame before the handshake completed$/, code: ErrorCode.ProtocolViolation },
@@ -129,14 +127,28 @@ describe("garbage on the wire", () => {
 });
 
 describe("refusals", () => {
-  test("a node of protocol version 1 (the earlier digest layout, no writtenAt) is refused at the handshake, naming both versions", async () => {
+  test("nodes of protocol versions 1 and 2 (earlier builds) are refused at the handshake, naming both versions", async () => {
     const a = await startNode("alpha");
-    const raw = await rawConnect(a.transport.port);
-    raw.write(encodeHelloIntroduce(introduction("old", { protocolVersion: 1 })));
-    const refusal = decodeError((await raw.nextFrame(MessageType.Error)).body);
-    expect(refusal).toEqual({ code: ErrorCode.UnsupportedVersion, message: `protocol version 1 is not supported (this node speaks ${PROTOCOL_VERSION})` });
-    expect(PROTOCOL_VERSION).toBe(2);
-    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: protocol version 1 is not supported \(this node speaks 2\)$/).length).toBe(1);
+    expect(PROTOCOL_VERSION).toBe(3);
+    // Version 1: a HELLO whose body names version 1.
+    const v1 = await rawConnect(a.transport.port);
+    v1.write(encodeHelloIntroduce(introduction("old", { protocolVersion: 1 })));
+    expect(decodeError((await v1.nextFrame(MessageType.Error)).body)).toEqual({
+      code: ErrorCode.UnsupportedVersion,
+      message: "protocol version 1 is not supported (this node speaks 3)",
+    });
+    // Version 2 (the listener proved first): its HELLO step 1 has this layout, with 2 in the
+    // frame header and in the body, as a version-2 build sends it.
+    const v2hello = encodeHelloIntroduce(introduction("older", { protocolVersion: 2 }));
+    v2hello[4] = 2;
+    const v2 = await rawConnect(a.transport.port);
+    v2.write(v2hello);
+    expect(decodeError((await v2.nextFrame(MessageType.Error)).body)).toEqual({
+      code: ErrorCode.UnsupportedVersion,
+      message: "protocol version 2 is not supported (this node speaks 3)",
+    });
+    expect(v2.frames.filter((frame) => frame.type === MessageType.Welcome)).toEqual([]);
+    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: protocol version [12] is not supported \(this node speaks 3\)$/).length).toBe(2);
     expect(a.host.events).toEqual([]);
     await expectGoodPeerStillServed(a);
   });
@@ -157,24 +169,62 @@ describe("refusals", () => {
     expect(a.transport.stats.refusedByReason).toEqual({ ClusterMismatch: 1 });
   });
 
-  test("a wrong cluster secret is refused by the side that checks the proof", async () => {
+  test("a wrong cluster secret is refused by the listener, which checks the dialer's proof first", async () => {
     const a = await startNode("alpha", { secret: "one secret" });
     const b = await startNode("beta", { secret: "another secret" });
     introduce(a, b);
     b.transport.send("alpha", ping("x"));
-    // beta dialled: it checks alpha's WELCOME proof first and refuses.
-    await waitFor(() => b.transport.stats.connectionsRefused === 1, "beta to refuse alpha's proof");
-    expect(b.log.matching(/^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/).length).toBe(1);
-    await waitFor(() => a.transport.stats.refusedByPeers === 1, "alpha to hear it");
+    // beta dialled: it proves first, alpha checks the proof and refuses.
+    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse beta's proof");
+    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/).length).toBe(1);
+    await waitFor(() => b.transport.stats.refusedByPeers === 1, "beta to hear it");
     expect(a.host.frames).toEqual([]);
     expect(a.host.events).toEqual([]);
+    expect(b.host.events).toEqual([]);
 
     // A dialer with the wrong secret that ignores the listener's proof is refused by the listener.
     const raw = await rawConnect(a.transport.port);
     await dialByHand(raw, introduction("intruder", { authScheme: AuthScheme.HmacSha256 }), "guessed secret");
     expect(await refusalCode(raw)).toBe(ErrorCode.AuthFailed);
-    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/).length).toBe(1);
+    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/).length).toBe(2);
     expect(a.host.events).toEqual([]);
+  });
+
+  test("a dialer that has proven nothing receives nothing to guess the secret from offline", async () => {
+    const secret = "the cluster secret";
+    const a = await startNode("alpha", { secret });
+    const raw = await rawConnect(a.transport.port);
+    const received: Uint8Array[] = [];
+    const onData = raw.onData.bind(raw);
+    raw.onData = (chunk) => {
+      received.push(chunk.slice());
+      onData(chunk);
+    };
+    const intro = introduction("guesser", { authScheme: AuthScheme.HmacSha256 });
+    raw.write(encodeHelloIntroduce(intro));
+    const welcome = await welcomeIntroduction(raw);
+    raw.write(encodeProve(MessageType.Hello, new Uint8Array(32).fill(1)));
+    expect(await refusalCode(raw)).toBe(ErrorCode.AuthFailed);
+    await waitFor(() => raw.closed, "alpha to close");
+    // Every byte alpha sent: WELCOME step 1 and the ERROR. The proof alpha would have sent does
+    // not appear anywhere in them (computed here with the real secret).
+    const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: "guesser", listenerName: "alpha" };
+    const listenerProof = Buffer.from(computeProof(secret, "welcome", transcript)).toString("hex");
+    const stream = Buffer.concat(received).toString("hex");
+    expect(stream.length).toBeGreaterThan(0);
+    expect(stream.includes(listenerProof)).toBe(false);
+    expect(raw.frames).toEqual([]); // nothing besides the WELCOME introduction and the ERROR
+
+    // With the right secret, the listener's proof comes after the dialer's, and checks out.
+    const honest = await rawConnect(a.transport.port);
+    const honestIntro = introduction("honest", { authScheme: AuthScheme.HmacSha256 });
+    honest.write(encodeHelloIntroduce(honestIntro));
+    const honestWelcome = await welcomeIntroduction(honest);
+    const honestTranscript = { dialerNonce: honestIntro.nonce, listenerNonce: honestWelcome.nonce, dialerName: "honest", listenerName: "alpha" };
+    honest.write(encodeProve(MessageType.Hello, computeProof(secret, "hello", honestTranscript)));
+    const second = decodeWelcome((await honest.nextFrame(MessageType.Welcome)).body);
+    expect(second).toEqual({ step: "prove", proof: computeProof(secret, "welcome", honestTranscript) });
+    await waitFor(() => a.host.events.length === 1, "the honest dialer to be admitted");
   });
 
   test("a node with a secret refuses one without, saying so", async () => {
@@ -225,8 +275,9 @@ describe("refusals", () => {
     const mallory = accepted[0]!;
     const hello = decodeHello((await mallory.nextFrame(MessageType.Hello)).body);
     expect(hello.step).toBe("introduce");
-    const welcome = { ...introduction("mallory", { authScheme: AuthScheme.HmacSha256 }), seenAt: "127.0.0.1:1", proof: new Uint8Array(32) };
-    mallory.write(encodeWelcome(welcome));
+    mallory.write(welcomeFrom("mallory", { authScheme: AuthScheme.HmacSha256 }));
+    expect(decodeHello((await mallory.nextFrame(MessageType.Hello)).body).step).toBe("prove");
+    mallory.write(encodeProve(MessageType.Welcome, new Uint8Array(32)));
     expect(await refusalCode(mallory)).toBe(ErrorCode.AuthFailed);
     await waitFor(() => mallory.closed, "alpha to close");
     expect(mallory.frames).toEqual([]); // the PING never left alpha
@@ -270,9 +321,9 @@ describe("backpressure", () => {
     await waitFor(() => accepted.length === 1, "alpha to dial the sink");
     const sink = accepted[0]!;
     await sink.nextFrame(MessageType.Hello);
-    const welcome = { ...introduction("sink"), seenAt: "127.0.0.1:1", proof: new Uint8Array(0) };
-    sink.write(encodeWelcome(welcome));
-    await sink.nextFrame(MessageType.Hello); // the proof step: alpha is established
+    sink.write(welcomeFrom("sink"));
+    await sink.nextFrame(MessageType.Hello); // alpha's proof step
+    sink.write(encodeProve(MessageType.Welcome, new Uint8Array(0))); // ours: alpha is established
     sink.socket!.pause(); // from here on the kernel buffers fill and write() returns 0
     await waitFor(() => a.transport.connectedPeers().includes("sink"), "the sink to be connected");
 

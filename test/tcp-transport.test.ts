@@ -29,7 +29,7 @@ describe("TcpTransport", () => {
     expect(stats.openConnections).toBe(1);
     expect(b.transport.stats.openConnections).toBe(1);
     expect(stats.framesOut).toBe(4); // HELLO, HELLO proof, two pings
-    expect(stats.framesIn).toBe(2); // WELCOME, one ping
+    expect(stats.framesIn).toBe(3); // WELCOME introduction, WELCOME proof, one ping
     expect(stats.bytesOut).toBeGreaterThan(0);
     expect(stats.bytesIn).toBeGreaterThan(0);
     expect(a.transport.addressSeenByPeers).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -175,7 +175,7 @@ describe("TcpTransport", () => {
     const a = await startNode("alpha", { handshakeTimeoutMs: 150 });
     const raw = await rawConnect(a.transport.port);
     await waitFor(() => raw.closed, "the silent connection to close", 3_000);
-    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: no handshake within 150 ms$/).length).toBe(1);
+    expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: no handshake within 150 ms of connecting$/).length).toBe(1);
     expect(a.transport.stats.refusedByReason).toEqual({ HandshakeTimeout: 1 });
   });
 

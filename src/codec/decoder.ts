@@ -12,7 +12,11 @@ export interface FrameDecoderOptions {
 }
 
 export class FrameDecoder {
-  readonly maxFrameBytes: number;
+  /**
+   * Largest body accepted. Read at every header, so it may change between frames: the transport
+   * holds it at the handshake limit until the handshake completes, then raises it.
+   */
+  maxFrameBytes: number;
   /** Header bytes of a frame whose header was split across chunks. */
   private readonly headerScratch = new Uint8Array(HEADER_BYTES);
   private headerFill = 0;

@@ -7,3 +7,4 @@ export { varuintSize } from "./varuint.ts";
 export * from "./digest.ts";
 export * from "./messages.ts";
 export * from "./probe-messages.ts";
+export * from "./handshake.ts";

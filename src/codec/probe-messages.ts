@@ -1,7 +1,7 @@
 // Bodies of the membership messages. Each frame starts with the 12-byte header (codec/frame.ts);
 // what follows is the body. Integers are varuints (minimal LEB128, below 2^53), strings are a
 // varuint byte length then that many bytes of UTF-8. Every body must be consumed exactly: trailing
-// bytes are a DecodeError, like every other body of protocol version 2.
+// bytes are a DecodeError, like every other body of the protocol.
 //
 // PING (type 6): "are you there?", sent to the node itself: by a monitor to a ring successor whose
 // heartbeat did not arrive for a round and a half, and in every probe round.

@@ -1,8 +1,14 @@
 // An in-memory network for the simulator: every node gets a Transport whose frames travel as
 // real encoded bytes, with seeded loss, latency and partitions, timed by a VirtualClock.
+//
+// Admission is the TCP transport's: the first time two nodes talk, they run the same handshake
+// (admission.ts) over encoded frames, as dialer and listener, and a refused pair stays
+// unreachable. Like a TCP connection, one admitted pair carries frames both ways; the handshake
+// itself is instantaneous and lossless (it stands for the connection set-up).
 
 import { FrameDecoder, type Frame } from "../codec/index.ts";
 import type { Random } from "../random.ts";
+import { Handshake, type HandshakeOutcome, type LocalIdentity, type Refusal } from "./admission.ts";
 import type { SendResult, Transport, TransportHost } from "./transport.ts";
 import type { VirtualClock } from "./virtual-clock.ts";
 
@@ -22,8 +28,27 @@ export interface LinkStats {
   messagesIn: number;
 }
 
+/** What a simulated node announces in its handshakes; each field has a default. */
+export interface MemoryIdentity {
+  clusterName?: string;
+  /** Default: one more than the previous transport created on this network. */
+  generation?: number;
+  secret?: string;
+}
+
+/** The cluster name simulated nodes announce unless told otherwise. */
+export const SIMULATION_CLUSTER = "simulation";
+
+interface Member {
+  local: LocalIdentity;
+  /** Peers this node completed a handshake with, and the generation they announced. */
+  admitted: Map<string, number>;
+}
+
 export class MemoryNetwork {
   private readonly hosts = new Map<string, TransportHost>();
+  private readonly members = new Map<string, Member>();
+  private generations = 0;
   /** Directed links that drop everything: "from\u0000to". */
   private readonly blocked = new Set<string>();
   readonly stats = new Map<string, LinkStats>();
@@ -34,8 +59,34 @@ export class MemoryNetwork {
     public options: MemoryNetworkOptions,
   ) {}
 
-  transport(name: string, seeds: readonly string[] = []): Transport {
+  transport(name: string, seeds: readonly string[] = [], identity: MemoryIdentity = {}): Transport {
+    const generation = identity.generation ?? ++this.generations;
+    this.generations = Math.max(this.generations, generation);
+    const local = { clusterName: identity.clusterName ?? SIMULATION_CLUSTER, nodeName: name, generation, secret: identity.secret };
+    this.members.set(name, { local, admitted: new Map() });
     return new MemoryTransport(this, name, seeds);
+  }
+
+  /**
+   * Whether `from` may send to `to`: true once they completed a handshake (either side dialling);
+   * otherwise `from` dials now. A refusal is reported to both hosts, as TCP reports it.
+   */
+  admits(from: string, to: string): boolean {
+    const dialer = this.members.get(from);
+    const listener = this.members.get(to);
+    if (!dialer || !listener) return false;
+    if (dialer.admitted.get(to) === listener.local.generation) return true;
+    const result = handshake(dialer, listener);
+    if (result === null) {
+      dialer.admitted.set(to, listener.local.generation);
+      listener.admitted.set(from, dialer.local.generation);
+      return true;
+    }
+    const [refuser, refused] = result.by === "listener" ? [to, from] : [from, to];
+    const reason = result.refusal.message;
+    this.hosts.get(refuser)?.onRefused?.(`memory:${refused}`, refused, reason);
+    this.hosts.get(refused)?.onRefused?.(`memory:${refuser}`, refuser, `peer refused the connection: "${reason}"`);
+    return false;
   }
 
   /** Cuts every link between the two sets, in both directions. */
@@ -73,6 +124,11 @@ export class MemoryNetwork {
     return stats;
   }
 
+  /** @internal A seed that is running must admit us; one that is not yet is assumed to. */
+  admitsSeed(name: string, seed: string): boolean {
+    return !this.hosts.has(seed) || this.admits(name, seed);
+  }
+
   /** @internal */
   attach(name: string, host: TransportHost | null): void {
     if (host) this.hosts.set(name, host);
@@ -81,7 +137,7 @@ export class MemoryNetwork {
 
   /** @internal */
   deliver(from: string, to: string, frames: Uint8Array): SendResult {
-    if (!this.hosts.has(to)) return "unreachable";
+    if (!this.hosts.has(to) || !this.admits(from, to)) return "unreachable";
     const sender = this.statsOf(from);
     sender.bytesOut += frames.length;
     sender.messagesOut++;
@@ -116,7 +172,10 @@ class MemoryTransport implements Transport {
 
   async start(host: TransportHost): Promise<void> {
     this.network.attach(this.name, host);
-    for (const seed of this.seeds) if (seed !== this.name) host.onPeerUp(seed, `memory:${seed}`);
+    for (const seed of this.seeds) {
+      // A seed that is not running yet is dialled at the first send, as TCP retries seeds.
+      if (seed !== this.name && this.network.admitsSeed(this.name, seed)) host.onPeerUp(seed, `memory:${seed}`);
+    }
   }
 
   send(peer: string, frames: Uint8Array): SendResult {
@@ -126,4 +185,29 @@ class MemoryTransport implements Transport {
   async stop(): Promise<void> {
     this.network.attach(this.name, null);
   }
+}
+
+/** Runs a whole handshake between two members over encoded frames; null when both admitted. */
+function handshake(dialerMember: Member, listenerMember: Member): { by: "dialer" | "listener"; refusal: Refusal } | null {
+  const hooksOf = (member: Member) => ({ connectedGeneration: (name: string) => member.admitted.get(name) });
+  const { nodeName: dialerName } = dialerMember.local;
+  const { nodeName: listenerName } = listenerMember.local;
+  const sides = {
+    dialer: new Handshake("dialer", dialerMember.local, `memory:${dialerName}`, `memory:${listenerName}`, hooksOf(dialerMember)),
+    listener: new Handshake("listener", listenerMember.local, `memory:${listenerName}`, `memory:${dialerName}`, hooksOf(listenerMember)),
+  };
+  let bytes: Uint8Array | null = sides.dialer.hello();
+  let receiver: "dialer" | "listener" = "listener";
+  // Four messages at most; the bound only guards against a bug looping forever.
+  for (let step = 0; step < 8 && bytes !== null; step++) {
+    const frames: Frame[] = [];
+    new FrameDecoder().push(bytes, (frame) => frames.push(frame));
+    const outcome: HandshakeOutcome = sides[receiver].receive(frames[0]!);
+    if (outcome.kind === "refused") return { by: receiver, refusal: outcome.refusal };
+    if (outcome.kind === "established" && sides.dialer.done && sides.listener.done) return null;
+    // No ERROR is ever sent here (a refusal returns above), so "peer-refused" cannot occur.
+    bytes = outcome.kind === "peer-refused" ? null : outcome.send;
+    receiver = receiver === "dialer" ? "listener" : "dialer";
+  }
+  throw new Error(`handshake between ${dialerName} and ${listenerName} did not finish`);
 }

@@ -1,13 +1,19 @@
-// One TCP connection to a peer: its socket, frame decoder and write queue, its handshake facts,
-// and its own timers (Bun's socket.timeout() fires seconds late and does not close the socket).
-// The protocol decisions live in tcp.ts; this class only carries them out.
+// One TCP connection to a peer: its socket, frame decoder and write queue, its handshake, and its
+// own timers (Bun's socket.timeout() fires seconds late and does not close the socket). The
+// protocol decisions live in tcp.ts and admission.ts; this class only carries them out.
+//
+// Memory per connection is bounded: the decoder holds at most one partial frame (at most
+// HANDSHAKE_FRAME_LIMIT + 12 bytes before the handshake completes, maxFrameBytes + 12 after), and
+// the write queue refuses new frames past its high-water mark. Time is bounded too: the handshake
+// (TLS included) must complete within handshakeTimeoutMs of the TCP connection, and a frame
+// must complete within frameTimeoutMs of its first byte, however the bytes trickle in.
 
 import type { Socket } from "bun";
-import { FrameDecoder } from "../codec/index.ts";
+import { FrameDecoder, HANDSHAKE_FRAME_LIMIT, type Introduction } from "../codec/index.ts";
 import type { Clock, Timer } from "../clock.ts";
-import { newNonce, type Introduction } from "./handshake.ts";
+import type { Handshake } from "./admission.ts";
 import type { Dial, DialAttempt } from "./tcp-dial.ts";
-import { formatAddress } from "./tcp-options.ts";
+import { formatAddress, type ResolvedTcpOptions } from "./tcp-options.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 /** What a socket carries in socket.data: its attempt while dialling, its Connection once open. */
@@ -21,20 +27,18 @@ export type TransportSocket = Socket<SocketSlot | undefined>;
 
 export type ConnectionState = "handshaking" | "established" | "closing" | "closed";
 
-export interface ConnectionSettings {
-  clock: Clock;
-  maxFrameBytes: number;
-  highWaterBytes: number;
-  handshakeTimeoutMs: number;
-  /** 0 disables the idle timeout. */
-  idleTimeoutMs: number;
-  closeTimeoutMs: number;
-  /** 0 leaves TCP keep-alive off. */
-  keepAliveDelayMs: number;
-}
+/** The transport options a connection uses, and whether its socket runs TLS. */
+export type ConnectionSettings = Pick<
+  ResolvedTcpOptions,
+  "clock" | "maxFrameBytes" | "writeQueueHighWaterBytes" | "handshakeTimeoutMs" | "frameTimeoutMs" | "idleTimeoutMs" | "closeTimeoutMs" | "keepAliveDelayMs"
+> & {
+  /** TLS must complete before anything is written. */
+  tls: boolean;
+};
 
 export interface ConnectionHooks {
   onHandshakeTimeout(connection: Connection): void;
+  onFrameTimeout(connection: Connection): void;
   onIdle(connection: Connection): void;
   onBytesWritten(bytes: number): void;
 }
@@ -47,10 +51,10 @@ export class Connection {
   handshakeDone = false;
   /** True from the handshake's completion until a refusal: frames from it go to the host. */
   deliversFrames = false;
-  /** The peer's HELLO step 1 or WELCOME, once it arrived. */
-  peer: Introduction | null = null;
-  /** Our nonce: in HELLO when we dialled, in WELCOME when we accepted. */
-  readonly ourNonce = newNonce();
+  /** False until TLS completed (always true without TLS): nothing can be written before. */
+  secured: boolean;
+  /** Inbound: the source address the accept gate counts this pending handshake under, until it ends. */
+  pendingSource: string | null = null;
   /** Why we are closing it, for the dial's failure log. */
   closeReason = "";
   /** "ip:port" of the other end, as our socket sees it. */
@@ -63,6 +67,8 @@ export class Connection {
   private lastActivity: number;
   private handshakeTimer: Timer | null;
   private idleTimer: Timer | null = null;
+  /** Runs while the decoder holds part of a frame. */
+  private frameTimer: Timer | null = null;
   private closeTimer: Timer | null = null;
 
   constructor(
@@ -70,12 +76,14 @@ export class Connection {
     readonly direction: "inbound" | "outbound",
     /** The dial this connection came from; null for accepted connections. */
     readonly dial: Dial | null,
+    readonly handshake: Handshake,
     private readonly settings: ConnectionSettings,
     private readonly hooks: ConnectionHooks,
   ) {
+    this.secured = !settings.tls;
     this.remote = formatAddress(socket.remoteAddress, socket.remotePort);
-    this.decoder = new FrameDecoder({ maxFrameBytes: settings.maxFrameBytes });
-    this.queue = new WriteQueue({ write: (bytes) => socket.write(bytes) }, settings.highWaterBytes, (bytes) => this.onWritten(bytes));
+    this.decoder = new FrameDecoder({ maxFrameBytes: Math.min(HANDSHAKE_FRAME_LIMIT, settings.maxFrameBytes) });
+    this.queue = new WriteQueue({ write: (bytes) => socket.write(bytes) }, settings.writeQueueHighWaterBytes, (bytes) => this.onWritten(bytes));
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.lastActivity = settings.clock.now();
     this.handshakeTimer = settings.clock.setTimer(settings.handshakeTimeoutMs, () => hooks.onHandshakeTimeout(this));
@@ -83,6 +91,16 @@ export class Connection {
     // We coalesce writes ourselves; Nagle's delay would only add latency to small gossip frames.
     socket.setNoDelay(true);
     if (settings.keepAliveDelayMs > 0) socket.setKeepAlive(true, settings.keepAliveDelayMs);
+  }
+
+  /** The peer's introduction, once the handshake accepted it. */
+  get peer(): Introduction | null {
+    return this.handshake.peer;
+  }
+
+  /** Our nonce: in HELLO when we dialled, in WELCOME when we accepted. */
+  get ourNonce(): Uint8Array {
+    return this.handshake.ourNonce;
   }
 
   /** Node name of the side that dialled this connection (once the peer introduced itself). */
@@ -100,10 +118,27 @@ export class Connection {
     this.lastActivity = this.settings.clock.now();
   }
 
+  /**
+   * After a chunk went through the decoder: a frame left incomplete must complete within
+   * frameTimeoutMs of its first byte. `framesCompleted` > 0 means the incomplete one (if any)
+   * began in this chunk, so its deadline starts now; otherwise it keeps the one it had.
+   */
+  afterChunk(framesCompleted: number): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    if (this.decoder.bufferedBytes === 0) {
+      this.frameTimer?.cancel();
+      this.frameTimer = null;
+    } else if (framesCompleted > 0 || !this.frameTimer) {
+      this.frameTimer?.cancel();
+      this.frameTimer = this.settings.clock.setTimer(this.settings.frameTimeoutMs, () => this.hooks.onFrameTimeout(this));
+    }
+  }
+
   markEstablished(): void {
     this.state = "established";
     this.handshakeDone = true;
     this.deliversFrames = true;
+    this.decoder.maxFrameBytes = this.settings.maxFrameBytes;
     this.handshakeTimer?.cancel();
     this.handshakeTimer = null;
   }
@@ -152,5 +187,7 @@ export class Connection {
     this.handshakeTimer = null;
     this.idleTimer?.cancel();
     this.idleTimer = null;
+    this.frameTimer?.cancel();
+    this.frameTimer = null;
   }
 }

@@ -38,7 +38,14 @@ export interface TcpTransportOptions {
   /** Bytes queued per peer past which send() answers "overloaded". */
   writeQueueHighWaterBytes?: number;
   connectTimeoutMs?: number;
+  /** From TCP accept or connect to the end of our handshake, TLS included. */
   handshakeTimeoutMs?: number;
+  /** Once a frame's first byte has arrived, the whole frame must follow within this; more bytes do not extend it. */
+  frameTimeoutMs?: number;
+  /** Connections open at once, both directions; an accept beyond it is closed at once. */
+  maxConnections?: number;
+  /** Handshakes in progress from one source address; an accept beyond it is closed at once. */
+  maxPendingHandshakesPerSource?: number;
   /** A connection with no bytes in either direction for this long is closed. */
   idleTimeoutMs?: number;
   /** How long a closing connection (or stop()) waits for its queue to drain before cutting it. */
@@ -64,6 +71,9 @@ export const TCP_DEFAULTS = {
   writeQueueHighWaterBytes: 4 * 1024 * 1024,
   connectTimeoutMs: 5_000,
   handshakeTimeoutMs: 5_000,
+  frameTimeoutMs: 30_000,
+  maxConnections: 1024,
+  maxPendingHandshakesPerSource: 16,
   idleTimeoutMs: 60_000,
   closeTimeoutMs: 2_000,
   keepAliveDelayMs: 15_000,
@@ -107,4 +117,11 @@ export function parseAddress(address: string): HostPort {
 export function formatAddress(host: string | undefined, port: number | undefined): string {
   if (host === undefined) return "(closed socket)";
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Bun's listen error says only "Failed to listen at <host>": this one names the port and the cause. */
+export function listenError(error: unknown, host: string, port: number): Error {
+  const { code, message } = error as { code?: string; message: string };
+  const cause = code === "EADDRINUSE" ? "the address is already in use (EADDRINUSE)" : code ? `${message} (${code})` : message;
+  return Object.assign(new Error(`cannot listen for peers on ${formatAddress(host, port)}: ${cause}`), { code });
 }

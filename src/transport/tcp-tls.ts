@@ -5,6 +5,8 @@
 // handshake.
 
 import type { Socket, TLSOptions } from "bun";
+import { ErrorCode } from "../codec/index.ts";
+import type { Refusal } from "./admission.ts";
 import type { TlsFiles } from "./tcp-options.ts";
 
 export interface TlsSettings {
@@ -56,4 +58,14 @@ export function certificateNames(socket: Socket<unknown>): string[] {
     if (entry.startsWith("DNS:")) names.add(entry.slice(4));
   }
   return [...names];
+}
+
+/** With requireNameMatch: the peer's certificate must name the node it announces. */
+export function checkCertificateName(socket: Socket<unknown>, nodeName: string): Refusal | null {
+  const names = certificateNames(socket);
+  if (names.includes(nodeName)) return null;
+  return {
+    code: ErrorCode.CertificateName,
+    message: `certificate names [${names.join(", ")}] do not include the announced node name '${nodeName}'`,
+  };
 }

@@ -1,0 +1,252 @@
+// Admission: the rules that decide whether two nodes may talk, and the handshake exchange that
+// applies them (wire bodies in src/codec/handshake.ts). I/O-free: a Handshake takes the peer's
+// frames and answers with the frame to send, a refusal, or "established". The TCP transport
+// drives it over a socket and the memory transport between two simulated nodes, so the simulator
+// admits and refuses exactly as TCP does.
+//
+// The rules, in the order they are checked:
+//   on the peer's introduction: protocol version (frame header and body), cluster name, auth
+//     scheme, node name syntax, a peer claiming our own name, then the transport's own check
+//     (TLS: the certificate must name the node);
+//   on the peer's proof: the cluster-secret HMAC, then generation (a name already connected
+//     with a newer generation is an old incarnation).
+
+import {
+  AuthScheme,
+  DecodeError,
+  ErrorCode,
+  MessageType,
+  NONCE_BYTES,
+  PROTOCOL_VERSION,
+  computeProof,
+  decodeError,
+  decodeHello,
+  decodeWelcome,
+  encodeHelloIntroduce,
+  encodeProve,
+  encodeWelcomeIntroduce,
+  messageTypeName,
+  proofMatches,
+  type ErrorBody,
+  type Frame,
+  type HandshakeStep,
+  type Introduction,
+  type ProofRole,
+  type ProofTranscript,
+  type Welcome,
+} from "../codec/index.ts";
+
+/** Node and cluster names: what the options accept, so anything else on the wire is refused. */
+export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The local side of a handshake. */
+export interface LocalIdentity {
+  clusterName: string;
+  nodeName: string;
+  generation: number;
+  /** Set when the cluster uses a shared secret. */
+  secret: string | undefined;
+}
+
+export interface Refusal {
+  code: ErrorCode;
+  /** Why, in words for both the log line and the ERROR frame. */
+  message: string;
+}
+
+/** What the transport adds to the rules. */
+export interface AdmissionHooks {
+  /** A transport-specific check of the peer's introduction (TLS: the certificate names the node). */
+  checkPeer?(peer: Introduction): Refusal | null;
+  /** The generation the named node is connected with right now, if it is. */
+  connectedGeneration(name: string): number | undefined;
+}
+
+export type HandshakeOutcome =
+  /** Send this frame and wait for the peer's next one. */
+  | { kind: "continue"; send: Uint8Array }
+  /** The peer is admitted; send `send` first when set (the listener's proof). */
+  | { kind: "established"; send: Uint8Array | null }
+  /** Send an ERROR with this refusal and close. `claimed`: the introduction that was refused. */
+  | { kind: "refused"; refusal: Refusal; claimed: Introduction | null }
+  /** The peer refused us with an ERROR frame. */
+  | { kind: "peer-refused"; error: ErrorBody };
+
+export function newNonce(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+}
+
+/**
+ * The checks that depend only on the two introductions: protocol version, cluster, auth scheme,
+ * name syntax, and a peer that claims our own name. Returns null when the peer may proceed.
+ */
+export function checkIntroduction(local: LocalIdentity, peer: Introduction): Refusal | null {
+  if (peer.protocolVersion !== PROTOCOL_VERSION) return versionRefusal(peer.protocolVersion);
+  if (peer.clusterName !== local.clusterName) {
+    return { code: ErrorCode.ClusterMismatch, message: `cluster name '${peer.clusterName}' differs from ours '${local.clusterName}'` };
+  }
+  const ourScheme = authSchemeOf(local);
+  if (peer.authScheme !== ourScheme) {
+    const message =
+      ourScheme === AuthScheme.None
+        ? "peer authenticates with a cluster secret and this node has none"
+        : "peer has no cluster secret and this node requires one";
+    return { code: ErrorCode.AuthFailed, message };
+  }
+  if (!NAME_PATTERN.test(peer.nodeName)) {
+    return { code: ErrorCode.InvalidName, message: `node name ${JSON.stringify(peer.nodeName)} is not 1-64 characters from A-Z a-z 0-9 . _ -` };
+  }
+  if (peer.nodeName === local.nodeName) {
+    return { code: ErrorCode.SameNameAsOurs, message: `peer announces our own node name '${local.nodeName}'` };
+  }
+  return null;
+}
+
+function versionRefusal(version: number): Refusal {
+  return { code: ErrorCode.UnsupportedVersion, message: `protocol version ${version} is not supported (this node speaks ${PROTOCOL_VERSION})` };
+}
+
+function authSchemeOf(local: LocalIdentity): AuthScheme {
+  return local.secret === undefined ? AuthScheme.None : AuthScheme.HmacSha256;
+}
+
+/** A node name already connected with a newer generation: the announcer is an old incarnation. */
+export function checkGeneration(peer: Introduction, connected: number | undefined): Refusal | null {
+  if (connected === undefined || peer.generation >= connected) return null;
+  return {
+    code: ErrorCode.StaleGeneration,
+    message: `node '${peer.nodeName}' is already connected with generation ${connected}, newer than the announced ${peer.generation}`,
+  };
+}
+
+/** The proof this side sends: empty without a secret. */
+export function ownProof(local: LocalIdentity, role: ProofRole, transcript: ProofTranscript): Uint8Array {
+  return local.secret === undefined ? new Uint8Array(0) : computeProof(local.secret, role, transcript);
+}
+
+/** Checks the peer's proof; without a secret there is nothing to check (schemes already matched). */
+export function checkProof(local: LocalIdentity, role: ProofRole, transcript: ProofTranscript, proof: Uint8Array): Refusal | null {
+  if (local.secret === undefined || proofMatches(local.secret, role, transcript, proof)) return null;
+  return { code: ErrorCode.AuthFailed, message: "wrong cluster secret proof" };
+}
+
+const violation = (message: string): HandshakeOutcome => ({ kind: "refused", refusal: { code: ErrorCode.ProtocolViolation, message }, claimed: null });
+
+/**
+ * One side of one handshake. The dialer sends hello() first; then every frame the peer sends goes
+ * to receive() until it answers "established", "refused" or "peer-refused".
+ */
+export class Handshake {
+  readonly ourNonce = newNonce();
+  /** The peer's introduction, once it has been accepted. */
+  peer: Introduction | null = null;
+  /** Dialer: where the listener sees us (from WELCOME step 1). */
+  seenAt: string | undefined;
+  private stage: "introduction" | "proof" | "done" = "introduction";
+
+  constructor(
+    readonly role: "dialer" | "listener",
+    private readonly local: LocalIdentity,
+    /** "host:port" we announce. */
+    private readonly advertisedAddress: string,
+    /** Listener: the dialer's address as we see it, returned in WELCOME. */
+    private readonly remoteAddress: string,
+    private readonly hooks: AdmissionHooks,
+  ) {}
+
+  get done(): boolean {
+    return this.stage === "done";
+  }
+
+  /** Dialer: HELLO step 1, the first frame on the connection. */
+  hello(): Uint8Array {
+    return encodeHelloIntroduce(this.ourIntroduction());
+  }
+
+  receive(frame: Frame): HandshakeOutcome {
+    if (this.stage === "done") return violation(`${messageTypeName(frame.type)} after the handshake completed`);
+    try {
+      if (frame.type === MessageType.Error) return { kind: "peer-refused", error: decodeError(frame.body) };
+      if (frame.type !== MessageType.Hello && frame.type !== MessageType.Welcome) {
+        return violation(`${messageTypeName(frame.type)} frame before the handshake completed`);
+      }
+      // Checked before the body: another version may lay the body out differently.
+      if (frame.version !== PROTOCOL_VERSION) return { kind: "refused", refusal: versionRefusal(frame.version), claimed: null };
+      if (this.role === "listener") {
+        if (frame.type !== MessageType.Hello) return violation("WELCOME from a side that dialled us");
+        return this.onHello(decodeHello(frame.body));
+      }
+      if (frame.type !== MessageType.Welcome) return violation("HELLO from the side we dialled");
+      return this.onWelcome(decodeWelcome(frame.body));
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      return { kind: "refused", refusal: { code: ErrorCode.MalformedFrame, message: `malformed frame: ${error.message}` }, claimed: null };
+    }
+  }
+
+  private onHello(hello: HandshakeStep<Introduction>): HandshakeOutcome {
+    if (hello.step === "introduce") {
+      if (this.stage !== "introduction") return violation("second HELLO introduction");
+      const refused = this.admitIntroduction(hello.introduction);
+      if (refused) return refused;
+      const welcome: Welcome = { ...this.ourIntroduction(), seenAt: this.remoteAddress };
+      return { kind: "continue", send: encodeWelcomeIntroduce(welcome) };
+    }
+    if (this.stage !== "proof") return violation("HELLO proof before the HELLO introduction");
+    const refused = this.admitProof("hello", hello.proof);
+    if (refused) return refused;
+    // Only now, to a dialer that has shown it knows the secret, does our proof go out.
+    return { kind: "established", send: encodeProve(MessageType.Welcome, ownProof(this.local, "welcome", this.transcript())) };
+  }
+
+  private onWelcome(welcome: HandshakeStep<Welcome>): HandshakeOutcome {
+    if (welcome.step === "introduce") {
+      if (this.stage !== "introduction") return violation("second WELCOME introduction");
+      const refused = this.admitIntroduction(welcome.introduction);
+      if (refused) return refused;
+      this.seenAt = welcome.introduction.seenAt;
+      return { kind: "continue", send: encodeProve(MessageType.Hello, ownProof(this.local, "hello", this.transcript())) };
+    }
+    if (this.stage !== "proof") return violation("WELCOME proof before the WELCOME introduction");
+    return this.admitProof("welcome", welcome.proof) ?? { kind: "established", send: null };
+  }
+
+  private admitIntroduction(intro: Introduction): HandshakeOutcome | null {
+    const refusal = checkIntroduction(this.local, intro) ?? this.hooks.checkPeer?.(intro) ?? null;
+    if (refusal) return { kind: "refused", refusal, claimed: intro };
+    this.peer = intro;
+    this.stage = "proof";
+    return null;
+  }
+
+  private admitProof(role: ProofRole, proof: Uint8Array): HandshakeOutcome | null {
+    const peer = this.peer!;
+    const refusal = checkProof(this.local, role, this.transcript(), proof) ?? checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName));
+    if (refusal) return { kind: "refused", refusal, claimed: peer };
+    this.stage = "done";
+    return null;
+  }
+
+  private ourIntroduction(): Introduction {
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      clusterName: this.local.clusterName,
+      nodeName: this.local.nodeName,
+      generation: this.local.generation,
+      advertisedAddress: this.advertisedAddress,
+      authScheme: authSchemeOf(this.local),
+      nonce: this.ourNonce,
+    };
+  }
+
+  private transcript(): ProofTranscript {
+    const peer = this.peer!;
+    const dialer = this.role === "dialer";
+    return {
+      dialerNonce: dialer ? this.ourNonce : peer.nonce,
+      listenerNonce: dialer ? peer.nonce : this.ourNonce,
+      dialerName: dialer ? this.local.nodeName : peer.nodeName,
+      listenerName: dialer ? peer.nodeName : this.local.nodeName,
+    };
+  }
+}
