@@ -214,13 +214,28 @@ describe("digest", () => {
     reader.expectEnd("syn");
   });
 
-  test("a lone surrogate in a name is an EncodeError, even where the next name would complete the pair", () => {
-    const entry = (node: string): DigestEntry => ({ node, generation: 1, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 });
-    for (const names of [["a\ud83d"], ["a\ud83d", "\ude00b"], ["\ude00"]]) {
-      const error = caught(() => frameBody(MessageType.Syn, (w) => writeDigest(w, names.map(entry)))) as EncodeError;
-      expect(error).toBeInstanceOf(EncodeError);
-      expect(error.field).toBe("digest.node");
+  test("an entry that cannot be encoded (lone surrogate, even one the next name would pair) is left out and reported; the rest is written", () => {
+    const entry = (node: string, generation = 1): DigestEntry => ({ node, generation, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 });
+    const cases = [
+      { entries: [entry("a\ud83d"), entry("ok")], bad: ['"a\\ud83d"'] },
+      { entries: [entry("first"), entry("a\ud83d"), entry("\ude00b"), entry("last")], bad: ['"a\\ud83d"', '"\\ude00b"'] },
+      { entries: [entry("\ude00")], bad: ['"\\ude00"'] },
+      { entries: [entry("ok"), entry("too-big", 2 ** 53)], bad: ['"too-big"'] },
+    ];
+    for (const { entries, bad } of cases) {
+      let leftOut: readonly EncodeError[] = [];
+      const body = frameBody(MessageType.Syn, (w) => (leftOut = writeDigest(w, entries)));
+      expect(leftOut.map((error) => [error instanceof EncodeError, error.field])).toEqual(bad.map((name) => [true, `digest entry of node ${name}`]));
+      const written = entries.filter((e) => e.node.isWellFormed() && Number.isSafeInteger(e.generation));
+      expect([...body]).toEqual(refDigest(written));
+      expect(readDigest(new BodyReader(body), 64)).toEqual(written);
     }
+  });
+
+  test("a digest that encodes reports nothing left out", () => {
+    let leftOut: readonly EncodeError[] | undefined;
+    frameBody(MessageType.Syn, (w) => (leftOut = writeDigest(w, [{ node: "n", generation: 1, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 }])));
+    expect(leftOut).toEqual([]);
   });
 
   test("a count too large for the body, or a name over the limit, is a DecodeError", () => {
@@ -373,17 +388,45 @@ describe("deltas", () => {
     );
   }, SLOW);
 
-  test("a value type outside 0..15 is an EncodeError (it cannot be carried in 4 bits)", () => {
-    const bad: NodeDelta = { node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [
-      { group: "g", key: "k", version: 1, valueType: 16, deleted: false, value: new Uint8Array(0) },
-    ] };
-    const writer = new FrameWriter();
-    writer.begin(MessageType.Ack);
-    const error = caught(() => writeDeltas(writer, [bad])) as EncodeError;
-    expect(error).toBeInstanceOf(EncodeError);
-    expect(error.field).toBe("entry.valueType");
-    writer.abandon();
-    expect(writer.length).toBe(0);
+  test("an entry that cannot be encoded is left out and reported, the rest of the message is written; a delta left with none is left out whole", () => {
+    const good = (key: string, version: number): WireEntry => ({ group: "g", key, version, valueType: 0, deleted: false, value: Uint8Array.of(0x61) });
+    const badType: WireEntry = { ...good("type", 2), valueType: 16 };
+    const badKey: WireEntry = good("k\ud800", 3);
+    const badExpiry: WireEntry = { ...good("ttl", 4), expiresAt: 1e300 };
+    const header = { generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 9 };
+    const deltas: NodeDelta[] = [
+      { node: "mixed", ...header, entries: [good("a", 1), badType, badKey, badExpiry, good("b", 5)] },
+      { node: "all-bad", ...header, entries: [badKey] },
+      { node: "empty", ...header, entries: [] },
+      { node: "bad\udc00", ...header, entries: [good("c", 6)] },
+      { node: "fine", ...header, entries: [good("d", 7)] },
+    ];
+    let leftOut: readonly EncodeError[] = [];
+    const body = frameBody(MessageType.Ack, (w) => (leftOut = writeDeltas(w, deltas)));
+    expect(leftOut.map((error) => [error instanceof EncodeError, error.field])).toEqual([
+      [true, 'entry "g"/"type" of node "mixed"'],
+      [true, 'entry "g"/"k\\ud800" of node "mixed"'],
+      [true, 'entry "g"/"ttl" of node "mixed"'],
+      [true, 'entry "g"/"k\\ud800" of node "all-bad"'],
+      [true, 'delta of node "bad\\udc00"'],
+    ]);
+    expect(leftOut[0]!.reason).toContain("16 is not an integer in 0..15");
+    expect(leftOut[1]!.reason).toContain("lone UTF-16 surrogate");
+    expect(leftOut[2]!.reason).toContain("1e+300 is not an integer in 0..2^53-1");
+    expect(leftOut[4]!.reason).toContain("(1 entries left out)");
+    const written: NodeDelta[] = [
+      { node: "mixed", ...header, entries: [good("a", 1), good("b", 5)] },
+      { node: "empty", ...header, entries: [] },
+      { node: "fine", ...header, entries: [good("d", 7)] },
+    ];
+    expect([...body]).toEqual(refDeltas(written));
+    expect(plain(readDeltas(new BodyReader(body), limits).deltas)).toEqual(plain(written));
+  });
+
+  test("deltas that encode report nothing left out", () => {
+    let leftOut: readonly EncodeError[] | undefined;
+    frameBody(MessageType.Ack, (w) => (leftOut = writeDeltas(w, [{ node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 0, entries: [] }])));
+    expect(leftOut).toEqual([]);
   });
 });
 
