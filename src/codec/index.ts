@@ -6,3 +6,4 @@ export { BodyReader } from "./reader.ts";
 export { varuintSize } from "./varuint.ts";
 export * from "./digest.ts";
 export * from "./messages.ts";
+export { MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN, NODE_NAME_RULE, isValidNodeName, nodeNameProblem, printableName } from "./node-name.ts";

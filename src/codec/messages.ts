@@ -15,6 +15,7 @@
 //           versions can append fields
 
 import { DecodeError, EncodeError, NOTHING_LEFT_OUT } from "./errors.ts";
+import { nodeNameProblem } from "./node-name.ts";
 import { BodyReader } from "./reader.ts";
 import { varuintSize } from "./varuint.ts";
 import { stringSize, type FrameWriter } from "./writer.ts";
@@ -54,6 +55,8 @@ const KIND_RESERVED = 0x10;
 /** Smallest encodings, used to bound counts against the bytes that remain. */
 const MIN_NODE_DELTA_BYTES = 6;
 const MIN_ENTRY_BYTES = 1;
+/** Decodes a node name whatever its bytes; the name rule then refuses anything but its ASCII characters. */
+const looseUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Bytes of one entry without its length prefix. */
 export function entryBodySize(entry: WireEntry): number {
@@ -190,12 +193,21 @@ export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): Decoded
   const deltas: NodeDelta[] = [];
   const skipped: DecodeError[] = [];
   for (let n = 0; n < nodeCount; n++) {
-    const node = reader.string("delta.node", limits.maxNameBytes);
+    const nameAt = reader.baseOffset + reader.offset;
+    const name = reader.blob("delta.node");
     const generation = reader.varuint("delta.generation");
     const fromVersion = reader.varuint("delta.fromVersion");
     const collectedUpTo = reader.varuint("delta.collectedUpTo");
     const maxVersion = reader.varuint("delta.maxVersion");
     const entryCount = reader.count("delta.entryCount", MIN_ENTRY_BYTES);
+    const node = looseUtf8.decode(name); // bytes that are not UTF-8 make a name the rule refuses
+    const problem = name.length > limits.maxNameBytes ? `node name of ${name.length} bytes exceeds the limit of ${limits.maxNameBytes}` : nodeNameProblem(node);
+    if (problem !== null) {
+      // The node could never be a member: its entries are skipped, the rest of the message is not.
+      for (let e = 0; e < entryCount; e++) reader.leaveSection(reader.enterSection("entry.length"));
+      skipped.push(new DecodeError("delta.node", nameAt, `${problem}; its ${entryCount} entries are skipped`));
+      continue;
+    }
     const entries: WireEntry[] = [];
     for (let e = 0; e < entryCount; e++) {
       // The entry is read in place inside its length-delimited section; a damaged entry is
