@@ -3,9 +3,10 @@
 // Everything created here is registered and released by closeAll().
 
 import type { Socket, TCPSocketListener } from "bun";
-import { FrameDecoder, FrameWriter, type Frame } from "../src/codec/index.ts";
+import { FrameDecoder, FrameWriter, MessageType, PROTOCOL_VERSION, type Frame } from "../src/codec/index.ts";
 import { systemClock } from "../src/clock.ts";
 import { createRandom } from "../src/random.ts";
+import { AuthScheme, computeProof, decodeWelcome, encodeHelloIntroduce, encodeHelloProve, newNonce, type Introduction } from "../src/transport/handshake.ts";
 import { TcpTransport, type TcpTransportOptions, type TransportLogger } from "../src/transport/tcp.ts";
 import type { DialPolicy, TransportHost } from "../src/transport/transport.ts";
 
@@ -170,6 +171,31 @@ export async function rawConnect(port: number): Promise<RawPeer> {
   peer.socket = socket;
   released.push(() => socket.terminate());
   return peer;
+}
+
+/** A HELLO introduction of a raw peer named `name` (cluster "test", generation 1, no secret). */
+export function introduction(name: string, overrides: Partial<Introduction> = {}): Introduction {
+  return {
+    protocolVersion: PROTOCOL_VERSION,
+    clusterName: "test",
+    nodeName: name,
+    generation: 1,
+    advertisedAddress: "127.0.0.1:1",
+    authScheme: AuthScheme.None,
+    nonce: newNonce(),
+    ...overrides,
+  };
+}
+
+/** Completes a handshake by hand as the dialing side; returns the HELLO frames it sent. */
+export async function dialByHand(raw: RawPeer, intro: Introduction, secret?: string): Promise<Uint8Array[]> {
+  const hello = encodeHelloIntroduce(intro);
+  raw.write(hello);
+  const welcome = decodeWelcome((await raw.nextFrame(MessageType.Welcome)).body);
+  const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: intro.nodeName, listenerName: welcome.nodeName };
+  const prove = encodeHelloProve(secret === undefined ? new Uint8Array(0) : computeProof(secret, "hello", transcript));
+  raw.write(prove);
+  return [hello, prove];
 }
 
 /** A raw listener; `accepted` receives a RawPeer per incoming connection. */

@@ -9,45 +9,16 @@ import { createRandom } from "../src/random.ts";
 import {
   AuthScheme,
   ErrorCode,
-  computeProof,
   decodeError,
   decodeHello,
-  decodeWelcome,
   encodeHelloIntroduce,
-  encodeHelloProve,
   encodeWelcome,
-  newNonce,
-  type Introduction,
 } from "../src/transport/handshake.ts";
-import { closeAll, frameBytes, introduce, rawConnect, rawListen, startNode, waitFor, type RawPeer, type TestNode } from "./tcp-harness.ts";
+import { closeAll, dialByHand, frameBytes, introduce, introduction, rawConnect, rawListen, startNode, waitFor, type RawPeer, type TestNode } from "./tcp-harness.ts";
 
 afterEach(closeAll);
 
 const ping = (label: string) => frameBytes(MessageType.Ping, new TextEncoder().encode(label));
-
-function introduction(name: string, overrides: Partial<Introduction> = {}): Introduction {
-  return {
-    protocolVersion: PROTOCOL_VERSION,
-    clusterName: "test",
-    nodeName: name,
-    generation: 1,
-    advertisedAddress: "127.0.0.1:1",
-    authScheme: AuthScheme.None,
-    nonce: newNonce(),
-    ...overrides,
-  };
-}
-
-/** Completes a handshake by hand as the dialing side; returns the HELLO frames it sent. */
-async function dialByHand(raw: RawPeer, intro: Introduction, secret?: string): Promise<Uint8Array[]> {
-  const hello = encodeHelloIntroduce(intro);
-  raw.write(hello);
-  const welcome = decodeWelcome((await raw.nextFrame(MessageType.Welcome)).body);
-  const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: intro.nodeName, listenerName: welcome.nodeName };
-  const prove = encodeHelloProve(secret === undefined ? new Uint8Array(0) : computeProof(secret, "hello", transcript));
-  raw.write(prove);
-  return [hello, prove];
-}
 
 async function expectGoodPeerStillServed(node: TestNode): Promise<void> {
   const good = await startNode("good");
