@@ -3,7 +3,7 @@
 // node, and local writes raise events marked local.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type Node, type Value, ValueType } from "../src/index.ts";
+import { type Node, type Value, ValueType, WriteError } from "../src/index.ts";
 import { Nodes, record, waitFor, waitForEvent } from "./api-helpers.ts";
 
 // Real clusters: every wait inside is bounded on its own; this only stops the runner's 5 s default
@@ -165,10 +165,47 @@ describe("TTL", () => {
     for (const node of [alpha, bravo, charlie]) expect(node.get(alpha.name, "session", "keeper")).toBe("stays");
   }, 15_000);
 
-  test("a TTL must be a positive number of milliseconds", () => {
-    expect(() => alpha.set("session", "bad", "x", { ttl: 0 })).toThrow("ttl must be a positive number of milliseconds, got 0");
-    expect(() => alpha.set("session", "bad", "x", { ttl: -5 })).toThrow("ttl must be a positive number of milliseconds, got -5");
+  test("a TTL must be a positive number of milliseconds, at most a year", () => {
+    const expected = (ttl: string) => `ttl must be a positive number of milliseconds, at most ${365 * 24 * 3600 * 1000} (a year), got ${ttl}`;
+    for (const ttl of [0, -5, 1e300, 365 * 24 * 3600 * 1000 + 1, Number.POSITIVE_INFINITY, Number.NaN]) {
+      expect(() => alpha.set("session", "bad", "x", { ttl })).toThrow(new WriteError(expected(String(ttl))));
+    }
     expect(alpha.get(alpha.name, "session", "bad")).toBeUndefined();
+  });
+});
+
+describe("writes the wire cannot carry", () => {
+  // Each of these used to be stored, and then every message carrying it failed to encode: none of
+  // alpha's later writes reached any peer again. Now they are refused before anything is stored.
+  const lone = "bad\ud800";
+  const refused: { what: string; write: () => unknown; error: Error }[] = [
+    { what: "a key with a lone surrogate", write: () => alpha.set("poison", lone, "x"), error: new WriteError(`key "bad\\ud800" contains a lone UTF-16 surrogate`) },
+    { what: "a group with a lone surrogate", write: () => alpha.set(lone, "k", "x"), error: new WriteError(`group "bad\\ud800" contains a lone UTF-16 surrogate`) },
+    { what: "a string value with a lone surrogate", write: () => alpha.set("poison", "string", lone), error: new TypeError("value of type string contains a lone UTF-16 surrogate") },
+    { what: "a TTL past the wire's range", write: () => alpha.set("poison", "ttl", "x", { ttl: 1e300 }), error: new WriteError(`ttl must be a positive number of milliseconds, at most ${365 * 24 * 3600 * 1000} (a year), got 1e+300`) },
+  ];
+
+  test("are refused with an error naming the argument, nothing is stored, and later writes still reach every peer", async () => {
+    const events = record(alpha, "entry-added");
+    for (const { what, write, error } of refused) {
+      let thrown: unknown;
+      try {
+        write();
+      } catch (caught) {
+        thrown = caught;
+      }
+      expect({ what, type: (thrown as Error)?.constructor, message: (thrown as Error)?.message }).toEqual({ what, type: error.constructor, message: error.message });
+    }
+    expect(alpha.entries(alpha.name).filter((entry) => entry.group === "poison" || entry.group === lone)).toEqual([]);
+    expect(events).toEqual([]);
+    // Nothing was stored, so there is nothing to delete (this used to throw the same EncodeError).
+    expect(alpha.delete("poison", lone)).toBe(false);
+    const version = alpha.set("poison", "after", "still flows");
+    await seenByOthers("poison", "after");
+    for (const node of [bravo, charlie]) expect(node.getEntry(alpha.name, "poison", "after")).toMatchObject({ value: "still flows", version });
+    for (const node of [bravo, charlie]) {
+      expect(node.entries(alpha.name).filter((entry) => entry.group === lone || entry.group === "poison").map((entry) => entry.key)).toEqual(["after"]);
+    }
   });
 });
 

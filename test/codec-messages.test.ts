@@ -22,6 +22,7 @@ import {
   digestSize,
   entrySize,
   readDeltas,
+  nodeNameProblem,
   readDigest,
   writeDeltas,
   writeDigest,
@@ -79,6 +80,8 @@ function refDeltas(deltas: NodeDelta[]): number[] {
 const safe = fc.oneof(fc.maxSafeNat(), fc.integer({ min: 0, max: 300 }), fc.constantFrom(0, 127, 128, 16383, 16384, 2 ** 32, Number.MAX_SAFE_INTEGER));
 const name = fc.oneof(fc.string({ unit: "binary", maxLength: 30 }), fc.constantFrom("", "node-1", "ноды-é", "😀node"));
 const digestEntry: fc.Arbitrary<DigestEntry> = fc.record({ node: name, generation: safe, heartbeat: safe, maxVersion: safe, collectedUpTo: safe });
+/** Names a node delta may carry (the decoder skips deltas of any other: see "node names" below). */
+const nodeName = fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/);
 const KNOWN_TYPES = 6; // value types 0..5 are known to the limits below
 const wireEntry: fc.Arbitrary<WireEntry> = fc
   .record({
@@ -98,7 +101,7 @@ const wireEntry: fc.Arbitrary<WireEntry> = fc
     return entry;
   });
 const nodeDelta: fc.Arbitrary<NodeDelta> = fc.record({
-  node: name,
+  node: nodeName,
   generation: safe,
   fromVersion: safe,
   collectedUpTo: safe,
@@ -198,11 +201,13 @@ describe("digest", () => {
       expect(body.length).toBe(2 + 5 * n);
       expect(readDigest(new BodyReader(body), 10)).toEqual(entries);
     }
-    // Smallest node deltas (6 bytes) and smallest entries too.
+    // Smallest node deltas (6 bytes, an empty name): read through, then skipped for the name.
     const deltas: NodeDelta[] = Array.from({ length: 3 }, () => ({ node: "", generation: 0, fromVersion: 0, collectedUpTo: 0, maxVersion: 0, entries: [] }));
     const body = frameBody(MessageType.Ack, (w) => writeDeltas(w, deltas));
     expect(body.length).toBe(1 + 6 * 3);
-    expect(readDeltas(new BodyReader(body), limits).deltas).toEqual(deltas);
+    const decoded = readDeltas(new BodyReader(body), limits);
+    expect(decoded.deltas).toEqual([]);
+    expect(decoded.skipped.map((error) => [error.field, error.offset])).toEqual([["delta.node", 1], ["delta.node", 7], ["delta.node", 13]]);
   });
 
   test("an empty digest is two bytes: no entries, no names", () => {
@@ -214,13 +219,28 @@ describe("digest", () => {
     reader.expectEnd("syn");
   });
 
-  test("a lone surrogate in a name is an EncodeError, even where the next name would complete the pair", () => {
-    const entry = (node: string): DigestEntry => ({ node, generation: 1, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 });
-    for (const names of [["a\ud83d"], ["a\ud83d", "\ude00b"], ["\ude00"]]) {
-      const error = caught(() => frameBody(MessageType.Syn, (w) => writeDigest(w, names.map(entry)))) as EncodeError;
-      expect(error).toBeInstanceOf(EncodeError);
-      expect(error.field).toBe("digest.node");
+  test("an entry that cannot be encoded (lone surrogate, even one the next name would pair) is left out and reported; the rest is written", () => {
+    const entry = (node: string, generation = 1): DigestEntry => ({ node, generation, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 });
+    const cases = [
+      { entries: [entry("a\ud83d"), entry("ok")], bad: ['"a\\ud83d"'] },
+      { entries: [entry("first"), entry("a\ud83d"), entry("\ude00b"), entry("last")], bad: ['"a\\ud83d"', '"\\ude00b"'] },
+      { entries: [entry("\ude00")], bad: ['"\\ude00"'] },
+      { entries: [entry("ok"), entry("too-big", 2 ** 53)], bad: ['"too-big"'] },
+    ];
+    for (const { entries, bad } of cases) {
+      let leftOut: readonly EncodeError[] = [];
+      const body = frameBody(MessageType.Syn, (w) => (leftOut = writeDigest(w, entries)));
+      expect(leftOut.map((error) => [error instanceof EncodeError, error.field])).toEqual(bad.map((name) => [true, `digest entry of node ${name}`]));
+      const written = entries.filter((e) => e.node.isWellFormed() && Number.isSafeInteger(e.generation));
+      expect([...body]).toEqual(refDigest(written));
+      expect(readDigest(new BodyReader(body), 64)).toEqual(written);
     }
+  });
+
+  test("a digest that encodes reports nothing left out", () => {
+    let leftOut: readonly EncodeError[] | undefined;
+    frameBody(MessageType.Syn, (w) => (leftOut = writeDigest(w, [{ node: "n", generation: 1, heartbeat: 1, maxVersion: 1, collectedUpTo: 0 }])));
+    expect(leftOut).toEqual([]);
   });
 
   test("a count too large for the body, or a name over the limit, is a DecodeError", () => {
@@ -373,17 +393,45 @@ describe("deltas", () => {
     );
   }, SLOW);
 
-  test("a value type outside 0..15 is an EncodeError (it cannot be carried in 4 bits)", () => {
-    const bad: NodeDelta = { node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [
-      { group: "g", key: "k", version: 1, valueType: 16, deleted: false, value: new Uint8Array(0) },
-    ] };
-    const writer = new FrameWriter();
-    writer.begin(MessageType.Ack);
-    const error = caught(() => writeDeltas(writer, [bad])) as EncodeError;
-    expect(error).toBeInstanceOf(EncodeError);
-    expect(error.field).toBe("entry.valueType");
-    writer.abandon();
-    expect(writer.length).toBe(0);
+  test("an entry that cannot be encoded is left out and reported, the rest of the message is written; a delta left with none is left out whole", () => {
+    const good = (key: string, version: number): WireEntry => ({ group: "g", key, version, valueType: 0, deleted: false, value: Uint8Array.of(0x61) });
+    const badType: WireEntry = { ...good("type", 2), valueType: 16 };
+    const badKey: WireEntry = good("k\ud800", 3);
+    const badExpiry: WireEntry = { ...good("ttl", 4), expiresAt: 1e300 };
+    const header = { generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 9 };
+    const deltas: NodeDelta[] = [
+      { node: "mixed", ...header, entries: [good("a", 1), badType, badKey, badExpiry, good("b", 5)] },
+      { node: "all-bad", ...header, entries: [badKey] },
+      { node: "empty", ...header, entries: [] },
+      { node: "bad\udc00", ...header, entries: [good("c", 6)] },
+      { node: "fine", ...header, entries: [good("d", 7)] },
+    ];
+    let leftOut: readonly EncodeError[] = [];
+    const body = frameBody(MessageType.Ack, (w) => (leftOut = writeDeltas(w, deltas)));
+    expect(leftOut.map((error) => [error instanceof EncodeError, error.field])).toEqual([
+      [true, 'entry "g"/"type" of node "mixed"'],
+      [true, 'entry "g"/"k\\ud800" of node "mixed"'],
+      [true, 'entry "g"/"ttl" of node "mixed"'],
+      [true, 'entry "g"/"k\\ud800" of node "all-bad"'],
+      [true, 'delta of node "bad\\udc00"'],
+    ]);
+    expect(leftOut[0]!.reason).toContain("16 is not an integer in 0..15");
+    expect(leftOut[1]!.reason).toContain("lone UTF-16 surrogate");
+    expect(leftOut[2]!.reason).toContain("1e+300 is not an integer in 0..2^53-1");
+    expect(leftOut[4]!.reason).toContain("(1 entries left out)");
+    const written: NodeDelta[] = [
+      { node: "mixed", ...header, entries: [good("a", 1), good("b", 5)] },
+      { node: "empty", ...header, entries: [] },
+      { node: "fine", ...header, entries: [good("d", 7)] },
+    ];
+    expect([...body]).toEqual(refDeltas(written));
+    expect(plain(readDeltas(new BodyReader(body), limits).deltas)).toEqual(plain(written));
+  });
+
+  test("deltas that encode report nothing left out", () => {
+    let leftOut: readonly EncodeError[] | undefined;
+    frameBody(MessageType.Ack, (w) => (leftOut = writeDeltas(w, [{ node: "n", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 0, entries: [] }])));
+    expect(leftOut).toEqual([]);
   });
 });
 
@@ -523,12 +571,6 @@ describe("damaged node headers", () => {
     expect({ field: error.field, offset: error.offset }).toEqual({ field, offset });
   }
 
-  test("invalid UTF-8 in the node name", () => {
-    const bytes = [...good];
-    bytes[2] = 0xff; // first byte of "node-a" (count at 0, length at 1)
-    fails(bytes, "delta.node", 1);
-  });
-
   test("a node count that cannot fit", () => {
     fails([0x05, ...good.slice(1)], "deltas.count", 0);
   });
@@ -553,9 +595,49 @@ describe("damaged node headers", () => {
     fails(good.slice(0, 9), "delta.fromVersion", 9);
   });
 
-  test("a name over maxNameBytes", () => {
-    const error = caught(() => readDeltas(new BodyReader(Uint8Array.from(good)), { ...limits, maxNameBytes: 3 })) as DecodeError;
-    expect([error.field, error.offset]).toEqual(["delta.node", 1]);
+});
+
+// ---- node names ---------------------------------------------------------------------------------
+
+describe("node names in deltas", () => {
+  const entry: WireEntry = { group: "g", key: "k", version: 1, valueType: 0, deleted: false, value: Uint8Array.of(0x61) };
+  const delta = (node: string): NodeDelta => ({ node, generation: 5, fromVersion: 0, collectedUpTo: 0, maxVersion: 2, entries: [entry, { ...entry, key: "k2", version: 2 }] });
+
+  test("a delta of a name that breaks the node-name rule is skipped with its entries and a reason; the deltas around it are read", () => {
+    const bad = ["", "a\nb", "\u202eevil", "has space", "é", "x".repeat(65), "tab\t"];
+    for (const name of bad) {
+      const body = Uint8Array.from(refDeltas([delta("before"), delta(name), delta("after")]));
+      const decoded = readDeltas(new BodyReader(body), limits);
+      expect(decoded.deltas.map((d) => [d.node, d.entries.length])).toEqual([["before", 2], ["after", 2]]);
+      expect(decoded.skipped).toHaveLength(1);
+      const error = decoded.skipped[0]!;
+      expect([error.field, error.offset]).toEqual(["delta.node", refDeltas([delta("before")]).length]);
+      expect(error.reason).toBe(`${nodeNameProblem(name)}; its 2 entries are skipped`);
+      expect(error.reason).not.toMatch(/[^\x20-\x7e]/); // printable in a log line
+    }
+  });
+
+  test("a name of invalid UTF-8, or over maxNameBytes, is skipped the same way", () => {
+    const good = refDeltas([delta("node-a"), delta("after")]);
+    const broken = [...good];
+    broken[2] = 0xff; // first byte of "node-a" (count at 0, length at 1)
+    const invalid = readDeltas(new BodyReader(Uint8Array.from(broken)), limits);
+    expect(invalid.deltas.map((d) => d.node)).toEqual(["after"]);
+    expect(invalid.skipped.map((error) => [error.field, error.offset, error.reason])).toEqual([["delta.node", 1, `${nodeNameProblem("\ufffdode-a")}; its 2 entries are skipped`]]);
+    const long = readDeltas(new BodyReader(Uint8Array.from(good)), { ...limits, maxNameBytes: 5 });
+    expect(long.deltas.map((d) => d.node)).toEqual(["after"]);
+    expect(long.skipped.map((error) => [error.field, error.offset, error.reason])).toEqual([["delta.node", 1, "node name of 6 bytes exceeds the limit of 5; its 2 entries are skipped"]]);
+  });
+
+  test("every valid name is read back as written", () => {
+    fc.assert(
+      fc.property(fc.array(nodeName, { maxLength: 5 }), (names) => {
+        const decoded = readDeltas(new BodyReader(Uint8Array.from(refDeltas(names.map(delta)))), limits);
+        expect(decoded.skipped).toEqual([]);
+        expect(decoded.deltas.map((d) => d.node)).toEqual(names);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 

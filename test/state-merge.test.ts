@@ -326,6 +326,71 @@ describe("merge", () => {
   });
 });
 
+describe("the entry cap holds for remote nodes too", () => {
+  const CAP = 4;
+
+  test("new keys past maxEntriesPerNode are refused and counted; updates and deletes of held keys apply; a refused key arrives with its next write once there is room", () => {
+    const clock = new ManualClock();
+    const a = makeState("a", 1, clock); // the default cap: a holds more than b allows
+    const b = makeState("b", 1, clock, 60_000, { maxEntriesPerNode: CAP });
+    for (let i = 0; i < 10; i++) a.set("g", `k${i}`, text(`v${i}`));
+    const first = mergeDeltas(b, overTheWire(selectDeltas(a, b.digest(), 1 << 20, keepOrder).deltas));
+    expect({ applied: first.applied, refused: first.refused, skipped: first.skipped, refusedNodes: first.refusedNodes }).toEqual({ applied: CAP, refused: 10 - CAP, skipped: 10 - CAP, refusedNodes: ["a"] });
+    expect(view(b, "a")).toEqual(["g/k0=v0@1", "g/k1=v1@2", "g/k2=v2@3", "g/k3=v3@4"]);
+    // Refused for good: b is caught up (a's later writes are not held back behind them), and a
+    // second sync sends nothing more.
+    expect(b.nodes.get("a")!.maxVersion).toBe(a.self.maxVersion);
+    expect(sync(a, b).applied).toBe(0);
+
+    a.set("g", "k0", text("v0b")); // update of a held key
+    a.delete("g", "k1"); // delete of a held key
+    a.set("g", "k9", text("v9b")); // a refused key, written again: now there is room (3 live)
+    a.set("g", "k8", text("v8b")); // and now there is none again
+    const second = sync(a, b);
+    expect(summary(second.changes)).toEqual(["added a g/k9", "deleted a g/k1", "updated a g/k0"]);
+    expect(view(b, "a")).toEqual(["g/k0=v0b@11", "g/k2=v2@3", "g/k3=v3@4", "g/k9=v9b@13"]);
+    expect(b.nodes.get("a")!.liveUserEntries).toBe(CAP);
+    // The deleted key never comes back, whatever arrives later.
+    expect(b.get("a", "g", "k1")).toBeUndefined();
+    expect(b.nodes.get("a")!.entries.get("g\u0000k1")?.deleted).toBe(true);
+  });
+
+  test("tombstones and reserved entries of keys not held are capped as well, so a peer cannot fill memory with them", () => {
+    const clock = new ManualClock();
+    const b = makeState("b", 1, clock, 60_000, { maxEntriesPerNode: CAP });
+    const tombstones: WireEntry[] = Array.from({ length: 10 }, (_, i) => ({ group: "g", key: `gone${i}`, version: i + 1, valueType: ValueType.String, deleted: true, value: new Uint8Array(0) }));
+    const reserved: WireEntry[] = Array.from({ length: 3 }, (_, i) => ({ group: "__gb", key: `r${i}`, version: 11 + i, valueType: ValueType.String, deleted: false, value: Uint8Array.of(0x61) }));
+    const live: WireEntry = { group: "g", key: "live", version: 14, valueType: ValueType.String, deleted: false, value: Uint8Array.of(0x61) };
+    const outcome = mergeDeltas(b, [{ node: "hostile", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 14, entries: [...tombstones, ...reserved, live] }]);
+    expect({ applied: outcome.applied, refused: outcome.refused }).toEqual({ applied: CAP + 1, refused: 10 + 3 - CAP });
+    const held = b.nodes.get("hostile")!;
+    expect(held.entries.size).toBe(CAP + 1);
+    expect(view(b, "hostile")).toEqual(["g/live=a@14"]);
+  });
+
+  test("a peer pushing far more entries than the cap leaves exactly the cap held", () => {
+    const b = makeState("b", 1, new ManualClock(), 60_000, { maxEntriesPerNode: 1000 });
+    const entries: WireEntry[] = Array.from({ length: 50_000 }, (_, i) => ({ group: "g", key: `k${i}`, version: i + 1, valueType: ValueType.String, deleted: false, value: Uint8Array.of(0x61) }));
+    const outcome = mergeDeltas(b, [{ node: "hostile", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 50_000, entries }]);
+    expect({ applied: outcome.applied, refused: outcome.refused }).toEqual({ applied: 1000, refused: 49_000 });
+    expect(b.nodes.get("hostile")!.entries.size).toBe(1000);
+  });
+});
+
+describe("node names in digests", () => {
+  test("an unknown name that breaks the node-name rule never becomes a member, and is reported; the rest of the digest applies", () => {
+    const b = makeState("b", 1, new ManualClock());
+    const entry = (node: string) => ({ node, generation: 1, heartbeat: 1, maxVersion: 0, collectedUpTo: 0 });
+    const bad = ["", "a\nb", "\u202eevil", "with space", "é", "x".repeat(65)];
+    for (let round = 0; round < 2; round++) {
+      const outcome = applyDigest(b, [...bad.map(entry), entry("good-1")]);
+      expect(outcome.invalidNames).toEqual(bad);
+      expect(outcome.discovered).toEqual(round === 0 ? ["good-1"] : []);
+    }
+    expect([...b.nodes.names()].sort()).toEqual(["b", "good-1"]);
+  });
+});
+
 describe("generations", () => {
   /** Generation 1 of "a" with keys k1..k6 (~120-byte values), fully known to b. */
   function setup() {
@@ -951,7 +1016,7 @@ describe("removed nodes: the registry and readmission", () => {
   test("a copy at the removal heartbeat or below, or of an older generation, is not learned again", () => {
     const { state } = removedX("dead");
     for (const stale of [entry("x", 3, 50), entry("x", 3, 12), entry("x", 2, 900)]) {
-      expect(applyDigest(state, [stale])).toEqual({ heartbeats: [], discovered: [], changes: [] });
+      expect(applyDigest(state, [stale])).toEqual({ heartbeats: [], discovered: [], changes: [], invalidNames: [] });
       expect(state.nodes.has("x")).toBe(false);
     }
     // Nor by delta, at any heartbeat.
@@ -961,7 +1026,7 @@ describe("removed nodes: the registry and readmission", () => {
 
   test("removed as dead, a heartbeat past the removal readmits it, empty, as a heartbeat; its entries come again by delta", () => {
     const { state } = removedX("dead");
-    expect(applyDigest(state, [entry("x", 3, 51, 1)])).toEqual({ heartbeats: ["x"], discovered: [], changes: [] });
+    expect(applyDigest(state, [entry("x", 3, 51, 1)])).toEqual({ heartbeats: ["x"], discovered: [], changes: [], invalidNames: [] });
     expect(state.nodes.get("x")?.generation).toBe(3);
     expect(state.heartbeatOf("x")).toBe(51);
     expect(state.removed.statusOf("x")).toBeUndefined();

@@ -8,7 +8,7 @@
 // the lengths add up to namesLength exactly. Decoding a thousand short names one by one was most
 // of the cost of reading a digest: kept together, they are decoded a chunk at a time (StringRun).
 
-import { DecodeError, EncodeError } from "./errors.ts";
+import { DecodeError, EncodeError, NOTHING_LEFT_OUT } from "./errors.ts";
 import type { BodyReader } from "./reader.ts";
 import { varuintSize } from "./varuint.ts";
 import { utf8Length, type FrameWriter } from "./writer.ts";
@@ -36,7 +36,33 @@ export function digestSize(entries: readonly DigestEntry[]): number {
   return size + varuintSize(namesLength) + namesLength;
 }
 
-export function writeDigest(writer: FrameWriter, entries: readonly DigestEntry[]): void {
+/**
+ * Writes a digest. An entry that cannot be encoded (a lone surrogate in its name, a number out of
+ * range) is left out and returned as an EncodeError naming it, and the rest is written: one bad
+ * entry must never stop every SYN and SYN-ACK. Only a failure pays for finding the culprits.
+ */
+export function writeDigest(writer: FrameWriter, entries: readonly DigestEntry[]): readonly EncodeError[] {
+  const start = writer.length;
+  try {
+    writeAllEntries(writer, entries);
+    return NOTHING_LEFT_OUT;
+  } catch (error) {
+    if (!(error instanceof EncodeError)) throw error;
+  }
+  writer.rewind(start);
+  const leftOut: EncodeError[] = [];
+  const encodable = entries.filter((entry) => {
+    const error = writer.encodeError(() => {
+      writer.string(entry.node).varuint(entry.generation).varuint(entry.heartbeat).varuint(entry.maxVersion).varuint(entry.collectedUpTo);
+    });
+    if (error) leftOut.push(new EncodeError(`digest entry of node ${JSON.stringify(entry.node)}`, error.message));
+    return error === null;
+  });
+  writeAllEntries(writer, encodable);
+  return leftOut;
+}
+
+function writeAllEntries(writer: FrameWriter, entries: readonly DigestEntry[]): void {
   const count = entries.length;
   writer.varuint(count);
   // The names run is the names joined, written as one string: one native UTF-8 copy instead of

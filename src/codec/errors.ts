@@ -24,3 +24,6 @@ export class EncodeError extends Error {
     super(`cannot encode ${field}: ${reason}`);
   }
 }
+
+/** What writeDeltas() and writeDigest() return when every part encoded (no allocation per message). */
+export const NOTHING_LEFT_OUT: readonly EncodeError[] = Object.freeze([]);

@@ -8,3 +8,4 @@ export * from "./digest.ts";
 export * from "./messages.ts";
 export * from "./probe-messages.ts";
 export * from "./handshake.ts";
+export { MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN, NODE_NAME_RULE, isValidNodeName, nodeNameProblem, printableName } from "./node-name.ts";

@@ -14,7 +14,8 @@
 //           per second), varuint roundsSinceOverflow; bytes after them are ignored, so later
 //           versions can append fields
 
-import { DecodeError, EncodeError } from "./errors.ts";
+import { DecodeError, EncodeError, NOTHING_LEFT_OUT } from "./errors.ts";
+import { nodeNameProblem } from "./node-name.ts";
 import { BodyReader } from "./reader.ts";
 import { varuintSize } from "./varuint.ts";
 import { stringSize, type FrameWriter } from "./writer.ts";
@@ -54,6 +55,8 @@ const KIND_RESERVED = 0x10;
 /** Smallest encodings, used to bound counts against the bytes that remain. */
 const MIN_NODE_DELTA_BYTES = 6;
 const MIN_ENTRY_BYTES = 1;
+/** Decodes a node name whatever its bytes; the name rule then refuses anything but its ASCII characters. */
+const looseUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Bytes of one entry without its length prefix. */
 export function entryBodySize(entry: WireEntry): number {
@@ -96,32 +99,74 @@ export function deltasSize(deltas: readonly NodeDelta[]): number {
   return size;
 }
 
-export function writeDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): void {
+/**
+ * Writes a deltas section. An entry that cannot be encoded (a lone surrogate in a key, a number
+ * out of range) is left out and returned as an EncodeError naming it, and the rest is written: a
+ * single such entry must never stop a message, or it would stop every message that carries it.
+ * A node delta that loses all its entries is left out whole (empty, it would claim their versions
+ * hold nothing). The fast path writes everything at once; only a failure pays for finding the
+ * culprits, each tried alone and rewound.
+ */
+export function writeDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): readonly EncodeError[] {
+  const start = writer.length;
+  try {
+    writeAllDeltas(writer, deltas);
+    return NOTHING_LEFT_OUT;
+  } catch (error) {
+    if (!(error instanceof EncodeError)) throw error;
+  }
+  writer.rewind(start);
+  const leftOut: EncodeError[] = [];
+  const encodable: NodeDelta[] = [];
+  for (const delta of deltas) {
+    const headerError = writer.encodeError(() => writeDeltaHeader(writer, delta, delta.entries.length));
+    if (headerError) {
+      leftOut.push(new EncodeError(`delta of node ${JSON.stringify(delta.node)}`, `${headerError.message} (${delta.entries.length} entries left out)`));
+      continue;
+    }
+    const entries = delta.entries.filter((entry) => {
+      const error = writer.encodeError(() => writeEntry(writer, entry));
+      if (error) leftOut.push(new EncodeError(`entry ${JSON.stringify(entry.group)}/${JSON.stringify(entry.key)} of node ${JSON.stringify(delta.node)}`, error.message));
+      return error === null;
+    });
+    if (entries.length > 0 || delta.entries.length === 0) encodable.push(entries.length === delta.entries.length ? delta : { ...delta, entries });
+  }
+  writeAllDeltas(writer, encodable);
+  return leftOut;
+}
+
+function writeAllDeltas(writer: FrameWriter, deltas: readonly NodeDelta[]): void {
   writer.varuint(deltas.length);
   for (const delta of deltas) {
-    writer.string(delta.node).varuint(delta.generation).varuint(delta.fromVersion);
-    writer.varuint(delta.collectedUpTo).varuint(delta.maxVersion).varuint(delta.entries.length);
-    for (const entry of delta.entries) {
-      if ((entry.valueType & KIND_TYPE_MASK) !== entry.valueType) {
-        throw new EncodeError("entry.valueType", `${entry.valueType} is not an integer in 0..15`);
-      }
-      // Written once and length-patched, rather than measured (UTF-8 lengths) and then written.
-      // The estimate (UTF-16 units for strings) only picks the prefix size; endSection() fixes it.
-      const value = entry.value;
-      const estimate = entry.group.length + entry.key.length + value.length + 18;
-      const section = writer.beginSection(estimate);
-      writer.string(entry.group).string(entry.key).varuint(entry.version);
-      let kind = entry.valueType & KIND_TYPE_MASK;
-      if (entry.deleted) kind |= KIND_DELETED;
-      if (entry.expiresAt !== undefined) kind |= KIND_HAS_EXPIRY;
-      if (entry.writtenAt !== undefined) kind |= KIND_HAS_WRITTEN_AT;
-      writer.u8(kind);
-      if (entry.expiresAt !== undefined) writer.varuint(entry.expiresAt);
-      if (entry.writtenAt !== undefined) writer.varuint(entry.writtenAt);
-      writer.blob(value);
-      writer.endSection(section);
-    }
+    writeDeltaHeader(writer, delta, delta.entries.length);
+    for (const entry of delta.entries) writeEntry(writer, entry);
   }
+}
+
+function writeDeltaHeader(writer: FrameWriter, delta: NodeDelta, entryCount: number): void {
+  writer.string(delta.node).varuint(delta.generation).varuint(delta.fromVersion);
+  writer.varuint(delta.collectedUpTo).varuint(delta.maxVersion).varuint(entryCount);
+}
+
+function writeEntry(writer: FrameWriter, entry: WireEntry): void {
+  if ((entry.valueType & KIND_TYPE_MASK) !== entry.valueType) {
+    throw new EncodeError("entry.valueType", `${entry.valueType} is not an integer in 0..15`);
+  }
+  // Written once and length-patched, rather than measured (UTF-8 lengths) and then written.
+  // The estimate (UTF-16 units for strings) only picks the prefix size; endSection() fixes it.
+  const value = entry.value;
+  const estimate = entry.group.length + entry.key.length + value.length + 18;
+  const section = writer.beginSection(estimate);
+  writer.string(entry.group).string(entry.key).varuint(entry.version);
+  let kind = entry.valueType & KIND_TYPE_MASK;
+  if (entry.deleted) kind |= KIND_DELETED;
+  if (entry.expiresAt !== undefined) kind |= KIND_HAS_EXPIRY;
+  if (entry.writtenAt !== undefined) kind |= KIND_HAS_WRITTEN_AT;
+  writer.u8(kind);
+  if (entry.expiresAt !== undefined) writer.varuint(entry.expiresAt);
+  if (entry.writtenAt !== undefined) writer.varuint(entry.writtenAt);
+  writer.blob(value);
+  writer.endSection(section);
 }
 
 export interface DeltaReadLimits {
@@ -148,12 +193,21 @@ export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): Decoded
   const deltas: NodeDelta[] = [];
   const skipped: DecodeError[] = [];
   for (let n = 0; n < nodeCount; n++) {
-    const node = reader.string("delta.node", limits.maxNameBytes);
+    const nameAt = reader.baseOffset + reader.offset;
+    const name = reader.blob("delta.node");
     const generation = reader.varuint("delta.generation");
     const fromVersion = reader.varuint("delta.fromVersion");
     const collectedUpTo = reader.varuint("delta.collectedUpTo");
     const maxVersion = reader.varuint("delta.maxVersion");
     const entryCount = reader.count("delta.entryCount", MIN_ENTRY_BYTES);
+    const node = looseUtf8.decode(name); // bytes that are not UTF-8 make a name the rule refuses
+    const problem = name.length > limits.maxNameBytes ? `node name of ${name.length} bytes exceeds the limit of ${limits.maxNameBytes}` : nodeNameProblem(node);
+    if (problem !== null) {
+      // The node could never be a member: its entries are skipped, the rest of the message is not.
+      for (let e = 0; e < entryCount; e++) reader.leaveSection(reader.enterSection("entry.length"));
+      skipped.push(new DecodeError("delta.node", nameAt, `${problem}; its ${entryCount} entries are skipped`));
+      continue;
+    }
     const entries: WireEntry[] = [];
     for (let e = 0; e < entryCount; e++) {
       // The entry is read in place inside its length-delimited section; a damaged entry is

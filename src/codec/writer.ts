@@ -109,6 +109,33 @@ export class FrameWriter {
     this.frameStart = -1;
   }
 
+  /**
+   * Drops what was written after `length` (a value of `.length` read earlier in the open frame),
+   * so a part that failed to encode half way can be left out and the rest still written.
+   */
+  rewind(length: number): void {
+    const floor = this.frameStart < 0 ? 0 : this.frameStart + HEADER_BYTES;
+    if (!(length >= floor && length <= this.position)) throw new EncodeError("frame", `cannot rewind to ${length}: outside ${floor}..${this.position}`);
+    this.position = length;
+  }
+
+  /**
+   * Whether `write` encodes: runs it and always rewinds, returning the EncodeError it threw (null
+   * when it wrote fine). For finding, on the slow path, which parts of a message cannot be encoded.
+   */
+  encodeError(write: () => void): EncodeError | null {
+    const start = this.position;
+    try {
+      write();
+      return null;
+    } catch (error) {
+      if (!(error instanceof EncodeError)) throw error;
+      return error;
+    } finally {
+      this.position = start;
+    }
+  }
+
   /** Returns every complete frame written so far as one view, and starts over. */
   finish(): Uint8Array {
     if (this.frameStart >= 0) throw new EncodeError("frame", "finish() called with a frame still open");

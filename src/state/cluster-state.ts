@@ -7,7 +7,10 @@ import { MemberTable, type MemberSnapshot } from "./member-table.ts";
 import { entryId, NodeState, type Entry } from "./node-state.ts";
 import { RemovedNodes, type RemovedAs } from "./removed-nodes.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
+import { validateWrite, WriteError } from "./validate-write.ts";
 import type { EncodedValue } from "./values.ts";
+
+export { WriteError } from "./validate-write.ts";
 
 export interface StateClock {
   /** Monotonic milliseconds. */
@@ -52,10 +55,6 @@ export interface PendingWrites {
   versionsBefore: number;
 }
 
-/** A write refused before it was applied: nothing changed. */
-export class WriteError extends Error {
-  override readonly name = "WriteError";
-}
 
 export class ClusterState {
   readonly self: NodeState;
@@ -95,7 +94,7 @@ export class ClusterState {
    */
   checkSet(group: string, key: string, value: EncodedValue, ttlMs?: number, pending?: PendingWrites): Entry {
     const reserved = group === RESERVED_GROUP;
-    if (!reserved) this.checkWrite(group, key, value.bytes);
+    validateWrite(group, key, value, ttlMs, reserved ? null : this.options.limits);
     const existing = this.self.entries.get(entryId(group, key));
     const keyLive = pending?.keyLive ?? (existing !== undefined && !existing.deleted);
     if (!reserved && !keyLive) {
@@ -103,9 +102,6 @@ export class ClusterState {
       if (live >= this.options.limits.maxEntriesPerNode) {
         throw new WriteError(`node ${this.selfName} already holds ${live} entries, the limit (maxEntriesPerNode)`);
       }
-    }
-    if (ttlMs !== undefined && (!Number.isFinite(ttlMs) || ttlMs <= 0)) {
-      throw new WriteError(`ttl must be a positive number of milliseconds, got ${ttlMs}`);
     }
     const entry: Entry = {
       group,
@@ -271,15 +267,6 @@ export class ClusterState {
   /** The wall clock in whole ms (a virtual clock may read fractions), as writtenAt travels. */
   private wallNowMs(): number {
     return Math.round(this.clock.wallNow());
-  }
-
-  private checkWrite(group: string, key: string, value: Uint8Array): void {
-    const { maxKeyBytes, maxValueBytes } = this.options.limits;
-    if (group.length === 0) throw new WriteError("group must not be empty");
-    if (key.length === 0) throw new WriteError("key must not be empty");
-    if (Buffer.byteLength(group) > maxKeyBytes) throw new WriteError(`group "${group.slice(0, 40)}…" is longer than ${maxKeyBytes} bytes (maxKeyBytes)`);
-    if (Buffer.byteLength(key) > maxKeyBytes) throw new WriteError(`key "${key.slice(0, 40)}…" is longer than ${maxKeyBytes} bytes (maxKeyBytes)`);
-    if (value.length > maxValueBytes) throw new WriteError(`value of ${value.length} bytes for ${group}/${key} exceeds ${maxValueBytes} bytes (maxValueBytes)`);
   }
 
   /** An entry that cannot fit in one gossip message on its own could never be delivered. */

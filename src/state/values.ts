@@ -47,6 +47,8 @@ export function encodeValue(value: Value, type?: ValueType): EncodedValue {
   switch (resolved) {
     case ValueType.String:
       if (typeof value !== "string") throw new TypeError(`value of type string must be a string, got ${describe(value)}`);
+      // UTF-8 cannot carry a lone surrogate: it would be stored and sent as U+FFFD, another string.
+      if (!value.isWellFormed()) throw new TypeError("value of type string contains a lone UTF-16 surrogate");
       return { type: resolved, bytes: utf8Encoder.encode(value) };
     case ValueType.Bytes:
       if (!(value instanceof Uint8Array)) throw new TypeError(`value of type bytes must be a Uint8Array, got ${describe(value)}`);

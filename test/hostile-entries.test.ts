@@ -1,0 +1,133 @@
+// Entries and names a peer should never be able to push onto a node, over real sockets: a raw peer
+// completes the handshake by hand and speaks the gossip protocol to a real node. It pushes far more
+// entries of one node than maxEntriesPerNode allows, and names that break the node-name rule. And
+// an entry that cannot be encoded, already held by a node, must not stop its messages.
+
+import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { type DigestEntry, FrameWriter, MessageType, type NodeDelta, type WireEntry, writeDeltas, writeDigest } from "../src/codec/index.ts";
+import { entryId, ValueType } from "../src/state/index.ts";
+import type { Node } from "../src/index.ts";
+import { Nodes, waitFor } from "./api-helpers.ts";
+import { closeAll, dialByHand, introduction, rawConnect, type RawPeer } from "./tcp-harness.ts";
+
+// Real nodes: every wait inside is bounded on its own; this only lifts the runner's 5 s default.
+setDefaultTimeout(30_000);
+
+const nodes = new Nodes();
+afterEach(closeAll);
+afterAll(() => nodes.stopAll());
+
+const CLUSTER = "hostile-entries";
+const MAX_FRAME_BYTES = 1 << 20;
+
+/** A raw peer named `name`, connected to `node` and past the handshake. */
+async function rawPeerOf(node: Node, name: string): Promise<RawPeer> {
+  const raw = await rawConnect(Number(node.address.split(":")[1]));
+  await dialByHand(raw, introduction(name, { clusterName: CLUSTER }));
+  return raw;
+}
+
+let correlationId = 0;
+
+/** One gossip frame written with the real codec. */
+function frame(type: number, write: (writer: FrameWriter) => void): Uint8Array {
+  const writer = new FrameWriter(4096, MAX_FRAME_BYTES);
+  writer.begin(type, ++correlationId);
+  write(writer);
+  writer.end();
+  return writer.finish();
+}
+
+/**
+ * Sends a SYN and waits for the SYN-ACK: frames on one connection are handled in order, so every
+ * frame sent before has been handled by then.
+ */
+async function roundTrip(raw: RawPeer, digest: DigestEntry[] = []): Promise<void> {
+  raw.write(frame(MessageType.Syn, (writer) => writeDigest(writer, digest)));
+  await raw.nextFrame(MessageType.SynAck, 5_000);
+}
+
+function wireEntry(key: string, version: number, value = "v", deleted = false): WireEntry {
+  return { group: "g", key, version, valueType: ValueType.String, deleted, value: deleted ? new Uint8Array(0) : new TextEncoder().encode(value) };
+}
+
+function push(raw: RawPeer, deltas: NodeDelta[]): void {
+  raw.write(frame(MessageType.Push, (writer) => writeDeltas(writer, deltas)));
+}
+
+describe("a peer pushing entries of one node far past maxEntriesPerNode", () => {
+  const CAP = 50;
+
+  test("leaves exactly the cap held; updates and deletes of held keys still apply, and the node keeps serving a good peer", async () => {
+    const [target, bravo] = (await nodes.cluster(["target", "bravo"], { clusterName: CLUSTER, gossipIntervalMs: 100, maxEntriesPerNode: CAP })) as [Node, Node];
+    const raw = await rawPeerOf(target, "mallory");
+    // 60,000 entries of "mallory" in three frames, as a hostile peer would: versions in order.
+    const perFrame = 20_000;
+    for (let f = 0; f < 3; f++) {
+      const entries = Array.from({ length: perFrame }, (_, i) => wireEntry(`k${f * perFrame + i}`, f * perFrame + i + 1));
+      push(raw, [{ node: "mallory", generation: 1, fromVersion: f * perFrame, collectedUpTo: 0, maxVersion: (f + 1) * perFrame, entries }]);
+    }
+    await roundTrip(raw);
+    expect(target.entries("mallory")).toHaveLength(CAP);
+    expect(target.entries("mallory").map((entry) => entry.key)).toEqual(Array.from({ length: CAP }, (_, i) => `k${i}`));
+
+    // An update and a delete of held keys apply; the delete makes room for one new key, no more.
+    push(raw, [{ node: "mallory", generation: 1, fromVersion: 60_000, collectedUpTo: 0, maxVersion: 60_004, entries: [
+      wireEntry("k0", 60_001, "updated"),
+      wireEntry("k1", 60_002, "", true),
+      wireEntry("fresh", 60_003),
+      wireEntry("one-too-many", 60_004),
+    ] }]);
+    await roundTrip(raw);
+    expect(target.get("mallory", "g", "k0")).toBe("updated");
+    expect(target.get("mallory", "g", "k1")).toBeUndefined();
+    expect(target.get("mallory", "g", "fresh")).toBe("v");
+    expect(target.get("mallory", "g", "one-too-many")).toBeUndefined();
+    expect(target.entries("mallory")).toHaveLength(CAP);
+
+    // The node still gossips: its own write reaches bravo, and bravo holds no more of mallory than it did.
+    target.set("app", "after", "served");
+    await waitFor("target's write on bravo", () => bravo.get("target", "app", "after") === "served");
+    const view = (node: Node) => JSON.stringify(node.entries("mallory").map((entry) => `${entry.key}=${String(entry.value)}`).sort());
+    await waitFor("bravo to hold what target holds of mallory", () => view(bravo) === view(target));
+    expect(bravo.entries("mallory")).toHaveLength(CAP);
+    expect(bravo.get("mallory", "g", "k1")).toBeUndefined();
+  });
+});
+
+describe("names that break the node-name rule", () => {
+  const BAD_NAMES = ["", "a\nb", "\u202eevil", "with space", "é", "tab\t"];
+
+  test("never become members, from a digest or from deltas; the good parts of the same messages apply", async () => {
+    const [target] = (await nodes.cluster(["names-target"], { clusterName: CLUSTER, gossipIntervalMs: 100 })) as [Node];
+    const raw = await rawPeerOf(target, "mallory2");
+    const digestEntry = (node: string): DigestEntry => ({ node, generation: 1, heartbeat: 3, maxVersion: 0, collectedUpTo: 0 });
+    await roundTrip(raw, [...BAD_NAMES.map(digestEntry), digestEntry("named-in-digest")]);
+    push(raw, [
+      ...BAD_NAMES.map((node): NodeDelta => ({ node, generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [wireEntry("k", 1)] })),
+      { node: "named-in-delta", generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [wireEntry("k", 1, "good")] },
+    ]);
+    await roundTrip(raw, [...BAD_NAMES.map(digestEntry), digestEntry("named-in-digest")]);
+
+    expect(target.nodes()).toContain("named-in-digest");
+    expect(target.get("named-in-delta", "g", "k")).toBe("good");
+    const everyName = [...target.nodes(), ...target.members().map((member) => member.name)];
+    for (const bad of BAD_NAMES) expect({ bad, member: everyName.includes(bad) }).toEqual({ bad, member: false });
+    for (const bad of BAD_NAMES) expect(target.entries(bad)).toEqual([]);
+  });
+});
+
+describe("an entry that cannot be encoded, already held", () => {
+  test("is left out of every message; the node's other writes still reach its peers", async () => {
+    const [alpha, bravo] = (await nodes.cluster(["enc-alpha", "enc-bravo"], { clusterName: CLUSTER, gossipIntervalMs: 100, pushFanout: 0 })) as [Node, Node];
+    // The write path refuses such an entry now; put one straight into the state, as a bug or an
+    // older build's state could have, to prove that the encoder contains it on its own.
+    const state = alpha.internals.node.state;
+    const self = state.self;
+    const key = "lone\ud800";
+    self.put(entryId("g", key), { group: "g", key, value: new Uint8Array([0x61]), valueType: ValueType.String, version: self.maxVersion + 1, deleted: false, writtenAt: Date.now() });
+    alpha.set("g", "after", "flows");
+    await waitFor("alpha's later write on bravo", () => bravo.get("enc-alpha", "g", "after") === "flows");
+    expect(bravo.entries("enc-alpha").map((entry) => entry.key)).not.toContain(key);
+  });
+});
