@@ -55,7 +55,7 @@ test("another cluster, a malformed name and another secret are refused with TCP'
   expect(a.host.frames).toEqual([]);
   expect(a.refusals).toEqual([
     "o: cluster name 'elsewhere' differs from ours 'simulation'",
-    'bad name: node name "bad name" is not 1-64 characters from A-Z a-z 0-9 . _ -',
+    'bad name: node name "bad name" is not 1 to 64 characters from A-Z a-z 0-9 . _ -',
     "w: wrong cluster secret proof",
     `o: peer refused the connection: "cluster name 'simulation' differs from ours 'elsewhere'"`,
   ]);

@@ -135,7 +135,7 @@ describe("checkIntroduction", () => {
     expect(checkIntroduction(local, { ...alice, nodeName: "b" })?.code).toBe(ErrorCode.SameNameAsOurs);
     expect(checkIntroduction(local, { ...alice, nodeName: "a b" })).toEqual({
       code: ErrorCode.InvalidName,
-      message: 'node name "a b" is not 1-64 characters from A-Z a-z 0-9 . _ -',
+      message: 'node name "a b" is not 1 to 64 characters from A-Z a-z 0-9 . _ -',
     });
     expect(checkIntroduction(local, { ...alice, nodeName: "" })?.code).toBe(ErrorCode.InvalidName);
     expect(checkIntroduction(local, { ...alice, nodeName: "n".repeat(65) })?.code).toBe(ErrorCode.InvalidName);

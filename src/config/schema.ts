@@ -15,6 +15,7 @@
 
 import { hostname } from "node:os";
 import * as v from "valibot";
+import { NODE_NAME_PATTERN, NODE_NAME_RULE } from "../codec/node-name.ts";
 import { isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
 import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
 import {
@@ -61,11 +62,10 @@ function numberIn(spec: NumberSpec) {
   return v.pipe(v.number(expected), v.minValue(spec.min, expected), v.maxValue(spec.max, expected));
 }
 
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-
+/** Node and cluster names: the rule names from peers are held to as well (codec/node-name.ts). */
 function nameSchema(what: string) {
-  const expected = `${what} of 1 to 64 characters from A-Z a-z 0-9 . _ -`;
-  return v.pipe(v.string(expected), v.regex(NAME_PATTERN, expected));
+  const expected = `${what} of ${NODE_NAME_RULE}`;
+  return v.pipe(v.string(expected), v.regex(NODE_NAME_PATTERN, expected));
 }
 
 function hostPortSchema(expected: string, accepts: (host: string, port: number) => boolean) {

@@ -26,6 +26,7 @@ import {
   encodeProve,
   encodeWelcomeIntroduce,
   messageTypeName,
+  nodeNameProblem,
   proofMatches,
   type ErrorBody,
   type Frame,
@@ -35,9 +36,6 @@ import {
   type ProofTranscript,
   type Welcome,
 } from "../codec/index.ts";
-
-/** Node and cluster names: what the options accept, so anything else on the wire is refused. */
-export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The local side of a handshake. */
 export interface LocalIdentity {
@@ -93,9 +91,8 @@ export function checkIntroduction(local: LocalIdentity, peer: Introduction): Ref
         : "peer has no cluster secret and this node requires one";
     return { code: ErrorCode.AuthFailed, message };
   }
-  if (!NAME_PATTERN.test(peer.nodeName)) {
-    return { code: ErrorCode.InvalidName, message: `node name ${JSON.stringify(peer.nodeName)} is not 1-64 characters from A-Z a-z 0-9 . _ -` };
-  }
+  const nameProblem = nodeNameProblem(peer.nodeName);
+  if (nameProblem !== null) return { code: ErrorCode.InvalidName, message: nameProblem };
   if (peer.nodeName === local.nodeName) {
     return { code: ErrorCode.SameNameAsOurs, message: `peer announces our own node name '${local.nodeName}'` };
   }
