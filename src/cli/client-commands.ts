@@ -1,6 +1,6 @@
 // Subcommands that talk to a running node through its client port (the admin HTTP API):
 //   members | get <node> <group> <key> | set <group> <key> <value> | delete <group> <key>
-//   keys [node] | watch | config show | config set key=value...
+//   keys [node] | watch | config show | config set key=value... | health
 // With --json (or --format json), each prints the node's answer as JSON instead of text.
 // Exit codes: 0 ok, 2 usage error, 1 the node could not be reached or refused the request.
 
@@ -65,6 +65,11 @@ export async function runClientCommand(command: string, positionals: string[], f
         }
       }
       return;
+    }
+    case "health": {
+      expectArgs(positionals, [] as const, "health");
+      const health = (await api.json("GET", "/healthz")) as { status: string; node: string };
+      return json ? printJson(health) : out(`${health.status} ${health.node}`);
     }
     case "watch":
       expectArgs(positionals, [] as const, "watch");

@@ -61,6 +61,11 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
       "config set changes cluster settings (fanout=3 gossipIntervalMs=500 ...); values are JSON when\n" +
       "they parse as JSON, text otherwise. Every node of the cluster adopts the change.",
   },
+  health: {
+    usage: "",
+    summary: "check that the node runs (its /healthz): exit 0 if so, 1 if not",
+    details: "For container health checks and supervisors: prints \"ok NODE\", or why not, and exits 1 when the\nnode is stopping or its client port does not answer.",
+  },
   help: {
     usage: "[command]",
     summary: "show this help, or one command's",

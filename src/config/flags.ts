@@ -25,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "help", "version"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "health", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 /** The commands that talk to a node (help and version answer locally). */
 export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
