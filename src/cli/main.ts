@@ -21,9 +21,11 @@ const HELP_HEADER = `goferbroke: anti-entropy gossip node
 Usage:
   goferbroke [flags]                 run a node (Go flags: -mode -name -nodeAddr -routes ...)
   goferbroke <command> [flags]       talk to a running node through its client port
+  goferbroke tls ca|cert create      make a cluster CA and node certificates (goferbroke tls --help)
 `;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === "tls") return await runTls(argv.slice(1));
   let parsed;
   try {
     parsed = parseCliArgs(argv);
@@ -72,6 +74,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     logger.error(`node failed: ${(error as Error).message}`);
     return EXIT_RUNTIME;
+  }
+}
+
+/** `goferbroke tls …`: certificate tooling, with flags of its own (src/cli/tls-commands.ts). */
+async function runTls(argv: readonly string[]): Promise<number> {
+  const { CertificateError, runTlsCommand, TlsFileError } = await import("./tls-commands.ts");
+  try {
+    await runTlsCommand(argv, (line) => console.log(line));
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof TlsFileError || error instanceof CertificateError) {
+      console.error(`goferbroke: ${error.message}`);
+      return EXIT_RUNTIME;
+    }
+    return usageFailure(error);
   }
 }
 

@@ -58,7 +58,7 @@ function numberIn(spec: NumberSpec) {
   return v.pipe(v.number(expected), v.minValue(spec.min, expected), v.maxValue(spec.max, expected));
 }
 
-const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 function nameSchema(what: string) {
   const expected = `${what} of 1 to 64 characters from A-Z a-z 0-9 . _ -`;
