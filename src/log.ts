@@ -30,3 +30,24 @@ export class RateLimitedLog {
     return true;
   }
 }
+
+// C0 controls, DEL, C1 controls, and the bidi embedding/override/isolate characters: each can
+// forge or disguise a line on a terminal (a newline starts a fake log line, ESC recolours or
+// moves the cursor, U+202E reverses what follows).
+const UNSAFE_FOR_LOG = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const SHORT_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Text with every control and bidi-override character written as a visible escape (`\n`,
+ * `\x1b`, `\u202e`), so a string from the network (a cluster or node name, a reason, an
+ * address) cannot forge or disguise a line of a human-readable log. Backslashes are left alone:
+ * this is for reading, not for round-tripping.
+ */
+export function escapeForLog(text: string): string {
+  return text.replace(UNSAFE_FOR_LOG, (char) => {
+    const short = SHORT_ESCAPES[char];
+    if (short !== undefined) return short;
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}

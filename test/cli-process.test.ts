@@ -441,13 +441,13 @@ describe("subcommands against a running node", () => {
   });
 
   test("set and get a string; the write reaches the other node", async () => {
-    expect(await ok("set", "app", "greeting", "hello world", ...client)).toMatch(/^set app\/greeting \(version \d+\)\n$/);
+    expect(await ok("set", "app", "greeting", "hello world", ...client)).toMatch(/^set app\/greeting \(string, version \d+\)\n$/);
     expect(await ok("get", "cmd-seed", "app", "greeting", ...client)).toBe("hello world\n");
     await waitFor("the peer to hold app/greeting", async () => (await runCli(["get", "cmd-seed", "app", "greeting", ...peerClient])).stdout === "hello world\n", 10_000);
   });
 
-  test("set --type int64 and --type json store typed values", async () => {
-    await ok("set", "app", "count", "42", "--type", "int64", ...client);
+  test("set --type int and --type json store typed values (int64 is still accepted for int)", async () => {
+    await ok("set", "app", "count", "42", "--type", "int", ...client);
     await ok("set", "--type=json", "app", "doc", '{"a":[1,2],"b":null}', ...client);
     // Values that start with "-" go after `--`, as with any flag parser.
     await ok("set", "--type", "int64", ...client, "--", "app", "negative", "-5");
@@ -456,10 +456,13 @@ describe("subcommands against a running node", () => {
     expect(state["cmd-seed"]!.app!.doc).toMatchObject({ type: "json", value: { a: [1, 2], b: null } });
     expect(state["cmd-seed"]!.app!.negative).toMatchObject({ type: "int", value: "-5" });
     expect(await ok("get", "cmd-seed", "app", "doc", ...client)).toBe('{"a":[1,2],"b":null}\n');
-    // A value the type refuses is the node's refusal: exit 1 with its reason.
-    const refused = await runCli(["set", "app", "count", "many", "--type", "int64", ...client]);
+    // A value the type refuses is the node's refusal: exit 1 with its reason, in words.
+    const refused = await runCli(["set", "app", "count", "many", "--type", "int", ...client]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toContain("400");
+    expect(refused.stderr).toStartWith("goferbroke: ");
+    expect(refused.stderr).toContain('"many"');
+    expect(refused.stderr).not.toContain("400");
+    expect(refused.stderr).not.toContain("/v1/");
     expectUsageError(await runCli(["set", "app", "x", "1", "--type", "int32", ...client]), "--type");
   });
 
@@ -474,7 +477,7 @@ describe("subcommands against a running node", () => {
     expect(await ok("delete", "app", "doomed", ...client)).toBe("deleted app/doomed\n");
     const get = await runCli(["get", "cmd-seed", "app", "doomed", ...client]);
     expect(get.exitCode).toBe(1);
-    expect(get.stderr).toContain("404");
+    expect(get.stderr).toBe('goferbroke: node "cmd-seed" has no entry "app"/"doomed"\n');
     expect((await runCli(["delete", "app", "doomed", ...client])).exitCode).toBe(1);
   });
 
@@ -526,12 +529,28 @@ describe("subcommands against a running node", () => {
     }
   });
 
+  test("--json and --format json print the node's answers as JSON", async () => {
+    await ok("set", "app", "as-json", "yes", ...client);
+    const membersJson = JSON.parse(await ok("members", "--json", ...client)) as { name: string; state: string }[];
+    expect(membersJson.map((member) => member.name).sort()).toEqual(["cmd-peer", "cmd-seed"]);
+    expect(JSON.parse(await ok("members", "--format", "json", ...client))).toHaveLength(2);
+    expect(JSON.parse(await ok("get", "cmd-seed", "app", "as-json", "--json", ...client))).toEqual({ value: "yes", type: "string", version: expect.any(Number) });
+    const keys = JSON.parse(await ok("keys", "cmd-seed", "--json", ...client)) as Record<string, Record<string, Record<string, { value: unknown }>>>;
+    expect(Object.keys(keys)).toEqual(["cmd-seed"]);
+    expect(keys["cmd-seed"]!.app!["as-json"]!.value).toBe("yes");
+    expect(JSON.parse(await ok("config", "show", "--json", ...client))).toEqual(await clusterConfig(seed));
+    expect(JSON.parse(await ok("set", "app", "as-json", "again", "--json", ...client))).toEqual({ group: "app", key: "as-json", type: "string", version: expect.any(Number) });
+  });
+
   test("an unreachable client port exits 1 with a clear message", async () => {
     const port = await freePort();
     for (const args of [["members", "-c", `127.0.0.1:${port}`], ["get", "n", "g", "k", "--client", `127.0.0.1:${port}`]]) {
       const result = await runCli(args);
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toStartWith(`goferbroke: cannot reach the node's client port at http://127.0.0.1:${port}`);
+      expect(result.stderr).toStartWith(`goferbroke: cannot reach the node's client port at http://127.0.0.1:${port}: connection refused`);
+      // How to fix it: the node's flag and this command's.
+      expect(result.stderr).toContain("-clientPort");
+      expect(result.stderr).toContain("--client host:PORT");
       expect(result.stdout).toBe("");
     }
     // GOFERBROKE_CLIENT is the default for -c.
@@ -557,8 +576,26 @@ describe("logging", () => {
         expect(new Date(record.time).toISOString()).toBe(record.time);
       }
       expect(lines.some((line) => (JSON.parse(line) as { msg: string }).msg.startsWith(`listening on ${node.address}`))).toBe(true);
+      // Every line names the node; the client port's start is logged once.
+      expect(lines.every((line) => (JSON.parse(line) as { node?: string }).node === "json-logger")).toBe(true);
+      expect(lines.filter((line) => (JSON.parse(line) as { msg: string }).msg.includes(`:${node.clientPort}`))).toHaveLength(1);
     } finally {
       await stopNode(node);
+    }
+  });
+
+  test.each(["pretty", "json"])("--log-format %s writes every line to stderr, none to stdout", async (format) => {
+    const [nodePort, clientPort] = [await freePort(), await freePort()];
+    const cli = spawnCli(["-name", "streams", "-nodeAddr", `127.0.0.1:${nodePort}`, "-clientPort", String(clientPort), "--log-format", format]);
+    try {
+      await waitForOutput(cli, new RegExp(`client port listening on http://127\\.0\\.0\\.1:${clientPort}`));
+      expect(cli.stderr()).toContain(`listening on 127.0.0.1:${nodePort}`);
+      expect(cli.stdout()).toBe("");
+      expect(cli.stderr().split(`:${clientPort}`)).toHaveLength(2); // the client port's start, once
+    } finally {
+      cli.process.kill("SIGTERM");
+      await Promise.race([cli.process.exited, Bun.sleep(5000)]);
+      if (cli.process.exitCode === null) cli.process.kill("SIGKILL");
     }
   });
 
@@ -575,6 +612,247 @@ describe("logging", () => {
       expect(prettyNode.output().trimStart()).not.toStartWith("{");
     } finally {
       await Promise.all([stopNode(jsonNode), stopNode(prettyNode)]);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("the client port", () => {
+  test("a client port already in use: the second node exits 1 naming the port and EADDRINUSE; the first keeps it alone", async () => {
+    const first = await startNode({ name: "port-owner" });
+    try {
+      await waitHealthy(first);
+      const result = await runCli(["-name", "port-thief", "-nodeAddr", `127.0.0.1:${await freePort()}`, "-clientPort", String(first.clientPort), "--log-format=json"]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`127.0.0.1:${first.clientPort}`);
+      expect(result.stderr).toContain("EADDRINUSE");
+      // With SO_REUSEPORT both would have answered, alternately.
+      for (let i = 0; i < 6; i++) expect((await self(first)).name).toBe("port-owner");
+    } finally {
+      await stopNode(first);
+    }
+  });
+
+  test("a request without a Host header gets a JSON 400, not a 500 with a stack trace in the log", async () => {
+    const node = await startNode({ name: "no-host" });
+    try {
+      await waitHealthy(node);
+      const answer = await new Promise<string>((resolve, reject) => {
+        let received = "";
+        const socket = connect(node.clientPort, "127.0.0.1", () => socket.write("GET /v1/self HTTP/1.0\r\n\r\n"));
+        socket.on("data", (chunk) => (received += chunk.toString()));
+        socket.on("close", () => resolve(received));
+        socket.on("error", reject);
+        setTimeout(() => socket.destroy(), 3000);
+      });
+      expect(answer).toStartWith("HTTP/1.1 400");
+      expect(answer).toContain('{"error":"a Host header is required"}');
+      expect(node.output()).not.toContain("stack");
+      expect((await self(node)).name).toBe("no-host");
+    } finally {
+      await stopNode(node);
+    }
+  });
+
+  test("a non-loopback client bind without a token exits 2 naming the address and the ways out", async () => {
+    const result = await runCli(["-nodeAddr", `127.0.0.1:${await freePort()}`, "-clientPort", String(await freePort()), "--client-bind", "0.0.0.0"]);
+    expectUsageError(result, "clientBind");
+    for (const text of ['"0.0.0.0"', "--client-token-file", "GOFERBROKE_CLIENT_TOKEN_FILE", "--client-insecure"]) expect(result.stderr).toContain(text);
+  });
+
+  test("--client-insecure serves it anyway, with a warning", async () => {
+    const [nodePort, clientPort] = [await freePort(), await freePort()];
+    const node = startNodeWithArgs({ name: "open", nodePort, clientPort, args: ["-name", "open", "-nodeAddr", `127.0.0.1:${nodePort}`, "-clientPort", String(clientPort), "--client-bind", "0.0.0.0", "--client-insecure", "--log-format=json"] });
+    try {
+      await waitHealthy(node);
+      expect((await self(node)).name).toBe("open");
+      expect(node.output()).toContain("no token (insecure)");
+    } finally {
+      await stopNode(node);
+    }
+  });
+
+  test("--client-token-file and GOFERBROKE_CLIENT_TOKEN_FILE: the token is read from the file, never shown in ps", async () => {
+    const token = "file-token-0123456789";
+    const tokenFile = writeTemp("client-token", `${token}\n`);
+    for (const via of ["flag", "env"] as const) {
+      const [nodePort, clientPort] = [await freePort(), await freePort()];
+      const args = ["-name", `tok-${via}`, "-nodeAddr", `127.0.0.1:${nodePort}`, "-clientPort", String(clientPort), "--client-bind", "0.0.0.0", "--log-format=json"];
+      const node = startNodeWithArgs({
+        name: `tok-${via}`,
+        nodePort,
+        clientPort,
+        args: via === "flag" ? [...args, "--client-token-file", tokenFile] : args,
+        ...(via === "env" ? { env: { GOFERBROKE_CLIENT_TOKEN_FILE: tokenFile } } : {}),
+      });
+      try {
+        await waitHealthy(node);
+        expect((await api(node, "GET", "/v1/self")).status).toBe(401);
+        const withToken = await fetch(`http://127.0.0.1:${clientPort}/v1/self`, { headers: { authorization: `Bearer ${token}` } });
+        expect(((await withToken.json()) as SelfInfo).name).toBe(`tok-${via}`);
+        const cmdline = readFileSync(`/proc/${node.process.pid}/cmdline`, "utf8");
+        expect(cmdline).not.toContain(token);
+      } finally {
+        await stopNode(node);
+      }
+    }
+  });
+
+  test("a token file that is missing or too short exits 2 naming it", async () => {
+    const missing = join(tempDir, "no-token-here");
+    const base = ["-nodeAddr", `127.0.0.1:${await freePort()}`, "-clientPort", String(await freePort())];
+    expectUsageError(await runCli([...base, "--client-token-file", missing]), missing);
+    const envMissing = await runCli(base, { env: { GOFERBROKE_CLIENT_TOKEN_FILE: missing } });
+    expectUsageError(envMissing, "GOFERBROKE_CLIENT_TOKEN_FILE");
+    expect(envMissing.stderr).toContain(missing);
+    const short = await runCli([...base, "--client-token-file", writeTemp("short-token", "abc\n")]);
+    expectUsageError(short, "clientToken");
+    expect(short.stderr).toContain("8 to 1024");
+  });
+
+  test("a 401 tells the user about --token and GOFERBROKE_CLIENT_TOKEN; the right token works from either", async () => {
+    const token = "cli-token-0123456789";
+    const node = await startNode({ name: "guarded", flags: ["--client-token-file", writeTemp("guarded-token", token)] });
+    try {
+      await waitHealthy(node);
+      const client = ["-c", `127.0.0.1:${node.clientPort}`];
+      const without = await runCli(["members", ...client]);
+      expect(without.exitCode).toBe(1);
+      expect(without.stderr).toContain("--token");
+      expect(without.stderr).toContain("GOFERBROKE_CLIENT_TOKEN");
+      expect(without.stderr).not.toContain("/v1/");
+      const wrong = await runCli(["members", ...client, "--token", "not-the-token-at-all"]);
+      expect(wrong.exitCode).toBe(1);
+      expect(wrong.stderr).toContain("is not the node's");
+      expect((await runCli(["members", ...client, "--token", token])).exitCode).toBe(0);
+      expect((await runCli(["members", ...client], { env: { GOFERBROKE_CLIENT_TOKEN: token } })).exitCode).toBe(0);
+    } finally {
+      await stopNode(node);
+    }
+  });
+});
+
+describe("watch when the node goes away", () => {
+  test.each(["SIGTERM", "SIGKILL"] as const)("node stopped with %s: watch exits 1 with one clear line, no stack trace", async (signal) => {
+    const node = await startNode({ name: `watched-${signal}` });
+    const client = ["-c", `127.0.0.1:${node.clientPort}`];
+    await waitHealthy(node);
+    const watch = spawnCli(["watch", ...client]);
+    try {
+      // Events flow once the stream is open: keep writing until watch prints one.
+      let written = 0;
+      await waitFor("watch to print an event", async () => {
+        if (watch.process.exitCode !== null) throw new Error(`watch exited ${watch.process.exitCode}: ${watch.output()}`);
+        await runCli(["set", "app", "tick", String(++written), ...client]);
+        await Bun.sleep(100);
+        return watch.stdout().includes("\n");
+      }, 10_000);
+      await stopNode(node, signal);
+      const exited = await Promise.race([watch.process.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
+      expect(exited).toBe(true);
+      expect(watch.process.exitCode).toBe(1);
+      await Bun.sleep(50); // the pipe may still hold the last line
+      const lines = watch.stderr().trimEnd().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^goferbroke: the node at 127\\.0\\.0\\.1:${node.clientPort} (went away|closed the event stream).*; watch ended$`));
+    } finally {
+      if (watch.process.exitCode === null) watch.process.kill("SIGKILL");
+      await stopNode(node, "SIGKILL");
+    }
+  });
+});
+
+describe("configuration files the node reads at start", () => {
+  test("a missing TLS file exits 2 naming the option and the path, before the node listens", async () => {
+    const missing = join(tempDir, "no-such-ca.pem");
+    const present = writeTemp("not-really-a.pem", "-----BEGIN CERTIFICATE-----\n");
+    const nodePort = await freePort();
+    const result = await runCli(["-nodeAddr", `127.0.0.1:${nodePort}`, "--tls-ca", missing, "--tls-cert", present, "--tls-key", present]);
+    expectUsageError(result, "tls.caFile");
+    expect(result.stderr).toContain(missing);
+    expect(await accepts(nodePort)).toBe(false);
+  });
+});
+
+describe("help and version commands", () => {
+  test("`help` and `--help` list every command with its arguments, and the environment variables", async () => {
+    const [help, flag] = [await runCli(["help"]), await runCli(["--help"])];
+    expect(help.exitCode).toBe(0);
+    expect(flag.stdout).toBe(help.stdout);
+    for (const line of ["members", "get <node> <group> <key>", "set <group> <key> <value>", "delete <group> <key>", "keys [node]", "watch", "config show | set key=value...", "help [command]", "version"]) {
+      expect(help.stdout).toContain(`  ${line}  `);
+    }
+    for (const variable of ["GOFERBROKE_NODE_ADDR", "GOFERBROKE_CLIENT_TOKEN_FILE", "GOFERBROKE_CLIENT_INSECURE", "GOFERBROKE_CLIENT", "GOFERBROKE_CLIENT_TOKEN"]) {
+      expect(help.stdout).toContain(variable);
+    }
+  });
+
+  test("every environment variable the help names for a node flag is one the node reads", async () => {
+    const { CLUSTER_CONFIG_ENV, ENV_VARIABLES, NODE_CONFIG_ENV } = await import("../src/config/merge.ts");
+    const { nodeFlagEnvironment } = await import("../src/cli/help.ts");
+    const read = new Set([...ENV_VARIABLES.map((variable) => variable.name), NODE_CONFIG_ENV, CLUSTER_CONFIG_ENV]);
+    const shown = nodeFlagEnvironment().map((entry) => entry.variable);
+    expect(shown.length).toBeGreaterThan(15);
+    expect(shown.filter((name) => !read.has(name))).toEqual([]);
+  });
+
+  test.each(["members", "get", "set", "delete", "keys", "watch", "config"])("`help %s` and `%s --help` show its usage and flags", async (command) => {
+    const [help, flag] = [await runCli(["help", command]), await runCli([command, "--help"])];
+    expect(help.exitCode).toBe(0);
+    expect(flag.exitCode).toBe(0);
+    expect(flag.stdout).toBe(help.stdout);
+    expect(help.stdout).toStartWith(`Usage: goferbroke ${command}`);
+    expect(help.stdout).toContain("--client, -c host:port");
+    expect(help.stdout).toContain("GOFERBROKE_CLIENT_TOKEN");
+    if (command === "set") expect(help.stdout).toContain("stored as a STRING unless --type");
+    else expect(help.stdout).not.toContain("--type");
+  });
+
+  test("`help` with an unknown command exits 2 with a suggestion", async () => {
+    expectUsageError(await runCli(["help", "membres"]), "did you mean members?");
+  });
+
+  test("`version` prints what --version prints", async () => {
+    const [command, flag] = [await runCli(["version"]), await runCli(["--version"])];
+    expect(command.exitCode).toBe(0);
+    expect(command.stdout).toBe(flag.stdout);
+    expect(command.stdout).toStartWith(`goferbroke ${packageJson.version} `);
+  });
+});
+
+describe("pretty logs escape what came from the network", () => {
+  test("a cluster name with a newline in a peer's HELLO cannot forge a log line", async () => {
+    const { encodeHelloIntroduce, AuthScheme } = await import("../src/transport/handshake.ts");
+    const { PROTOCOL_VERSION } = await import("../src/codec/frame.ts");
+    const [nodePort, clientPort] = [await freePort(), await freePort()];
+    const node = startNodeWithArgs({ name: "n1", nodePort, clientPort, args: ["-name", "n1", "-nodeAddr", `127.0.0.1:${nodePort}`, "-clientPort", String(clientPort)], env: { NO_COLOR: "1" } });
+    try {
+      await waitHealthy(node);
+      const hello = encodeHelloIntroduce({
+        protocolVersion: PROTOCOL_VERSION,
+        clusterName: "evil\n[n1] ERROR injected line\u001b[2J\u202e",
+        nodeName: "mallory",
+        generation: 1,
+        advertisedAddress: "127.0.0.1:1",
+        authScheme: AuthScheme.None,
+        nonce: new Uint8Array(16),
+      });
+      await new Promise<void>((resolve) => {
+        const socket = connect(nodePort, "127.0.0.1", () => socket.write(hello));
+        socket.on("close", () => resolve());
+        socket.on("error", () => resolve());
+        setTimeout(() => (socket.destroy(), resolve()), 3000);
+      });
+      await waitFor("the refusal to be logged", () => node.output().includes("injected line"), 5000);
+      const lines = node.output().split("\n");
+      expect(lines.filter((line) => line.includes("injected line"))).toHaveLength(1);
+      expect(lines.some((line) => line.trimStart().startsWith("[n1] ERROR"))).toBe(false);
+      expect(node.output()).toContain("evil\\n[n1] ERROR injected line\\x1b[2J\\u202e");
+      expect(node.output()).not.toContain("\u001b[2J");
+      expect(node.output()).not.toContain("\u202e");
+    } finally {
+      await stopNode(node);
     }
   });
 });

@@ -212,11 +212,11 @@ describe("subcommands", () => {
     expect(parseCliArgs(["set", "app", "count", "42", "--type=int64", "--ttl", "30s"])).toEqual({
       command: "set",
       positionals: ["app", "count", "42"],
-      flags: { type: "int64", ttlMs: 30_000 },
+      flags: { type: "int", ttlMs: 30_000 },
       configFiles: {},
     });
     expect(usageError(["set", "k", "v", "--type=decimal"]).message).toBe(
-      'flag --type: "decimal" is not one of string, bytes, int64, float64, bool, json',
+      'flag --type: "decimal" is not one of string, bytes, int, float, bool, json',
     );
   });
 
@@ -235,7 +235,7 @@ describe("subcommands", () => {
 
   test("unknown commands and flags in the wrong place", () => {
     expect(usageError(["memebers"]).message).toBe(
-      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config',
+      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, help, version',
     );
     expect(usageError(["get", "-nodeAddr=127.0.0.1:1"]).message).toBe(
       "flag -nodeAddr does not apply to command get (only when running a node)",

@@ -38,6 +38,7 @@ const DEFAULTS: NodeOptions = {
   seeds: [],
   clusterNetwork: "LOCAL",
   clientBind: "127.0.0.1",
+  clientInsecure: false,
   gossipIntervalMs: 1000,
   fanout: 1,
   maxGossipBytes: 262144,

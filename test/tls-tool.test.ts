@@ -241,6 +241,18 @@ test("the README's commands run as written and produce the files its run line na
   }
 });
 
+test("help: `goferbroke help` lists tls; `help tls`, `tls --help` and `tls cert create --help` show its options", async () => {
+  const overview = await runCli(["help"]);
+  expect(overview.exitCode).toBe(0);
+  expect(overview.stdout).toMatch(/^ {2}tls ca\|cert create \[flags\] +make a cluster CA and node certificates/m);
+  const outputs = await Promise.all([["help", "tls"], ["tls", "--help"], ["tls", "cert", "create", "--help"]].map((args) => runCli(args)));
+  for (const result of outputs) {
+    expect(result.exitCode).toBe(0);
+    for (const flag of ["--out", "--name", "--days", "--force", "--ip", "--dns", "--ca", "--ca-key"]) expect(result.stdout).toContain(flag);
+  }
+  expect(outputs[1]!.stdout).toBe(outputs[0]!.stdout);
+});
+
 describe("a cluster from freshly generated files", () => {
   const INTERVAL_MS = 100;
   let pki = "";

@@ -19,7 +19,8 @@ export interface AccessPolicy {
 /** Throws 401 (token missing or wrong) or 403 (untrusted Host) when the request may not proceed. */
 export function checkAccess(request: Request, url: URL, policy: AccessPolicy, acceptsQueryToken: boolean): void {
   if (policy.token === undefined) {
-    checkHost(request.headers.get("host"), policy.bindHost);
+    // The server answers 400 to a request without Host before access is checked.
+    checkHost(request.headers.get("host") ?? "", policy.bindHost);
     return;
   }
   const header = request.headers.get("authorization");
@@ -44,8 +45,7 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-function checkHost(hostHeader: string | null, bindHost: string): void {
-  if (hostHeader === null) return; // HTTP/1.0 clients; a browser always sends Host
+function checkHost(hostHeader: string, bindHost: string): void {
   const host = hostOf(hostHeader);
   if (isIP(host) !== 0 || isLocalhostName(host) || host.toLowerCase() === bindHost.toLowerCase()) return;
   throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not accepted without a token: use an IP address or localhost, or set clientToken`);

@@ -13,9 +13,10 @@
 import { OptionsError } from "../config/schema.ts";
 import type { Node } from "../create-node.ts";
 import { RESERVED_GROUP } from "../state/index.ts";
+import { stateDumpStream } from "./state-stream.ts";
 import { WriteError, encodeValue } from "../state/index.ts";
-import { HttpError, jsonResponse, parseJsonBody, readBody } from "./http.ts";
-import { type EntryJson, entryJson, toJson } from "./json.ts";
+import { HttpError, JSON_HEADERS, jsonResponse, parseJsonBody, readBody } from "./http.ts";
+import { entryJson } from "./json.ts";
 import { parseTtl, parseTypeName, parseValue, valueTypeByName } from "./value-input.ts";
 import { SOFTWARE_VERSION } from "./version.ts";
 
@@ -67,36 +68,15 @@ export class AdminApi {
     );
   }
 
-  /**
-   * The whole state, streamed one node per chunk: the event loop gets a turn between nodes, so a
-   * large cluster's dump does not stall gossip for its full length.
-   */
+  /** The whole state, streamed in slices (state-stream.ts): a large dump does not stall gossip. */
   state(): Response {
     const clusterState = this.node.internals.node.state;
     const names = this.node.nodes();
-    const encoder = new TextEncoder();
-    let index = 0;
-    let first = true;
-    const body = new ReadableStream<Uint8Array>({
-      pull: (controller) => {
-        // Bounded: each pull moves index forward by one node or ends the stream.
-        while (index < names.length) {
-          const name = names[index++] as string;
-          if (!clusterState.nodes.has(name)) continue; // removed since the listing
-          const groups: Record<string, Record<string, EntryJson>> = {};
-          for (const entry of clusterState.liveEntries(name)) {
-            if (entry.group === RESERVED_GROUP) continue;
-            (groups[entry.group] ??= {})[entry.key] = entryJson(entry);
-          }
-          controller.enqueue(encoder.encode(`${first ? "{" : ","}${toJson(name)}:${toJson(groups)}`));
-          first = false;
-          return;
-        }
-        controller.enqueue(encoder.encode(first ? "{}" : "}"));
-        controller.close();
-      },
-    });
-    return new Response(body, { headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" } });
+    // Lazy: a node removed before the dump reaches it is left out.
+    const nodes = function* () {
+      for (const name of names) if (clusterState.nodes.has(name)) yield [name, clusterState.liveEntries(name)] as const;
+    };
+    return new Response(stateDumpStream(nodes()), { headers: JSON_HEADERS });
   }
 
   entry(node: string, group: string, key: string): Response {

@@ -16,7 +16,7 @@ export class HttpError extends Error {
   }
 }
 
-const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+export const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
 export function jsonResponse(body: unknown, status = 200): Response {
   return new Response(toJson(body), { status, headers: JSON_HEADERS });

@@ -1,2 +1,2 @@
 // The admin server's entry: the CLI starts it when clientPort is set; embedders may too.
-export { startAdminServer, type AdminServer, type AdminServerOptions } from "./server.ts";
+export { AdminListenError, startAdminServer, type AdminServer, type AdminServerOptions } from "./server.ts";

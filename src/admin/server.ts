@@ -4,8 +4,7 @@
 // and GET / (dashboard.ts).
 
 import type { Server } from "bun";
-import { isIP } from "node:net";
-import { classifyIp, formatHostPort, isLocalhostName } from "../config/network.ts";
+import { formatHostPort, isLoopbackHost } from "../config/network.ts";
 import type { Node } from "../create-node.ts";
 import type { Logger } from "../log.ts";
 import { type AccessPolicy, checkAccess } from "./access.ts";
@@ -21,8 +20,18 @@ export interface AdminServerOptions {
   port: number;
   hostname: string;
   /** When set, every request but /healthz must present it (see access.ts). */
-  token?: string;
+  token?: string | undefined;
+  /**
+   * Serve a hostname that is not loopback without a token. Without it, that combination throws:
+   * whoever reaches the port could write this node's state and rewrite the cluster config.
+   */
+  insecure?: boolean | undefined;
   logger: Logger;
+}
+
+/** The client port could not be opened (its address is taken or not ours, or it would be unprotected). */
+export class AdminListenError extends Error {
+  override readonly name = "AdminListenError";
 }
 
 export interface AdminServer {
@@ -55,6 +64,10 @@ interface Route {
 
 export function startAdminServer(node: Node, options: AdminServerOptions): AdminServer {
   const { logger } = options;
+  const exposed = !isLoopbackHost(options.hostname);
+  if (exposed && options.token === undefined && !options.insecure) {
+    throw new AdminListenError(`refusing to serve the client port on ${options.hostname} without a token: set a token, bind it to loopback, or pass insecure: true`);
+  }
   const policy: AccessPolicy = { bindHost: options.hostname, ...(options.token === undefined ? {} : { token: options.token }) };
   let clientAddress = "";
   const api = new AdminApi(node, () => clientAddress);
@@ -91,27 +104,29 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
     },
   ];
 
-  const server = Bun.serve({
-    port: options.port,
-    hostname: options.hostname,
-    development: false, // never Bun's error page with source code
-    // A backstop for bodies no route reads; handlers cap their own bodies lower with a JSON 413.
-    maxRequestBodySize: api.maxBodyBytes * 2,
-    fetch: async (request, server) => {
-      try {
-        return await dispatch(routes, policy, request, server);
-      } catch (error) {
-        if (error instanceof HttpError) return errorResponse(error);
-        logger.error(`admin request ${request.method} ${new URL(request.url).pathname} failed: ${(error as Error).message}`, { stack: (error as Error).stack });
-        return errorResponse(new HttpError(500, "internal error; see the node's log"));
-      }
-    },
-  });
+  const fetch = async (request: Request, server: Server<undefined>): Promise<Response> => {
+    // HTTP/1.1 without Host never gets here (Bun answers 400); HTTP/1.0 does, with a relative URL.
+    if (request.headers.get("host") === null) return errorResponse(new HttpError(400, "a Host header is required"));
+    try {
+      return await dispatch(routes, policy, request, server);
+    } catch (error) {
+      if (error instanceof HttpError) return errorResponse(error);
+      logger.error(`admin request ${request.method} ${new URL(request.url).pathname} failed: ${(error as Error).message}`, { stack: (error as Error).stack });
+      return errorResponse(new HttpError(500, "internal error; see the node's log"));
+    }
+  };
+  let server: Server<undefined>;
+  try {
+    server = listen(options, api.maxBodyBytes, fetch);
+  } catch (error) {
+    stopObservingPropagation(); // the node outlives a failed start; its listener must not
+    throw error;
+  }
   const port = server.port ?? options.port;
   clientAddress = formatHostPort(server.hostname ?? options.hostname, port);
-  logger.info(`admin server listening on ${server.url.href}`, { token: options.token !== undefined });
-  if (options.token === undefined && !isLoopback(options.hostname)) {
-    logger.warn(`admin server on ${options.hostname} has no token: anyone who can reach it can read and write this node's state; set clientToken`);
+  logger.info(`client port listening on ${server.url.href}`, { token: options.token !== undefined });
+  if (exposed && options.token === undefined) {
+    logger.warn(`client port on ${options.hostname} has no token (insecure): anyone who can reach it can read and write this node's state and rewrite the cluster config`);
   }
 
   return {
@@ -123,6 +138,27 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
       await server.stop(true);
     },
   };
+}
+
+function listen(options: AdminServerOptions, maxBodyBytes: number, fetch: (request: Request, server: Server<undefined>) => Promise<Response>): Server<undefined> {
+  try {
+    return Bun.serve({
+      port: options.port,
+      hostname: options.hostname,
+      // Bun sets SO_REUSEPORT by default: a second node asking for a taken port would share it,
+      // and requests would land on either node at random.
+      reusePort: false,
+      development: false, // never Bun's error page with source code
+      // A backstop for bodies no route reads; handlers cap their own bodies lower with a JSON 413.
+      maxRequestBodySize: maxBodyBytes * 2,
+      fetch,
+    });
+  } catch (error) {
+    // Bun's message ("Is port 8080 in use?") names no host and guesses at the reason; its code is exact.
+    const code = (error as { code?: unknown }).code;
+    const reason = code === "EADDRINUSE" ? "EADDRINUSE: another process already listens there" : `${typeof code === "string" ? `${code}: ` : ""}${(error as Error).message}`;
+    throw new AdminListenError(`cannot open the client port ${formatHostPort(options.hostname, options.port)}: ${reason}`);
+  }
 }
 
 async function dispatch(routes: Route[], policy: AccessPolicy, request: Request, server: Server<undefined>): Promise<Response> {
@@ -172,8 +208,4 @@ function decodeSegment(segment: string): string {
 function healthz(node: Node): Response {
   const running = node.internals.node.isRunning;
   return jsonResponse({ status: running ? "ok" : "stopped", node: node.name }, running ? 200 : 503);
-}
-
-function isLoopback(hostname: string): boolean {
-  return isIP(hostname) !== 0 ? classifyIp(hostname) === "loopback" : isLocalhostName(hostname);
 }

@@ -7,22 +7,15 @@
 // the node, the transport, the admin server or the config files' parsers.
 
 import { ConfigSyntaxError } from "../config/syntax-error.ts";
-import { formatFlagHelp, parseCliArgs, UsageError } from "../config/flags.ts";
+import { parseCliArgs, UsageError } from "../config/flags.ts";
 import { OptionsError } from "../config/options-error.ts";
 import type { ClientFlags } from "./client-commands.ts";
+import { commandHelp, helpFor, overviewHelp } from "./help.ts";
 import { versionLine } from "./version.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
-
-const HELP_HEADER = `goferbroke: anti-entropy gossip node
-
-Usage:
-  goferbroke [flags]                 run a node (Go flags: -mode -name -nodeAddr -routes ...)
-  goferbroke <command> [flags]       talk to a running node through its client port
-  goferbroke tls ca|cert create      make a cluster CA and node certificates (goferbroke tls --help)
-`;
 
 export async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "tls") return await runTls(argv.slice(1));
@@ -33,25 +26,29 @@ export async function main(argv: readonly string[]): Promise<number> {
     return usageFailure(error);
   }
   const flags = parsed.flags as Record<string, unknown>;
-  if (flags.help) {
-    console.log(`${HELP_HEADER}\n${formatFlagHelp(parsed.command ? "client" : "node")}`);
+  const { command, positionals } = parsed;
+  if (flags.help || command === "help") {
+    try {
+      console.log(command === null ? overviewHelp() : command === "help" ? helpFor(positionals[0]) : commandHelp(command));
+    } catch (error) {
+      return usageFailure(error);
+    }
     return EXIT_OK;
   }
-  if (flags.version) {
+  if (flags.version || command === "version") {
     console.log(versionLine());
     return EXIT_OK;
   }
-  if (parsed.command) {
-    const { ClientError, runClientCommand } = await import("./client-commands.ts");
+  if (command) {
+    const { runClientCommand } = await import("./client-commands.ts");
     try {
-      await runClientCommand(parsed.command, parsed.positionals, flags as ClientFlags, (line) => console.log(line));
+      await runClientCommand(command, positionals, flags as ClientFlags, (line) => console.log(line));
       return EXIT_OK;
     } catch (error) {
-      if (error instanceof ClientError) {
-        console.error(`goferbroke: ${error.message}`);
-        return EXIT_RUNTIME;
-      }
-      return usageFailure(error);
+      if (error instanceof UsageError) return usageFailure(error);
+      // Unreachable node, refusal, a stream cut off: one line, never a stack trace.
+      console.error(`goferbroke: ${(error as Error).message}`);
+      return EXIT_RUNTIME;
     }
   }
   const [{ resolveNodeOptions }, { createLogger }, { runNode }] = await Promise.all([
@@ -72,6 +69,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const daemon = await runNode(options, logger);
     return await daemon.finished;
   } catch (error) {
+    if ((error as Error).name === "ConfigFileError") return usageFailure(error);
     logger.error(`node failed: ${(error as Error).message}`);
     return EXIT_RUNTIME;
   }
@@ -79,16 +77,15 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** `goferbroke tls …`: certificate tooling, with flags of its own (src/cli/tls-commands.ts). */
 async function runTls(argv: readonly string[]): Promise<number> {
-  const { CertificateError, runTlsCommand, TlsFileError } = await import("./tls-commands.ts");
+  const { runTlsCommand } = await import("./tls-commands.ts");
   try {
     await runTlsCommand(argv, (line) => console.log(line));
     return EXIT_OK;
   } catch (error) {
-    if (error instanceof TlsFileError || error instanceof CertificateError) {
-      console.error(`goferbroke: ${error.message}`);
-      return EXIT_RUNTIME;
-    }
-    return usageFailure(error);
+    if (error instanceof UsageError) return usageFailure(error);
+    // A file that cannot be read or written, a CA that cannot sign: one line naming the file.
+    console.error(`goferbroke: ${(error as Error).message}`);
+    return EXIT_RUNTIME;
   }
 }
 
@@ -97,8 +94,8 @@ function usageFailure(error: unknown): number {
     console.error(`goferbroke: ${error.message}`);
     return EXIT_USAGE;
   }
-  // Recognised by name: their modules (config file reading and Go names) load only with a file.
-  if (error instanceof Error && (error.name === "ConfigReadError" || error.name === "ConfigNameConflictError")) {
+  // Recognised by name: their modules (config file reading, Go names, the node runner) load later.
+  if (error instanceof Error && ["ConfigReadError", "ConfigNameConflictError", "ConfigFileError"].includes(error.name)) {
     console.error(`goferbroke: ${error.message}`);
     return EXIT_USAGE;
   }

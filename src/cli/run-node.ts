@@ -3,7 +3,7 @@
 
 import type { AdminServer } from "../admin/index.ts";
 import { createNode, type Node } from "../create-node.ts";
-import type { NodeOptions } from "../config/schema.ts";
+import type { NodeOptions, TlsOptions } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 
 export interface RunningDaemon {
@@ -13,7 +13,13 @@ export interface RunningDaemon {
   finished: Promise<number>;
 }
 
+/** A configured file the node cannot read: a configuration error (exit 2), found before anything starts. */
+export class ConfigFileError extends Error {
+  override readonly name = "ConfigFileError";
+}
+
 export async function runNode(options: NodeOptions, logger: Logger): Promise<RunningDaemon> {
+  if (options.tls) await checkTlsFiles(options.tls);
   const node = createNode(options, { logger });
   try {
     await node.start();
@@ -28,12 +34,11 @@ export async function runNode(options: NodeOptions, logger: Logger): Promise<Run
     // needed for that, and evaluating it before would delay it.
     const { startAdminServer } = await import("../admin/index.ts");
     try {
-      admin = startAdminServer(node, { port: options.clientPort, hostname: options.clientBind, token: options.clientToken, logger });
+      admin = startAdminServer(node, { port: options.clientPort, hostname: options.clientBind, token: options.clientToken, insecure: options.clientInsecure, logger });
     } catch (error) {
       await node.stop();
-      throw new Error(`cannot open the client port ${options.clientBind}:${options.clientPort}: ${(error as Error).message}`);
+      throw error; // AdminListenError names the address and the reason
     }
-    logger.info(`client port listening on ${admin.url}`);
   }
   // The executable starts with the JIT held back for run-once start-up code (scripts/build-flags.ts);
   // from here on the gossip, codec and transport paths run for as long as the node does.
@@ -62,4 +67,22 @@ export async function runNode(options: NodeOptions, logger: Logger): Promise<Run
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   return { node, admin, finished };
+}
+
+/**
+ * The transport reads the PEM files when the node starts; a missing one would surface there as a
+ * runtime failure. Checked here first, it is the configuration error it is, naming the option.
+ */
+async function checkTlsFiles(tls: TlsOptions): Promise<void> {
+  const files = { caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile };
+  for (const [option, path] of Object.entries(files)) {
+    let reason: string;
+    try {
+      if ((await Bun.file(path).bytes()).byteLength > 0) continue;
+      reason = "the file is empty";
+    } catch (error) {
+      reason = (error as Error).message;
+    }
+    throw new ConfigFileError(`invalid option tls.${option}: cannot read ${JSON.stringify(path)}: ${reason}`);
+  }
 }

@@ -10,40 +10,8 @@ import { UsageError } from "../config/flags.ts";
 import { isHostname } from "../config/network.ts";
 import { NAME_PATTERN } from "../config/schema.ts";
 import { ipAddressBytes } from "../tls/ip-address.ts";
-import { CertificateError, createAuthority, createNodeCertificate, loadAuthority, type IssuedCertificate } from "../tls/issue.ts";
-
-export { CertificateError };
-
-const DEFAULT_CA_NAME = "GoferBroke CA";
-const DEFAULT_CA_DAYS = 3650;
-const DEFAULT_NODE_DAYS = 365;
-
-export const TLS_HELP = `goferbroke tls: certificates for mutual TLS between nodes
-
-Usage:
-  goferbroke tls ca create [--out DIR] [--name CN] [--days N] [--force]
-      A cluster CA: writes DIR/ca.pem (certificate) and DIR/ca-key.pem (private key, 0600).
-      --name CN     the CA's common name (default "${DEFAULT_CA_NAME}")
-      --days N      validity in days (default ${DEFAULT_CA_DAYS})
-
-  goferbroke tls cert create --name NODE [--ip IP]... [--dns NAME]... [--ca FILE] [--ca-key FILE]
-                             [--out DIR] [--days N] [--force]
-      A node certificate signed by the CA: writes DIR/NODE.pem and DIR/NODE-key.pem (0600).
-      The certificate names the node (CN=NODE, and DNS:NODE when NODE is a host name), as
-      --tls-require-name requires. Peers check the address they dial against the certificate:
-      give every IP address (--ip) and host name (--dns) other nodes dial this node at, i.e. the
-      host of its -nodeAddr or --advertise. --ip and --dns repeat or take comma-separated lists.
-      --ca FILE     the CA certificate (default DIR/ca.pem)
-      --ca-key FILE the CA private key (default DIR/ca-key.pem)
-      --days N      validity in days (default ${DEFAULT_NODE_DAYS}; at most the CA's remaining validity)
-
-Common flags:
-  --out DIR     where to write (default: the current directory; created if missing)
-  --force       replace files that exist (default: refuse)
-
-Then run each node with
-  --tls-ca=DIR/ca.pem --tls-cert=DIR/NODE.pem --tls-key=DIR/NODE-key.pem --tls-require-name
-`;
+import { createAuthority, createNodeCertificate, loadAuthority, type IssuedCertificate } from "../tls/issue.ts";
+import { DEFAULT_CA_DAYS, DEFAULT_CA_NAME, DEFAULT_NODE_DAYS, TLS_HELP } from "./tls-help.ts";
 
 const MAX_DAYS = 36_500;
 /** RFC 5280 ub-common-name. */
@@ -74,7 +42,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   "cert create": { values: ["out", "name", "days", "ca", "ca-key"], repeatable: ["ip", "dns"], run: createCert },
 };
 
-/** Runs `goferbroke tls …` (argv after `tls`). Throws UsageError, TlsFileError or CertificateError. */
+/** Runs `goferbroke tls …` (argv after `tls`). Throws UsageError, or TlsFileError / CertificateError naming the file. */
 export async function runTlsCommand(argv: readonly string[], out: (line: string) => void): Promise<void> {
   const words = argv.filter((arg) => !arg.startsWith("-"));
   const key = words.slice(0, 2).join(" ");

@@ -25,10 +25,15 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
+/** The commands that talk to a node (help and version answer locally). */
+export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
 export const CONFIG_SUBCOMMANDS = ["show", "set"] as const;
-export const VALUE_TYPES = ["string", "bytes", "int64", "float64", "bool", "json"] as const;
+/** The admin API's type names, the one spelling shown everywhere. */
+export const VALUE_TYPES = ["string", "bytes", "int", "float", "bool", "json"] as const;
+/** Older spellings `--type` still accepts. */
+const VALUE_TYPE_ALIASES: Record<string, string> = { int64: "int", float64: "float" };
 
 export interface ParsedCommandLine {
   /** The subcommand, or null to run a node. */
@@ -87,9 +92,9 @@ const hostPort =
   };
 
 const choice =
-  (key: string, values: readonly string[]) =>
+  (key: string, values: readonly string[], normalise: (raw: string) => string = (raw) => raw) =>
   (flags: Flags, raw: string, flag: string): void => {
-    flags[key] = checkedChoice(raw, flag, values);
+    flags[key] = checkedChoice(normalise(raw), flag, values);
   };
 
 const duration =
@@ -232,7 +237,9 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   // Client commands.
   { long: "client", short: "c", value: "host:port", scope: "client", help: "client port of the node to talk to", store: hostPort("client", 1) },
   { long: "token", value: "token", scope: "client", help: "token for the node's client port", store: text("token", "token") },
-  { long: "type", value: VALUE_TYPES.join("|"), scope: "set", help: "value type", store: choice("type", VALUE_TYPES) },
+  { long: "type", value: VALUE_TYPES.join("|"), scope: "set", help: "value type (default string: no guessing)", store: choice("type", VALUE_TYPES, (raw) => VALUE_TYPE_ALIASES[raw] ?? raw) },
+  { long: "json", scope: "client", help: "print the node's answer as JSON", store: boolean("json") },
+  { long: "format", value: "text|json", scope: "client", help: "output format (as serf's -format)", store: choice("format", ["text", "json"]) },
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
 ];
 
@@ -351,7 +358,7 @@ function checkScope(spec: FlagSpec, flag: string, command: Command | null): void
   if (spec.scope === "any") return;
   if (command === null) {
     if (spec.scope === "node") return;
-    const where = spec.scope === "set" ? "the command set" : `the commands ${COMMANDS.join(", ")}`;
+    const where = spec.scope === "set" ? "the command set" : `the commands ${NODE_COMMANDS.join(", ")}`;
     throw new UsageError(`flag ${flag} only applies to ${where}`, flag);
   }
   if (spec.scope === "client" || (spec.scope === "set" && command === "set")) return;
@@ -367,11 +374,7 @@ function parseCommand(positionals: string[]): { command: Command | null; rest: s
     const hint = closest === undefined ? "" : ` (did you mean ${closest}?)`;
     throw new UsageError(`unknown command ${JSON.stringify(first)}${hint}; commands: ${COMMANDS.join(", ")}`);
   }
-  const command = first as Command;
-  if (command === "config" && !(CONFIG_SUBCOMMANDS as readonly string[]).includes(rest[0] ?? "")) {
-    throw new UsageError(`command config needs ${CONFIG_SUBCOMMANDS.join(" or ")}`);
-  }
-  return { command, rest };
+  return { command: first as Command, rest };
 }
 
 /**
@@ -386,6 +389,10 @@ export function parseCliArgs(argv: readonly string[]): ParsedCommandLine {
   for (const { spec, value, flag } of given) {
     checkScope(spec, flag, command);
     spec.store(flags, value, flag, configFiles);
+  }
+  // After the flags: `config --help` asks for help, not for show or set.
+  if (command === "config" && !flags.help && !(CONFIG_SUBCOMMANDS as readonly string[]).includes(rest[0] ?? "")) {
+    throw new UsageError(`command config needs ${CONFIG_SUBCOMMANDS.join(" or ")}`);
   }
   return { command, positionals: rest, flags, configFiles };
 }

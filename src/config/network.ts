@@ -130,6 +130,11 @@ export function isLocalhostName(host: string): boolean {
   return name === "localhost" || name.endsWith(".localhost");
 }
 
+/** A loopback IP literal or a localhost name: only this machine can reach it. */
+export function isLoopbackHost(host: string): boolean {
+  return isIPv4(host) || isIPv6(host) ? classifyIp(host) === "loopback" : isLocalhostName(host);
+}
+
 // ---------------------------------------------------------------------------------------------
 // IP classification
 

@@ -229,7 +229,17 @@ export const OPTIONS = {
     doc: "token clients must present on the client port",
     defaultText: "none",
     accepted: "8 to 1024 visible ASCII characters",
-    settings: [{ name: "client-token", form: "text", placeholder: "token", doc: "token clients must present" }],
+    settings: [
+      { name: "client-token", form: "text", placeholder: "token", doc: "token clients must present (visible in ps: prefer --client-token-file)" },
+      { name: "client-token-file", form: "secretFile", placeholder: "file", doc: "file holding the token clients must present (one trailing newline dropped)" },
+    ],
+  },
+  clientInsecure: {
+    kind: "boolean",
+    scope: "node",
+    default: false,
+    doc: "serve a client port on a non-loopback clientBind without a token (anyone who reaches it can rewrite the cluster config)",
+    settings: [{ name: "client-insecure", form: "boolean", doc: "serve a non-loopback --client-bind without a token" }],
   },
   tls: {
     kind: "custom",

@@ -9,10 +9,13 @@
 //   Unless set explicitly it is lowered to fit, so a Go cluster file with MaxGossSynAck = 1400
 //   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632; merge.ts notes it).
 // - clientPort must differ from the node port, as in Go (both are bound).
+// - A client port on a non-loopback clientBind needs clientToken, or clientInsecure: true to say
+//   the exposure is meant. Anyone who reaches an open client port can rewrite the cluster config,
+//   and every node adopts it, including nodes that have a token.
 
 import { hostname } from "node:os";
 import * as v from "valibot";
-import { isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+import { isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
 import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
 import {
   OPTIONS,
@@ -413,6 +416,17 @@ function crossCheckIssues(options: NodeOptions, given: Record<string, unknown>):
       path: "clientPort",
       value: options.clientPort,
       expected: `a port other than the node port ${port}`,
+    });
+  }
+  if (options.clientPort !== undefined && options.clientToken === undefined && !options.clientInsecure && !isLoopbackHost(options.clientBind)) {
+    issues.push({
+      path: "clientBind",
+      value: options.clientBind,
+      expected: "",
+      problem:
+        `the client port on ${JSON.stringify(options.clientBind)} would let anyone who reaches it read and write this node and rewrite the cluster config; ` +
+        "give it a token (--client-token-file FILE, GOFERBROKE_CLIENT_TOKEN_FILE or --client-token), bind it to loopback (--client-bind 127.0.0.1), " +
+        "or pass --client-insecure if the network is trusted",
     });
   }
   return issues;
