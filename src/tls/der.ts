@@ -10,8 +10,6 @@ export const Tag = {
   OctetString: 0x04,
   Oid: 0x06,
   Utf8String: 0x0c,
-  PrintableString: 0x13,
-  Ia5String: 0x16,
   UtcTime: 0x17,
   GeneralizedTime: 0x18,
   Sequence: 0x30,
