@@ -35,6 +35,7 @@ interface Flags {
   value(name: string): string | undefined;
   list(name: string): string[];
   force: boolean;
+  help: boolean;
 }
 
 const COMMANDS: Record<string, CommandSpec> = {
@@ -44,31 +45,34 @@ const COMMANDS: Record<string, CommandSpec> = {
 
 /** Runs `goferbroke tls …` (argv after `tls`). Throws UsageError, or TlsFileError / CertificateError naming the file. */
 export async function runTlsCommand(argv: readonly string[], out: (line: string) => void): Promise<void> {
-  const words = argv.filter((arg) => !arg.startsWith("-"));
-  const key = words.slice(0, 2).join(" ");
-  const spec = COMMANDS[key];
-  if (argv.includes("--help") || argv.includes("-h") || argv.includes("-help") || argv.length === 0) {
+  const [group, action, ...rest] = argv;
+  if (group === undefined || isHelpFlag(group) || (action !== undefined && isHelpFlag(action))) {
     out(TLS_HELP);
     return;
   }
-  if (!spec) throw new UsageError(`unknown command "tls ${key}"; commands: ${Object.keys(COMMANDS).map((name) => `tls ${name}`).join(", ")} (see goferbroke tls --help)`);
-  await spec.run(parseFlags(argv, spec, key), out);
+  const command = action === undefined || action.startsWith("-") ? group : `${group} ${action}`;
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command "tls ${command}"; commands: ${Object.keys(COMMANDS).map((name) => `tls ${name}`).join(", ")} (see goferbroke tls --help)`);
+  const flags = parseFlags(rest, spec, command);
+  if (flags.help) out(TLS_HELP);
+  else await spec.run(flags, out);
 }
 
+const isHelpFlag = (arg: string) => ["--help", "-help", "-h"].includes(arg);
+
+/** The flags after `tls <group> <action>`: `--flag value`, `--flag=value`, one dash or two, as the node's flags. */
 function parseFlags(argv: readonly string[], spec: CommandSpec, command: string): Flags {
   const values = new Map<string, string[]>();
   let force = false;
-  let positionals = 0;
+  let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith("-")) {
-      if (++positionals > 2) throw new UsageError(`tls ${command} takes no argument ${JSON.stringify(arg)} (flags are --name, --out, ...)`);
-      continue;
-    }
+    if (!arg.startsWith("-")) throw new UsageError(`tls ${command} takes no argument ${JSON.stringify(arg)} (its flags: see goferbroke tls --help)`);
     const [flag, inline] = splitFlag(arg);
     const name = flag.replace(/^--?/, "");
-    if (name === "force" && inline === undefined) {
-      force = true;
+    if (inline === undefined && (name === "force" || isHelpFlag(flag))) {
+      if (name === "force") force = true;
+      else help = true;
       continue;
     }
     const repeatable = spec.repeatable.includes(name);
@@ -82,7 +86,7 @@ function parseFlags(argv: readonly string[], spec: CommandSpec, command: string)
     if (!repeatable && previous.length > 0) throw new UsageError(`flag ${flag} given twice`, flag);
     values.set(name, [...previous, ...(repeatable ? value.split(",").map((item) => item.trim()).filter(Boolean) : [value])]);
   }
-  return { value: (name) => values.get(name)?.[0], list: (name) => values.get(name) ?? [], force };
+  return { value: (name) => values.get(name)?.[0], list: (name) => values.get(name) ?? [], force, help };
 }
 
 function splitFlag(arg: string): [string, string | undefined] {

@@ -32,6 +32,5 @@ Common flags:
   --force       replace files that exist (default: refuse)
 
 Then run each node with
-  --tls-ca=DIR/ca.pem --tls-cert=DIR/NODE.pem --tls-key=DIR/NODE-key.pem --tls-require-name
-`;
+  --tls-ca=DIR/ca.pem --tls-cert=DIR/NODE.pem --tls-key=DIR/NODE-key.pem --tls-require-name`;
 
