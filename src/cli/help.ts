@@ -5,6 +5,7 @@
 import { COMMANDS, FLAG_SPECS, NODE_COMMANDS, UsageError, formatFlagHelp, type Command } from "../config/flags.ts";
 import { ENV_PREFIX, OPTION_SETTINGS, envNameOf } from "../config/options-table.ts";
 import { suggestClosest } from "../config/suggest.ts";
+import { TLS_HELP, TLS_USAGE } from "./tls-help.ts";
 
 interface CommandHelp {
   /** The arguments after the command name. */
@@ -94,7 +95,7 @@ export function nodeFlagEnvironment(): { flag: string; variable: string }[] {
 }
 
 export function overviewHelp(): string {
-  const commands = COMMANDS.map((command) => ({ line: commandLine(command), summary: COMMAND_HELP[command].summary }));
+  const commands = [...COMMANDS.map((command) => ({ line: commandLine(command), summary: COMMAND_HELP[command].summary })), TLS_USAGE];
   const width = Math.max(...commands.map((command) => command.line.length));
   const environment = nodeFlagEnvironment();
   const envWidth = Math.max(...environment.map((entry) => entry.variable.length));
@@ -140,7 +141,10 @@ export function commandHelp(command: Command): string {
 /** `help <name>`: that command's help; a usage error naming the commands for an unknown one. */
 export function helpFor(name: string | undefined): string {
   if (name === undefined) return overviewHelp();
+  // `tls` has flags of its own and is dispatched before the flag parser (main.ts), so it is not a Command.
+  if (name === "tls") return TLS_HELP;
   if ((COMMANDS as readonly string[]).includes(name)) return commandHelp(name as Command);
-  const closest = suggestClosest(name, COMMANDS);
-  throw new UsageError(`help: unknown command ${JSON.stringify(name)}${closest === undefined ? "" : ` (did you mean ${closest}?)`}; commands: ${COMMANDS.join(", ")}`);
+  const topics = [...COMMANDS, "tls"];
+  const closest = suggestClosest(name, topics);
+  throw new UsageError(`help: unknown command ${JSON.stringify(name)}${closest === undefined ? "" : ` (did you mean ${closest}?)`}; commands: ${topics.join(", ")}`);
 }

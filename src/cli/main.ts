@@ -18,6 +18,7 @@ export const EXIT_RUNTIME = 1;
 export const EXIT_USAGE = 2;
 
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === "tls") return await runTls(argv.slice(1));
   let parsed;
   try {
     parsed = parseCliArgs(argv);
@@ -70,6 +71,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if ((error as Error).name === "ConfigFileError") return usageFailure(error);
     logger.error(`node failed: ${(error as Error).message}`);
+    return EXIT_RUNTIME;
+  }
+}
+
+/** `goferbroke tls …`: certificate tooling, with flags of its own (src/cli/tls-commands.ts). */
+async function runTls(argv: readonly string[]): Promise<number> {
+  const { runTlsCommand } = await import("./tls-commands.ts");
+  try {
+    await runTlsCommand(argv, (line) => console.log(line));
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(error);
+    // A file that cannot be read or written, a CA that cannot sign: one line naming the file.
+    console.error(`goferbroke: ${(error as Error).message}`);
     return EXIT_RUNTIME;
   }
 }
