@@ -72,7 +72,7 @@ export class AdminApi {
    * large cluster's dump does not stall gossip for its full length.
    */
   state(): Response {
-    const clusterState = this.node.internals.node.state;
+    const stored = this.node.inspect();
     const names = this.node.nodes();
     const encoder = new TextEncoder();
     let index = 0;
@@ -82,10 +82,9 @@ export class AdminApi {
         // Bounded: each pull moves index forward by one node or ends the stream.
         while (index < names.length) {
           const name = names[index++] as string;
-          if (!clusterState.nodes.has(name)) continue; // removed since the listing
+          if (!stored.knows(name)) continue; // removed since the listing
           const groups: Record<string, Record<string, EntryJson>> = {};
-          for (const entry of clusterState.liveEntries(name)) {
-            if (entry.group === RESERVED_GROUP) continue;
+          for (const entry of stored.entries(name)) {
             (groups[entry.group] ??= {})[entry.key] = entryJson(entry);
           }
           controller.enqueue(encoder.encode(`${first ? "{" : ","}${toJson(name)}:${toJson(groups)}`));
@@ -101,9 +100,9 @@ export class AdminApi {
 
   entry(node: string, group: string, key: string): Response {
     checkGroup(group);
-    const clusterState = this.node.internals.node.state;
-    if (!clusterState.nodes.has(node)) throw new HttpError(404, `node ${JSON.stringify(node)} is not known here`);
-    const entry = clusterState.get(node, group, key);
+    const stored = this.node.inspect();
+    if (!stored.knows(node)) throw new HttpError(404, `node ${JSON.stringify(node)} is not known here`);
+    const entry = stored.entry(node, group, key);
     if (!entry) throw new HttpError(404, `node ${JSON.stringify(node)} has no entry ${JSON.stringify(group)}/${JSON.stringify(key)}`);
     return jsonResponse(entryJson(entry));
   }
