@@ -1,5 +1,5 @@
-// The deterministic cluster simulator: N real engines over the in-memory network with a virtual
-// clock. Prints, per scenario, rounds until a write reaches 99% and 100% of nodes (p50/p99 over
+// The deterministic cluster simulator: N GossipNodes (the class createNode builds), without
+// membership, over the in-memory network with a virtual clock. Prints, per scenario, rounds until a write reaches 99% and 100% of nodes (p50/p99 over
 // trials), traffic per node per second at idle and under writes, and the duplicate factor.
 //   bun run simulate -- --nodes 1000 --loss 0.1 --seed 7 --trials 20 --fanout 1 --push 0
 //   bun run simulate -- --nodes 10000 --converged --per-round 8 --trials 24 --idle-rounds 2
@@ -120,6 +120,7 @@ const cluster = new SimulatedCluster({
   converged: values.converged,
 });
 cluster.recordChanges = false;
+await cluster.started();
 
 // The memory guard, ten times an interval: past 3/4 of the limit a full collection runs first (at
 // 10,000 nodes the garbage of 150 KB digests by the thousand and the allocator's unreturned pages
@@ -169,7 +170,7 @@ const failed = results.length - completed.length;
 
 function budgetOverflows(): number {
   let total = 0;
-  for (const node of cluster.nodes) total += node.engine.stats.budgetOverflows;
+  for (const { node } of cluster.nodes) total += node.stats().gossip.budgetOverflows;
   return total;
 }
 

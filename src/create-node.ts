@@ -10,8 +10,8 @@ import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
 import type { Value } from "./state/index.ts";
-import { TcpTransport } from "./transport/tcp.ts";
-import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type SetOptions } from "./node.ts";
+import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
+import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
 
 export interface CreateNodeExtras {
   /** Where log lines go; silent by default (the CLI passes a consola logger). */
@@ -42,8 +42,22 @@ export interface Node {
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
   clusterConfig(): ClusterConfigDocument;
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
-  /** The wired layers, for metrics and the admin API. */
-  readonly internals: { node: GossipNode; transport: TcpTransport };
+  /** True from start() until stop(). */
+  readonly running: boolean;
+  /** Counters and gauges, read-only: gossip traffic, flow control, overloads, event-loop health, TCP. */
+  stats(): NodeStats & { transport: TcpTransportStats };
+  /** The stored state, read-only and values undecoded (the admin API shows undecodable ones with an error). */
+  inspect(): StateView;
+}
+
+/** The stored state of a node, read-only: what tools such as the admin API read. */
+export interface StateView {
+  /** Whether a node is known here (this one included). */
+  knows(node: string): boolean;
+  /** A node's live entries as stored, reserved ones excluded. */
+  entries(node: string): Iterable<StoredEntry>;
+  /** One live entry as stored; undefined when the node or the entry is not known here. */
+  entry(node: string, group: string, key: string): StoredEntry | undefined;
 }
 
 export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtras = {}): Node {
@@ -91,6 +105,11 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       return { gossip: gossipSettingsOf(merged), membership: membershipSettingsOf(merged) };
     },
   );
+  const stateView: StateView = {
+    knows: (name) => node.knows(name),
+    entries: (name) => node.storedEntries(name),
+    entry: (name, group, key) => node.storedEntry(name, group, key),
+  };
   return {
     name: options.name,
     generation,
@@ -120,7 +139,11 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       const parsed = parseClusterConfigPatch(patch, options);
       return node.updateClusterConfig(parsed);
     },
-    internals: { node, transport },
+    get running() {
+      return node.isRunning;
+    },
+    stats: () => ({ ...node.stats(), transport: transport.stats }),
+    inspect: () => stateView,
   };
 }
 

@@ -1,31 +1,35 @@
 // The Node: wires state, gossip engine, membership, transport and events together. It is the
-// only module that knows all of them. Transport, clock and randomness are injected, so the same
-// class runs over TCP in production and over the in-memory network in simulations.
+// only module that knows all of them, and the only one that does I/O: the engine decides
+// (gossip/outcome.ts), the node sends the frames, feeds membership, raises events and logs. Its
+// one ticker drives the rounds and the membership checks. Transport, clock and randomness are
+// injected, so the same class runs over TCP in production and over the in-memory network in the
+// simulator (src/sim), which builds every simulated node from this class.
 
 import { DecodeError, type Frame } from "./codec/index.ts";
 import { type Clock, RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
 import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } from "./gossip/flow-control.ts";
-import { SortedMembers, childrenIn } from "./gossip/push-tree.ts";
-import type { Logger } from "./log.ts";
+import type { EngineOutcome } from "./gossip/outcome.ts";
 import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
-import type { Random } from "./random.ts";
+import { entryEvent } from "./node/entry-events.ts";
+import { NodePeers } from "./node/peers.ts";
 import {
   RESERVED_GROUP,
   type ChangeRecord,
   ClusterState,
+  type EncodedValue,
   type EntrySnapshot,
-  type StateLimits,
   type Value,
   ValueType,
-  type ValueTypeName,
   decodeValue,
   encodeValue,
   valueTypeNames,
 } from "./state/index.ts";
-import type { DialPolicy, Transport } from "./transport/transport.ts";
+import type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
+
+export type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
 
 const ADDRESS_KEY = "address";
 const STATUS_KEY = "status";
@@ -35,70 +39,16 @@ const CONFIG_KEY = "config";
 // runs the gossip rounds (RoundTicker): every wakeup costs an idle node CPU time.
 const MAX_HEALTH_TICK_MS = 250;
 
-export interface NodeSettings {
-  name: string;
-  generation: number;
-  clusterName: string;
-  gossip: GossipSettings;
-  membership: MembershipSettings;
-  tombstoneGraceMs: number;
-  limits: StateLimits;
-}
-
-export interface NodeDeps {
-  transport: Transport;
-  clock: Clock;
-  random: Random;
-  logger: Logger;
-  /** The address other nodes dial, published in this node's reserved entries once listening. */
-  advertisedAddress(): string;
-}
-
-export interface MemberInfo {
-  name: string;
-  address: string | undefined;
-  state: MemberStatus;
-  phi: number;
-  generation: number;
-  heartbeat: number;
-  heartbeatAgeMs: number;
-  maxVersion: number;
-}
-
-export interface EntryInfo {
-  group: string;
-  key: string;
-  value: Value;
-  type: ValueTypeName;
-  version: number;
-}
-
-export interface SetOptions {
-  /** Milliseconds until the entry expires on every node. */
-  ttl?: number;
-  /** Value type; inferred from the JavaScript value when absent. */
-  type?: ValueType;
-}
-
-/** Cluster-wide settings document, gossiped as a versioned reserved entry. */
-export interface ClusterConfigDocument {
-  version: number;
-  /** Node that made this version; breaks ties between concurrent changes. */
-  origin: string;
-  settings: Record<string, unknown>;
-}
-
-export type ClusterConfigApplier = (settings: Record<string, unknown>) => { gossip: GossipSettings; membership: MembershipSettings };
 
 export class GossipNode {
+  /** The state layer: read by the simulator's measurements and tests; write through set()/delete(). */
   readonly state: ClusterState;
-  readonly engine: GossipEngine;
-  readonly membership: Membership;
-  readonly health = new LocalHealth();
-  readonly events: EventBus;
-  /** gossip-overload events raised, by cause (for the metrics). */
-  readonly overloadEvents = { "write-queue": 0, "flow-control": 0 };
-  private readonly contacts = new Set<string>();
+  private readonly engine: GossipEngine;
+  private readonly membership: Membership | null;
+  private readonly peers: NodePeers;
+  private readonly health = new LocalHealth();
+  private readonly events: EventBus;
+  private readonly overloadEvents = { "write-queue": 0, "flow-control": 0 };
   /** Drives the gossip rounds (with membership checks) and the event-loop lag samples. */
   private readonly ticker: RoundTicker;
   private running = false;
@@ -113,34 +63,27 @@ export class GossipNode {
     const { clock, random, logger } = deps;
     this.config = { version: 0, origin: settings.name, settings: initialConfig };
     this.events = new EventBus(settings.name, (source, error) => logger.error(`${source} failed: ${error.message}`, { stack: error.stack }));
-    this.state = new ClusterState(settings.name, settings.generation, clock, { tombstoneGraceMs: settings.tombstoneGraceMs, limits: settings.limits });
-    this.membership = new Membership(settings.name, clock, random, settings.membership, this.health, {
+    this.state = new ClusterState(settings.name, settings.generation, clock, {
+      tombstoneGraceMs: settings.tombstoneGraceMs,
+      limits: settings.limits,
+      ...(settings.startMembers ? { members: settings.startMembers } : {}),
+    });
+    this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {
       send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
       onTransition: (transition) => this.onTransition(transition),
       removeNode: (name, as, rememberForMs) => void this.state.removeNode(name, as, rememberForMs),
       removed: this.state.removed,
     }, settings.generation);
-    // Every write this node makes or forwards consults the push tree: sorting the members once per
-    // change of the live set, not per write, keeps that O(fanout + log N).
-    const pushMembers = new SortedMembers(settings.name, () => this.membership.liveSetChanges, () => this.membership.livePeers());
-    this.engine = new GossipEngine(this.state, clock, random, settings.gossip, {
-      send: (peer, frames) => deps.transport.send(peer, frames),
-      choosePeers: (count) => this.choosePeers(count),
-      choosePushPeers: (count, origin, exclude) =>
-        childrenIn(pushMembers.get(), origin, this.name, count).filter((peer) => !exclude.has(peer)),
-      onChanges: (changes) => this.onChanges(changes),
-      onHeartbeat: (node) => this.membership.heartbeat(node, this.state.nodes.get(node)?.generation ?? 0),
-      onDiscovered: (node) => this.membership.observe(node, this.state.nodes.get(node)?.generation ?? 0),
-      onProtocolError: (peer, error) => this.onProtocolError(peer, error),
-      onRound: () => this.membership.check(),
-      onOverload: (report) => this.onFlowOverload(report),
-    });
+    this.peers = new NodePeers(this.state, this.membership, random);
+    this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
     const onTick = (dueMs: number, nowMs: number): void => {
-      if (!this.health.tick(dueMs, nowMs)) return;
+      if (!this.health.tick(dueMs, nowMs) || !this.membership) return;
       logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
       this.membership.excuseLocalPause(this.health.lastStallMs);
     };
-    this.ticker = new RoundTicker(clock, settings.gossip.gossipIntervalMs, MAX_HEALTH_TICK_MS, onTick, () => this.engine.round());
+    // The lag samples between rounds serve the failure detector's local-health guard only.
+    const maxTickMs = this.membership ? MAX_HEALTH_TICK_MS : settings.gossip.gossipIntervalMs;
+    this.ticker = new RoundTicker(clock, settings.gossip.gossipIntervalMs, maxTickMs, onTick, () => this.round());
   }
 
   get name(): string {
@@ -156,13 +99,13 @@ export class GossipNode {
     this.running = true;
     let listening = false;
     try {
-      this.writeConfigEntry();
+      this.writeReserved(CONFIG_KEY, configValue(this.config));
       await this.deps.transport.start({
         onFrame: (from, frame) => this.onFrame(from, frame),
         onPeerUp: (name, address) => this.onPeerUp(name, address),
         onPeerDown: (name) => this.onPeerDown(name),
         addressOf: (name) => this.addressOf(name),
-        dialPolicy: (name) => this.dialPolicy(name),
+        dialPolicy: (name) => this.peers.dialPolicy(name),
         onRefused: (address, node, reason) => this.emit({ type: "connection-refused", node: node ?? "", address, reason, time: this.deps.clock.wallNow() }),
         onOverload: (peer, queuedBytes) => {
           this.overloadEvents["write-queue"]++;
@@ -170,7 +113,7 @@ export class GossipNode {
         },
       });
       listening = true;
-      this.state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
+      this.writeReserved(ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
     } catch (error) {
       // A start that failed (port in use, a limit too small for this node's own entries) must not
       // leave a node that claims to run: start() would then be a silent no-op.
@@ -187,19 +130,21 @@ export class GossipNode {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.engine.flushWrites(); // writes still held back go out with the leave, not never
+    this.apply(this.engine.flushWrites()); // writes still held back go out with the leave, not never
     try {
       this.state.set(RESERVED_GROUP, STATUS_KEY, encodeValue("left"));
-      this.engine.pushLocal(RESERVED_GROUP, STATUS_KEY);
+      this.apply(this.engine.announce(RESERVED_GROUP, STATUS_KEY));
     } catch (error) {
       // The status entry is refused when the node is at maxEntriesPerNode. The LEAVE frames below
       // still tell the connected peers; stopping must never be left half done.
       this.deps.logger.warn(`could not record the "left" status: ${(error as Error).message}`);
     }
-    const leave = this.membership.encodeLeave();
-    for (const peer of this.membership.livePeers()) this.deps.transport.send(peer, leave);
+    if (this.membership) {
+      const leave = this.membership.encodeLeave();
+      for (const peer of this.membership.livePeers()) this.deps.transport.send(peer, leave);
+    }
     this.ticker.stop();
-    this.membership.stop();
+    this.membership?.stop();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -210,18 +155,16 @@ export class GossipNode {
    */
   set(group: string, key: string, value: Value, options: SetOptions = {}): number {
     assertUserGroup(group);
-    const write = this.engine.flow.write(group, key, encodeValue(value, options.type), options.ttl);
-    this.onChanges([write.change]);
-    if (write.published) this.engine.pushLocal(group, key);
-    return write.change.current.version;
+    const outcome = this.engine.write(group, key, encodeValue(value, options.type), options.ttl);
+    this.apply(outcome);
+    return outcome.written.current.version;
   }
 
   delete(group: string, key: string): boolean {
     assertUserGroup(group);
-    const write = this.engine.flow.delete(group, key);
-    if (!write) return false;
-    this.onChanges([write.change]);
-    if (write.published) this.engine.pushLocal(group, key);
+    const outcome = this.engine.delete(group, key);
+    if (!outcome) return false;
+    this.apply(outcome);
     return true;
   }
 
@@ -231,7 +174,7 @@ export class GossipNode {
 
   getEntry(node: string, group: string, key: string): EntryInfo | undefined {
     // This node's own entries as its writes left them, those flow control holds back included.
-    const entry = node === this.name ? this.engine.flow.visible(group, key) : this.state.get(node, group, key);
+    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.state.get(node, group, key);
     if (!entry) return undefined;
     return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version };
   }
@@ -241,21 +184,48 @@ export class GossipNode {
     const own = node === this.name;
     const list: EntryInfo[] = [];
     for (const entry of this.state.liveEntries(node)) {
-      if (entry.group === RESERVED_GROUP || (own && this.engine.flow.held(entry.group, entry.key))) continue;
+      if (entry.group === RESERVED_GROUP || (own && this.engine.isHeld(entry.group, entry.key))) continue;
       list.push({ group: entry.group, key: entry.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version });
     }
     if (own) {
-      for (const held of this.engine.flow.heldWrites()) {
-        const entry = this.engine.flow.visible(held.group, held.key);
+      for (const held of this.engine.heldWrites()) {
+        const entry = this.engine.ownEntry(held.group, held.key);
         if (entry) list.push({ group: held.group, key: held.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: 0 });
       }
     }
     return list;
   }
 
+  /** Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's state dump). */
+  *storedEntries(node: string): Generator<StoredEntry> {
+    for (const entry of this.state.liveEntries(node)) if (entry.group !== RESERVED_GROUP) yield entry;
+  }
+
+  /** A live entry as stored, value undecoded; undefined when the node or the entry is not known here. */
+  storedEntry(node: string, group: string, key: string): StoredEntry | undefined {
+    return this.state.get(node, group, key);
+  }
+
+  /** Whether `node` is known here (this one included). */
+  knows(node: string): boolean {
+    return this.state.nodes.has(node);
+  }
+
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
   flowControl(): FlowControlStatus {
-    return this.engine.flow.status();
+    return this.engine.flowStatus();
+  }
+
+  /** Counters and gauges: gossip traffic, flow control, overload events, event-loop health. */
+  stats(): NodeStats {
+    const health = this.health;
+    return {
+      gossip: this.engine.stats,
+      flow: this.engine.flowCounters,
+      overloadEvents: this.overloadEvents,
+      health: { lagMs: health.lagMs, maxLagMs: health.maxLagMs, stallCount: health.stallCount },
+      probesPending: this.membership?.pendingRequests ?? 0,
+    };
   }
 
   /** Names of every node known, this one included. */
@@ -263,8 +233,13 @@ export class GossipNode {
     return [...this.state.nodes.keys()];
   }
 
+  /** How this node sees another: undefined when it does not know it (or runs without membership). */
+  status(node: string): MemberStatus | undefined {
+    return this.membership?.status(node);
+  }
+
   members(): MemberInfo[] {
-    const views = new Map(this.membership.members().map((view) => [view.name, view]));
+    const views = new Map(this.membership?.members().map((view) => [view.name, view]));
     const list: MemberInfo[] = [];
     for (const node of this.state.nodes.values()) {
       const isSelf = node.name === this.name;
@@ -296,8 +271,48 @@ export class GossipNode {
     const settings = { ...this.config.settings, ...patch };
     const next: ClusterConfigDocument = { version: this.config.version + 1, origin: this.name, settings };
     this.adoptConfig(next);
-    this.engine.pushLocal(RESERVED_GROUP, CONFIG_KEY);
+    this.apply(this.engine.announce(RESERVED_GROUP, CONFIG_KEY));
     return this.clusterConfig();
+  }
+
+  /**
+   * Runs with new gossip and membership settings from now on (the round interval re-arms the
+   * ticker). A cluster config change applies through here; the simulator also calls it to change
+   * settings that are not cluster options.
+   */
+  applySettings(applied: { gossip: GossipSettings; membership?: MembershipSettings }): void {
+    if (applied.gossip.gossipIntervalMs !== this.engine.settings.gossipIntervalMs) this.ticker.setRoundInterval(applied.gossip.gossipIntervalMs);
+    this.apply(this.engine.updateSettings(applied.gossip));
+    if (applied.membership) this.membership?.updateSettings(applied.membership);
+  }
+
+  /** The gossip settings this node runs with now. */
+  get gossipSettings(): GossipSettings {
+    return this.engine.settings;
+  }
+
+  /** A round: membership checks first (suspicion, probes, heartbeats to watchers), then the exchange. */
+  private round(): void {
+    this.membership?.check();
+    this.apply(this.engine.round(this.peers.forRound(this.engine.settings.fanout)));
+  }
+
+  /**
+   * Does what the engine decided: feeds membership, raises events, sends the frames. `from` is
+   * the peer whose frame it handled.
+   */
+  private apply(outcome: EngineOutcome, from = ""): void {
+    if (this.membership) {
+      for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0);
+      for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
+    }
+    if (outcome.changes.length > 0) this.onChanges(outcome.changes);
+    if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
+    if (outcome.overload) this.onFlowOverload(outcome.overload);
+    if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
+    for (const batch of outcome.sends) {
+      for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
+    }
   }
 
   /**
@@ -306,24 +321,29 @@ export class GossipNode {
    */
   private adoptConfig(next: ClusterConfigDocument): void {
     const applied = this.applyConfig(next.settings); // throws on invalid settings
-    this.writeConfigEntry(next); // throws WriteError (e.g. larger than maxValueBytes) before anything changed
+    this.state.set(RESERVED_GROUP, CONFIG_KEY, configValue(next)); // throws WriteError (e.g. larger than maxValueBytes) before anything changed
     const changed = Object.keys(next.settings).filter((key) => JSON.stringify(next.settings[key]) !== JSON.stringify(this.config.settings[key]));
     this.config = next;
-    if (applied.gossip.gossipIntervalMs !== this.engine.settings.gossipIntervalMs) this.ticker.setRoundInterval(applied.gossip.gossipIntervalMs);
-    this.engine.updateSettings(applied.gossip);
-    this.membership.updateSettings(applied.membership);
+    this.applySettings(applied);
     // The event names the node that made the change, not the one it was relayed through.
     this.emit({ type: "config-changed", node: next.origin, version: next.version, changed, time: this.deps.clock.wallNow() });
   }
 
-  private writeConfigEntry(document: ClusterConfigDocument = this.config): void {
-    this.state.set(RESERVED_GROUP, CONFIG_KEY, encodeValue(document as unknown as Value, ValueType.Json));
+  /**
+   * Writes a reserved entry of this node unless it already holds that value: a node started from
+   * a converged member snapshot (startRecords) finds its start entries there and writes nothing,
+   * so none of them has to travel.
+   */
+  private writeReserved(key: string, value: EncodedValue): void {
+    const held = this.state.get(this.name, RESERVED_GROUP, key);
+    if (held && held.valueType === value.type && Buffer.compare(held.value, value.bytes) === 0) return;
+    this.state.set(RESERVED_GROUP, key, value);
   }
 
   private onReservedChange(change: ChangeRecord): void {
     if (change.kind === "deleted" || change.kind === "expired" || change.local) return;
     if (change.key === STATUS_KEY && decodeValue(change.current.valueType, change.current.value) === "left") {
-      this.membership.markLeft(change.node, this.state.nodes.get(change.node)?.generation ?? 0);
+      this.membership?.markLeft(change.node, this.state.nodes.get(change.node)?.generation ?? 0);
     } else if (change.key === CONFIG_KEY) {
       this.considerConfig(change.node, change.current);
     }
@@ -351,32 +371,17 @@ export class GossipNode {
     }
   }
 
-  private onChanges(changes: ChangeRecord[]): void {
+  private onChanges(changes: readonly ChangeRecord[]): void {
+    this.deps.observeChanges?.(changes);
     const time = this.deps.clock.wallNow();
     for (const change of changes) {
       if (change.group === RESERVED_GROUP) {
         this.onReservedChange(change);
         continue;
       }
-      const type = `entry-${change.kind}` as const;
-      if (!this.events.hasHandlers(type)) continue;
+      if (!this.events.hasHandlers(`entry-${change.kind}`)) continue;
       try {
-        const event: GossipEvent = {
-          type,
-          node: change.node,
-          group: change.group,
-          key: change.key,
-          value: decodeValue(change.current.valueType, change.current.value),
-          valueType: valueTypeNames[change.current.valueType],
-          version: change.current.version,
-          local: change.local,
-          time,
-        };
-        if (change.previous) {
-          event.previous = { value: decodeValue(change.previous.valueType, change.previous.value), valueType: valueTypeNames[change.previous.valueType], version: change.previous.version };
-        }
-        if (change.writtenAt !== undefined) event.writtenAt = change.writtenAt;
-        this.emit(event);
+        this.emit(entryEvent(change, time));
       } catch (error) {
         this.deps.logger.warn(`entry ${change.group}/${change.key} of ${change.node} holds a value that does not decode: ${(error as Error).message}`);
       }
@@ -384,18 +389,21 @@ export class GossipNode {
   }
 
   private onTransition(transition: Transition): void {
-    // Known to the membership from now on: no longer a contact to gossip with blindly.
-    this.contacts.delete(transition.node);
+    this.peers.known(transition.node);
     this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} ${transitionVerbs[transition.kind]}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
     this.emit({ type: `node-${transition.kind}`, node: transition.node, generation: transition.generation, phi: transition.phi, time: this.deps.clock.wallNow() });
   }
 
   private onFrame(from: string, frame: Frame): void {
     if (!this.running) return;
-    if (this.engine.handleFrame(from, frame)) return;
+    const outcome = this.engine.handleFrame(from, frame);
+    if (outcome) {
+      this.apply(outcome, from);
+      return;
+    }
     try {
-      if (!this.membership.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
-        this.deps.logger.debug(`skipped frame of unknown type ${frame.type} from ${from}`);
+      if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
+        this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }
     } catch (error) {
       if (error instanceof DecodeError) this.onProtocolError(from, error);
@@ -418,9 +426,7 @@ export class GossipNode {
   }
 
   private onPeerUp(name: string, address: string): void {
-    // A peer gossip has not told us of yet (a node that dialled us first, a seed): gossip with it
-    // until it is. A known node is not one, even once removed, when it would only be dialled in vain.
-    if (this.membership.lastKnownStatus(name) === undefined && !this.state.nodes.has(name)) this.contacts.add(name);
+    this.peers.connected(name);
     this.emit({ type: "connection-opened", node: name, address, time: this.deps.clock.wallNow() });
   }
 
@@ -433,30 +439,27 @@ export class GossipNode {
     return entry ? (decodeValue(entry.valueType, entry.value) as string) : undefined;
   }
 
-  /**
-   * A node that left is never dialled again (a restart with a new generation dials us, or gossip
-   * tells of it); a dead one only quietly: the occasional dead-peer round and revival checks expect
-   * refusals.
-   */
-  private dialPolicy(name: string): DialPolicy {
-    const status = this.membership.lastKnownStatus(name);
-    return status === "left" ? "never" : status === "dead" ? "quiet" : "dial";
-  }
-
-  /** Live peers, plus contacts not yet known by gossip; now and then a dead one, to notice a return. */
-  private choosePeers(count: number): string[] {
-    const random = this.deps.random;
-    const live = this.membership.livePeers();
-    for (const contact of this.contacts) if (contact !== this.name && !this.state.nodes.has(contact)) live.push(contact);
-    const chosen = random.shuffle(live).slice(0, count);
-    const retry = this.membership.pickDeadPeerForRetry();
-    if (retry !== undefined) chosen.push(retry);
-    return chosen;
-  }
-
   private emit(event: GossipEvent): void {
     this.events.emit(event);
   }
+}
+
+/**
+ * The record of each node as it is once started (its cluster config at version 0 and its
+ * address written), for a converged start (NodeSettings.startMembers): each node then finds its
+ * start entries in place, and every other node already holds them.
+ */
+export function startRecords(nodes: readonly { name: string; generation: number; address: string; config: Record<string, unknown> }[], clock: Clock, settings: Pick<NodeSettings, "tombstoneGraceMs" | "limits">): ClusterState["self"][] {
+  return nodes.map(({ name, generation, address, config }) => {
+    const state = new ClusterState(name, generation, clock, settings);
+    state.set(RESERVED_GROUP, CONFIG_KEY, configValue({ version: 0, origin: name, settings: config }));
+    state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(address));
+    return state.self;
+  });
+}
+
+function configValue(document: ClusterConfigDocument): EncodedValue {
+  return encodeValue(document as unknown as Value, ValueType.Json);
 }
 
 const transitionVerbs: Record<Transition["kind"], string> = {

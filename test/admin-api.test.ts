@@ -23,6 +23,8 @@ interface Member {
 }
 
 const cluster: Member[] = [];
+/** "*" handlers each node has live, counted through its public on(): the event stream subscribes with "*". */
+const liveHandlers = new Map<Node, number>();
 let alpha: Member;
 let bravo: Member;
 let charlie: Member; // its admin server requires TOKEN
@@ -31,6 +33,7 @@ beforeAll(async () => {
   for (const name of ["alpha", "bravo", "charlie"]) {
     const seeds = cluster.length === 0 ? [] : [cluster[0]!.node.address];
     const node = createNode({ name, address: "127.0.0.1:0", seeds, gossipIntervalMs: 200 });
+    countHandlers(node);
     await node.start();
     const admin = startAdminServer(node, { port: 0, hostname: "127.0.0.1", logger: silentLogger, ...(name === "charlie" ? { token: TOKEN } : {}) });
     cluster.push({ node, admin });
@@ -46,6 +49,22 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+function countHandlers(node: Node): void {
+  const on = node.on;
+  liveHandlers.set(node, 0);
+  node.on = (type, handler) => {
+    const unsubscribe = on(type, handler);
+    if (type !== "*") return unsubscribe;
+    liveHandlers.set(node, liveHandlers.get(node)! + 1);
+    let subscribed = true;
+    return () => {
+      if (subscribed) liveHandlers.set(node, liveHandlers.get(node)! - 1);
+      subscribed = false;
+      unsubscribe();
+    };
+  };
+}
 
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -357,7 +376,7 @@ describe("event stream", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toStartWith("text/event-stream");
     // Write once the stream is open: the server subscribes when the request arrives.
-    await waitFor("the event stream to be subscribed", () => bravo.node.internals.node.events.hasHandlers("node-dead"));
+    await waitFor("the event stream to be subscribed", () => liveHandlers.get(bravo.node)! > 0);
     await json(alpha, "PUT", "/v1/keys/sse/count?type=int", { body: "1234567890123456789" });
     await json(alpha, "PUT", "/v1/keys/sse/blob?type=bytes", { body: new Uint8Array([1, 2, 3]) });
     const { events, comments } = await readEvents(response, (event) => event.key === "blob");
@@ -369,14 +388,14 @@ describe("event stream", () => {
   });
 
   test("a client that disconnects is unsubscribed (no handler left behind)", async () => {
-    const bus = bravo.node.internals.node.events;
-    await waitFor("earlier streams to be released", () => !bus.hasHandlers("node-dead"));
+    const handlers = () => liveHandlers.get(bravo.node)!;
+    await waitFor("earlier streams to be released", () => handlers() === 0);
     const abort = new AbortController();
     const response = await fetch(new URL("/v1/events", bravo.admin.url), { signal: abort.signal });
     expect(response.status).toBe(200);
-    await waitFor("the stream to subscribe", () => bus.hasHandlers("node-dead"));
+    await waitFor("the stream to subscribe", () => handlers() > 0);
     abort.abort();
-    await waitFor("the stream to unsubscribe", () => !bus.hasHandlers("node-dead"));
+    await waitFor("the stream to unsubscribe", () => handlers() === 0);
     const metrics = await (await call(bravo, "GET", "/metrics")).text();
     expect(metrics).toContain("\ngoferbroke_admin_event_stream_clients 0\n");
   });

@@ -1,17 +1,22 @@
 // Event delivery through the public API over real TCP: subscribing before and after start(),
 // unsubscribing, isolation of throwing and rejecting handlers, the Go SDK's event names, and the
-// membership events (a node crashing without a goodbye, a node leaving).
+// membership events (a node crashing without a goodbye, a node leaving). The crashing node runs in
+// a child process killed with SIGKILL: a real crash.
 
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { EventType, type GossipEvent, type Node } from "../src/index.ts";
 import { Nodes, record, waitFor, waitForEvent } from "./api-helpers.ts";
+import { killAll, startNode, stopNode, waitHealthy } from "./support/node-processes.ts";
 
 // Real clusters: every wait inside is bounded on its own; this only stops the runner's 5 s default
 // (bunfig.toml cannot change it) from cutting a slow machine short.
 setDefaultTimeout(30_000);
 
 const nodes = new Nodes();
-afterAll(() => nodes.stopAll());
+afterAll(async () => {
+  await nodes.stopAll();
+  await killAll();
+});
 
 const fast = { gossipIntervalMs: 100 } as const;
 
@@ -168,22 +173,27 @@ describe("Go SDK event names", () => {
     const dead: GossipEvent[][] = [];
     const suspect: GossipEvent[][] = [];
     const left: GossipEvent[][] = [];
-    const cluster = await nodes.cluster(["dead-alpha", "dead-bravo", "dead-charlie"], detection, (node) => {
+    const cluster = await nodes.cluster(["dead-alpha", "dead-bravo"], detection, (node) => {
       const deadEvents: GossipEvent[] = [];
       node.onEvent(EventType.ParticipantMarkedDead, (event) => void deadEvents.push(event));
       dead.push(deadEvents);
       suspect.push(record(node, "node-suspect"));
       left.push(record(node, "node-left"));
     });
-    const [alpha, bravo, charlie] = cluster as [Node, Node, Node];
+    const [alpha, bravo] = cluster as [Node, Node];
     survivors.push(alpha, bravo);
+    const charlieProcess = await startNode({ name: "dead-charlie", seeds: [alpha.address], gossipIntervalMs: 100, flags: ["--cluster-name=api-dead"] });
+    await waitHealthy(charlieProcess);
+    const charlieOn = (node: Node) => node.members().find((m) => m.name === "dead-charlie");
+    await waitFor("alpha and bravo to see charlie alive", () => survivors.every((node) => charlieOn(node)?.state === "alive"), 10_000);
+    const charlie = { name: "dead-charlie", generation: charlieOn(alpha)!.generation };
     // Let the detectors learn the rhythm, and check nobody is convicted while all are healthy.
     await Bun.sleep(600);
     expect(dead.flat()).toEqual([]);
 
     try {
-      // A crash: the transport stops, no LEAVE is sent, the status entry is never written.
-      await charlie.internals.transport.stop();
+      // A crash: no LEAVE is sent, the status entry is never written, the kernel closes the sockets.
+      await stopNode(charlieProcess, "SIGKILL");
       const crashedAt = performance.now();
       await waitFor("alpha and bravo to mark charlie dead", () => dead[0]!.length > 0 && dead[1]!.length > 0, 10_000);
       const detectionMs = performance.now() - crashedAt;
@@ -201,7 +211,7 @@ describe("Go SDK event names", () => {
       }
       expect(detectionMs).toBeLessThan(10_000);
     } finally {
-      await charlie.stop();
+      await stopNode(charlieProcess, "SIGKILL");
     }
   }, 20_000);
 

@@ -3,6 +3,7 @@
 // made here is registered, and stopAll() (called from afterAll) stops each one, so a failing test
 // never leaves sockets or timers behind. Every wait is bounded.
 
+import { expect } from "bun:test";
 import { createNode, type EventOf, type GossipEventType, type Node, type NodeOptionsInput } from "../src/index.ts";
 
 export const LOOPBACK = "127.0.0.1:0";
@@ -97,7 +98,14 @@ export async function waitForEvent<E>(events: E[], what: string, match: (event: 
 
 /** Sleeps `ms` and counts the gossip rounds the node ran meanwhile. */
 export async function roundsDuring(nodes: Node[], ms: number): Promise<number[]> {
-  const before = nodes.map((node) => node.internals.node.engine.stats.rounds);
+  const before = nodes.map((node) => node.stats().gossip.rounds);
   await Bun.sleep(ms);
-  return nodes.map((node, i) => node.internals.node.engine.stats.rounds - before[i]!);
+  return nodes.map((node, i) => node.stats().gossip.rounds - before[i]!);
+}
+
+/** Expects `rounds` in `windowMs` to be what an interval of `intervalMs` gives. */
+export function expectRate(rounds: number, windowMs: number, intervalMs: number, who: string): void {
+  const expected = windowMs / intervalMs;
+  // Timers can only run late, never early: allow a third fewer rounds, and one extra for the edges.
+  expect({ who, intervalMs, rounds, ok: rounds >= Math.floor(expected * 0.65) && rounds <= Math.ceil(expected) + 1 }).toEqual({ who, intervalMs, rounds, ok: true });
 }

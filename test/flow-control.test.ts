@@ -381,6 +381,11 @@ function peak(rounds: readonly RoundRecord[], from: number, to: number, figure: 
 }
 const maxStaleness = (round: RoundRecord) => round.staleness.maxReplicaMs;
 
+/** An application write on a simulated node, through its public set(). */
+function write(experiment: FlowExperiment, name: string, group: string, key: string, value: string): void {
+  experiment.cluster.node(name).node.set(group, key, value);
+}
+
 /** Rounds (up to `limit`) until every node holds `keys` of `origin` in group "probe"; -1 if not within it. */
 function roundsUntilEverywhere(experiment: FlowExperiment, origin: string, keys: readonly string[], limit: number): number {
   const start = experiment.seconds;
@@ -396,7 +401,7 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
   // Anti-entropy delivers any update within a few times log2 N rounds; under control it must stay so.
   const BOUND_ROUNDS = 2 * Math.ceil(Math.log2(NODES)) + 5;
   const overloaded = (flowControl: boolean, quietNode: boolean) =>
-    new FlowExperiment({
+    FlowExperiment.start({
       nodes: NODES,
       keysPerNode: 16,
       seed: 11,
@@ -408,26 +413,27 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
       rate: (index, seconds) => (quietNode && index === NODES - 1 ? 0 : seconds >= 25 && seconds < 85 ? 2.5 : 0.5),
     });
 
-  test("with flow control, staleness and backlog stay bounded and a quiet node's update arrives in bounded rounds; without, staleness grows and it starves", () => {
-    const outcomes = [true, false].map((flowControl) => {
-      const experiment = overloaded(flowControl, true);
+  test("with flow control, staleness and backlog stay bounded and a quiet node's update arrives in bounded rounds; without, staleness grows and it starves", async () => {
+    const outcomes = [];
+    for (const flowControl of [true, false]) {
+      const experiment = await overloaded(flowControl, true);
       experiment.runUntil(50);
       const quiet = experiment.names[NODES - 1]!;
-      experiment.cluster.write(quiet, "probe", "hello", text("from a quiet node"));
+      write(experiment, quiet, "probe", "hello", "from a quiet node");
       const quietRounds = roundsUntilEverywhere(experiment, quiet, ["hello"], BOUND_ROUNDS);
       experiment.runUntil(85);
       const rounds = experiment.rounds;
       const steady = rounds.filter((r) => r.seconds > 15 && r.seconds <= 25).map(maxStaleness);
       const backlog = (round: RoundRecord) => round.backlogEntries.reduce((a, b) => a + b, 0);
-      return {
+      outcomes.push({
         quietRounds,
         steadyMean: steady.reduce((a, b) => a + b, 0) / steady.length,
         overloadPeak: peak(rounds, 25, 85, maxStaleness),
         middle: { staleness: peak(rounds, 45, 65, maxStaleness), endToEnd: peak(rounds, 45, 65, (r) => r.staleness.maxEndToEndMs), backlog: peak(rounds, 45, 65, backlog) },
         late: { staleness: peak(rounds, 65, 85, maxStaleness), endToEnd: peak(rounds, 65, 85, (r) => r.staleness.maxEndToEndMs), backlog: peak(rounds, 65, 85, backlog) },
         maxBacklogPerNode: peak(rounds, 25, 85, (r) => Math.max(...r.backlogEntries)),
-      };
-    });
+      });
+    }
     const [on, off] = outcomes as [(typeof outcomes)[0], (typeof outcomes)[0]];
     console.log(`quiet node's update everywhere after: on ${on.quietRounds}, off ${off.quietRounds} rounds (bound ${BOUND_ROUNDS}); ` +
       `max staleness steady → overload peak: on ${(on.steadyMean / 1000).toFixed(1)} → ${(on.overloadPeak / 1000).toFixed(1)} s, off ${(off.steadyMean / 1000).toFixed(1)} → ${(off.overloadPeak / 1000).toFixed(1)} s`);
@@ -446,25 +452,27 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
     expect(off.quietRounds).toBe(-1);
   }, 30_000);
 
-  test("a node flooding updates past flow control starves no one: a quiet node's change and a joiner's state arrive in bounded rounds", () => {
+  test("a node flooding updates past flow control starves no one: a quiet node's change and a joiner's state arrive in bounded rounds", async () => {
     // Node 0 ignores flow control and writes 200 updates/s over 5,000 keys, so every message it
     // or its relays build overflows whatever the others do; scuttle-depth then always serves the
     // flood first (chitchat #119), and only the fairness share gets small changes through.
-    const outcomes = [true, false].map((flowControl) => {
-      const experiment = new FlowExperiment({ nodes: NODES, keysPerNode: 16, seed: 11, flowControl, valueBytes: 16, warmUpSeconds: 10, budgetAt: () => 20, rate: (index) => (index === 0 ? 0 : 0.3) });
+    const outcomes = [];
+    for (const flowControl of [true, false]) {
+      const experiment = await FlowExperiment.start({ nodes: NODES, keysPerNode: 16, seed: 11, flowControl, valueBytes: 16, warmUpSeconds: 10, budgetAt: () => 20, rate: (index) => (index === 0 ? 0 : 0.3) });
       const flooder = experiment.cluster.nodes[0]!;
-      flooder.engine.updateSettings({ ...flooder.engine.settings, flowControl: false });
+      flooder.node.applySettings({ gossip: { ...flooder.node.gossipSettings, flowControl: false } });
       let written = 0;
       const flood = (): void => {
-        if (experiment.seconds >= 20) experiment.cluster.write(flooder.name, "flood", `f${written++ % 5000}`, text(String(written)));
+        if (experiment.seconds >= 20) write(experiment, flooder.name, "flood", `f${written++ % 5000}`, String(written));
         experiment.cluster.clock.setTimer(5, flood);
       };
       flood();
       experiment.runUntil(40);
       const quiet = experiment.names[NODES - 1]!;
-      experiment.cluster.write(quiet, "probe", "hello", text("from a quiet node"));
+      write(experiment, quiet, "probe", "hello", "from a quiet node");
       experiment.cluster.addNode("joiner");
-      for (const key of ["a", "b", "c"]) experiment.cluster.write("joiner", "probe", key, text(key));
+      await experiment.cluster.started();
+      for (const key of ["a", "b", "c"]) write(experiment, "joiner", "probe", key, key);
       let quietRounds = -1;
       let joinerRounds = -1;
       const holds = (origin: string, keys: readonly string[]) => experiment.cluster.nodes.every((node) => keys.every((key) => node.state.get(origin, "probe", key)));
@@ -473,8 +481,8 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
         if (quietRounds < 0 && holds(quiet, ["hello"])) quietRounds = round;
         if (joinerRounds < 0 && holds("joiner", ["a", "b", "c"])) joinerRounds = round;
       }
-      return { quietRounds, joinerRounds };
-    });
+      outcomes.push({ quietRounds, joinerRounds });
+    }
     const [on, off] = outcomes as [(typeof outcomes)[0], (typeof outcomes)[0]];
     console.log(`under a flood: quiet node's change everywhere after on ${on.quietRounds}, off ${off.quietRounds}; joiner's state on ${on.joinerRounds}, off ${off.joinerRounds} rounds (bound ${BOUND_ROUNDS})`);
     expect(on.quietRounds).toBeGreaterThan(0);
@@ -482,8 +490,8 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
     expect(off.quietRounds).toBe(-1);
   }, 30_000);
 
-  test("the overload is reported at most once per period on every node", () => {
-    const experiment = overloaded(true, false);
+  test("the overload is reported at most once per period on every node", async () => {
+    const experiment = await overloaded(true, false);
     experiment.runUntil(85);
     for (const node of experiment.cluster.nodes) {
       expect(node.overloads.length).toBeGreaterThanOrEqual(1);
@@ -493,15 +501,15 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
 });
 
 describe("return to steady state after an overload (the benchmark at half size: 64 nodes × 32 keys, 50 deltas per message)", () => {
-  test("with flow control, max staleness is back in the steady-state band within 10 rounds of the overload's end and stays there", () => {
+  test("with flow control, max staleness is back in the steady-state band within 10 rounds of the overload's end and stays there", async () => {
     // The benchmark's workload (scripts/bench/flow.ts) with half the nodes, keys and budget: 60
     // busy nodes write at 0.75 or 1.25 updates/s, doubled from t = 25 s to 75 s; 4 quiet nodes
     // write 0.1 updates/s. The control run is the same without the doubling: the steady state.
     const NODES = 64;
     const QUIET = 4;
     const window = { steadyFromS: 15, overloadEndS: 75, untilS: 90 };
-    const experiment = (overload: boolean) => {
-      const run = new FlowExperiment({
+    const experiment = async (overload: boolean) => {
+      const run = await FlowExperiment.start({
         nodes: NODES,
         keysPerNode: 32,
         seed: 1,
@@ -518,8 +526,8 @@ describe("return to steady state after an overload (the benchmark at half size: 
       run.runUntil(window.untilS);
       return run;
     };
-    const overloaded = experiment(true);
-    const control = experiment(false);
+    const overloaded = await experiment(true);
+    const control = await experiment(false);
     const back = steadyReturn(overloaded.rounds, control.rounds, window);
     const averagedPeak = Math.max(...averagedStaleness(overloaded.rounds, 25, window.overloadEndS).map((point) => point.ms));
     const waitingAtEnd = overloaded.rounds.find((r) => r.seconds === window.overloadEndS)!.backlogEntries.reduce((a, b) => a + b, 0);
@@ -536,9 +544,9 @@ describe("return to steady state after an overload (the benchmark at half size: 
 });
 
 describe("fair share (48 nodes that all want more than the capacity)", () => {
-  test("allowed rates converge on one level and admitted rates are fair; without flow control they follow demand", () => {
-    const run = (flowControl: boolean) => {
-      const experiment = new FlowExperiment({
+  test("allowed rates converge on one level and admitted rates are fair; without flow control they follow demand", async () => {
+    const run = async (flowControl: boolean) => {
+      const experiment = await FlowExperiment.start({
         nodes: 48,
         keysPerNode: 24,
         seed: 5,
@@ -557,8 +565,8 @@ describe("fair share (48 nodes that all want more than the capacity)", () => {
       const allowed = experiment.names.map((_, node) => last.reduce((sum, round) => sum + round.allowedRates[node]!, 0) / last.length);
       return { admitted: experiment.tracker.admittedRates(40_000, 100_000), allowed };
     };
-    const on = run(true);
-    const off = run(false);
+    const on = await run(true);
+    const off = await run(false);
     console.log(`Jain's index of admitted rates: on ${jainIndex(on.admitted).toFixed(3)}, off ${jainIndex(off.admitted).toFixed(3)}; ` +
       `allowed rates (last 20 rounds) ${Math.min(...on.allowed).toFixed(2)}–${Math.max(...on.allowed).toFixed(2)} updates/s`);
     expect(jainIndex(on.admitted)).toBeGreaterThanOrEqual(0.95);
@@ -584,7 +592,7 @@ describe("whole nodes under overload", () => {
     });
     await cluster.started();
     cluster.runFor(5000);
-    const writer = cluster.nodes[0]!.full!.node;
+    const writer = cluster.nodes[0]!.node;
     const events: OverloadEvent[] = [];
     writer.on("gossip-overload", (event) => void events.push(event));
     const versions: number[] = [];
@@ -612,7 +620,7 @@ describe("whole nodes under overload", () => {
     expect(flowEvents.length).toBeGreaterThanOrEqual(1);
     expect(flowEvents.length).toBeLessThanOrEqual(Math.ceil(40_000 / OVERLOAD_REPORT_PERIOD_MS) + 1);
     expect(flowWarnings.length).toBe(flowEvents.length); // one line per event, not per round
-    expect(writer.overloadEvents["flow-control"]).toBe(flowEvents.length);
+    expect(writer.stats().overloadEvents["flow-control"]).toBe(flowEvents.length);
     expect(flowEvents[0]).toMatchObject({ node: writer.name, flow: { enabled: true } });
     expect(flowEvents[0]!.reason).toContain("writes waiting");
 

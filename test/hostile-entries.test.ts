@@ -8,6 +8,7 @@ import { type DigestEntry, FrameWriter, MessageType, type NodeDelta, type WireEn
 import { entryId, ValueType } from "../src/state/index.ts";
 import type { Node } from "../src/index.ts";
 import { Nodes, waitFor } from "./api-helpers.ts";
+import { nodeName, SimulatedCluster } from "../src/sim/simulated-cluster.ts";
 import { closeAll, dialByHand, introduction, rawConnect, type RawPeer } from "./tcp-harness.ts";
 
 // Real nodes: every wait inside is bounded on its own; this only lifts the runner's 5 s default.
@@ -119,15 +120,17 @@ describe("names that break the node-name rule", () => {
 
 describe("an entry that cannot be encoded, already held", () => {
   test("is left out of every message; the node's other writes still reach its peers", async () => {
-    const [alpha, bravo] = (await nodes.cluster(["enc-alpha", "enc-bravo"], { clusterName: CLUSTER, gossipIntervalMs: 100, pushFanout: 0 })) as [Node, Node];
-    // The write path refuses such an entry now; put one straight into the state, as a bug or an
-    // older build's state could have, to prove that the encoder contains it on its own.
-    const state = alpha.internals.node.state;
-    const self = state.self;
+    // The write path refuses such an entry now; put one straight into a node's state, as a bug or
+    // an older build's state could have, to prove that the encoder contains it on its own. The
+    // simulator's nodes are the shipped GossipNode, and expose their state for exactly this.
+    const cluster = new SimulatedCluster({ nodes: 2, seed: 7, network: { lossRate: 0, minLatencyMs: 1, maxLatencyMs: 5 }, gossip: { gossipIntervalMs: 100, pushFanout: 0 } });
+    await cluster.started();
+    const [alpha, bravo] = [cluster.node(nodeName(0)), cluster.node(nodeName(1))];
+    const self = alpha.state.self;
     const key = "lone\ud800";
     self.put(entryId("g", key), { group: "g", key, value: new Uint8Array([0x61]), valueType: ValueType.String, version: self.maxVersion + 1, deleted: false, writtenAt: Date.now() });
-    alpha.set("g", "after", "flows");
-    await waitFor("alpha's later write on bravo", () => bravo.get("enc-alpha", "g", "after") === "flows");
-    expect(bravo.entries("enc-alpha").map((entry) => entry.key)).not.toContain(key);
+    alpha.node.set("g", "after", "flows");
+    expect(cluster.runUntil(() => bravo.node.get(alpha.name, "g", "after") === "flows", 50)).toBeGreaterThan(0);
+    expect(bravo.node.entries(alpha.name).map((entry) => entry.key)).not.toContain(key);
   });
 });

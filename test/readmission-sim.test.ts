@@ -13,8 +13,13 @@ const DEAD_REMOVAL_MS = 10_000;
 
 setDefaultTimeout(60_000);
 
-function membershipOf(node: SimNode) {
-  return node.full!.node.membership;
+/** How `node` sees `other`: its membership's status, or for a removed node the status it was removed in. */
+function lastKnownStatus(node: SimNode, other: string): string | undefined {
+  return node.node.status(other) ?? node.state.removed.statusOf(other);
+}
+
+function livePeers(node: SimNode): string[] {
+  return node.node.members().filter((member) => member.name !== node.name && member.state === "alive").map((member) => member.name);
 }
 
 /** Runs round by round until `done` holds; fails naming `what` after maxMs. */
@@ -25,17 +30,17 @@ function runUntil(cluster: SimulatedCluster, done: () => boolean, maxMs: number,
 }
 
 function everyoneAlive(cluster: SimulatedCluster): boolean {
-  return cluster.nodes.every((node) => cluster.nodes.every((other) => other === node || membershipOf(node).status(other.name) === "alive"));
+  return cluster.nodes.every((node) => cluster.nodes.every((other) => other === node || node.node.status(other.name) === "alive"));
 }
 
 function kindsAbout(node: SimNode, subject: string): string[] {
-  return node.full!.events.filter((event) => event.node === subject).map((event) => event.type);
+  return node.events.filter((event) => event.node === subject).map((event) => event.type);
 }
 
 /** A write on `writer`, then rounds until every node reads it. */
 function expectWriteReachesAll(cluster: SimulatedCluster, writer: string): void {
-  cluster.node(writer).full!.node.set("app", "after-readmission", writer);
-  runUntil(cluster, () => cluster.nodes.every((node) => node.full!.node.get(writer, "app", "after-readmission") === writer), 20_000, `the write on ${writer} on every node`);
+  cluster.node(writer).node.set("app", "after-readmission", writer);
+  runUntil(cluster, () => cluster.nodes.every((node) => node.node.get(writer, "app", "after-readmission") === writer), 20_000, `the write on ${writer} on every node`);
 }
 
 describe(`readmission after removal, ${N} simulated whole nodes, deadRemovalMs ${DEAD_REMOVAL_MS}`, () => {
@@ -47,8 +52,8 @@ describe(`readmission after removal, ${N} simulated whole nodes, deadRemovalMs $
     cluster.runFor(34_000);
     for (const node of others) {
       // Removed, not merely dead: the branch that used to be unreachable in a wired node.
-      expect(membershipOf(node).status(frozen.name)).toBeUndefined();
-      expect(membershipOf(node).lastKnownStatus(frozen.name)).toBe("dead");
+      expect(node.node.status(frozen.name)).toBeUndefined();
+      expect(lastKnownStatus(node, frozen.name)).toBe("dead");
       expect(node.state.nodes.has(frozen.name)).toBe(false);
     }
     cluster.runFor(1_000); // the stall ends
@@ -58,7 +63,7 @@ describe(`readmission after removal, ${N} simulated whole nodes, deadRemovalMs $
       expect(kindsAbout(node, frozen.name)).toEqual(["node-joined", "node-suspect", "node-dead", "node-removed", "node-joined"]);
     }
     // Its own stall convicted no one in its view.
-    expect(frozen.full!.events.filter((event) => event.type !== "node-joined")).toEqual([]);
+    expect(frozen.events.filter((event) => event.type !== "node-joined")).toEqual([]);
     expectWriteReachesAll(cluster, frozen.name);
   });
 
@@ -71,9 +76,9 @@ describe(`readmission after removal, ${N} simulated whole nodes, deadRemovalMs $
     cluster.runFor(40_000);
     for (const [side, across] of [[sideA, sideB], [sideB, sideA]] as const) {
       for (const name of side) {
-        const membership = membershipOf(cluster.node(name));
-        for (const other of across) expect({ name, other, status: membership.lastKnownStatus(other) }).toEqual({ name, other, status: "dead" });
-        expect(membership.livePeers().sort()).toEqual(side.filter((peer) => peer !== name));
+        const node = cluster.node(name);
+        for (const other of across) expect({ name, other, status: lastKnownStatus(node, other) }).toEqual({ name, other, status: "dead" });
+        expect(livePeers(node).sort()).toEqual(side.filter((peer) => peer !== name));
       }
     }
     cluster.network.heal();

@@ -11,7 +11,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { SimulatedCluster, type SimNode } from "../src/sim/simulated-cluster.ts";
-import { entryId, encodeValue } from "../src/state/index.ts";
+import { RESERVED_GROUP, entryId, encodeValue } from "../src/state/index.ts";
 
 const INTERVAL_MS = 1000;
 const GRACE_MS = 3 * INTERVAL_MS; // short: tombstones get collected while nodes are cut off
@@ -184,8 +184,9 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
 /** What the test expects each origin to hold: key → value, and whether a TTL was set on it. */
 type Model = Map<string, Map<string, { value: string; ttl: boolean }>>;
 
-function runScenario(scenario: Scenario): { rounds: number } {
+async function runScenario(scenario: Scenario): Promise<{ rounds: number }> {
   const cluster = newCluster(scenario.nodes, scenario.seed);
+  await cluster.started();
   const watcher = new Watcher(cluster);
   const model: Model = new Map(cluster.nodes.map((n) => [n.name, new Map()]));
   const names = cluster.nodes.map((n) => n.name);
@@ -244,6 +245,7 @@ function runScenario(scenario: Scenario): { rounds: number } {
       case "restart": {
         const node = pick(op.node);
         const restarted = cluster.addNode(node.name);
+        await cluster.started();
         expect(restarted.state.self.generation).toBeGreaterThan(generations.get(node.name)!);
         generations.set(node.name, restarted.state.self.generation);
         model.set(node.name, new Map()); // a new process starts with no entries
@@ -289,7 +291,7 @@ function checkAgainstModel(cluster: SimulatedCluster, model: Model): void {
       .map(([id, v]) => `${id}=${v.value}`)
       .sort();
     for (const viewer of running) {
-      const held = [...viewer.state.liveEntries(origin.name)].map((e) => `${e.group}/${e.key}=${new TextDecoder().decode(e.value)}`).sort();
+      const held = [...viewer.state.liveEntries(origin.name)].filter((e) => e.group !== RESERVED_GROUP).map((e) => `${e.group}/${e.key}=${new TextDecoder().decode(e.value)}`).sort();
       expect(held).toEqual(expected);
       expect(viewer.state.nodes.get(origin.name)?.generation).toBe(origin.state.self.generation);
     }
@@ -305,11 +307,11 @@ function checkAgainstModel(cluster: SimulatedCluster, model: Model): void {
 describe("simulated cluster convergence", () => {
   test(
     "property: after any operations and a heal, every node holds every node's exact state",
-    () => {
+    async () => {
       const roundsNeeded: number[] = [];
-      fc.assert(
-        fc.property(scenarioArb, (scenario) => {
-          roundsNeeded.push(runScenario(scenario).rounds);
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, async (scenario) => {
+          roundsNeeded.push((await runScenario(scenario)).rounds);
         }),
         { numRuns: 30, seed: 424242, endOnFailure: true },
       );
@@ -318,10 +320,12 @@ describe("simulated cluster convergence", () => {
     120_000,
   );
 
-  test("a key deleted while a node was cut off never comes back once the tombstone is collected", () => {
+  test("a key deleted while a node was cut off never comes back once the tombstone is collected", async () => {
     const cluster = newCluster(8, 11);
+    await cluster.started();
     const names = cluster.nodes.map((n) => n.name);
     const writer = cluster.node("node-1");
+    const started = writer.state.self.maxVersion; // its start entries (address, cluster config)
     for (let i = 0; i < 5; i++) writer.state.set("g", `k${i}`, encodeValue(`v${i}`));
     expect(cluster.runUntil(() => converged(cluster), 30)).toBeGreaterThan(0);
     const isolated = "node-6";
@@ -337,11 +341,11 @@ describe("simulated cluster convergence", () => {
       if (node.name === isolated) continue;
       const held = node.state.nodes.get("node-1")!;
       expect([...held.entries.values()].filter((e) => e.deleted)).toEqual([]);
-      expect(held.collectedUpTo).toBe(7);
+      expect(held.collectedUpTo).toBe(started + 7);
       expect(node.state.get("node-1", "g", "k2")).toBeUndefined();
     }
     // The isolated node still holds the old copies, behind the collected point.
-    expect(cluster.node(isolated).state.nodes.get("node-1")!.maxVersion).toBe(5);
+    expect(cluster.node(isolated).state.nodes.get("node-1")!.maxVersion).toBe(started + 5);
 
     cluster.network.heal();
     const watcher = new Watcher(cluster);
@@ -362,46 +366,49 @@ describe("simulated cluster convergence", () => {
     expect(deleted).toEqual(["k2", "k3"]);
   });
 
-  test("a restarted node's old state is replaced everywhere, also when the new process writes nothing", () => {
+  test("a restarted node's old state is replaced everywhere, also when the new process writes nothing", async () => {
     const cluster = newCluster(10, 5);
+    await cluster.started();
     for (const name of ["node-3", "node-7"]) {
       const node = cluster.node(name);
       node.state.set("g", "a", encodeValue(`${name}-a`));
       node.state.set("g", "b", encodeValue(`${name}-b`));
     }
     expect(cluster.runUntil(() => converged(cluster), 30)).toBeGreaterThan(0);
-    const oldEngine = cluster.node("node-3").engine;
+    const oldNode = cluster.node("node-3").node;
 
     const writesAgain = cluster.addNode("node-7");
     writesAgain.state.set("g", "a", encodeValue("node-7-a")); // same value as before: no event
     writesAgain.state.set("g", "c", encodeValue("fresh"));
     const silent = cluster.addNode("node-3"); // writes nothing
+    await cluster.started();
     for (const node of cluster.nodes) node.changes.length = 0;
 
-    const roundsOfOld = oldEngine.stats.rounds;
+    const roundsOfOld = oldNode.stats().gossip.rounds;
     const rounds = cluster.runUntil(() => converged(cluster), 40);
     expect(rounds).toBeGreaterThan(0);
     // The old incarnation stopped with the restart.
-    expect(oldEngine.stats.rounds).toBe(roundsOfOld);
+    expect(oldNode.stats().gossip.rounds).toBe(roundsOfOld);
     for (const viewer of cluster.running()) {
       if (viewer.name === "node-3" || viewer.name === "node-7") continue;
-      expect(liveView(viewer, "node-3")).toEqual([]);
+      expect(liveView(viewer, "node-3").filter((line) => !line.startsWith(`${RESERVED_GROUP}/`))).toEqual([]);
       expect(viewer.state.nodes.get("node-3")!.generation).toBe(silent.state.self.generation);
-      expect([...viewer.state.liveEntries("node-7")].map((e) => `${e.key}=${new TextDecoder().decode(e.value)}`).sort()).toEqual(["a=node-7-a", "c=fresh"]);
-      const events = viewer.changes.map((c) => `${c.kind} ${c.node} ${c.key}`).sort();
+      expect([...viewer.state.liveEntries("node-7")].filter((e) => e.group !== RESERVED_GROUP).map((e) => `${e.key}=${new TextDecoder().decode(e.value)}`).sort()).toEqual(["a=node-7-a", "c=fresh"]);
+      const events = viewer.changes.filter((c) => c.group !== RESERVED_GROUP).map((c) => `${c.kind} ${c.node} ${c.key}`).sort();
       expect(events).toEqual(["added node-7 c", "deleted node-3 a", "deleted node-3 b", "deleted node-7 b"]);
     }
   });
 
-  test("the simulator is deterministic for a seed", () => {
-    const run = () => {
+  test("the simulator is deterministic for a seed", async () => {
+    const run = async () => {
       const cluster = newCluster(12, 99, 0.2);
+      await cluster.started();
       cluster.node("node-4").state.set("g", "k", encodeValue("v"));
       const rounds = cluster.runUntil(() => converged(cluster), 40);
       return { rounds, bytes: cluster.nodes.map((n) => cluster.network.statsOf(n.name).bytesOut) };
     };
-    const first = run();
+    const first = await run();
     expect(first.rounds).toBeGreaterThan(0);
-    expect(run()).toEqual(first);
+    expect(await run()).toEqual(first);
   });
 });

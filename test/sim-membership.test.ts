@@ -25,7 +25,7 @@ setDefaultTimeout(60_000);
 const DEAD_EVERYWHERE_MS = 5_100;
 
 function eventsAbout(node: SimNode, subject: string, from = 0): NodeEvent[] {
-  return node.full!.events.slice(from).filter((event) => event.node === subject);
+  return node.events.slice(from).filter((event) => event.node === subject);
 }
 
 function kindsAbout(cluster: SimulatedCluster, subject: string): Map<string, string[]> {
@@ -57,7 +57,7 @@ describe(`failure detection, ${N} simulated nodes`, () => {
     // Every survivor recorded each death exactly once and took none back.
     const victim = nodeName(58);
     for (const kinds of kindsAbout(cluster, victim).values()) expect(kinds.filter((kind) => kind === "node-dead")).toHaveLength(1);
-    const falseDead = cluster.running().flatMap((node) => node.full!.events.filter((event) => event.type === "node-dead" && ![3, 41, 77, 12, 95, 58].map(nodeName).includes(event.node)));
+    const falseDead = cluster.running().flatMap((node) => node.events.filter((event) => event.type === "node-dead" && ![3, 41, 77, 12, 95, 58].map(nodeName).includes(event.node)));
     expect(falseDead).toEqual([]);
   });
 
@@ -68,7 +68,7 @@ describe(`failure detection, ${N} simulated nodes`, () => {
     await cluster.leave(leaver);
     cluster.runFor(20); // one-way latency is at most 10 ms
     for (const node of cluster.running()) {
-      expect(node.full!.node.membership.status(leaver)).toBe("left");
+      expect(node.node.status(leaver)).toBe("left");
       const left = eventsAbout(node, leaver).find((event) => event.type === "node-left")!;
       expect(left.time - leftAt).toBeLessThanOrEqual(10);
     }
@@ -92,7 +92,7 @@ describe(`failure detection, ${N} simulated nodes`, () => {
     cluster.runFor(60_000);
     for (const [observer, kinds] of kindsAbout(cluster, isolated)) {
       expect({ observer, kinds: kinds.filter((kind) => kind === "node-dead" || kind === "node-removed") }).toEqual({ observer, kinds: [] });
-      expect(cluster.node(observer).full!.node.membership.status(isolated)).toBe("alive");
+      expect(cluster.node(observer).node.status(isolated)).toBe("alive");
     }
   });
 
@@ -106,7 +106,7 @@ describe(`failure detection, ${N} simulated nodes`, () => {
     expect(outcome.suspectByStaller).toBe(0);
     expect(outcome.falseDead).toBe(0);
     // One stall every 30 s for 5 minutes; the last may still be under way when the run ends.
-    expect(cluster.node(staller).full!.node.health.stallCount).toBeGreaterThanOrEqual(9);
+    expect(cluster.node(staller).node.stats().health.stallCount).toBeGreaterThanOrEqual(9);
   });
 
   test("control: stalls longer than the pause allowance make a node suspect others unless the guard is on", async () => {

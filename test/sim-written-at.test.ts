@@ -5,15 +5,16 @@
 
 import { expect, test } from "bun:test";
 import { SimulatedCluster } from "../src/sim/simulated-cluster.ts";
-import { encodeValue, entryId } from "../src/state/index.ts";
+import { entryId } from "../src/state/index.ts";
 
-test("writtenAt is the origin's virtual wall-clock time, through pushes, push-tree forwarding, rounds and a late join", () => {
+test("writtenAt is the origin's virtual wall-clock time, through pushes, push-tree forwarding, rounds and a late join", async () => {
   const cluster = new SimulatedCluster({
     nodes: 30,
     seed: 8,
     network: { lossRate: 0, minLatencyMs: 1, maxLatencyMs: 5 },
     gossip: { gossipIntervalMs: 1000, fanout: 1, pushFanout: 2 },
   });
+  await cluster.started();
   const names = cluster.nodes.map((node) => node.name);
   const everyoneKnown = () => cluster.nodes.every((node) => names.every((name) => node.state.nodes.has(name)));
   expect(cluster.runUntil(everyoneKnown, 100)).toBeGreaterThan(0);
@@ -23,11 +24,11 @@ test("writtenAt is the origin's virtual wall-clock time, through pushes, push-tr
   for (const [i, origin] of [names[3]!, names[17]!, names[29]!].entries()) {
     cluster.runFor(137 + i); // off the round boundaries, so the times differ
     const at = cluster.clock.wallNow();
-    const write = cluster.write(origin, "g", `k${i}`, encodeValue(`v${i}`));
-    expect(write.published).toBe(true);
+    const version = cluster.node(origin).node.set("g", `k${i}`, `v${i}`);
+    expect(version).toBeGreaterThan(0); // published at once
     writes.push({ origin, key: `k${i}`, at });
   }
-  const pushesSent = () => cluster.nodes.reduce((sum, node) => sum + (node.engine.stats.messagesOut.push ?? 0), 0);
+  const pushesSent = () => cluster.nodes.reduce((sum, node) => sum + (node.node.stats().gossip.messagesOut.push ?? 0), 0);
   const pushesBefore = pushesSent();
   // 60 ms: enough for the push tree (depth about log2(30) hops of at most 5 ms each), far too
   // little for rounds (one per second, fanout 1) to reach 29 nodes.
@@ -46,7 +47,7 @@ test("writtenAt is the origin's virtual wall-clock time, through pushes, push-tr
   for (const node of cluster.nodes) {
     for (const change of node.changes.filter((c) => c.group === "g")) {
       const write = writes.find((w) => w.key === change.key)!;
-      expect({ node: node.name, key: change.key, local: change.local, writtenAt: change.writtenAt }).toEqual({ node: node.name, key: change.key, local: false, writtenAt: write.at });
+      expect({ node: node.name, key: change.key, local: change.local, writtenAt: change.writtenAt }).toEqual({ node: node.name, key: change.key, local: node.name === write.origin, writtenAt: write.at });
     }
   }
 
@@ -54,6 +55,7 @@ test("writtenAt is the origin's virtual wall-clock time, through pushes, push-tr
   // their origins, with the origins' times.
   cluster.runFor(10_000);
   const late = cluster.addNode("late-joiner");
+  await cluster.started();
   expect(cluster.runUntil(() => writes.every((write) => holds(late.name, write) !== undefined), 60)).toBeGreaterThan(0);
   for (const write of writes) expect(holds(late.name, write)!.writtenAt).toBe(write.at);
   expect(late.changes.filter((c) => c.group === "g").map((c) => c.writtenAt).sort()).toEqual(writes.map((w) => w.at).sort());

@@ -722,19 +722,14 @@ describe("damaged entries", () => {
     const state = new ClusterState("b", 1, clock, { tombstoneGraceMs: 60_000, limits: defaultStateLimits });
     const changes: ChangeRecord[] = [];
     const errors: unknown[] = [];
-    const engine = new GossipEngine(state, clock, createRandom(1), settings, {
-      send: () => "queued",
-      choosePeers: () => [],
-      choosePushPeers: () => [],
-      onChanges: (c) => changes.push(...c),
-      onHeartbeat: () => {},
-      onDiscovered: () => {},
-      onProtocolError: (_peer, error) => errors.push(error),
-    });
+    const engine = new GossipEngine(state, clock, createRandom(1), settings, { get: () => ["b"] });
     const frames: Frame[] = [];
     new FrameDecoder().push(bytes, (frame) => frames.push(frame));
     expect(frames).toHaveLength(1);
-    expect(engine.handleFrame("a", frames[0]!)).toBe(true);
+    const outcome = engine.handleFrame("a", frames[0]!);
+    expect(outcome).not.toBeNull();
+    changes.push(...outcome!.changes);
+    if (outcome!.protocolError) errors.push(outcome!.protocolError);
     return { state, engine, changes, errors };
   }
 

@@ -60,8 +60,8 @@ interface Run {
   wallSeconds: number;
 }
 
-function experiment(flowControl: boolean, overload: boolean, until: number): FlowExperiment {
-  const run = new FlowExperiment({
+async function experiment(flowControl: boolean, overload: boolean, until: number): Promise<FlowExperiment> {
+  const run = await FlowExperiment.start({
     nodes: NODES,
     keysPerNode: KEYS,
     seed: SEED,
@@ -75,10 +75,10 @@ function experiment(flowControl: boolean, overload: boolean, until: number): Flo
   return run;
 }
 
-function run(flowControl: boolean): Run {
+async function run(flowControl: boolean): Promise<Run> {
   const started = performance.now();
-  const overloaded = experiment(flowControl, true, END_S);
-  const control = experiment(flowControl, false, BUDGET_CUT_S);
+  const overloaded = await experiment(flowControl, true, END_S);
+  const control = await experiment(flowControl, false, BUDGET_CUT_S);
   const wallSeconds = (performance.now() - started) / 1000;
   console.log(`flow control ${flowControl ? "on" : "off"}: ${END_S} simulated s, and ${BUDGET_CUT_S} without the overload, in ${wallSeconds.toFixed(0)} s`);
   return { flowControl, experiment: overloaded, control, wallSeconds };
@@ -245,8 +245,8 @@ function svg(on: Run, off: Run): string {
 
 const repo = join(import.meta.dir, "..", "..");
 const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-const on = run(true);
-const off = run(false);
+const on = await run(true);
+const off = await run(false);
 const bars = markdown(["Figure", "Bar", "Flow control on", "Flow control off", "Bar (on)"], barRows(figures(on), figures(off)));
 const curves = markdown(
   ["t (s)", "Mean demand (updates/s/node)", "Budget (deltas)", "On: max staleness (s)", "On, no overload: max staleness (s)", "On: end-to-end (s)", "On: stale mappings", "On: median allowed rate", "On: writes waiting", "Off: max staleness (s)", "Off: stale mappings"],

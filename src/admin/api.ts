@@ -70,20 +70,20 @@ export class AdminApi {
 
   /** The whole state, streamed in slices (state-stream.ts): a large dump does not stall gossip. */
   state(): Response {
-    const clusterState = this.node.internals.node.state;
+    const stored = this.node.inspect();
     const names = this.node.nodes();
     // Lazy: a node removed before the dump reaches it is left out.
     const nodes = function* () {
-      for (const name of names) if (clusterState.nodes.has(name)) yield [name, clusterState.liveEntries(name)] as const;
+      for (const name of names) if (stored.knows(name)) yield [name, stored.entries(name)] as const;
     };
     return new Response(stateDumpStream(nodes()), { headers: JSON_HEADERS });
   }
 
   entry(node: string, group: string, key: string): Response {
     checkGroup(group);
-    const clusterState = this.node.internals.node.state;
-    if (!clusterState.nodes.has(node)) throw new HttpError(404, `node ${JSON.stringify(node)} is not known here`);
-    const entry = clusterState.get(node, group, key);
+    const stored = this.node.inspect();
+    if (!stored.knows(node)) throw new HttpError(404, `node ${JSON.stringify(node)} is not known here`);
+    const entry = stored.entry(node, group, key);
     if (!entry) throw new HttpError(404, `node ${JSON.stringify(node)} has no entry ${JSON.stringify(group)}/${JSON.stringify(key)}`);
     return jsonResponse(entryJson(entry));
   }

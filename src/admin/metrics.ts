@@ -1,5 +1,5 @@
-// GET /metrics: the node's counters and gauges in Prometheus text format, read from the gossip
-// engine, the TCP transport, membership and the local-health guard at scrape time. Only the
+// GET /metrics: the node's counters and gauges in Prometheus text format, read at scrape time
+// through the node's read-only stats(), flowControl() and members(). Only the
 // propagation-delay histogram is kept here, fed from the entry events of writes made elsewhere.
 
 import type { Node } from "../create-node.ts";
@@ -36,9 +36,8 @@ export class AdminMetrics {
   }
 
   render(): string {
-    const { node } = this.node.internals;
-    const gossip = node.engine.stats;
-    const transport = this.node.internals.transport.stats;
+    const stats = this.node.stats();
+    const { gossip, transport, health } = stats;
     const members = this.node.members();
     const out = new Exposition();
 
@@ -58,10 +57,10 @@ export class AdminMetrics {
     out.family("goferbroke_gossip_budget_overflows_total", "counter", "Times the deltas a peer lacked did not all fit one message.", [{ value: gossip.budgetOverflows }]);
     out.family("goferbroke_gossip_decode_errors_total", "counter", "Gossip messages that did not decode.", [{ value: gossip.decodeErrors }]);
     out.family("goferbroke_gossip_overload_events_total", "counter", "gossip-overload events raised: a peer's write queue past its high-water mark, or this node's gossip overflowing its budget.",
-      Object.entries(node.overloadEvents).map(([cause, value]) => ({ labels: { cause }, value })));
+      Object.entries(stats.overloadEvents).map(([cause, value]) => ({ labels: { cause }, value })));
 
-    const flow = node.flowControl();
-    const flowCounters = node.engine.flow.counters;
+    const flow = this.node.flowControl();
+    const flowCounters = stats.flow;
     out.family("goferbroke_flow_limiting", "gauge", "1 while flow control holds local writes to the allowed rate (after recent overflows), else 0.", [{ value: flow.limiting ? 1 : 0 }]);
     out.family("goferbroke_flow_allowed_rate", "gauge", "Updates per second this node may publish (its share of the gossip capacity); +Inf with flow control off.", [{ value: flow.allowedRate }]);
     out.family("goferbroke_flow_desired_rate", "gauge", "Updates per second the application writes (smoothed).", [{ value: flow.desiredRate }]);
@@ -94,9 +93,9 @@ export class AdminMetrics {
     out.family("goferbroke_members", "gauge", "Known nodes by state, this node included.",
       MEMBER_STATES.map((state) => ({ labels: { state }, value: members.filter((member) => member.state === state).length })));
 
-    out.family("goferbroke_event_loop_lag_seconds", "gauge", "Event-loop lag of the latest local-health tick.", [{ value: node.health.lagMs / 1000 }]);
-    out.family("goferbroke_event_loop_max_lag_seconds", "gauge", "Largest event-loop lag of the last 60 s.", [{ value: node.health.maxLagMs / 1000 }]);
-    out.family("goferbroke_event_loop_stalls_total", "counter", "Event-loop stalls long enough to pause failure detection.", [{ value: node.health.stallCount }]);
+    out.family("goferbroke_event_loop_lag_seconds", "gauge", "Event-loop lag of the latest local-health tick.", [{ value: health.lagMs / 1000 }]);
+    out.family("goferbroke_event_loop_max_lag_seconds", "gauge", "Largest event-loop lag of the last 60 s.", [{ value: health.maxLagMs / 1000 }]);
+    out.family("goferbroke_event_loop_stalls_total", "counter", "Event-loop stalls long enough to pause failure detection.", [{ value: health.stallCount }]);
 
     out.family("goferbroke_propagation_delay_seconds", "histogram",
       "Time from a write (set or delete) on another node to its application here, by the two nodes' wall clocks; clock skew between the machines shifts it, and a negative delay counts as 0. Writes made before this admin server started are not counted.",

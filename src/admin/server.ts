@@ -206,6 +206,6 @@ function decodeSegment(segment: string): string {
 }
 
 function healthz(node: Node): Response {
-  const running = node.internals.node.isRunning;
+  const running = node.running;
   return jsonResponse({ status: running ? "ok" : "stopped", node: node.name }, running ? 200 : 503);
 }

@@ -1,5 +1,6 @@
-// The gossip round engine. Every interval it bumps this node's heartbeat, expires and collects
-// old entries, and runs a three-way exchange with `fanout` peers:
+// The gossip round engine, an I/O-free core: it holds no timers and calls nothing back. Each round
+// (the node's ticker calls round()) it bumps this node's heartbeat, expires and collects old
+// entries, and starts a three-way exchange with the peers the node chose:
 //   SYN (my digest) → SYN-ACK (your digest + what you lack) → ACK (what you lack).
 // Both sides send deltas. Exchanges are stateless: each message is handled on its own when it
 // arrives, so a lost message costs one exchange and never leaves anything waiting.
@@ -8,6 +9,8 @@
 // With flow control on (flow-control.ts), local writes are paced to an allowed rate, SYN and
 // SYN-ACK travel with a FLOW frame carrying this node's rates, and delta selection reserves part
 // of the budget for the changes that have waited longest.
+// Every call returns an EngineOutcome (outcome.ts): the frames to send and to whom, the changes,
+// heartbeats and members seen, and any overload. The node sends, feeds membership and raises events.
 
 import {
   BodyReader,
@@ -24,11 +27,13 @@ import {
   writeDigest,
   writeFlowInfo,
 } from "../codec/index.ts";
-import { RepeatingTimer, type Clock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { Random } from "../random.ts";
 import {
   type ChangeRecord,
   type ClusterState,
+  type EncodedValue,
+  type EntrySnapshot,
   type NodeState,
   type SelectionFairness,
   type SelectionOptions,
@@ -41,7 +46,9 @@ import {
 } from "../state/index.ts";
 import type { SendResult } from "../transport/transport.ts";
 import { toWire } from "../state/delta-selection.ts";
-import { FlowControl, type OverloadReport } from "./flow-control.ts";
+import { FlowControl, type FlowControlStatus, type FlowCounters, type HeldWrite } from "./flow-control.ts";
+import { type EngineOutcome, type OutgoingBatch, OutcomeBuilder, type WriteOutcome, WriteOutcomeBuilder } from "./outcome.ts";
+import { type PushMembers, childrenIn } from "./push-tree.ts";
 import { VersionArrivals } from "./version-arrivals.ts";
 
 /**
@@ -75,25 +82,6 @@ export interface GossipSettings {
   maxEntriesPerMessage?: number;
 }
 
-export interface GossipHooks {
-  send(peer: string, frames: Uint8Array): SendResult;
-  /** Chooses up to `count` peers to gossip with this round. */
-  choosePeers(count: number): string[];
-  /** Chooses up to `count` live peers to push a write of `origin` to, never any of `exclude`. */
-  choosePushPeers(count: number, origin: string, exclude: ReadonlySet<string>): string[];
-  onChanges(changes: ChangeRecord[]): void;
-  onHeartbeat(node: string): void;
-  onDiscovered(node: string): void;
-  /** A peer sent bytes we could not decode; the caller decides what to do with the connection. */
-  onProtocolError(peer: string, error: DecodeError): void;
-  /** Called at the start of every round, before the exchange (membership, health checks). */
-  onRound?(): void;
-  /** This node's gossip is overloaded (reported at most once per OVERLOAD_REPORT_PERIOD_MS). */
-  onOverload?(report: OverloadReport): void;
-  /** Local writes that flow control held back were published (their events were raised when written). */
-  onPublished?(changes: ChangeRecord[]): void;
-}
-
 export interface GossipStats {
   rounds: number;
   bytesOut: Record<string, number>;
@@ -118,12 +106,6 @@ const typeLabels: Record<number, string> = {
   [MessageType.Flow]: "flow",
 };
 
-/** An encoded batch of frames and, per frame, its label and size (for the counters). */
-interface Batch {
-  frames: Uint8Array;
-  parts: [label: string, bytes: number][];
-}
-
 export class GossipEngine {
   readonly stats: GossipStats = {
     rounds: 0,
@@ -139,23 +121,24 @@ export class GossipEngine {
     decodeErrors: 0,
   };
   /** Paces this node's writes; always present, inert while the flowControl setting is off. */
-  readonly flow: FlowControl;
-  private readonly timer: RepeatingTimer;
+  private readonly flow: FlowControl;
   private readonly writer: FrameWriter;
   private nextCorrelationId = 1;
   private readonly shuffle: <T>(items: T[]) => T[];
   private readonly arrivals: VersionArrivals;
   private readonly fairness: SelectionFairness;
   private readonly learnVersions = (node: NodeState, maxVersion: number): void => this.arrivals.learn(node, node.generation, maxVersion);
+  private current: GossipSettings;
 
   constructor(
     readonly state: ClusterState,
-    private readonly clock: Clock,
-    private readonly random: Random,
-    public settings: GossipSettings,
-    private readonly hooks: GossipHooks,
+    clock: Clock,
+    random: Random,
+    settings: GossipSettings,
+    /** The members pushed writes travel among, sorted: a read-only view the node keeps up to date. */
+    private readonly pushMembers: PushMembers,
   ) {
-    this.timer = new RepeatingTimer(clock, settings.gossipIntervalMs, () => this.round());
+    this.current = settings;
     this.writer = sharedWriter;
     this.shuffle = (items) => random.shuffle(items);
     this.flow = new FlowControl(state, clock, settings.gossipIntervalMs, settings.flowControl ?? false);
@@ -165,80 +148,96 @@ export class GossipEngine {
     this.fairness = { oldestFirstShare: OLDEST_FIRST_SHARE, heldSince: (node, version) => this.arrivals.knownSince(node, version) };
   }
 
-  start(): void {
-    // A random first delay spreads the rounds of nodes started together.
-    this.timer.start(this.random.next() * this.settings.gossipIntervalMs);
+  get settings(): GossipSettings {
+    return this.current;
   }
 
-  stop(): void {
-    this.timer.stop();
+  /** Applies new settings live; turning flow control off publishes the writes it held. */
+  updateSettings(settings: GossipSettings): EngineOutcome {
+    this.current = settings;
+    const outcome = new OutcomeBuilder();
+    this.announcePublished(this.flow.configure(settings.flowControl ?? false, settings.gossipIntervalMs), outcome);
+    return outcome;
   }
 
-  /** Applies new settings live (the interval re-arms the timer). */
-  updateSettings(settings: GossipSettings): void {
-    const intervalChanged = settings.gossipIntervalMs !== this.settings.gossipIntervalMs;
-    this.settings = settings;
-    if (intervalChanged) this.timer.setInterval(settings.gossipIntervalMs);
-    this.announcePublished(this.flow.configure(settings.flowControl ?? false, settings.gossipIntervalMs));
-  }
-
-  round(): void {
+  /** One gossip round, with a SYN to each of `peers` (the node chose them: live ones, a contact, now and then a dead one). */
+  round(peers: readonly string[]): EngineOutcome {
+    const outcome = new OutcomeBuilder();
     this.stats.rounds++;
     this.state.bumpHeartbeat();
     const expired = this.state.sweep();
     if (expired.length > 0) {
-      this.hooks.onChanges(expired);
-      for (const change of expired) if (change.local) this.pushLocal(change.group, change.key);
+      outcome.addChanges(expired);
+      for (const change of expired) if (change.local) this.pushLocal(change.group, change.key, outcome);
     }
     const flow = this.flow.startRound();
-    this.announcePublished(flow.published);
-    if (flow.report) this.hooks.onOverload?.(flow.report);
+    this.announcePublished(flow.published, outcome);
+    outcome.overload = flow.report;
     if (this.arrivals.size > this.state.nodes.size) this.arrivals.retain((name) => this.state.nodes.has(name));
-    this.hooks.onRound?.();
-    const peers = this.hooks.choosePeers(this.settings.fanout);
-    if (peers.length === 0) return;
+    if (peers.length === 0) return outcome;
     const digest = this.state.digest();
     const correlationId = this.correlationId();
-    const syn = this.build(() => {
+    outcome.send(this.build(() => {
       this.writer.begin(MessageType.Syn, correlationId);
       writeDigest(this.writer, digest);
-      return this.finishBatch("syn", correlationId);
-    });
-    for (const peer of peers) this.send(peer, syn);
+      return this.finishBatch(peers, "syn", correlationId);
+    }));
+    return outcome;
+  }
+
+  /**
+   * A local set: paced by flow control (held back, version 0, when the rate does not allow it
+   * now), pushed to a few peers when published. Throws WriteError, with nothing changed.
+   */
+  write(group: string, key: string, value: EncodedValue, ttlMs?: number): WriteOutcome {
+    const write = this.flow.write(group, key, value, ttlMs);
+    return this.written(write.change, write.published);
+  }
+
+  /** A local delete; null when there is nothing live to delete (held-back writes included). */
+  delete(group: string, key: string): WriteOutcome | null {
+    const write = this.flow.delete(group, key);
+    return write && this.written(write.change, write.published);
+  }
+
+  /** Pushes this node's latest write of (group, key), made straight in the state (reserved entries), to a few peers. */
+  announce(group: string, key: string): EngineOutcome {
+    const outcome = new OutcomeBuilder();
+    this.pushLocal(group, key, outcome);
+    return outcome;
   }
 
   /** Publishes every write flow control holds back, now (the node is stopping). */
-  flushWrites(): void {
-    this.announcePublished(this.flow.flush());
+  flushWrites(): EngineOutcome {
+    const outcome = new OutcomeBuilder();
+    this.announcePublished(this.flow.flush(), outcome);
+    return outcome;
   }
 
-  /** Writes that waited in flow control went out: tell the owner and push them like fresh writes. */
-  private announcePublished(changes: ChangeRecord[]): void {
-    if (changes.length === 0) return;
-    this.hooks.onPublished?.(changes);
-    for (const change of changes) this.pushLocal(change.group, change.key);
-  }
-
-  /** Handles a gossip frame; returns false for other message types (not ours). */
-  handleFrame(from: string, frame: Frame): boolean {
+  /**
+   * Handles a gossip frame; null for other message types (not ours). Bytes that do not decode
+   * end up in `protocolError`, never thrown.
+   */
+  handleFrame(from: string, frame: Frame): EngineOutcome | null {
     const label = typeLabels[frame.type];
-    if (label === undefined) return false;
+    if (label === undefined) return null;
+    const outcome = new OutcomeBuilder();
     this.stats.messagesIn[label]!++;
     this.stats.bytesIn[label]! += frame.body.length + 12;
     try {
       const reader = new BodyReader(frame.body);
       switch (frame.type) {
         case MessageType.Syn:
-          this.onSyn(from, frame.correlationId, reader);
+          this.onSyn(from, frame.correlationId, reader, outcome);
           break;
         case MessageType.SynAck:
-          this.onSynAck(from, frame.correlationId, reader);
+          this.onSynAck(from, frame.correlationId, reader, outcome);
           break;
         case MessageType.Ack:
-          this.mergeFrom(from, reader, false);
+          this.mergeFrom(from, reader, false, outcome);
           break;
         case MessageType.Push:
-          this.mergeFrom(from, reader, true);
+          this.mergeFrom(from, reader, true, outcome);
           break;
         case MessageType.Flow:
           this.flow.onPeerInfo(readFlowInfo(reader));
@@ -247,14 +246,64 @@ export class GossipEngine {
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       this.stats.decodeErrors++;
-      this.hooks.onProtocolError(from, error);
+      outcome.protocolError = error;
     }
-    return true;
+    return outcome;
+  }
+
+  /** Counts a send of `batch` the node made: only frames the transport queued count as sent. */
+  sent(batch: OutgoingBatch, result: SendResult): void {
+    if (result === "overloaded") {
+      this.stats.overloadSkips++;
+      return;
+    }
+    if (result !== "queued") return;
+    for (const [label, bytes] of batch.parts) {
+      this.stats.messagesOut[label]!++;
+      this.stats.bytesOut[label]! += bytes;
+    }
+  }
+
+  /** This node's own entry as its writes left it, one flow control holds back included. */
+  ownEntry(group: string, key: string): EntrySnapshot | undefined {
+    return this.flow.visible(group, key);
+  }
+
+  /** Whether flow control holds back a write of (group, key). */
+  isHeld(group: string, key: string): boolean {
+    return this.flow.held(group, key) !== undefined;
+  }
+
+  /** Every write flow control holds back, oldest first. */
+  heldWrites(): IterableIterator<HeldWrite> {
+    return this.flow.heldWrites();
+  }
+
+  /** Flow control now: allowed and desired update rates, writes held back and for how long. */
+  flowStatus(): FlowControlStatus {
+    return this.flow.status();
+  }
+
+  get flowCounters(): Readonly<FlowCounters> {
+    return this.flow.counters;
+  }
+
+  private written(change: ChangeRecord, published: boolean): WriteOutcome {
+    const outcome = new WriteOutcomeBuilder(change);
+    if (published) this.pushLocal(change.group, change.key, outcome);
+    return outcome;
+  }
+
+  /** Writes that waited in flow control went out: report them and push them like fresh writes. */
+  private announcePublished(changes: ChangeRecord[], outcome: OutcomeBuilder): void {
+    if (changes.length === 0) return;
+    outcome.addPublished(changes);
+    for (const change of changes) this.pushLocal(change.group, change.key, outcome);
   }
 
   /** Pushes this node's latest write of (group, key) to a few peers right away. */
-  pushLocal(group: string, key: string): void {
-    if (this.settings.pushFanout <= 0) return;
+  private pushLocal(group: string, key: string, outcome: OutcomeBuilder): void {
+    if (this.current.pushFanout <= 0) return;
     const self = this.state.self;
     const entry = self.entries.get(entryId(group, key));
     if (!entry) return;
@@ -266,42 +315,40 @@ export class GossipEngine {
       maxVersion: self.maxVersion,
       entries: [toWire(entry)],
     };
-    this.push([delta], new Set([self.name]));
+    this.push(delta, new Set([self.name]), outcome);
   }
 
-  private onSyn(from: string, correlationId: number, reader: BodyReader): void {
-    const peerDigest = readDigest(reader, this.settings.maxNameBytes);
+  private onSyn(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
+    const peerDigest = readDigest(reader, this.current.maxNameBytes);
     reader.expectEnd("syn");
-    this.learnFromDigest(peerDigest);
-    const synAck = this.build(() => {
+    this.learnFromDigest(peerDigest, outcome);
+    outcome.send(this.build(() => {
       // The digest goes first, so the room left for deltas is what it took (no separate sizing pass).
       this.writer.begin(MessageType.SynAck, correlationId);
       writeDigest(this.writer, this.state.digest());
-      const selection = this.select(peerDigest, Math.max(0, this.settings.maxGossipBytes - this.writer.bodyLength));
+      const selection = this.select(peerDigest, Math.max(0, this.current.maxGossipBytes - this.writer.bodyLength));
       writeDeltas(this.writer, selection.deltas);
-      return this.finishBatch("synack", correlationId);
-    });
-    this.send(from, synAck);
+      return this.finishBatch([from], "synack", correlationId);
+    }));
   }
 
-  private onSynAck(from: string, correlationId: number, reader: BodyReader): void {
-    const peerDigest = readDigest(reader, this.settings.maxNameBytes);
-    this.learnFromDigest(peerDigest);
-    this.mergeFrom(from, reader, false);
-    const selection = this.select(peerDigest, this.settings.maxGossipBytes);
+  private onSynAck(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
+    const peerDigest = readDigest(reader, this.current.maxNameBytes);
+    this.learnFromDigest(peerDigest, outcome);
+    this.mergeFrom(from, reader, false, outcome);
+    const selection = this.select(peerDigest, this.current.maxGossipBytes);
     if (selection.deltas.length === 0) return;
-    const ack = this.build(() => {
+    outcome.send(this.build(() => {
       this.writer.begin(MessageType.Ack, correlationId);
       writeDeltas(this.writer, selection.deltas);
-      return this.finishBatch("ack", correlationId, false);
-    });
-    this.send(from, ack);
+      return this.finishBatch([from], "ack", correlationId, false);
+    }));
   }
 
   /** Deltas for a peer within `budget` bytes; an overflow counts, and feeds flow control. */
   private select(peerDigest: readonly DigestEntry[], budget: number): SelectionResult {
     const options: SelectionOptions = {};
-    if (this.settings.maxEntriesPerMessage !== undefined) options.maxEntries = this.settings.maxEntriesPerMessage;
+    if (this.current.maxEntriesPerMessage !== undefined) options.maxEntries = this.current.maxEntriesPerMessage;
     if (this.flow.enabled) options.fairness = this.fairness;
     const selection = selectDeltas(this.state, peerDigest, budget, this.shuffle, options);
     if (selection.truncated > 0) this.stats.budgetOverflows++;
@@ -327,9 +374,9 @@ export class GossipEngine {
    * Ends the frame being written and, for SYN and SYN-ACK with flow control on, adds a FLOW frame
    * with this node's rates (same correlation id): the rates travel in the same write.
    */
-  private finishBatch(label: string, correlationId: number, withRates = true): Batch {
+  private finishBatch(peers: readonly string[], label: string, correlationId: number, withRates = true): OutgoingBatch {
     this.writer.end();
-    const parts: Batch["parts"] = [[label, this.writer.length]];
+    const parts: [string, number][] = [[label, this.writer.length]];
     if (withRates && this.flow.enabled) {
       const before = this.writer.length;
       this.writer.begin(MessageType.Flow, correlationId);
@@ -337,28 +384,28 @@ export class GossipEngine {
       this.writer.end();
       parts.push(["flow", this.writer.length - before]);
     }
-    return { frames: this.writer.finish(), parts };
+    return { peers, frames: this.writer.finish(), parts };
   }
 
-  private learnFromDigest(digest: Parameters<typeof applyDigest>[1]): void {
+  private learnFromDigest(digest: Parameters<typeof applyDigest>[1], outcome: OutcomeBuilder): void {
     // The versions the peer holds are known from now on, for the oldest-waiting-first share.
-    const outcome = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined);
-    for (const node of outcome.discovered) this.hooks.onDiscovered(node);
-    for (const node of outcome.heartbeats) this.hooks.onHeartbeat(node);
-    if (outcome.changes.length > 0) this.hooks.onChanges(outcome.changes);
+    const learnt = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined);
+    outcome.addDiscovered(learnt.discovered);
+    outcome.addHeartbeats(learnt.heartbeats);
+    outcome.addChanges(learnt.changes);
   }
 
-  private mergeFrom(from: string, reader: BodyReader, pushed: boolean): void {
+  private mergeFrom(from: string, reader: BodyReader, pushed: boolean, outcome: OutcomeBuilder): void {
     const decoded = readDeltas(reader, {
-      maxNameBytes: this.settings.maxNameBytes,
-      maxKeyBytes: this.settings.maxKeyBytes,
-      maxValueBytes: this.settings.maxValueBytes,
+      maxNameBytes: this.current.maxNameBytes,
+      maxKeyBytes: this.current.maxKeyBytes,
+      maxValueBytes: this.current.maxValueBytes,
       isKnownValueType,
     });
     reader.expectEnd("deltas");
     let received = decoded.skipped.length;
     for (const delta of decoded.deltas) received += delta.entries.length;
-    const outcome = mergeDeltas(this.state, decoded.deltas);
+    const merged = mergeDeltas(this.state, decoded.deltas);
     if (this.flow.enabled) {
       // Stamp the versions that just arrived, for the oldest-waiting-first share.
       for (const delta of decoded.deltas) {
@@ -367,15 +414,15 @@ export class GossipEngine {
       }
     }
     this.stats.entriesReceived += received;
-    this.stats.entriesApplied += outcome.applied;
-    this.stats.entriesSkipped += outcome.skipped + decoded.skipped.length;
-    for (const node of outcome.discovered) this.hooks.onDiscovered(node);
-    if (outcome.changes.length > 0) this.hooks.onChanges(outcome.changes);
-    if (pushed && outcome.applied > 0) this.forwardPush(from, decoded.deltas);
+    this.stats.entriesApplied += merged.applied;
+    this.stats.entriesSkipped += merged.skipped + decoded.skipped.length;
+    outcome.addDiscovered(merged.discovered);
+    outcome.addChanges(merged.changes);
+    if (pushed && merged.applied > 0) this.forwardPush(from, decoded.deltas, outcome);
   }
 
   /** Forwards the pushed entries that were new here, once, to peers other than the sender. */
-  private forwardPush(from: string, deltas: NodeDelta[]): void {
+  private forwardPush(from: string, deltas: NodeDelta[], outcome: OutcomeBuilder): void {
     const fresh: NodeDelta[] = [];
     for (const delta of deltas) {
       const node = this.state.nodes.get(delta.node);
@@ -384,35 +431,23 @@ export class GossipEngine {
       if (entries.length > 0) fresh.push({ ...delta, entries });
     }
     // One push per origin: each origin's writes travel down that origin's push tree.
-    for (const delta of fresh) this.push([delta], new Set([from, this.state.selfName, delta.node]));
+    for (const delta of fresh) this.push(delta, new Set([from, this.state.selfName, delta.node]), outcome);
   }
 
-  private push(deltas: NodeDelta[], exclude: ReadonlySet<string>): void {
-    const peers = this.hooks.choosePushPeers(this.settings.pushFanout, deltas[0]!.node, exclude);
+  /** Pushes one origin's delta to this node's children in that origin's push tree, never to any of `exclude`. */
+  private push(delta: NodeDelta, exclude: ReadonlySet<string>, outcome: OutcomeBuilder): void {
+    const peers = childrenIn(this.pushMembers.get(), delta.node, this.state.selfName, this.current.pushFanout).filter((peer) => !exclude.has(peer));
     if (peers.length === 0) return;
     const batch = this.build(() => {
       this.writer.begin(MessageType.Push);
-      writeDeltas(this.writer, deltas);
-      if (this.writer.bodyLength > this.settings.maxGossipBytes) {
+      writeDeltas(this.writer, [delta]);
+      if (this.writer.bodyLength > this.current.maxGossipBytes) {
         this.writer.abandon(); // too big to push; the rounds will carry it
         return null;
       }
-      return this.finishBatch("push", 0, false);
+      return this.finishBatch(peers, "push", 0, false);
     });
-    if (batch) for (const peer of peers) this.send(peer, batch);
-  }
-
-  private send(peer: string, batch: Batch): void {
-    const result = this.hooks.send(peer, batch.frames);
-    if (result === "overloaded") {
-      this.stats.overloadSkips++;
-      return;
-    }
-    if (result !== "queued") return;
-    for (const [label, bytes] of batch.parts) {
-      this.stats.messagesOut[label]!++;
-      this.stats.bytesOut[label]! += bytes;
-    }
+    if (batch) outcome.send(batch);
   }
 
   private correlationId(): number {

@@ -25,6 +25,7 @@ import {
 } from "../state/index.ts";
 import { AimdRate, defaultAimdSettings } from "./aimd.ts";
 import { CoalescingWriteBuffer, type HeldWrite } from "./write-buffer.ts";
+export type { HeldWrite } from "./write-buffer.ts";
 
 /** Smoothing of the measured write rate: each round counts for this much of the estimate. */
 const DESIRED_RATE_WEIGHT = 0.2;

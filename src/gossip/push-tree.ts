@@ -45,11 +45,16 @@ export function childrenIn(sorted: readonly string[], origin: string, self: stri
   return children;
 }
 
+/** The members a node's push trees span, itself included, sorted for childrenIn: a read-only view. */
+export interface PushMembers {
+  get(): readonly string[];
+}
+
 /**
  * A node's live members and itself, sorted for childrenIn, rebuilt only when the live set changed
  * (the caller passes a counter that moves on every change).
  */
-export class SortedMembers {
+export class SortedMembers implements PushMembers {
   private sorted: string[] = [];
   private builtFor = Number.NaN;
 

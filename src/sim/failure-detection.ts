@@ -46,15 +46,16 @@ export interface CrashTrial {
 
 /** Crashes `victim` and runs until every running node has marked it dead, or maxMs passes. */
 export function measureCrash(cluster: SimulatedCluster, victim: string, maxMs = 30_000): CrashTrial {
+  assertMembership(cluster);
   const observers = cluster.running().filter((node) => node.name !== victim);
-  const seen = new Map(observers.map((node) => [node, eventsOf(node).length]));
+  const seen = new Map(observers.map((node) => [node, node.events.length]));
   const crashedAt = cluster.clock.wallNow();
   cluster.crash(victim);
-  const deadEverywhere = (): boolean => observers.every((node) => node.full!.node.membership.status(victim) === "dead");
+  const deadEverywhere = (): boolean => observers.every((node) => node.node.status(victim) === "dead");
   const stepMs = 100;
   for (let elapsed = 0; elapsed < maxMs && !deadEverywhere(); elapsed += stepMs) cluster.runFor(stepMs);
 
-  const since = (node: SimNode): NodeEvent[] => eventsOf(node).slice(seen.get(node));
+  const since = (node: SimNode): NodeEvent[] => node.events.slice(seen.get(node));
   const times = (type: NodeEvent["type"]): number[] =>
     observers.flatMap((node) => since(node).filter((event) => event.type === type && event.node === victim).map((event) => event.time - crashedAt));
   // Each observer's latest "dead" counts: a victim marked dead, alive, then dead again was not
@@ -98,7 +99,8 @@ export interface HostileOutcome {
 
 /** Runs the cluster under the profile (nobody crashes) and counts the verdicts it provoked. */
 export function runHostile(cluster: SimulatedCluster, profile: HostileProfile): HostileOutcome {
-  const seen = new Map(cluster.nodes.map((node) => [node, eventsOf(node).length]));
+  assertMembership(cluster);
+  const seen = new Map(cluster.nodes.map((node) => [node, node.events.length]));
   const previousLoss = cluster.network.options.lossRate;
   cluster.network.options.lossRate = profile.lossRate;
   const endMs = cluster.clock.now() + profile.minutes * 60_000;
@@ -116,7 +118,7 @@ export function runHostile(cluster: SimulatedCluster, profile: HostileProfile): 
 
   const outcome: HostileOutcome = { falseDead: 0, falseSuspect: 0, deadAboutStaller: 0, suspectAboutStaller: 0, deadByStaller: 0, suspectByStaller: 0 };
   for (const node of cluster.nodes) {
-    for (const event of eventsOf(node).slice(seen.get(node))) {
+    for (const event of node.events.slice(seen.get(node))) {
       const dead = event.type === "node-dead";
       if (!dead && event.type !== "node-suspect") continue;
       if (dead) outcome.falseDead++;
@@ -134,7 +136,6 @@ export function runHostile(cluster: SimulatedCluster, profile: HostileProfile): 
   return outcome;
 }
 
-function eventsOf(node: SimNode): NodeEvent[] {
-  if (!node.full) throw new Error("failure-detection measurements need a cluster with membership");
-  return node.full.events;
+function assertMembership(cluster: SimulatedCluster): void {
+  if (!cluster.options.membership) throw new Error("failure-detection measurements need a cluster with membership");
 }

@@ -1,7 +1,6 @@
 // Measurements over a SimulatedCluster: propagation rounds, traffic and duplicate factor. Shared
 // by scripts/simulate.ts, the benchmarks and the tests, so they all measure the same way.
 
-import { encodeValue } from "../state/index.ts";
 import type { SimNode, SimulatedCluster } from "./simulated-cluster.ts";
 
 export interface PropagationTrial {
@@ -14,7 +13,7 @@ export interface PropagationTrial {
 /** One write on a random running node; counts intervals until it reached 99% and 100%. */
 export function measurePropagation(cluster: SimulatedCluster, trial: number, maxRounds: number): PropagationTrial {
   const running = cluster.running();
-  const write = startTrial(cluster, running[cluster.random.int(running.length)]!, trial);
+  const write = startTrial(running[cluster.random.int(running.length)]!, trial);
   const needed99 = Math.ceil(running.length * 0.99);
   const result: PropagationTrial = { roundsTo99: -1, roundsTo100: -1 };
   for (let round = 1; round <= maxRounds; round++) {
@@ -41,7 +40,7 @@ export interface ConcurrentTrials {
  * Many writes in flight at once, each on its own node (never the same origin twice), started
  * `perRound` at a time at successive intervals; each counts intervals from its own start. The
  * writes are separate keys of separate origins, so each spreads on its own as long as the
- * messages carrying them are not cut by the budget (engine stats.budgetOverflows stays 0).
+ * messages carrying them are not cut by the budget (stats().gossip.budgetOverflows stays 0).
  * They share the rounds' random peer choices, though: see docs/BENCHMARKS.md for how their
  * figures compare with one write at a time.
  */
@@ -57,7 +56,7 @@ export function measureConcurrentPropagation(cluster: SimulatedCluster, options:
       const origin = unused.splice(cluster.random.int(unused.length), 1)[0]!;
       const result: PropagationTrial = { roundsTo99: -1, roundsTo100: -1 };
       results.push(result);
-      active.push({ write: startTrial(cluster, origin, results.length - 1), started: round, result });
+      active.push({ write: startTrial(origin, results.length - 1), started: round, result });
     }
     cluster.runFor(cluster.intervalMs);
     for (let i = active.length - 1; i >= 0; i--) {
@@ -77,11 +76,10 @@ interface TrialWrite {
   key: string;
 }
 
-/** Writes trial's key on `origin` (straight into the state, then pushed when pushing is on). */
-function startTrial(cluster: SimulatedCluster, origin: SimNode, trial: number): TrialWrite {
+/** Writes trial's key on `origin` through the node's write path (flow control, then a push when pushing is on). */
+function startTrial(origin: SimNode, trial: number): TrialWrite {
   const key = `trial-${trial}`;
-  origin.state.set("bench", key, encodeValue(trial));
-  origin.engine.pushLocal("bench", key);
+  origin.node.set("bench", key, trial);
   return { origin: origin.name, key };
 }
 
@@ -104,8 +102,9 @@ export function trafficTotals(cluster: SimulatedCluster): TrafficTotals {
     const link = cluster.network.statsOf(node.name);
     totals.bytesOut += link.bytesOut;
     totals.messagesOut += link.messagesOut;
-    totals.entriesReceived += node.engine.stats.entriesReceived;
-    totals.entriesApplied += node.engine.stats.entriesApplied;
+    const gossip = node.node.stats().gossip;
+    totals.entriesReceived += gossip.entriesReceived;
+    totals.entriesApplied += gossip.entriesApplied;
   }
   return totals;
 }

@@ -1,19 +1,19 @@
-// N gossip engines over the in-memory network with a virtual clock: the deterministic cluster
-// the simulator, the property tests and the benchmarks run. Each node is the real state and
-// engine code; only the transport and the clock are simulated. With `membership` set, each node
-// is a whole GossipNode (failure detector, probes, leave, local-health guard) on its own
-// NodeClock, so a node's event loop can stall or crash while the others go on.
+// N nodes over the in-memory network with a virtual clock: the deterministic cluster the
+// simulator, the property tests and the benchmarks run. Every node is a GossipNode, the class
+// createNode() builds: only the transport and the clock are simulated. Each runs on its own
+// NodeClock, so a node's event loop can stall or crash while the others go on. Membership
+// (failure detection, probes, leave, local-health guard) can be switched off for
+// pure-reconciliation experiments; nodes start asynchronously, so await started() before running.
 
-import type { DecodeError } from "../codec/index.ts";
+import type { Frame } from "../codec/index.ts";
 import type { NodeEvent } from "../events.ts";
-import { GossipEngine, type GossipSettings } from "../gossip/engine.ts";
-import type { LocalWrite, OverloadReport } from "../gossip/flow-control.ts";
-import { pushTreeChildren } from "../gossip/push-tree.ts";
+import type { GossipSettings } from "../gossip/engine.ts";
+import type { OverloadReport } from "../gossip/flow-control.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { defaultMembershipSettings, type MembershipSettings } from "../membership/membership.ts";
-import { GossipNode } from "../node.ts";
+import { GossipNode, type NodeSettings, startRecords } from "../node.ts";
 import { createRandom, type Random } from "../random.ts";
-import { ClusterState, type ChangeRecord, defaultStateLimits, type EncodedValue, NodeState, type StateLimits } from "../state/index.ts";
+import { type ChangeRecord, type ClusterState, defaultStateLimits, type StateLimits } from "../state/index.ts";
 import { MemberSnapshot } from "../state/member-table.ts";
 import { MemoryNetwork, type MemoryNetworkOptions } from "../transport/memory.ts";
 import type { Transport } from "../transport/transport.ts";
@@ -29,14 +29,14 @@ export interface SimulationOptions {
   tombstoneGraceMs?: number;
   /** How many of the first nodes act as seeds for everyone (default 1). */
   seeds?: number;
-  /** Run whole GossipNodes with membership (failure detection) instead of bare engines. */
+  /** Run the nodes with membership (failure detection) with these settings; absent: without. */
   membership?: Partial<MembershipSettings>;
-  /** Where whole GossipNodes log (membership mode); silent by default. */
+  /** Where the nodes log; silent by default. */
   logger?: Logger;
   /**
-   * Start with every node knowing every other (generation, no entries, heartbeat 0), as after a
-   * join, instead of joining from the seeds. The nodes share that membership copy-on-write, so
-   * 10,000 nodes take 10,000 records instead of 10^8. Bare engines only.
+   * Start with every node knowing every other (generation, its start entries, heartbeat 0), as
+   * after a join, instead of joining from the seeds. The nodes share that membership
+   * copy-on-write, so 10,000 nodes take 10,000 records instead of 10^8. Without membership only.
    */
   converged?: boolean;
 }
@@ -55,17 +55,19 @@ export const defaultSimGossip: GossipSettings = {
 
 export interface SimNode {
   name: string;
+  /** The node: the same class createNode() builds. */
+  node: GossipNode;
+  /** node.state: the node's state layer, for measurements. */
   state: ClusterState;
-  engine: GossipEngine;
-  /** Peers this node heard of from the transport (seeds). */
-  contacts: Set<string>;
+  /** This node's view of the shared clock: stall() and crash() act on it. */
+  clock: NodeClock;
   running: boolean;
+  /** Changes this node handled, when the cluster records them (recordChanges). */
   changes: ChangeRecord[];
-  protocolErrors: DecodeError[];
-  /** Overloads the engine reported (flow control's once-per-period reports). */
+  /** Flow control's overload reports (its once-per-period gossip-overload events). */
   overloads: OverloadReport[];
-  /** Membership mode only: the whole node, its clock, and the node events it raised. */
-  full?: { node: GossipNode; clock: NodeClock; events: NodeEvent[] };
+  /** Node events raised (with membership). */
+  events: NodeEvent[];
 }
 
 /** How a node (re)starts: all optional, the defaults being what the cluster's options say. */
@@ -85,6 +87,7 @@ export class SimulatedCluster {
   readonly nodes: SimNode[] = [];
   readonly byName = new Map<string, SimNode>();
   private readonly settings: GossipSettings;
+  private readonly membership: MembershipSettings | null;
   private readonly seedNames: string[];
   private generationCounter = 1;
   /** The membership the first nodes start from with `converged`, until they restart. */
@@ -92,28 +95,32 @@ export class SimulatedCluster {
   /** Keep change records per node (tests); benchmarks turn this off to save memory. */
   recordChanges = true;
   /**
-   * Sees every change applied on a bare engine node as it happens: entries merged from peers, and
-   * (local: true) writes that flow control held back, when they are published.
+   * Sees every change a node handles as it happens: entries merged from peers, expiries, and
+   * its own writes (version 0 while flow control holds one back, then again when published).
    */
-  onChanges: ((node: SimNode, changes: ChangeRecord[]) => void) | null = null;
-  /** Whole nodes start asynchronously (their transport's start is async); see started(). */
+  onChanges: ((node: SimNode, changes: readonly ChangeRecord[]) => void) | null = null;
+  /** Sees every frame a node receives, before the node does (tests decode them on their own). */
+  onFrame: ((to: string, from: string, frame: Frame) => void) | null = null;
+  /** Nodes start asynchronously (their transport's start is async); see started(). */
   private starting: Promise<void>[] = [];
 
   constructor(readonly options: SimulationOptions) {
     this.random = createRandom(options.seed);
     this.network = new MemoryNetwork(this.clock, this.random, options.network);
     this.settings = { ...defaultSimGossip, ...options.gossip };
+    this.membership = options.membership ? { ...defaultMembershipSettings, ...options.membership } : null;
     this.seedNames = Array.from({ length: options.seeds ?? 1 }, (_, i) => nodeName(i));
     if (options.converged) {
-      if (options.membership) throw new Error("a converged start needs bare engines (no membership option)");
+      if (options.membership) throw new Error("a converged start needs nodes without membership (no membership option)");
       // Generations as addNode() hands them out below, one per node in order.
       const first = this.generationCounter;
-      this.snapshot = new MemberSnapshot(Array.from({ length: options.nodes }, (_, i) => new NodeState(nodeName(i), first + i)));
+      const nodes = Array.from({ length: options.nodes }, (_, i) => ({ name: nodeName(i), generation: first + i, address: addressOf(nodeName(i)), config: {} }));
+      this.snapshot = new MemberSnapshot(startRecords(nodes, this.clock, this.stateSettings()));
     }
     for (let i = 0; i < options.nodes; i++) this.addNode(nodeName(i));
   }
 
-  /** Creates and starts a node (or restarts one with a new generation). */
+  /** Creates and starts a node (or restarts one with a new generation); await started() before running. */
   addNode(name: string, options: AddNodeOptions = {}): SimNode {
     const running = this.byName.get(name);
     if (running?.running) {
@@ -121,7 +128,7 @@ export class SimulatedCluster {
       // generation under the same name (its timer would otherwise keep firing).
       this.crash(name);
     }
-    const node = this.options.membership ? this.createFullNode(name, options) : this.createEngineNode(name);
+    const node = this.createNode(name, options);
     const previous = this.byName.get(name);
     if (previous) this.nodes[this.nodes.indexOf(previous)] = node;
     else this.nodes.push(node);
@@ -129,99 +136,78 @@ export class SimulatedCluster {
     return node;
   }
 
-  private createFullNode(name: string, options: AddNodeOptions): SimNode {
+  private createNode(name: string, options: AddNodeOptions): SimNode {
+    const generation = options.generation ?? this.generationCounter++;
     const clock = new NodeClock(this.clock);
     clock.skewMs = options.skewMs ?? 0;
-    const transport = stallable(this.network.transport(name, options.seeds ?? this.seedNames), clock);
-    const gossipNode = new GossipNode(
-      {
-        name,
-        generation: options.generation ?? this.generationCounter++,
-        clusterName: "simulation",
-        gossip: this.settings,
-        membership: { ...defaultMembershipSettings, ...this.options.membership },
-        tombstoneGraceMs: this.options.tombstoneGraceMs ?? 3_600_000,
-        limits: { ...defaultStateLimits, maxGossipBytes: this.settings.maxGossipBytes, ...this.options.limits },
-      },
-      { transport, clock, random: this.random, logger: this.options.logger ?? silentLogger, advertisedAddress: () => `memory:${name}` },
+    const transport = stallable(this.network.transport(name, options.seeds ?? this.seedNames), clock, (from, frame) => this.onFrame?.(name, from, frame));
+    // A restarted node knows only its seeds again: the snapshot is for the first incarnations.
+    const startMembers = this.snapshot?.records[this.snapshot.slots.get(name) ?? -1]?.generation === generation ? this.snapshot : undefined;
+    const settings: NodeSettings = {
+      name,
+      generation,
+      clusterName: "simulation",
+      gossip: this.settings,
+      membership: this.membership,
+      ...this.stateSettings(),
+      ...(startMembers ? { startMembers } : {}),
+    };
+    const sim: SimNode = { name, node: null as unknown as GossipNode, state: null as unknown as ClusterState, clock, running: true, changes: [], overloads: [], events: [] };
+    const observeChanges = (changes: readonly ChangeRecord[]): void => {
+      if (this.recordChanges) sim.changes.push(...changes);
+      this.onChanges?.(sim, changes);
+    };
+    sim.node = new GossipNode(
+      settings,
+      { transport, clock, random: this.random, logger: this.options.logger ?? silentLogger, advertisedAddress: () => addressOf(name), observeChanges },
       {},
-      () => ({ gossip: this.settings, membership: { ...defaultMembershipSettings, ...this.options.membership } }),
+      () => ({ gossip: this.settings, membership: this.membership ?? defaultMembershipSettings }),
     );
-    const events: NodeEvent[] = [];
-    for (const type of ["node-joined", "node-suspect", "node-alive", "node-dead", "node-left", "node-removed"] as const) {
-      gossipNode.on(type, (event) => void events.push(event));
+    sim.state = sim.node.state;
+    sim.node.on("gossip-overload", (event) => {
+      if (event.flow) sim.overloads.push(event.flow);
+    });
+    if (this.membership) {
+      for (const type of ["node-joined", "node-suspect", "node-alive", "node-dead", "node-left", "node-removed"] as const) {
+        sim.node.on(type, (event) => void sim.events.push(event));
+      }
     }
-    this.starting.push(gossipNode.start());
-    return { name, state: gossipNode.state, engine: gossipNode.engine, contacts: new Set(), running: true, changes: [], protocolErrors: [], overloads: [], full: { node: gossipNode, clock, events } };
+    this.starting.push(sim.node.start());
+    return sim;
   }
 
-  private createEngineNode(name: string): SimNode {
-    const generation = this.generationCounter++;
-    // A restarted node knows only its seeds again: the snapshot is for the first incarnations.
-    const members = this.snapshot?.records[this.snapshot.slots.get(name) ?? -1]?.generation === generation ? this.snapshot : undefined;
-    const state = new ClusterState(name, generation, this.clock, {
+  private stateSettings(): Pick<NodeSettings, "tombstoneGraceMs" | "limits"> {
+    return {
       tombstoneGraceMs: this.options.tombstoneGraceMs ?? 3_600_000,
       limits: { ...defaultStateLimits, maxGossipBytes: this.settings.maxGossipBytes, ...this.options.limits },
-      members,
-    });
-    const transport = this.network.transport(name, this.seedNames);
-    const random = this.random;
-    const node: SimNode = { name, state, engine: null as unknown as GossipEngine, contacts: new Set(), running: true, changes: [], protocolErrors: [], overloads: [] };
-    node.engine = new GossipEngine(state, this.clock, random, this.settings, {
-      send: (peer, frames) => transport.send(peer, frames),
-      choosePeers: (count) => pickPeers(random, state, node.contacts, count, new Set([name])),
-      choosePushPeers: (count, origin, exclude) => pushTreeChildren(state.nodes.keys(), origin, name, count).filter((peer) => !exclude.has(peer)),
-      onChanges: (changes) => {
-        if (this.recordChanges) node.changes.push(...changes);
-        this.onChanges?.(node, changes);
-      },
-      onPublished: (changes) => this.onChanges?.(node, changes),
-      onOverload: (report) => void node.overloads.push(report),
-      onHeartbeat: () => {},
-      onDiscovered: () => {},
-      onProtocolError: (_peer, error) => node.protocolErrors.push(error),
-    });
-    void transport.start({
-      onFrame: (from, frame) => {
-        if (node.running) node.engine.handleFrame(from, frame);
-      },
-      onPeerUp: (peer) => node.contacts.add(peer),
-      onPeerDown: () => {},
-      addressOf: () => undefined,
-    });
-    node.engine.start();
-    return node;
+    };
   }
 
-  /** Resolves once every node added so far has started (needed in membership mode). */
+  /** Resolves once every node added so far has started. */
   async started(): Promise<void> {
     const pending = this.starting;
     this.starting = [];
     await Promise.all(pending);
   }
 
-  /** Stops a node abruptly: it neither sends nor receives any more. */
+  /** Stops a node abruptly: it neither sends nor receives any more, and its timers never fire. */
   crash(name: string): void {
     const node = this.node(name);
     node.running = false;
-    node.engine.stop();
-    node.full?.clock.stall(Number.POSITIVE_INFINITY);
+    node.clock.stall(Number.POSITIVE_INFINITY);
     this.network.attach(name, null);
   }
 
-  /** Stops a node gracefully (membership mode): it announces that it leaves. */
+  /** Stops a node gracefully: it announces that it leaves (with membership, a LEAVE too). */
   async leave(name: string): Promise<void> {
     const node = this.node(name);
-    if (!node.full) throw new Error("leave() needs a cluster with membership");
     node.running = false;
-    await node.full.node.stop();
+    await node.node.stop();
   }
 
-  /** Blocks a node's event loop for durationMs (membership mode). */
+  /** Blocks a node's event loop for durationMs. */
   stall(name: string, durationMs: number): void {
-    const node = this.node(name);
-    if (!node.full) throw new Error("stall() needs a cluster with membership");
-    node.full.clock.stall(durationMs);
+    this.node(name).clock.stall(durationMs);
   }
 
   node(name: string): SimNode {
@@ -235,11 +221,13 @@ export class SimulatedCluster {
   }
 
   runFor(ms: number): void {
+    this.assertStarted();
     this.clock.advance(ms);
   }
 
   /** Runs round by round until `done` holds or maxRounds pass; returns the rounds run, or -1. */
   runUntil(done: () => boolean, maxRounds: number): number {
+    this.assertStarted();
     for (let round = 1; round <= maxRounds; round++) {
       this.clock.advance(this.settings.gossipIntervalMs);
       if (done()) return round;
@@ -251,20 +239,27 @@ export class SimulatedCluster {
     return this.nodes.filter((node) => node.running);
   }
 
-  /** A local set on a bare engine node through its write path: paced by flow control when on, pushed when published. */
-  write(name: string, group: string, key: string, value: EncodedValue): LocalWrite {
-    const node = this.node(name);
-    const write = node.engine.flow.write(group, key, value);
-    if (write.published) node.engine.pushLocal(group, key);
-    return write;
+  /** Time would run while a node has not started its rounds: a test or script forgot started(). */
+  private assertStarted(): void {
+    if (this.starting.length > 0) throw new Error("nodes were added but not started: await cluster.started() before running the clock");
   }
 }
 
-/** Delays a stalled node's incoming frames until its stall ends, as a blocked event loop would. */
-function stallable(transport: Transport, clock: NodeClock): Transport {
+/**
+ * Delays a stalled node's incoming frames until its stall ends, as a blocked event loop would;
+ * `seen` sees each frame as the node gets it.
+ */
+function stallable(transport: Transport, clock: NodeClock, seen: (from: string, frame: Frame) => void): Transport {
   return {
     start: (host) =>
-      transport.start({ ...host, onFrame: (from, frame) => clock.run(() => host.onFrame(from, frame)) }),
+      transport.start({
+        ...host,
+        onFrame: (from, frame) =>
+          clock.run(() => {
+            seen(from, frame);
+            host.onFrame(from, frame);
+          }),
+      }),
     send: (peer, frames) => transport.send(peer, frames),
     stop: () => transport.stop(),
   };
@@ -274,23 +269,6 @@ export function nodeName(index: number): string {
   return `node-${index}`;
 }
 
-/** Random peers among the known nodes and contacts, never one in `exclude`. */
-function pickPeers(random: Random, state: ClusterState, contacts: Set<string>, count: number, exclude: ReadonlySet<string>): string[] {
-  // The table's name list is cached (and shared with a converged start's snapshot); contacts not
-  // known yet, only at the start of a join, cost a copy.
-  let names = state.nodes.names();
-  for (const contact of contacts) {
-    if (!state.nodes.has(contact)) {
-      names = [...names, ...[...contacts].filter((name) => !state.nodes.has(name))];
-      break;
-    }
-  }
-  const total = names.length;
-  const chosen = new Set<string>();
-  // Rejection sampling: cheap when count is small next to the cluster, bounded either way.
-  for (let attempt = 0; attempt < count * 8 && chosen.size < count && chosen.size < total; attempt++) {
-    const name = names[random.int(names.length)]!;
-    if (!exclude.has(name)) chosen.add(name);
-  }
-  return [...chosen];
+function addressOf(name: string): string {
+  return `memory:${name}`;
 }

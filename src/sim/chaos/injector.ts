@@ -207,7 +207,7 @@ export class FaultInjector {
   private async restart(episode: Episode): Promise<void> {
     const name = episode.nodes[0]!;
     if (!this.isRunning(name)) return this.skip(episode);
-    const generation = this.cluster.node(name).full!.node.settings.generation;
+    const generation = this.cluster.node(name).node.settings.generation;
     await this.spawn(name, episode.kind === "restart-lower" ? { generation: Math.max(1, generation - episode.value) } : {});
   }
 
@@ -223,7 +223,7 @@ export class FaultInjector {
     const name = episode.nodes[0]!;
     this.skews.set(name, episode.value);
     const node = this.cluster.byName.get(name);
-    if (node?.full) node.full.clock.skewMs = episode.value;
+    if (node) node.clock.skewMs = episode.value;
     this.note(`skew ${name} ${episode.value} ms`);
   }
 
@@ -247,7 +247,7 @@ export class FaultInjector {
     for (const other of this.cluster.running()) {
       if (other.name !== name && (seedsOf(other.name).includes(name) || seedsOf(name).includes(other.name))) this.cluster.network.connect(name, other.name);
     }
-    this.note(`start ${name} generation ${node.full!.node.settings.generation}${options.seeds ? ` via ${options.seeds.join(",")}` : ""}`);
+    this.note(`start ${name} generation ${node.node.settings.generation}${options.seeds ? ` via ${options.seeds.join(",")}` : ""}`);
     await this.cluster.started();
   }
 }

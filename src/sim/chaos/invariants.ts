@@ -23,10 +23,10 @@ export function divergence(cluster: SimulatedCluster): string | null {
   const own = new Map(running.map((node) => [node.name, fingerprint(node, node.name)]));
   const config = configText(running[0]);
   for (const observer of running) {
-    const members = new Map(observer.full!.node.members().map((member) => [member.name, member]));
+    const members = new Map(observer.node.members().map((member) => [member.name, member]));
     for (const subject of running) {
       const member = members.get(subject.name);
-      const generation = subject.full!.node.settings.generation;
+      const generation = subject.node.settings.generation;
       if (!member || member.state !== "alive" || member.generation !== generation) {
         return `${observer.name} lists ${subject.name} as ${member ? `${member.state} at generation ${member.generation}` : "absent"}, not alive at generation ${generation}`;
       }
@@ -44,7 +44,7 @@ export function divergence(cluster: SimulatedCluster): string | null {
 
 /** The cluster config a node runs; version 0 is every node's own start-up document, whatever its origin. */
 function configText(node: SimNode | undefined): string {
-  const config = node?.full!.node.clusterConfig();
+  const config = node?.node.clusterConfig();
   return JSON.stringify(config && config.version === 0 ? { version: 0, settings: config.settings } : config);
 }
 
@@ -77,17 +77,17 @@ export function memoryExcess(cluster: SimulatedCluster, bounds: MemoryBounds): s
   const n = bounds.names;
   if (cluster.clock.pendingTimers > 300 * n) return `${cluster.clock.pendingTimers} timers pending on the virtual clock, bound ${300 * n}`;
   for (const simNode of cluster.running()) {
-    const node = simNode.full!.node;
+    const node = simNode.node;
     const name = simNode.name;
     if (node.state.nodes.size > n) return `${name} knows ${node.state.nodes.size} members, bound ${n}`;
     if (node.state.removed.size > n) return `${name} remembers ${node.state.removed.size} removed nodes, bound ${n}`;
-    if (node.membership.pendingRequests > 4 * n) return `${name} has ${node.membership.pendingRequests} probe requests pending, bound ${4 * n}`;
+    if (node.stats().probesPending > 4 * n) return `${name} has ${node.stats().probesPending} probe requests pending, bound ${4 * n}`;
     const perMember = keysPerNode + reservedKeys;
     for (const member of node.state.nodes.values()) {
       if (member.entries.size > perMember) return `${name} holds ${member.entries.size} entries and tombstones of ${member.name}, bound ${perMember}`;
       if ((member.replaced?.size ?? 0) > perMember) return `${name} sets aside ${member.replaced!.size} entries of ${member.name}, bound ${perMember}`;
     }
-    const held = [...node.engine.flow.heldWrites()].length;
+    const held = node.flowControl().backlogEntries;
     if (held > keysPerNode) return `${name} holds back ${held} writes, bound ${keysPerNode}`;
   }
   return null;
@@ -95,7 +95,7 @@ export function memoryExcess(cluster: SimulatedCluster, bounds: MemoryBounds): s
 
 /** I5: where replaying a node's events disagrees with its state, or null. */
 export function replayMismatch(observer: NodeObserver): string | null {
-  const node = observer.node.full!.node;
+  const node = observer.node.node;
   const name = observer.node.name;
   const owners = new Set([...node.nodes(), ...observer.entries.keys()]);
   for (const owner of owners) {
@@ -112,14 +112,19 @@ export function replayMismatch(observer: NodeObserver): string | null {
     }
     for (const key of replayed.keys()) if (!state.has(key)) return `${name}'s events say it holds ${owner}'s ${key.replace("\u0000", "/")}, its state does not`;
   }
-  const statuses = new Map(node.membership.members().map((member) => [member.name, member]));
+  // The membership's verdicts (node.status) at the generations the state holds.
+  const generations = new Map(node.members().map((member) => [member.name, member.generation]));
   for (const [subject, told] of observer.members) {
-    const member = statuses.get(subject);
-    if (!member) return `${name}'s events say ${subject} is ${told.status}, its membership does not know it`;
-    if (member.status !== told.status || member.generation !== told.generation) {
-      return `${name}'s events say ${subject} is ${told.status} at generation ${told.generation}, its membership says ${member.status} at ${member.generation}`;
+    const status = node.status(subject);
+    if (status === undefined) return `${name}'s events say ${subject} is ${told.status}, its membership does not know it`;
+    const generation = generations.get(subject);
+    if (status !== told.status || generation !== told.generation) {
+      return `${name}'s events say ${subject} is ${told.status} at generation ${told.generation}, its membership says ${status} at ${generation}`;
     }
   }
-  for (const subject of statuses.keys()) if (!observer.members.has(subject) && statuses.get(subject)!.status !== "left") return `${name}'s membership knows ${subject}, its events never told of it`;
+  for (const subject of generations.keys()) {
+    const status = subject === name ? undefined : node.status(subject);
+    if (status !== undefined && status !== "left" && !observer.members.has(subject)) return `${name}'s membership knows ${subject}, its events never told of it`;
+  }
   return null;
 }

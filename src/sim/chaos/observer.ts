@@ -55,7 +55,7 @@ export class NodeObserver {
     /** Called when this node removes a node that runs that very generation (removed as dead while alive). */
     private readonly onLiveRemoval: (subject: string) => void,
   ) {
-    node.full!.node.on("*", (event) => this.observe(event));
+    node.node.on("*", (event) => this.observe(event));
   }
 
   private get name(): string {
@@ -101,7 +101,7 @@ export class NodeObserver {
         this.trace.add(`${now}|${this.name}|${event.type}|${event.node}|${event.generation}`);
         if (event.type === "node-removed") {
           const removed = this.cluster.byName.get(event.node);
-          if (removed?.running && removed.full!.node.settings.generation === event.generation) this.onLiveRemoval(event.node);
+          if (removed?.running && removed.node.settings.generation === event.generation) this.onLiveRemoval(event.node);
           this.members.delete(event.node);
           this.entries.delete(event.node);
         } else {
@@ -121,7 +121,7 @@ export class NodeObserver {
   /** I3: a node declared dead while it ran that generation over a healthy path. */
   private checkConviction(subject: string, generation: number, now: number): void {
     const accused = this.cluster.byName.get(subject);
-    if (!accused?.running || accused.full!.node.settings.generation !== generation) return;
+    if (!accused?.running || accused.node.settings.generation !== generation) return;
     if (this.history.healthy(this.name, subject, now, detectionWindowMs)) {
       this.report({ invariant: "I3", atMs: now, message: `${this.name} declared ${subject} (generation ${generation}) dead although the path between them was healthy for the last ${detectionWindowMs} ms` });
     }

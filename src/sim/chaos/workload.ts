@@ -36,7 +36,7 @@ export class Workload {
     const now = this.cluster.clock.now();
     if (now >= this.writesEndMs) return;
     for (const simNode of this.cluster.running()) {
-      const full = simNode.full!;
+      const full = simNode;
       if (full.clock.isStalled || !(this.random.next() < writeChance)) continue;
       const node = full.node;
       const key = `k${this.random.int(keysPerNode)}`;
@@ -52,10 +52,10 @@ export class Workload {
       }
     }
     if (this.random.next() < configChance) {
-      const running = this.cluster.running().filter((node) => !node.full!.clock.isStalled);
+      const running = this.cluster.running().filter((node) => !node.clock.isStalled);
       const node = running[this.random.int(running.length)];
       if (node) {
-        node.full!.node.updateClusterConfig({ chaosMark: ++this.counter });
+        node.node.updateClusterConfig({ chaosMark: ++this.counter });
         this.configChanges++;
       }
     }

@@ -1,0 +1,89 @@
+// What one step of the gossip engine decided: the engine is an I/O-free core (chitchat's
+// process_message is the model), so handling a frame, running a round and accepting a write each
+// return one of these, and the node does the I/O: it sends the frames through its transport,
+// feeds membership, raises events and logs.
+
+import type { DecodeError } from "../codec/index.ts";
+import type { ChangeRecord } from "../state/index.ts";
+import type { OverloadReport } from "./flow-control.ts";
+
+/** Encoded frames for some peers, and per frame its label and size (for the traffic counters). */
+export interface OutgoingBatch {
+  readonly peers: readonly string[];
+  readonly frames: Uint8Array;
+  readonly parts: readonly (readonly [label: string, bytes: number])[];
+}
+
+export interface EngineOutcome {
+  /** Frames to send, in order; the node reports each send's result back (GossipEngine.sent). */
+  readonly sends: readonly OutgoingBatch[];
+  /** Changes applied here: merged from peers, or expired. */
+  readonly changes: readonly ChangeRecord[];
+  /** Local writes that flow control held back and published now (their events were raised when written). */
+  readonly published: readonly ChangeRecord[];
+  /** Nodes whose heartbeat advanced in a digest. */
+  readonly heartbeats: readonly string[];
+  /** Nodes heard of for the first time (or in a new generation). */
+  readonly discovered: readonly string[];
+  /** This node's gossip is overloaded (reported at most once per OVERLOAD_REPORT_PERIOD_MS). */
+  readonly overload: OverloadReport | undefined;
+  /** The peer sent bytes that do not decode; the node decides what to do about it. */
+  readonly protocolError: DecodeError | undefined;
+}
+
+/** A local set or delete: what it changed, and what else the engine decided. */
+export interface WriteOutcome extends EngineOutcome {
+  /** The write's change record; its version is 0 while flow control holds the write back. */
+  readonly written: ChangeRecord;
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+
+/**
+ * Collects an outcome. One per engine call, so an outcome stays valid however the node handles
+ * it (an event handler may write, which makes another). Lists stay the shared empty one until
+ * something is added: most frames change nothing, and the simulator handles millions.
+ */
+export class OutcomeBuilder implements EngineOutcome {
+  sends: readonly OutgoingBatch[] = NONE;
+  changes: readonly ChangeRecord[] = NONE;
+  published: readonly ChangeRecord[] = NONE;
+  heartbeats: readonly string[] = NONE;
+  discovered: readonly string[] = NONE;
+  overload: OverloadReport | undefined = undefined;
+  protocolError: DecodeError | undefined = undefined;
+
+  send(batch: OutgoingBatch): void {
+    this.sends = append(this.sends, [batch]);
+  }
+
+  addChanges(changes: readonly ChangeRecord[]): void {
+    this.changes = append(this.changes, changes);
+  }
+
+  addPublished(changes: readonly ChangeRecord[]): void {
+    this.published = append(this.published, changes);
+  }
+
+  addHeartbeats(nodes: readonly string[]): void {
+    this.heartbeats = append(this.heartbeats, nodes);
+  }
+
+  addDiscovered(nodes: readonly string[]): void {
+    this.discovered = append(this.discovered, nodes);
+  }
+}
+
+/** `list` with `more` after it; takes `more` itself when `list` is empty (no copy). */
+function append<T>(list: readonly T[], more: readonly T[]): readonly T[] {
+  if (more.length === 0) return list;
+  if (list.length === 0) return more;
+  return [...list, ...more];
+}
+
+export class WriteOutcomeBuilder extends OutcomeBuilder implements WriteOutcome {
+  constructor(readonly written: ChangeRecord) {
+    super();
+    this.addChanges([written]);
+  }
+}
