@@ -178,8 +178,16 @@ export class Prober {
     const timer = this.clock.setTimer(this.settings().probeTimeoutMs, fail);
     // Registered before sending, in case the transport delivers the PONG synchronously.
     this.helperPings.set(pingId, { target, requester: from, requesterCorrelationId: correlationId, timer });
-    writePing(this.writer, pingId);
-    if (!this.hooks.send(target, this.writer.finish())) fail();
+    if (!this.sendPing(target, pingId)) fail();
+  }
+
+  /**
+   * Sends a PING with `correlationId` (from correlationId()); returns false if it could not be
+   * queued. Outside a probe round (a watch or revival ping) the caller matches the PONG itself.
+   */
+  sendPing(peer: string, correlationId: number): boolean {
+    writePing(this.writer, correlationId);
+    return this.hooks.send(peer, this.writer.finish());
   }
 
   /** Answers a PING. */

@@ -1,0 +1,109 @@
+// Each lifecycle transition with everything it entails, in one place: the record in the table
+// (lifecycle.ts), the suspicion and its probe rounds started or ended, the wakeups, the verdict
+// shared, the node's state dropped from the cluster state. The membership (membership.ts) decides
+// which transition is due; whichever evidence led to it, the transition then goes the same way.
+
+import type { RemovedAs } from "../state/removed-nodes.ts";
+import type { Member, MemberTable } from "./lifecycle.ts";
+import { removalMemoryMs, type MembershipSettings } from "./membership-settings.ts";
+import { newProbeRound, type Prober } from "./probes.ts";
+import { Suspicion, type SuspicionSource } from "./suspicion.ts";
+import type { Verdicts } from "./verdicts.ts";
+import type { Wakeups } from "./wakeups.ts";
+
+/** Drops the node's state from the cluster state and remembers the removal (MembershipHooks.removeNode). */
+export type RemoveNode = (name: string, as: RemovedAs, rememberForMs: number) => void;
+
+export class Transitions {
+  constructor(
+    private readonly table: MemberTable,
+    private readonly settings: () => MembershipSettings,
+    private readonly prober: Prober,
+    private readonly wakeups: Wakeups,
+    private readonly verdicts: Verdicts,
+    private readonly removeNode: RemoveNode,
+  ) {}
+
+  /** alive → suspect, on our own detector's evidence or another node's verdict: a probe round starts. */
+  suspect(member: Member, source: SuspicionSource, now: number): void {
+    member.suspicion = new Suspicion(source, now);
+    this.table.setStatus(member, "suspect", "suspect", now);
+    this.probe(member, member.suspicion);
+  }
+
+  /** Another probe round for the suspicion. */
+  probe(member: Member, suspicion: Suspicion): void {
+    suspicion.round = newProbeRound(member.name, member.generation);
+    this.prober.start(suspicion.round);
+  }
+
+  /** suspect → alive: the suspicion was wrong (the node answered, or a fresh beat came). */
+  refute(member: Member, now: number): void {
+    this.endSuspicion(member);
+    this.table.setStatus(member, "alive", "alive", now);
+    this.wakeups.armCrossing(member);
+  }
+
+  /** suspect → dead, and the verdict goes out. */
+  convict(member: Member, now: number): void {
+    // Our own detector agrees when the node's monitors convict (whatever verdict came first) and
+    // on the gossip path; a node convicted only on another's word and our probe round does not.
+    const ownEvidence = this.table.phiOf(member, now) >= this.settings().phi.threshold;
+    member.suspicion = undefined;
+    this.table.setStatus(member, "dead", "dead", now);
+    this.verdicts.share(member.name, ownEvidence);
+  }
+
+  /** dead → alive, on word from the node itself; a readmitted (unannounced) node joins again. */
+  revive(member: Member, now: number): void {
+    member.revival = undefined;
+    // Its old rhythm ended with a long gap that is not a sample of its behaviour.
+    resetDetectors(member, now);
+    // Our last record of a readmitted node was its removal.
+    const kind = member.announced ? "alive" : "joined";
+    member.announced = true;
+    this.table.setStatus(member, "alive", kind, now);
+    this.wakeups.armCrossing(member);
+  }
+
+  /**
+   * Any state → alive at a new generation: the new process replaces the old one, whatever state the
+   * old one was in. It is not a death, so no "dead" record; its old rhythm says nothing about the
+   * new process.
+   */
+  restart(member: Member, generation: number, now: number): void {
+    this.endSuspicion(member);
+    member.generation = generation;
+    member.revival = undefined;
+    resetDetectors(member, now);
+    member.announced = true;
+    this.table.setStatus(member, "alive", "joined", now);
+  }
+
+  /** alive | suspect | dead → left. */
+  leave(member: Member, now: number): void {
+    this.endSuspicion(member);
+    member.revival = undefined;
+    this.table.setStatus(member, "left", "left", now);
+  }
+
+  /** dead | left → forgotten: the node's state leaves the cluster state too. */
+  remove(member: Member, now: number): void {
+    this.endSuspicion(member);
+    this.wakeups.cancel(member);
+    this.table.delete(member);
+    this.removeNode(member.name, member.status === "left" ? "left" : "dead", removalMemoryMs(this.settings()));
+    if (member.announced) this.table.record("removed", member, now);
+  }
+
+  /** The suspicion is over (refuted, or the node restarted, left or was removed): its round too. */
+  endSuspicion(member: Member): void {
+    if (member.suspicion?.round) this.prober.cancel(member.suspicion.round);
+    member.suspicion = undefined;
+  }
+}
+
+function resetDetectors(member: Member, now: number): void {
+  member.gossipDetector.reset(now);
+  member.direct?.detector.reset(now);
+}
