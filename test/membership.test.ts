@@ -247,9 +247,9 @@ class Harness {
       {
         send: (peer, frame) => this.send(name, peer, frame),
         onTransition: (transition) => this.record(node, transition),
-        removeNode: (removed, as, rememberForMs) => {
+        removeNode: (removed, generation, as, rememberForMs) => {
           node.removeCalls.push(removed);
-          state.removeNode(removed, as, rememberForMs);
+          state.removeNode(removed, generation, as, rememberForMs);
         },
         removed: state.removed,
       },

@@ -82,9 +82,10 @@ export interface MembershipHooks {
   onTransition(transition: Transition): void;
   /**
    * Remove the node's state from the cluster state (called on "removed"), and remember the removal
-   * in the registry of removed nodes for `rememberForMs`.
+   * in the registry of removed nodes for `rememberForMs`. `generation` is the one removed: a newer
+   * generation the state holds stays.
    */
-  removeNode(name: string, as: RemovedAs, rememberForMs: number): void;
+  removeNode(name: string, generation: number, as: RemovedAs, rememberForMs: number): void;
   /** The registry of removed nodes that removeNode records into (the cluster state's). */
   readonly removed: RemovedNodesView;
 }
@@ -519,7 +520,7 @@ export class Membership {
     this.cancelWakeup(member);
     this.byName.delete(member.name);
     this.liveSetChanged();
-    this.hooks.removeNode(member.name, member.status === "left" ? "left" : "dead", removalMemoryMs(this.current));
+    this.hooks.removeNode(member.name, member.generation, member.status === "left" ? "left" : "dead", removalMemoryMs(this.current));
     if (member.announced) this.emit("removed", member, now);
   }
 
