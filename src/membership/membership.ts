@@ -29,6 +29,7 @@
 // for a node already removed as dead: when a digest shows its heartbeat past the one it was
 // removed at (it was frozen, or behind a partition, for longer than deadRemovalMs), the cluster
 // state readmits it and we hold it as dead, unannounced, until it answers; then it joins again.
+// One that never answers is removed again, and that removal is reported like every other.
 // After a stall of our own event loop (LocalHealth) nobody is suspected or convicted until fresh
 // heartbeats had time to arrive, and the stall is excused in every detector.
 //
@@ -113,8 +114,8 @@ interface Member {
   /** When the current status began: the clock for suspect, dead and left timeouts. */
   sinceMs: number;
   /**
-   * False for a node first heard of as already left: it never joined in our view, so it produces
-   * no records (until a new generation joins).
+   * False for a node first heard of as already left, or readmitted as dead: it never joined in
+   * our view (again), so it produces no records (until it joins) but its removal's.
    */
   announced: boolean;
   /** Set while suspect. */
@@ -521,7 +522,9 @@ export class Membership {
     this.byName.delete(member.name);
     this.liveSetChanged();
     this.hooks.removeNode(member.name, member.generation, member.status === "left" ? "left" : "dead", removalMemoryMs(this.current));
-    if (member.announced) this.emit("removed", member, now);
+    // Reported even for a node never announced: the cluster state may have held it, its entries
+    // then reported (entry-added), and only this record says they are gone.
+    this.emit("removed", member, now);
   }
 
   private setStatus(member: Member, status: MemberStatus, kind: TransitionKind, now: number): void {
