@@ -120,6 +120,17 @@ export function replayMismatch(observer: NodeObserver): string | null {
       return `${name}'s events say ${subject} is ${told.status} at generation ${told.generation}, its membership says ${member.status} at ${member.generation}`;
     }
   }
-  for (const subject of statuses.keys()) if (!observer.members.has(subject) && statuses.get(subject)!.status !== "left") return `${name}'s membership knows ${subject}, its events never told of it`;
+  for (const [subject, member] of statuses) {
+    if (!observer.members.has(subject) && !unannounced(observer, member)) return `${name}'s membership knows ${subject}, its events never told of it`;
+  }
   return null;
+}
+
+/**
+ * Members the membership holds without a record, by design (membership.ts): a node first heard of
+ * as already left (only its removal is reported), and one readmitted after its removal as dead,
+ * held dead at that generation until it answers (it then joins again).
+ */
+function unannounced(observer: NodeObserver, member: { name: string; status: string; generation: number }): boolean {
+  return member.status === "left" || (member.status === "dead" && observer.removed.get(member.name) === member.generation);
 }
