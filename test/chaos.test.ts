@@ -105,6 +105,27 @@ const regressions: Regression[] = [
     bug: "overlapping long partitions: each side removed the other and forgot the removal (removalMemoryMs) before the partitions healed; then nothing makes them gossip again and the cluster stays split (I1)",
     open: "fix belongs in node.ts (being rewritten): gossip with connected peers (seeds) that neither the membership nor the state knows any more, as with contacts",
   },
+  {
+    seed: 3594053568,
+    faults: allButOpen,
+    drop: [0, 1, 3, 5],
+    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forgot the removal (removalMemoryMs) its digest makes them learn the dead node anew, as alive (node-joined), and I1 fails",
+    open: "membership admits a node first heard of in gossip as alive at once; holding it unannounced until its heartbeat advances or it answers (as a readmitted node) would stop it",
+  },
+  {
+    seed: 2803198925,
+    faults: allButOpen,
+    drop: [3, 4],
+    bug: "a node readmitted after its removal starts over empty, so the owner's TTL entry it had already seen expire (the owner was frozen, its own sweep had not run yet) is held live and reported added again (I2)",
+    open: "the state's readmission (ClusterState.readmit) forgets what it knew: keep the removed node's versions per key in RemovedNodes and apply only newer ones after readmission",
+  },
+  {
+    seed: 1366688743,
+    faults: allButOpen,
+    drop: [0],
+    bug: "a node readmitted after its removal starts over empty, so a deleted key comes back from a peer that missed the delete (I2)",
+    open: "as the previous one",
+  },
 ];
 
 describe("chaos regressions", () => {
