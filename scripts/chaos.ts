@@ -7,7 +7,7 @@
 // shrunk scenario's trace.
 import { parseArgs } from "node:util";
 import { randomSeed } from "../src/random.ts";
-import { describeConvergence, describeFailure, parseFaults, replayCommand, runCampaign, shrink } from "../src/sim/chaos/campaign.ts";
+import { describeConvergence, describeFailure, parseFaults, runCampaign, shrink } from "../src/sim/chaos/campaign.ts";
 import { convergenceBoundRounds } from "../src/sim/chaos/invariants.ts";
 import { runScenario } from "../src/sim/chaos/run.ts";
 import { defaultFaults, describeEpisode, generateScenario, knownBugs } from "../src/sim/chaos/scenario.ts";
@@ -99,13 +99,12 @@ const report = await runCampaign({
   shrink: !values["no-shrink"],
   onResult: (result, index) => {
     if (values.progress || result.violation) {
-      const outcome = result.knownBug ? "known bug (removed while running)" : result.violation ? `VIOLATION ${result.violation.invariant}` : `converged in ${result.convergenceRounds} rounds`;
+      const outcome = result.violation ? `VIOLATION ${result.violation.invariant}` : `converged in ${result.convergenceRounds} rounds`;
       console.log(`#${index} seed ${result.scenario.seed}: ${result.scenario.episodes.length} episodes, ${outcome}, trace ${result.traceHash}`);
     }
   },
 });
 for (const failure of report.failures) console.log(describeFailure(failure));
-for (const hit of report.knownBugHits) console.log(`KNOWN BUG in scenario seed ${hit.scenario.seed}: ${hit.violation!.message}\n  replay: ${replayCommand(hit.scenario)}\n  ${hit.knownBug}`);
 console.log(describeConvergence(report.convergence));
-console.log(`${report.scenarios} scenarios, ${report.failures.length} violations, ${report.knownBugHits.length} hit the known removal bug, wall time ${(report.wallMs / 1000).toFixed(1)} s (seed ${seed})`);
+console.log(`${report.scenarios} scenarios, ${report.failures.length} violations, wall time ${(report.wallMs / 1000).toFixed(1)} s (seed ${seed})`);
 process.exit(report.failures.length > 0 ? 1 : 0);

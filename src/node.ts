@@ -71,7 +71,7 @@ export class GossipNode {
     this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {
       send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
       onTransition: (transition) => this.onTransition(transition),
-      removeNode: (name, as, rememberForMs) => void this.state.removeNode(name, as, rememberForMs),
+      removeNode: (name, generation, as, rememberForMs) => void this.state.removeNode(name, generation, as, rememberForMs),
       removed: this.state.removed,
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);

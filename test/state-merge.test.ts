@@ -454,6 +454,17 @@ describe("generations", () => {
     expect(view(b, "a")).toEqual(view(a2, "a"));
   });
 
+  test("a new generation first heard of through a delta is reported as discovered, once", () => {
+    // The membership learns of restarts from `discovered`: missing it, it would remove the old
+    // generation later, taking the new one out of this state with it.
+    const { a2, b } = setup();
+    const first = mergeDeltas(b, overTheWire(selectDeltas(a2, b.digest(), 1 << 20, keepOrder).deltas));
+    expect(first.discovered).toEqual(["a"]);
+    expect(b.nodes.get("a")!.generation).toBe(2);
+    a2.set("g", "k8", text("later"));
+    expect(mergeDeltas(b, overTheWire(selectDeltas(a2, b.digest(), 1 << 20, keepOrder).deltas)).discovered).toEqual([]);
+  });
+
   test("a restarted node that has written nothing yet leaves none of its old entries behind", () => {
     const clock = new ManualClock();
     const a1 = makeState("a", 1, clock);
@@ -1002,7 +1013,7 @@ describe("removed nodes: the registry and readmission", () => {
     applyDigest(state, [entry("x", 3, 50, 1)]);
     mergeDeltas(state, selectDeltas(x, state.digest(), 1 << 20, keepOrder).deltas);
     expect(state.get("x", "app", "k")).toBeDefined();
-    expect(state.removeNode("x", as, MEMORY_MS)).toBe(true);
+    expect(state.removeNode("x", 3, as, MEMORY_MS)).toBe(true);
     expect(state.nodes.has("x")).toBe(false);
     expect(state.removed.statusOf("x")).toBe(as);
     return { clock, state };
@@ -1035,6 +1046,22 @@ describe("removed nodes: the registry and readmission", () => {
     expect(applyDigest(state, [entry("x", 3, 10_000)]).heartbeats).toEqual([]);
     expect(state.nodes.has("x")).toBe(false);
     expect(applyDigest(state, [entry("x", 4, 1)]).discovered).toEqual(["x"]);
+  });
+
+  test("a removal of an older generation than the one held changes nothing; of a newer one, bars that one", () => {
+    const clock = new ManualClock();
+    const state = makeState("a", 1, clock);
+    applyDigest(state, [entry("x", 3, 50)]);
+    // The membership decided to remove generation 2 while this state already learned 3 (a restart).
+    expect(state.removeNode("x", 2, "dead", MEMORY_MS)).toBe(false);
+    expect(state.nodes.get("x")?.generation).toBe(3);
+    expect(state.removed.size).toBe(0);
+    // The membership heard of generation 4 first-hand (a PONG) and removed it: 3 goes, 4 is barred.
+    expect(state.removeNode("x", 4, "left", MEMORY_MS)).toBe(true);
+    expect(state.nodes.has("x")).toBe(false);
+    expect(state.isRemoved("x", 4)).toBe(true);
+    expect(applyDigest(state, [entry("x", 4, 1)]).discovered).toEqual([]);
+    expect(applyDigest(state, [entry("x", 5, 1)]).discovered).toEqual(["x"]);
   });
 
   test("the removal is forgotten after its memory: a copy is then a new discovery", () => {

@@ -107,8 +107,10 @@ function run(states: ClusterState[], clock: ManualClock, op: Operation): unknown
       clock.wall += op.ms;
       states[op.at]!.bumpHeartbeat();
       return states[op.at]!.sweep();
-    case "remove":
-      return states[op.at]!.removeNode(NAMES[op.name]!, "dead", 60_000);
+    case "remove": {
+      const name = NAMES[op.name]!;
+      return states[op.at]!.removeNode(name, states[op.at]!.nodes.get(name)?.generation ?? 0, "dead", 60_000);
+    }
   }
 }
 

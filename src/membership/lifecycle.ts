@@ -10,7 +10,7 @@
 // The table decides nothing: the membership (membership.ts) decides which transition is due and
 // applies it here. What the table guarantees is the bookkeeping every decision relies on: every
 // status change of an announced node produces exactly one Transition record; a node first heard of
-// as dead or left (unannounced) produces none until it joins; a node that stops being live loses
+// as dead or left (unannounced) produces none until it joins, but its removal's; a node that stops being live loses
 // its direct watch; and a counter moves whenever the set of live nodes may have changed.
 
 import type { Clock, Timer } from "../clock.ts";
@@ -63,8 +63,8 @@ export interface Member {
   /** When the current status began: the clock for suspect, dead and left timeouts. */
   sinceMs: number;
   /**
-   * False for a node first heard of as already dead or left: it never joined in our view, so it
-   * produces no records (until it joins).
+   * False for a node first heard of as already dead or left, or readmitted as dead: it never
+   * joined in our view (again), so it produces no records until it joins, but its removal's.
    */
   announced: boolean;
   /** Set while suspect. */

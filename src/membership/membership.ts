@@ -18,7 +18,8 @@
 // crash and must not revive it. The same holds for a node already removed as dead: when a digest
 // shows its heartbeat past the one it was removed at (it was frozen, or behind a partition, for
 // longer than deadRemovalMs), the cluster state readmits it and we hold it as dead, unannounced,
-// until it answers; then it joins again. After a stall of our own event loop (LocalHealth) nobody
+// until it answers; then it joins again (one that never answers is removed again, and that removal
+// is reported like every other). After a stall of our own event loop (LocalHealth) nobody
 // is suspected or convicted until fresh heartbeats had time to arrive, and the stall is excused in
 // every detector.
 //
@@ -53,9 +54,10 @@ export interface MembershipHooks {
   onTransition(transition: Transition): void;
   /**
    * Remove the node's state from the cluster state (called on "removed"), and remember the removal
-   * in the registry of removed nodes for `rememberForMs`.
+   * in the registry of removed nodes for `rememberForMs`. `generation` is the one removed: a newer
+   * generation the state holds stays.
    */
-  removeNode(name: string, as: RemovedAs, rememberForMs: number): void;
+  removeNode(name: string, generation: number, as: RemovedAs, rememberForMs: number): void;
   /** The registry of removed nodes that removeNode records into (the cluster state's). */
   readonly removed: RemovedNodesView;
 }
@@ -99,8 +101,8 @@ export class Membership {
     this.verdicts = new Verdicts(clock, random, current, this.ring.heartbeatFrame, { send, livePeers: () => this.livePeers() });
     this.wakeups = new Wakeups(clock, () => this.current.phi.threshold, (member) => this.wake(member));
     this.guard = new StallGuard(health, () => this.current.localHealthGuard, (pauseMs, now) => this.table.excuseLocalPause(pauseMs, now));
-    this.transitions = new Transitions(this.table, current, this.prober, this.wakeups, this.verdicts, (name, as, rememberForMs) =>
-      hooks.removeNode(name, as, rememberForMs),
+    this.transitions = new Transitions(this.table, current, this.prober, this.wakeups, this.verdicts, (name, generation, as, rememberForMs) =>
+      hooks.removeNode(name, generation, as, rememberForMs),
     );
     this.answers = new Answers(clock, current, this.table, this.prober, this.ring, this.wakeups, this.guard, this.transitions);
   }

@@ -12,7 +12,7 @@ import type { Verdicts } from "./verdicts.ts";
 import type { Wakeups } from "./wakeups.ts";
 
 /** Drops the node's state from the cluster state and remembers the removal (MembershipHooks.removeNode). */
-export type RemoveNode = (name: string, as: RemovedAs, rememberForMs: number) => void;
+export type RemoveNode = (name: string, generation: number, as: RemovedAs, rememberForMs: number) => void;
 
 export class Transitions {
   constructor(
@@ -92,8 +92,10 @@ export class Transitions {
     this.endSuspicion(member);
     this.wakeups.cancel(member);
     this.table.delete(member);
-    this.removeNode(member.name, member.status === "left" ? "left" : "dead", removalMemoryMs(this.settings()));
-    if (member.announced) this.table.record("removed", member, now);
+    this.removeNode(member.name, member.generation, member.status === "left" ? "left" : "dead", removalMemoryMs(this.settings()));
+    // Reported even for a node never announced: the cluster state may have held it, its entries
+    // then reported (entry-added), and only this record says they are gone.
+    this.table.record("removed", member, now);
   }
 
   /** The suspicion is over (refuted, or the node restarted, left or was removed): its round too. */

@@ -190,15 +190,22 @@ export class ClusterState {
   }
 
   /**
-   * Forgets a node (dead or left for its removal grace); its name stays barred at its generation
-   * for `rememberForMs`, and its heartbeat counter is kept so that only a later one readmits it.
+   * Forgets a node (dead or left for its removal grace) that the membership removed at
+   * `generation`; its name stays barred at that generation for `rememberForMs`, and its heartbeat
+   * counter is kept so that only a later one readmits it. Returns false, changing nothing, when
+   * the state holds a newer generation: the process that restarted is not the one removed, and
+   * dropping and barring it would keep it out of this node's view for good.
    */
-  removeNode(name: string, as: RemovedAs, rememberForMs: number): boolean {
+  removeNode(name: string, generation: number, as: RemovedAs, rememberForMs: number): boolean {
     if (name === this.selfName) return false;
     const slot = this.nodes.slotOf(name);
     if (slot < 0) return false;
-    const node = this.nodes.at(slot)!;
-    this.removed.add(name, { generation: node.generation, heartbeat: this.nodes.heartbeatAt(slot), as, forgetAtMs: this.clock.now() + rememberForMs });
+    const held = this.nodes.at(slot)!.generation;
+    if (held > generation) return false;
+    // An older generation still held (the membership heard of the newer one first-hand) goes
+    // too; its heartbeat counter says nothing about the removed generation's.
+    const heartbeat = held === generation ? this.nodes.heartbeatAt(slot) : 0;
+    this.removed.add(name, { generation, heartbeat, as, forgetAtMs: this.clock.now() + rememberForMs });
     this.nodes.delete(name);
     return true;
   }

@@ -138,7 +138,7 @@ export interface MergeOutcome {
   refused: number;
   /** Nodes with refused entries in this merge, for the log line. */
   refusedNodes: string[];
-  /** Nodes seen for the first time. */
+  /** Nodes seen for the first time, or with a new generation (as DigestOutcome.discovered). */
   discovered: string[];
 }
 
@@ -172,8 +172,13 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOut
   }
   let node = nodes.writable(slot);
   const missedCollection = delta.collectedUpTo > node.collectedUpTo && node.maxVersion < delta.collectedUpTo;
-  if (delta.generation > node.generation || (delta.fromVersion === 0 && missedCollection && node.maxVersion > 0)) {
+  const restarted = delta.generation > node.generation;
+  if (restarted || (delta.fromVersion === 0 && missedCollection && node.maxVersion > 0)) {
     node = replace(nodes, slot, delta.generation, delta.collectedUpTo, delta.maxVersion);
+    // A restart heard of first through a delta (an ACK or a push ahead of any digest): the
+    // membership must learn of the new generation now, or it would later remove the old one
+    // and, with it, the new one this state holds.
+    if (restarted) outcome.discovered.push(delta.node);
   } else if (delta.fromVersion === 0 && missedCollection) {
     node.collectedUpTo = delta.collectedUpTo;
   }

@@ -43,6 +43,8 @@ export class NodeObserver {
   readonly entries = new Map<string, Map<string, ReplayedEntry>>();
   /** Subject -> [status, generation] as the node-* events tell it (removed: absent). */
   readonly members = new Map<string, { status: string; generation: number }>();
+  /** Subject -> generation, for subjects whose latest node-* event was their removal. */
+  readonly removed = new Map<string, number>();
   /** "owner\u0000generation\u0000group\u0000key" -> highest version seen deleted or expired here. */
   private readonly deadVersions = new Map<string, number>();
 
@@ -52,8 +54,6 @@ export class NodeObserver {
     private readonly history: HealthHistory,
     private readonly trace: TraceHash,
     private readonly report: (violation: Violation) => void,
-    /** Called when this node removes a node that runs that very generation (removed as dead while alive). */
-    private readonly onLiveRemoval: (subject: string) => void,
   ) {
     node.node.on("*", (event) => this.observe(event));
   }
@@ -100,11 +100,11 @@ export class NodeObserver {
       case "node-removed":
         this.trace.add(`${now}|${this.name}|${event.type}|${event.node}|${event.generation}`);
         if (event.type === "node-removed") {
-          const removed = this.cluster.byName.get(event.node);
-          if (removed?.running && removed.node.settings.generation === event.generation) this.onLiveRemoval(event.node);
           this.members.delete(event.node);
           this.entries.delete(event.node);
+          this.removed.set(event.node, event.generation);
         } else {
+          this.removed.delete(event.node);
           const status = event.type === "node-joined" ? "alive" : event.type.slice("node-".length);
           this.members.set(event.node, { status, generation: event.generation });
         }

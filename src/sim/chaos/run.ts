@@ -10,7 +10,7 @@ import { HealthHistory } from "./health.ts";
 import { baseNetwork, FaultInjector } from "./injector.ts";
 import { convergenceBoundRounds, divergence, memoryExcess, replayMismatch } from "./invariants.ts";
 import { NodeObserver, TraceHash, type Violation } from "./observer.ts";
-import { chaosTiming, knownBugs, type Scenario, seedCount } from "./scenario.ts";
+import { chaosTiming, type Scenario, seedCount } from "./scenario.ts";
 import { Workload, workloadTickMs } from "./workload.ts";
 
 /** Rounds the cluster must stay converged once it got there. */
@@ -20,11 +20,6 @@ const MEMORY_CHECK_EVERY_MS = 5_000;
 export interface ScenarioResult {
   scenario: Scenario;
   violation: Violation | null;
-  /**
-   * Set when the violation is I1 and some node removed a running node as dead during the scenario:
-   * the known bug that such a node is never readmitted (scenario.ts knownBugs), not a new one.
-   */
-  knownBug: string | null;
   /** Rounds from the last fault's end until every invariant of I1 held; -1 if it never did. */
   convergenceRounds: number;
   /** When the last fault ended (simulated ms). */
@@ -59,10 +54,9 @@ export async function runScenario(scenario: Scenario, overrides: ScenarioOverrid
   let violation: Violation | null = null;
   const report = (found: Violation): void => void (violation ??= found);
   const observers = new Map<string, NodeObserver>();
-  const liveRemovals = new Set<string>();
   const observe = (node: SimNode): void => {
     names.add(node.name);
-    observers.set(node.name, new NodeObserver(node, cluster, history, trace, report, (subject) => liveRemovals.add(subject)));
+    observers.set(node.name, new NodeObserver(node, cluster, history, trace, report));
   };
   for (const node of cluster.nodes) {
     observe(node);
@@ -126,11 +120,9 @@ export async function runScenario(scenario: Scenario, overrides: ScenarioOverrid
     const mismatch = replayMismatch(observers.get(node.name)!);
     if (mismatch) report({ invariant: "I5", atMs: cluster.clock.now(), message: mismatch });
   }
-  const found = violation as Violation | null;
   return {
     scenario,
-    violation: found,
-    knownBug: found?.invariant === "I1" && liveRemovals.size > 0 ? `${knownBugs["long-partition"]}; removed while running: ${[...liveRemovals].join(", ")}` : null,
+    violation: violation as Violation | null,
     convergenceRounds,
     quietAtMs,
     traceHash: trace.hex,

@@ -32,13 +32,7 @@ export type FaultKind = (typeof faultKinds)[number];
  * bug. They are left out of the default campaign; --faults can still name them.
  */
 export const knownBugs: Partial<Record<FaultKind, string>> = {
-  "long-partition": "a node removed as dead (cut off longer than deadRemovalMs) is never readmitted (issue #17 part 3, branch h/membership)",
-  "long-freeze": "a node removed as dead (frozen longer than deadRemovalMs) is never readmitted (issue #17 part 3, branch h/membership)",
   "restart-lower": "a restart with a lower generation is never accepted (issue #17 part 3)",
-  leave:
-    "a node that restarts while another has left learns of it as already left, gets its entries (entry-added events), and later removes it without a node-removed event (membership emits none for a node it never announced): its events then list entries its state no longer holds (I5)",
-  "long-crash":
-    "a new generation first learned from a delta is not reported as discovered (state/merge.ts mergeNodeDelta), so membership removes the old generation later and ClusterState.removeNode drops and bars the new one: the restarted node is never readmitted by that observer",
 };
 
 export const defaultFaults: FaultKind[] = faultKinds.filter((kind) => knownBugs[kind] === undefined);
