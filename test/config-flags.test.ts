@@ -235,7 +235,7 @@ describe("subcommands", () => {
 
   test("unknown commands and flags in the wrong place", () => {
     expect(usageError(["memebers"]).message).toBe(
-      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, help, version',
+      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, health, help, version',
     );
     expect(usageError(["get", "-nodeAddr=127.0.0.1:1"]).message).toBe(
       "flag -nodeAddr does not apply to command get (only when running a node)",

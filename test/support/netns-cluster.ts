@@ -78,6 +78,8 @@ export async function startNetnsCluster(lab: NetnsLab, options: NetnsClusterOpti
         `-nodeAddr=${node.address}:${NODE_PORT}`,
         `-clientPort=${CLIENT_PORT}`,
         `--client-bind=${node.address}`,
+        // The test reaches the client ports over the lab's own bridge, which nothing else is on.
+        "--client-insecure",
         "--cluster-network=PRIVATE",
         `--gossip-interval=${GOSSIP_INTERVAL_MS}ms`,
         "--log-format=json",
