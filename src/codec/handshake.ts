@@ -84,8 +84,8 @@ import { BodyReader } from "./reader.ts";
 import { FrameWriter } from "./writer.ts";
 
 export const NONCE_BYTES = 16;
-/** Largest proof blob: a keyring proof is one 40-byte entry per key (src/transport/keyring.ts). */
-const MAX_PROOF_BYTES = 1024;
+/** Largest proof blob: a keyring proof is one 40-byte entry per key, at most 16 keys (src/transport/keyring.ts). */
+const MAX_PROOF_BYTES = 640;
 /** Bounds on handshake strings: a peer cannot make us allocate more than this per field. */
 const MAX_NAME_BYTES = 256;
 const MAX_ADDRESS_BYTES = 300;
