@@ -11,6 +11,7 @@ import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
 import type { Value } from "./state/index.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
+import { Keyring } from "./transport/keyring.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
 
 export interface CreateNodeExtras {
@@ -76,6 +77,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     maxFrameBytes: options.maxFrameBytes,
     maxConnections: options.maxConnections,
     ...(options.secret ? { secret: options.secret } : {}),
+    ...(options.encryptKeys ? { keyring: Keyring.parse(options.encryptKeys) } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
     logger,
     clock: systemClock,

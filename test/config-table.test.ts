@@ -117,6 +117,7 @@ function sampleValue(name: OptionName, setting: OptionSetting): unknown {
       return { sample: [1, "two"] };
     case "text":
     case "secretFile":
+      if (name === "encryptKeys") return Buffer.alloc(32, 7).toString("base64"); // one 32-byte key
       return name === "tls" ? `sample-${setting.field}.pem` : name === "secret" ? "sixteen-bytes-or-more" : `sample-${name}`;
   }
 }

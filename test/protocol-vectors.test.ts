@@ -97,7 +97,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "frame-sealed-ping", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -276,5 +276,20 @@ describe("vectors", () => {
     const decoder = new FrameDecoder();
     for (let i = 0; i < stream.length; i += 5) decoder.push(Uint8Array.prototype.slice.call(stream, i, i + 5), (f) => out.push(f));
     expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck, MessageType.Flow, MessageType.Push]);
+  });
+});
+
+describe("encryption (7.3)", () => {
+  test("frame-sealed-ping: the dialer's record 0 sealing a PING, from the documented key, nonces and names", async () => {
+    const { Keyring } = await import("../src/transport/keyring.ts");
+    const { SealedStream } = await import("../src/transport/sealed-frames.ts");
+    const ring = Keyring.parse(Buffer.alloc(32, 3).toString("base64"));
+    const transcript = { dialerNonce: new Uint8Array(16).fill(1), listenerNonce: new Uint8Array(16).fill(2), dialerName: "a", listenerName: "b" };
+    const ping = encodeFrame(MessageType.Ping, 7, () => {});
+    const { bytes } = vector("frame-sealed-ping");
+    expect(hex(new SealedStream(ring.primary, transcript, "dialer", 1 << 20).seal(ping))).toBe(hex(bytes));
+    const opened: Frame[] = [];
+    new SealedStream(ring.primary, transcript, "listener", 1 << 20).open(singleFrame(bytes), (frame) => opened.push(frame));
+    expect(opened.map((frame) => [frame.type, frame.correlationId, frame.body.length])).toEqual([[MessageType.Ping, 7, 0]]);
   });
 });

@@ -86,7 +86,7 @@ describe("handshake bodies", () => {
     expect(() => decodeHello(body.subarray(0, body.length - 1))).toThrow(DecodeError);
     expect(() => decodeHello(body.subarray(0, body.length - 1))).toThrow(/hello.nonce|handshake.nonce/);
     expect(() => decodeHello(Uint8Array.from([9]))).toThrow(/hello.step at offset 0: unknown step 9/);
-    const longProof = Uint8Array.from([2, 33, ...new Uint8Array(33)]);
+    const longProof = Uint8Array.from([2, 0x81, 0x05, ...new Uint8Array(641)]); // 641 bytes: past 16 keyring entries
     expect(() => decodeHello(longProof)).toThrow(/hello.proof/);
   });
 });

@@ -26,6 +26,8 @@ export const MessageType = {
   Push: 12,
   /** Flow-control rates, sent beside SYN and SYN-ACK; nodes that do not know it skip it. */
   Flow: 13,
+  /** After a keyring handshake, every frame travels inside SEALED records (src/transport/sealed-frames.ts). */
+  Sealed: 14,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

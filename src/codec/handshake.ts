@@ -84,7 +84,8 @@ import { BodyReader } from "./reader.ts";
 import { FrameWriter } from "./writer.ts";
 
 export const NONCE_BYTES = 16;
-const PROOF_BYTES = 32;
+/** Largest proof blob: a keyring proof is one 40-byte entry per key, at most 16 keys (src/transport/keyring.ts). */
+const MAX_PROOF_BYTES = 640;
 /** Bounds on handshake strings: a peer cannot make us allocate more than this per field. */
 const MAX_NAME_BYTES = 256;
 const MAX_ADDRESS_BYTES = 300;
@@ -95,7 +96,8 @@ export const HANDSHAKE_FRAME_LIMIT = 4096;
 const STEP_INTRODUCE = 1;
 const STEP_PROVE = 2;
 
-export const AuthScheme = { None: 0, HmacSha256: 1 } as const;
+/** Keyring: proofs by key id and HMAC per key, and every frame after the handshake sealed (AES-256-GCM). */
+export const AuthScheme = { None: 0, HmacSha256: 1, Keyring: 2 } as const;
 export type AuthScheme = (typeof AuthScheme)[keyof typeof AuthScheme];
 
 /** Codes carried by ERROR frames. Values are wire format: never renumber. */
@@ -199,7 +201,7 @@ function readStep(reader: BodyReader, message: string): "introduce" | Uint8Array
   const step = reader.u8(`${message}.step`);
   if (step === STEP_INTRODUCE) return "introduce";
   if (step !== STEP_PROVE) throw new DecodeError(`${message}.step`, 0, `unknown step ${step}`);
-  const proof = reader.blob(`${message}.proof`, PROOF_BYTES);
+  const proof = reader.blob(`${message}.proof`, MAX_PROOF_BYTES);
   reader.expectEnd(message);
   return proof;
 }
@@ -249,14 +251,19 @@ export interface ProofTranscript {
 }
 
 export function computeProof(secret: string, role: ProofRole, transcript: ProofTranscript): Uint8Array {
+  return transcriptMac(secret, `goferbroke/1 ${role}`, transcript);
+}
+
+/** HMAC-SHA256 under `key` of label ‖ dialer nonce ‖ listener nonce ‖ string dialer name ‖ string listener name. */
+export function transcriptMac(key: string | Uint8Array, label: string, transcript: ProofTranscript): Uint8Array {
   const message = new FrameWriter(128)
-    .raw(new TextEncoder().encode(`goferbroke/1 ${role}`))
+    .raw(new TextEncoder().encode(label))
     .raw(transcript.dialerNonce)
     .raw(transcript.listenerNonce)
     .string(transcript.dialerName)
     .string(transcript.listenerName)
     .finish();
-  return new Uint8Array(new Bun.CryptoHasher("sha256", secret).update(message).digest());
+  return new Uint8Array(new Bun.CryptoHasher("sha256", key).update(message).digest());
 }
 
 export function proofMatches(secret: string, role: ProofRole, transcript: ProofTranscript, proof: Uint8Array): boolean {

@@ -27,7 +27,7 @@ export class OptionsError extends Error {
 }
 
 // Values of these options are never echoed into messages or logs.
-const SECRET_PATHS = new Set(["secret", "clientToken"]);
+const SECRET_PATHS = new Set(["secret", "clientToken", "encryptKeys"]);
 const MAX_SHOWN_VALUE_CHARS = 120;
 
 /**

@@ -273,6 +273,18 @@ export const OPTIONS = {
       { name: "secret-file", form: "secretFile", placeholder: "file", doc: "file holding the shared cluster secret (one trailing newline dropped)" },
     ],
   },
+  encryptKeys: {
+    kind: "custom",
+    scope: "node",
+    type: "string",
+    doc: "encryption keyring: peers must hold one of its keys, and every frame after the handshake is AES-256-GCM sealed (excludes secret)",
+    defaultText: "none (frames in plain text)",
+    accepted: "1 to 16 base64 keys of 32 random bytes (`openssl rand -base64 32`), one a line, the first the primary; blank lines and # comments skipped",
+    settings: [
+      { name: "encrypt-keys", form: "text", envOnly: true },
+      { name: "encrypt-key-file", form: "secretFile", placeholder: "file", doc: "file holding the encryption keyring (one base64 key a line, the first the primary)" },
+    ],
+  },
   gossipIntervalMs: {
     kind: "integer",
     scope: "cluster",

@@ -36,6 +36,7 @@ import {
   type OptionTable,
 } from "./options-table.ts";
 import { suggestClosest } from "./suggest.ts";
+import { keyringProblem } from "../transport/keyring.ts";
 
 export { OPTION_NAMES, type OptionName } from "./options-table.ts";
 
@@ -115,6 +116,7 @@ const TLS_KEYS = Object.keys(tlsEntries);
 const SEED_EXPECTED = "host:port (IPv6 in brackets, port 1-65535)";
 const TOKEN_EXPECTED = "a token of 8 to 1024 visible ASCII characters";
 const SECRET_EXPECTED = "a string of 16 to 4096 bytes";
+const KEYRING_EXPECTED = "1 to 16 base64 32-byte keys, one a line";
 
 /** The options whose form needs more than a range or a set of values (kind "custom" in the table). */
 const customSchemas = {
@@ -133,6 +135,10 @@ const customSchemas = {
   clientToken: v.pipe(v.string(TOKEN_EXPECTED), v.regex(/^[\x21-\x7e]{8,1024}$/, TOKEN_EXPECTED)),
   tls: tlsSchema,
   secret: v.pipe(v.string(SECRET_EXPECTED), utf8Length(16, 4096, SECRET_EXPECTED)),
+  encryptKeys: v.pipe(
+    v.string(KEYRING_EXPECTED),
+    v.check((text) => keyringProblem(text) === null, (issue) => `${KEYRING_EXPECTED} (${keyringProblem(issue.input as string)})`),
+  ),
   app: appSchema,
 } satisfies Record<OptionNameOfKind<"custom">, v.GenericSchema>;
 
@@ -337,6 +343,9 @@ function rootIssue(input: unknown): OptionsIssue {
 /** Constraints between options, checked once each option is valid on its own. */
 function crossCheckIssues(options: NodeOptions, given: Record<string, unknown>): OptionsIssue[] {
   const issues: OptionsIssue[] = [];
+  if (options.secret !== undefined && options.encryptKeys !== undefined) {
+    issues.push({ path: "secret", value: options.secret, expected: "no secret with encryptKeys: the keyring authenticates on its own" });
+  }
   if (options.maxGossipBytes > options.maxFrameBytes) {
     issues.push({
       path: "maxGossipBytes",

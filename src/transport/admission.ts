@@ -36,6 +36,7 @@ import {
   type ProofTranscript,
   type Welcome,
 } from "../codec/index.ts";
+import type { Keyring, RingKey } from "./keyring.ts";
 
 /** The local side of a handshake. */
 export interface LocalIdentity {
@@ -44,6 +45,8 @@ export interface LocalIdentity {
   generation: number;
   /** Set when the cluster uses a shared secret. */
   secret: string | undefined;
+  /** Set when the cluster encrypts (auth scheme 2); excludes `secret`. */
+  keyring?: Keyring | undefined;
 }
 
 export interface Refusal {
@@ -85,11 +88,7 @@ export function checkIntroduction(local: LocalIdentity, peer: Introduction): Ref
   }
   const ourScheme = authSchemeOf(local);
   if (peer.authScheme !== ourScheme) {
-    const message =
-      ourScheme === AuthScheme.None
-        ? "peer authenticates with a cluster secret and this node has none"
-        : "peer has no cluster secret and this node requires one";
-    return { code: ErrorCode.AuthFailed, message };
+    return { code: ErrorCode.AuthFailed, message: schemeMismatch(peer.authScheme, ourScheme) };
   }
   const nameProblem = nodeNameProblem(peer.nodeName);
   if (nameProblem !== null) return { code: ErrorCode.InvalidName, message: nameProblem };
@@ -104,7 +103,21 @@ function versionRefusal(version: number): Refusal {
 }
 
 function authSchemeOf(local: LocalIdentity): AuthScheme {
+  if (local.keyring) return AuthScheme.Keyring;
   return local.secret === undefined ? AuthScheme.None : AuthScheme.HmacSha256;
+}
+
+function schemeMismatch(peer: number, ours: AuthScheme): string {
+  if (peer === AuthScheme.HmacSha256 && ours === AuthScheme.None) return "peer authenticates with a cluster secret and this node has none";
+  if (peer === AuthScheme.None && ours === AuthScheme.HmacSha256) return "peer has no cluster secret and this node requires one";
+  return `peer uses ${schemeWords(peer)} and this node ${schemeWords(ours)}`;
+}
+
+function schemeWords(scheme: number): string {
+  if (scheme === AuthScheme.None) return "no authentication (plain)";
+  if (scheme === AuthScheme.HmacSha256) return "a cluster secret";
+  if (scheme === AuthScheme.Keyring) return "an encryption keyring";
+  return `unknown auth scheme ${scheme}`;
 }
 
 /** A node name already connected with a newer generation: the announcer is an old incarnation. */
@@ -139,6 +152,8 @@ export class Handshake {
   peer: Introduction | null = null;
   /** Dialer: where the listener sees us (from WELCOME step 1). */
   seenAt: string | undefined;
+  /** Keyring scheme: the key both sides proved, once the proofs checked out; sealing derives from it. */
+  agreedKey: RingKey | null = null;
   private stage: "introduction" | "proof" | "done" = "introduction";
 
   constructor(
@@ -193,7 +208,7 @@ export class Handshake {
     const refused = this.admitProof("hello", hello.proof);
     if (refused) return refused;
     // Only now, to a dialer that has shown it knows the secret, does our proof go out.
-    return { kind: "established", send: encodeProve(MessageType.Welcome, ownProof(this.local, "welcome", this.transcript())) };
+    return { kind: "established", send: encodeProve(MessageType.Welcome, this.proofToSend("welcome")) };
   }
 
   private onWelcome(welcome: HandshakeStep<Welcome>): HandshakeOutcome {
@@ -202,7 +217,7 @@ export class Handshake {
       const refused = this.admitIntroduction(welcome.introduction);
       if (refused) return refused;
       this.seenAt = welcome.introduction.seenAt;
-      return { kind: "continue", send: encodeProve(MessageType.Hello, ownProof(this.local, "hello", this.transcript())) };
+      return { kind: "continue", send: encodeProve(MessageType.Hello, this.proofToSend("hello")) };
     }
     if (this.stage !== "proof") return violation("WELCOME proof before the WELCOME introduction");
     return this.admitProof("welcome", welcome.proof) ?? { kind: "established", send: null };
@@ -218,7 +233,7 @@ export class Handshake {
 
   private admitProof(role: ProofRole, proof: Uint8Array): HandshakeOutcome | null {
     const peer = this.peer!;
-    const refusal = checkProof(this.local, role, this.transcript(), proof) ?? checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName));
+    const refusal = this.checkPeerProof(role, proof) ?? checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName));
     if (refusal) return { kind: "refused", refusal, claimed: peer };
     this.stage = "done";
     return null;
@@ -236,7 +251,23 @@ export class Handshake {
     };
   }
 
-  private transcript(): ProofTranscript {
+  private proofToSend(role: ProofRole): Uint8Array {
+    const keyring = this.local.keyring;
+    if (!keyring) return ownProof(this.local, role, this.transcript());
+    return role === "hello" ? keyring.proveAll(this.transcript()) : keyring.proveWith(this.agreedKey!, this.transcript());
+  }
+
+  private checkPeerProof(role: ProofRole, proof: Uint8Array): Refusal | null {
+    const keyring = this.local.keyring;
+    if (!keyring) return checkProof(this.local, role, this.transcript(), proof);
+    const agreed = role === "hello" ? keyring.checkDialerProof(proof, this.transcript()) : keyring.checkListenerProof(proof, this.transcript());
+    if (typeof agreed === "string") return { code: ErrorCode.AuthFailed, message: agreed };
+    this.agreedKey = agreed;
+    return null;
+  }
+
+  /** What both proofs cover; sealing binds its keys to it too. */
+  transcript(): ProofTranscript {
     const peer = this.peer!;
     const dialer = this.role === "dialer";
     return {

@@ -14,6 +14,7 @@ import type { Clock, Timer } from "../clock.ts";
 import type { Handshake } from "./admission.ts";
 import type { Dial, DialAttempt } from "./tcp-dial.ts";
 import { formatAddress, type ResolvedTcpOptions } from "./tcp-options.ts";
+import type { SealedStream } from "./sealed-frames.ts";
 import { WriteQueue } from "./write-queue.ts";
 
 /** What a socket carries in socket.data: its attempt while dialling, its Connection once open. */
@@ -55,6 +56,8 @@ export class Connection {
   secured: boolean;
   /** Inbound: the source address the accept gate counts this pending handshake under, until it ends. */
   pendingSource: string | null = null;
+  /** Set once a keyring handshake completed: everything after it is sealed both ways. */
+  sealed: SealedStream | null = null;
   /** Why we are closing it, for the dial's failure log. */
   closeReason = "";
   /** "ip:port" of the other end, as our socket sees it. */

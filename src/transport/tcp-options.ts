@@ -3,6 +3,7 @@
 import { DEFAULT_MAX_FRAME_BYTES } from "../codec/index.ts";
 import type { Clock } from "../clock.ts";
 import type { Random } from "../random.ts";
+import type { Keyring } from "./keyring.ts";
 
 /** Where log lines go; the CLI passes a consola-backed one, tests a recorder. */
 export interface TransportLogger {
@@ -56,6 +57,8 @@ export interface TcpTransportOptions {
   reconnectMaxMs?: number;
   /** Shared cluster secret: peers must prove they know it (HMAC challenge in the handshake). */
   secret?: string;
+  /** Encryption keyring (auth scheme 2): peers must hold a key of it, and every frame is sealed. Excludes `secret`. */
+  keyring?: Keyring;
   tls?: TlsFiles;
   logger: TransportLogger;
   clock: Clock;
@@ -63,8 +66,8 @@ export interface TcpTransportOptions {
   random: Random;
 }
 
-export type ResolvedTcpOptions = Required<Omit<TcpTransportOptions, "advertiseAddress" | "secret" | "tls">> &
-  Pick<TcpTransportOptions, "advertiseAddress" | "secret" | "tls">;
+export type ResolvedTcpOptions = Required<Omit<TcpTransportOptions, "advertiseAddress" | "secret" | "keyring" | "tls">> &
+  Pick<TcpTransportOptions, "advertiseAddress" | "secret" | "keyring" | "tls">;
 
 export const TCP_DEFAULTS = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,

@@ -38,6 +38,7 @@ import {
 } from "./tcp-options.ts";
 import { PeerTable, compareBytes } from "./tcp-peers.ts";
 import { newCounters, type TcpTransportStats } from "./tcp-stats.ts";
+import type { RingKey } from "./keyring.ts";
 import { certificateProblem, checkCertificateName, loadTls, type TlsSettings } from "./tcp-tls.ts";
 import type { SendResult, Transport, TransportHost } from "./transport.ts";
 
@@ -58,6 +59,8 @@ export class TcpTransport implements Transport {
   private host: TransportHost | null = null;
   private listener: TCPSocketListener<SocketSlot | undefined> | null = null;
   private tls: TlsSettings | null = null;
+  /** Loaded at start only when a keyring is configured: it brings node:crypto. */
+  private sealing: typeof import("./sealed-frames.ts") | null = null;
   private advertised = "";
   private stopping = false;
   private readonly connections = new Set<Connection>();
@@ -71,7 +74,8 @@ export class TcpTransport implements Transport {
     this.options = resolveTcpOptions(options);
     this.log = options.logger;
     this.clock = options.clock;
-    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret };
+    if (options.secret !== undefined && options.keyring) throw new Error("secret and keyring exclude each other: the keyring authenticates on its own");
+    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret, keyring: options.keyring };
     this.connectionSettings = { ...this.options, tls: options.tls !== undefined };
     this.connectionHooks = {
       onHandshakeTimeout: (connection) =>
@@ -159,11 +163,16 @@ export class TcpTransport implements Transport {
     if (this.host) throw new Error("TcpTransport.start() called twice");
     this.host = host;
     if (this.options.tls) this.tls = await loadTls(this.options.tls);
+    if (this.local.keyring) this.sealing = await import("./sealed-frames.ts");
     const listener = this.listen();
     this.listener = listener;
     const bound = formatAddress(listener.hostname, listener.port);
     this.advertised = this.options.advertiseAddress ?? bound;
-    this.log.info(`listening on ${bound}, advertised as ${this.advertised}`, { tls: this.tls !== null, secret: this.local.secret !== undefined });
+    this.log.info(`listening on ${bound}, advertised as ${this.advertised}`, {
+      tls: this.tls !== null,
+      secret: this.local.secret !== undefined,
+      encrypt: this.local.keyring !== undefined,
+    });
     const advertisedHost = parseAddress(this.advertised).host;
     if (advertisedHost === "0.0.0.0" || advertisedHost === "::") {
       this.log.warn(`advertised address ${this.advertised} is a wildcard that peers cannot dial: set advertiseAddress`);
@@ -383,12 +392,8 @@ export class TcpTransport implements Transport {
   private onFrame(connection: Connection, frame: Frame): void {
     this.counters.framesIn++;
     if (connection.deliversFrames) {
-      if (frame.type === MessageType.Hello || frame.type === MessageType.Welcome) {
-        this.refuse(connection, { code: ErrorCode.ProtocolViolation, message: `${messageTypeName(frame.type)} after the handshake completed` });
-        return;
-      }
-      this.deliver(connection.peer!.nodeName, frame);
-      return;
+      if (connection.sealed) return this.openSealed(connection, frame);
+      return this.deliverEstablished(connection, frame);
     }
     if (connection.state !== "handshaking") return; // refused or closing: the rest is ignored
     const outcome = connection.handshake.receive(frame);
@@ -403,6 +408,27 @@ export class TcpTransport implements Transport {
       case "established":
         if (outcome.send) this.sendControl(connection, outcome.send);
         return this.establish(connection);
+    }
+  }
+
+  private deliverEstablished(connection: Connection, frame: Frame): void {
+    if (frame.type === MessageType.Hello || frame.type === MessageType.Welcome) {
+      this.refuse(connection, { code: ErrorCode.ProtocolViolation, message: `${messageTypeName(frame.type)} after the handshake completed` });
+      return;
+    }
+    this.deliver(connection.peer!.nodeName, frame);
+  }
+
+  /** A record on an encrypted connection: one that does not open closes it, and nothing it carried is applied. */
+  private openSealed(connection: Connection, record: Frame): void {
+    try {
+      connection.sealed!.open(record, (frame) => {
+        if (connection.deliversFrames) this.deliverEstablished(connection, frame);
+      });
+    } catch (error) {
+      if (error instanceof this.sealing!.SealError) return this.refuse(connection, { code: ErrorCode.ProtocolViolation, message: error.message });
+      if (!(error instanceof DecodeError)) throw error;
+      this.refuse(connection, { code: ErrorCode.MalformedFrame, message: `malformed frame inside a SEALED record: ${error.message}` });
     }
   }
 
@@ -485,6 +511,7 @@ export class TcpTransport implements Transport {
 
   private establish(connection: Connection): void {
     connection.markEstablished();
+    if (connection.handshake.agreedKey) this.startSealing(connection, connection.handshake.agreedKey);
     const peer = connection.peer!;
     this.learnedAddresses.set(peer.nodeName, peer.advertisedAddress);
     this.endPending(connection);
@@ -492,6 +519,15 @@ export class TcpTransport implements Transport {
     if (connection.dial) this.dialer.succeeded(connection.dial, peer.nodeName);
     this.peers.attach(connection);
     this.dialer.peerConnected();
+  }
+
+  /** Before the peer's outbox joins the queue: only the handshake's own last frame goes out plain. */
+  private startSealing(connection: Connection, key: RingKey): void {
+    const role = connection.direction === "outbound" ? "dialer" : "listener";
+    const sealed = new this.sealing!.SealedStream(key, connection.handshake.transcript(), role, this.options.maxFrameBytes);
+    connection.sealed = sealed;
+    connection.queue.sealWith((batch) => sealed.seal(batch));
+    connection.decoder.maxFrameBytes = this.sealing!.SEALED_BODY_LIMIT;
   }
 
   /** Where the peer that welcomed us sees us: our address from the outside (NAT). */

@@ -23,6 +23,10 @@ export class WriteQueue {
   private flushScheduled = false;
   private closed = false;
   private emptyWaiter: (() => void) | null = null;
+  /** Set once the connection encrypts: every batch passes through it on its way to the sink. */
+  private sealer: ((batch: Uint8Array) => Uint8Array) | null = null;
+  /** Units queued before sealing began (the handshake's last frames): they go out as they are. */
+  private plainUnits = 0;
 
   constructor(
     private readonly sink: ByteSink,
@@ -52,11 +56,22 @@ export class WriteQueue {
     return "queued";
   }
 
+  /**
+   * From now on, batches are sealed as they are handed to the sink, in the order they go out;
+   * what is queued already is not. Units stay plain while queued, so takePending() can still
+   * move them to another connection, which seals them under its own keys.
+   */
+  sealWith(sealer: (batch: Uint8Array) => Uint8Array): void {
+    this.sealer = sealer;
+    this.plainUnits = this.pending.length;
+  }
+
   /** Removes and returns the units not yet handed to the sink, e.g. to move them to another socket. */
   takePending(): Uint8Array[] {
     const taken = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    this.plainUnits = 0;
     return taken;
   }
 
@@ -106,23 +121,21 @@ export class WriteQueue {
   private nextBatch(): Uint8Array | null {
     const first = this.pending[0];
     if (!first) return null;
+    // Plain units and sealed ones never share a batch.
+    const plain = this.plainUnits > 0;
+    const available = plain ? this.plainUnits : this.pending.length;
     let count = 1;
     let size = first.length;
-    for (; count < this.pending.length; count++) {
+    for (; count < available; count++) {
       const next = this.pending[count]!;
       if (size + next.length > MAX_COALESCED_BYTES) break;
       size += next.length;
     }
     const units = this.pending.splice(0, count);
     this.pendingBytes -= size;
-    if (units.length === 1) return first;
-    const batch = new Uint8Array(size);
-    let offset = 0;
-    for (const unit of units) {
-      batch.set(unit, offset);
-      offset += unit.length;
-    }
-    return batch;
+    if (plain) this.plainUnits -= count;
+    const batch = units.length === 1 ? first : joinUnits(units, size);
+    return this.sealer && !plain ? this.sealer(batch) : batch;
   }
 
   private notifyEmpty(): void {
@@ -130,4 +143,14 @@ export class WriteQueue {
     this.emptyWaiter = null;
     waiter?.();
   }
+}
+
+function joinUnits(units: readonly Uint8Array[], size: number): Uint8Array {
+  const batch = new Uint8Array(size);
+  let offset = 0;
+  for (const unit of units) {
+    batch.set(unit, offset);
+    offset += unit.length;
+  }
+  return batch;
 }
