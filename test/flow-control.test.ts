@@ -196,6 +196,26 @@ describe("version arrivals", () => {
     node.maxVersion = 3;
     expect(arrivals.knownSince(node, 3)).toBe(4000);
   });
+
+  test("a digest listing only versions held here records nothing; versions beyond them are recorded", () => {
+    let now = 0;
+    const arrivals = new VersionArrivals(() => now);
+    const held = new NodeState("held", 1);
+    held.maxVersion = 4;
+    arrivals.learn(held, 1, 4);
+    arrivals.learn(held, 1, 2);
+    expect(arrivals.size).toBe(0);
+    now = 500;
+    expect(arrivals.knownSince(held, 4)).toBe(500); // stamped when asked, like any unrecorded advance
+    const ahead = new NodeState("ahead", 1);
+    ahead.maxVersion = 4;
+    now = 600;
+    arrivals.learn(ahead, 1, 6); // a peer holds 5 and 6 already
+    expect(arrivals.size).toBe(2);
+    now = 900;
+    ahead.maxVersion = 6;
+    expect(arrivals.knownSince(ahead, 6)).toBe(600);
+  });
 });
 
 describe("flow control on one node", () => {
