@@ -303,7 +303,7 @@ export class GossipNode {
    */
   private apply(outcome: EngineOutcome, from = ""): void {
     if (this.membership) {
-      for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0);
+      for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0, name === from);
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
@@ -389,7 +389,6 @@ export class GossipNode {
   }
 
   private onTransition(transition: Transition): void {
-    this.peers.known(transition.node);
     this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} ${transitionVerbs[transition.kind]}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
     this.emit({ type: `node-${transition.kind}`, node: transition.node, generation: transition.generation, phi: transition.phi, time: this.deps.clock.wallNow() });
   }
@@ -431,6 +430,7 @@ export class GossipNode {
   }
 
   private onPeerDown(name: string): void {
+    this.peers.disconnected(name);
     this.emit({ type: "connection-closed", node: name, time: this.deps.clock.wallNow() });
   }
 

@@ -102,15 +102,19 @@ const regressions: Regression[] = [
     seed: 2615747847,
     faults: allButOpen,
     drop: [2, 4],
-    bug: "overlapping long partitions: each side removed the other and forgot the removal (removalMemoryMs) before the partitions healed; then nothing makes them gossip again and the cluster stays split (I1)",
-    open: "fix belongs in node.ts (being rewritten): gossip with connected peers (seeds) that neither the membership nor the state knows any more, as with contacts",
+    bug: "overlapping long partitions: each side removed the other and forgot the removal (removalMemoryMs) before the partitions healed; then nothing made them gossip again and the cluster stayed split (I1); no longer reproduces since the wiring rewrite f71e029 changed its trace: see the next one",
+  },
+  {
+    seed: 3117306505,
+    faults: ["long-partition", "partition", "heal-steps"],
+    drop: [],
+    bug: "the same split, found again on f71e029 (I1); fixed by gossiping with connected peers that neither the state nor membership knows any more (node/peers.ts contacts)",
   },
   {
     seed: 3594053568,
     faults: allButOpen,
     drop: [0, 1, 3, 5],
-    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forgot the removal (removalMemoryMs) its digest makes them learn the dead node anew, as alive (node-joined), and I1 fails",
-    open: "membership admits a node first heard of in gossip as alive at once; holding it unannounced until its heartbeat advances or it answers (as a readmitted node) would stop it",
+    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forgot the removal (removalMemoryMs) its digest made them learn the dead node anew, as alive (node-joined), and I1 failed; fixed by holding a node first heard of second-hand dead, unannounced, until it answers a ping (Membership.observe)",
   },
   {
     seed: 2803198925,
