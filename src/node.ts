@@ -303,7 +303,7 @@ export class GossipNode {
    */
   private apply(outcome: EngineOutcome, from = ""): void {
     if (this.membership) {
-      for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0, name === from);
+      for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0);
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);

@@ -114,7 +114,8 @@ const regressions: Regression[] = [
     seed: 3594053568,
     faults: allButOpen,
     drop: [0, 1, 3, 5],
-    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forgot the removal (removalMemoryMs) its digest made them learn the dead node anew, as alive (node-joined), and I1 failed; fixed by holding a node first heard of second-hand dead, unannounced, until it answers a ping (Membership.observe)",
+    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forget the removal (removalMemoryMs) its digest makes them learn the dead node anew, as alive (node-joined), and I1 fails",
+    open: "holding a node first heard of second-hand dead, unannounced, until it answers fixes it, but then members() lists nodes the events never told of (I5 in the 1000-scenario campaign): the unannounced state needs its own status",
   },
   {
     seed: 2803198925,

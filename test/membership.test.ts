@@ -175,16 +175,13 @@ class Harness {
     return { node: node.name, generation: node.generation, heartbeat: node.state.heartbeatOf(node.name), maxVersion: 0, collectedUpTo: 0 };
   }
 
-  /**
-   * A digest entry reaches `observer`: applied to its state, what it learned told to its
-   * membership. `firstHand`: sent by the node the entry is of (rounds deliver each node's own entry).
-   */
-  deliverDigest(observer: string, entry: DigestEntry, firstHand = true): void {
+  /** A digest entry reaches `observer`: applied to its state, what it learned told to its membership. */
+  deliverDigest(observer: string, entry: DigestEntry): void {
     const node = this.node(observer);
     const outcome = applyDigest(node.state, [entry]);
     // As the wired node does (node.ts): discoveries with the held generation, then heartbeats.
     const generation = (name: string): number => node.state.nodes.get(name)?.generation ?? 0;
-    for (const name of outcome.discovered) node.membership.observe(name, generation(name), firstHand && name === entry.node);
+    for (const name of outcome.discovered) node.membership.observe(name, generation(name));
     for (const name of outcome.heartbeats) node.membership.heartbeat(name, generation(name));
   }
 
@@ -940,7 +937,7 @@ describe("Membership: leave and removal", () => {
     const h = new Harness(["a"], settingsWith({ leftRemovalMs: 5000 }));
     const a = h.node("a").membership;
     a.markLeft("ghost", 3);
-    a.observe("ghost", 3, false); // stale digest of the same generation
+    a.observe("ghost", 3); // stale digest of the same generation
     h.runUntil(4000);
     expect(a.status("ghost")).toBe("left");
     expect(a.livePeers()).toEqual([]);
@@ -981,26 +978,6 @@ describe("Membership: leave and removal", () => {
     expect(h.violations).toEqual([]);
   });
 
-  test("a zombie: a node first heard of second-hand after its removal was forgotten is held dead, unannounced, pinged, and removed again without joining", () => {
-    const h = new Harness(["a", "b", "d"], settingsWith({ deadRemovalMs: 10_000, leftRemovalMs: 10_000 }));
-    h.runUntil(10_000);
-    const held = h.digestEntryOf(h.node("d")); // what a node frozen through d's failure still holds
-    h.node("d").frozen = true; // hung for good: it never answers (and pings to it are counted)
-    h.runUntil(70_000); // dead, removed, and the removal forgotten (removalMemoryMs)
-    const a = h.node("a").membership;
-    expect(a.lastKnownStatus("d")).toBeUndefined();
-    const pingsBefore = h.sent.filter((f) => f.from === "a" && f.to === "d" && f.type === MessageType.Ping).length;
-    h.deliverDigest("a", held, false);
-    expect(a.status("d")).toBe("dead");
-    expect(a.livePeers()).not.toContain("d");
-    expect(h.sent.filter((f) => f.from === "a" && f.to === "d" && f.type === MessageType.Ping).length).toBe(pingsBefore + 1);
-    h.runUntil(90_000);
-    expect(a.status("d")).toBeUndefined();
-    // It never joined again; only its second removal is reported (the state held its entries).
-    expect(h.kindsOf("a", "d")).toEqual(["joined", "suspect", "dead", "removed", "removed"]);
-    expect(h.violations).toEqual([]);
-  });
-
   test("a stale digest after removal does not re-add the node; its fresh heartbeats do", () => {
     const h = new Harness(["a", "b", "d"], settingsWith({ deadRemovalMs: 10_000 }));
     h.runUntil(10_000);
@@ -1008,7 +985,7 @@ describe("Membership: leave and removal", () => {
     h.runUntil(40_000);
     const a = h.node("a").membership;
     expect(a.status("d")).toBeUndefined();
-    h.deliverDigest("a", h.digestEntryOf(h.node("d")), false); // a peer that still holds d's old state
+    h.deliverDigest("a", h.digestEntryOf(h.node("d"))); // a peer that still holds d's old state
     h.runUntil(41_000);
     expect(a.status("d")).toBeUndefined();
     expect(h.node("a").state.nodes.has("d")).toBe(false);
@@ -1163,8 +1140,8 @@ describe("Membership: records", () => {
   test("exactly one record per transition, whatever is repeated", () => {
     const h = new Harness(["a", "b", "c"]);
     const a = h.node("a").membership;
-    a.observe("b", 1, true); // already known
-    a.observe("b", 0, true); // older generation
+    a.observe("b", 1); // already known
+    a.observe("b", 0); // older generation
     for (let i = 0; i < 5; i++) a.heartbeat("b", 1);
     h.runUntil(10_000);
     for (let i = 0; i < 5; i++) a.check();
@@ -1177,10 +1154,10 @@ describe("Membership: records", () => {
     a.markLeft("c", 1);
     a.heartbeat("c", 1);
     expect(h.kindsOf("a", "c")).toEqual(["joined", "suspect", "dead", "left"]);
-    a.observe("c", 2, false);
-    a.observe("c", 2, false);
+    a.observe("c", 2);
+    a.observe("c", 2);
     expect(h.kindsOf("a", "c")).toEqual(["joined", "suspect", "dead", "left", "joined"]);
-    a.observe("a", 9, true); // itself: never a member
+    a.observe("a", 9); // itself: never a member
     expect(a.status("a")).toBeUndefined();
     expect(h.violations).toEqual([]);
   });

@@ -63,8 +63,7 @@ export interface Member {
   /** When the current status began: the clock for suspect, dead and left timeouts. */
   sinceMs: number;
   /**
-   * False for a node first heard of as already dead or left, second-hand (held dead until it
-   * answers), or readmitted as dead: it never
+   * False for a node first heard of as already dead or left, or readmitted as dead: it never
    * joined in our view (again), so it produces no records until it joins, but its removal's.
    */
   announced: boolean;

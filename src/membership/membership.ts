@@ -138,27 +138,15 @@ export class Membership {
     this.guard.excuse(pauseMs, this.clock.now());
   }
 
-  /**
-   * The node was seen in a digest or delta: discovered, or with a new generation (a restart).
-   * `firstHand`: the frame came from the node itself, which is then alive beyond doubt.
-   */
-  observe(name: string, generation: number, firstHand: boolean): void {
+  /** The node was seen in a digest or delta: discovered, or with a new generation (a restart). */
+  observe(name: string, generation: number): void {
     if (name === this.selfName) return;
     const now = this.clock.now();
     const member = this.table.get(name);
     if (!member) {
       // A removed node at its old generation is a stale copy still circulating (the cluster state
       // does not learn it either); one really back shows it by its heartbeat (see heartbeat()).
-      if (this.hooks.removed.bars(name, generation)) return;
-      if (firstHand) {
-        this.table.admit(name, generation, now);
-        return;
-      }
-      // Second-hand, the node may be a zombie: one that crashed, was removed everywhere and
-      // forgotten, but still held by a node that was frozen or cut off through all of it. It is
-      // held as dead, unannounced (as a readmitted node), and pinged: it joins once it answers
-      // itself; one that never answers is removed again without ever having joined.
-      this.answers.pingForRevival(this.table.addUnannounced(name, generation, "dead", now), now);
+      if (!this.hooks.removed.bars(name, generation)) this.table.admit(name, generation, now);
       return;
     }
     if (generation > member.generation) this.transitions.restart(member, generation, now);
@@ -213,7 +201,7 @@ export class Membership {
       return;
     }
     if (generation < member.generation) return; // an older process's goodbye
-    if (generation > member.generation) this.observe(name, generation, false);
+    if (generation > member.generation) this.observe(name, generation);
     if (member.status !== "left") this.transitions.leave(member, now);
   }
 
