@@ -389,7 +389,6 @@ export class GossipNode {
   }
 
   private onTransition(transition: Transition): void {
-    this.peers.known(transition.node);
     this.deps.logger[transition.kind === "dead" ? "warn" : "info"](`node ${transition.node} ${transitionVerbs[transition.kind]}`, { generation: transition.generation, phi: Number(transition.phi.toFixed(2)) });
     this.emit({ type: `node-${transition.kind}`, node: transition.node, generation: transition.generation, phi: transition.phi, time: this.deps.clock.wallNow() });
   }
@@ -431,6 +430,7 @@ export class GossipNode {
   }
 
   private onPeerDown(name: string): void {
+    this.peers.disconnected(name);
     this.emit({ type: "connection-closed", node: name, time: this.deps.clock.wallNow() });
   }
 

@@ -1,5 +1,5 @@
 // Whom a node gossips with: the peers of each round, the members its push trees span, the
-// contacts the transport introduced before gossip told of them, and which peers may be dialled.
+// contacts (connected peers neither gossip nor membership knows), and which peers may be dialled.
 // With membership, live and suspect members are peers and a dead one is retried now and then;
 // without it (pure-reconciliation simulations), every known node is a peer.
 
@@ -10,8 +10,8 @@ import type { ClusterState } from "../state/index.ts";
 import type { DialPolicy } from "../transport/transport.ts";
 
 export class NodePeers implements PushMembers {
-  /** Peers the transport told of (a node that dialled us first, a seed) that gossip has not named yet. */
-  private readonly contacts = new Set<string>();
+  /** Peers with a connection the transport told of (a node that dialled us, a seed), until it closes. */
+  private readonly links = new Set<string>();
   private readonly pushMembers: PushMembers;
 
   constructor(
@@ -35,22 +35,34 @@ export class NodePeers implements PushMembers {
   forRound(count: number): string[] {
     if (!this.membership) return this.sample(count);
     const live = this.membership.livePeers();
-    for (const contact of this.contacts) if (contact !== this.state.selfName && !this.state.nodes.has(contact)) live.push(contact);
+    for (const contact of this.contacts()) live.push(contact);
     const chosen = this.random.shuffle(live).slice(0, count);
     const retry = this.membership.pickDeadPeerForRetry();
     if (retry !== undefined) chosen.push(retry);
     return chosen;
   }
 
-  /** A connection to `name` came up: gossip with it until gossip names it. */
+  /** A connection to `name` came up: gossip with it whenever nothing else knows it (contacts()). */
   connected(name: string): void {
-    // A known node is not a contact, even once removed, when it would only be dialled in vain.
-    if (this.membership?.lastKnownStatus(name) === undefined && !this.state.nodes.has(name)) this.contacts.add(name);
+    this.links.add(name);
   }
 
-  /** Membership knows `name` from now on: no longer a contact to gossip with blindly. */
-  known(name: string): void {
-    this.contacts.delete(name);
+  disconnected(name: string): void {
+    this.links.delete(name);
+  }
+
+  /**
+   * Connected peers that neither the state nor membership knows: one that dialled us before
+   * gossip named it, a seed at the start of a join, and also one known once but forgotten since.
+   * The last is what heals a split that outlasted the removal memory: both sides removed each
+   * other, forgot the removals, and only the connections (seeds are re-dialled by the transport)
+   * still join them; gossip over one makes each side learn the other anew. A removal still
+   * remembered keeps the peer out (it is dead or left: dialling it would be in vain).
+   */
+  private *contacts(): Generator<string> {
+    for (const name of this.links) {
+      if (name !== this.state.selfName && !this.state.nodes.has(name) && this.membership?.lastKnownStatus(name) === undefined) yield name;
+    }
   }
 
   /**
@@ -66,16 +78,12 @@ export class NodePeers implements PushMembers {
   /**
    * Without membership: random known nodes and contacts, never this one. Rejection sampling over
    * the state's cached name list (shared with a converged start's snapshot): a simulated node of
-   * 10,000 copies nothing per round; contacts not known yet, only at the start of a join, cost one.
+   * 10,000 copies nothing per round; contacts, only at the start of a join, cost one.
    */
   private sample(count: number): string[] {
     let names = this.state.nodes.names();
-    for (const contact of this.contacts) {
-      if (!this.state.nodes.has(contact)) {
-        names = [...names, ...[...this.contacts].filter((name) => !this.state.nodes.has(name))];
-        break;
-      }
-    }
+    const contacts = [...this.contacts()];
+    if (contacts.length > 0) names = [...names, ...contacts];
     const self = this.state.selfName;
     const chosen = new Set<string>();
     for (let attempt = 0; attempt < count * 8 && chosen.size < count && chosen.size < names.length; attempt++) {
