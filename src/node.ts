@@ -66,6 +66,8 @@ export class GossipNode {
     this.state = new ClusterState(settings.name, settings.generation, clock, {
       tombstoneGraceMs: settings.tombstoneGraceMs,
       limits: settings.limits,
+      // Only membership contacts probationary names; without it they would never become members.
+      probation: settings.membership !== null,
       ...(settings.startMembers ? { members: settings.startMembers } : {}),
     });
     this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {

@@ -45,7 +45,7 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true,
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
-  deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true,
+  deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true, maxMembers: true,
   maxConnections: true, logLevel: true, logFormat: true, app: true,
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {

@@ -39,7 +39,22 @@ export class NodePeers implements PushMembers {
     const chosen = this.random.shuffle(live).slice(0, count);
     const retry = this.membership.pickDeadPeerForRetry();
     if (retry !== undefined) chosen.push(retry);
+    const probationary = this.pickProbationary();
+    if (probationary !== undefined) chosen.push(probationary);
     return chosen;
+  }
+
+  /**
+   * One probationary name that has entries (its address among them: real nodes write it before
+   * they gossip), to contact: its SYN-ACK vouches for it first-hand (state/probation.ts). Names
+   * without entries cannot be dialled, and are left to expire.
+   */
+  private pickProbationary(): string | undefined {
+    const { probation, nodes } = this.state;
+    if (probation.size === 0) return undefined;
+    const candidates: string[] = [];
+    for (const name of probation.names()) if ((nodes.get(name)?.maxVersion ?? 0) > 0) candidates.push(name);
+    return candidates.length === 0 ? undefined : candidates[this.random.int(candidates.length)];
   }
 
   /** A connection to `name` came up: gossip with it until gossip names it. */
