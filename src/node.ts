@@ -244,6 +244,8 @@ export class GossipNode {
     const views = new Map(this.membership?.members().map((view) => [view.name, view]));
     const list: MemberInfo[] = [];
     for (const node of this.state.nodes.values()) {
+      // A probationary name is held, not a member (state/probation.ts): nodes() lists it, this does not.
+      if (this.state.isProbationary(node.name)) continue;
       const isSelf = node.name === this.name;
       const view = views.get(node.name);
       list.push({
