@@ -9,6 +9,12 @@ import type { Random } from "../random.ts";
 import type { ClusterState } from "../state/index.ts";
 import type { DialPolicy } from "../transport/transport.ts";
 
+/**
+ * Probationary names contacted per round: enough that a joiner's members are vouched for within a
+ * few rounds in a cluster of hundreds, few enough that a full probation set costs little.
+ */
+const PROBATION_CONTACTS_PER_ROUND = 16;
+
 export class NodePeers implements PushMembers {
   /** Peers the transport told of (a node that dialled us first, a seed) that gossip has not named yet. */
   private readonly contacts = new Set<string>();
@@ -39,22 +45,20 @@ export class NodePeers implements PushMembers {
     const chosen = this.random.shuffle(live).slice(0, count);
     const retry = this.membership.pickDeadPeerForRetry();
     if (retry !== undefined) chosen.push(retry);
-    const probationary = this.pickProbationary();
-    if (probationary !== undefined) chosen.push(probationary);
-    return chosen;
+    return chosen.concat(this.pickProbationary(PROBATION_CONTACTS_PER_ROUND));
   }
 
   /**
-   * One probationary name that has entries (its address among them: real nodes write it before
-   * they gossip), to contact: its SYN-ACK vouches for it first-hand (state/probation.ts). Names
-   * without entries cannot be dialled, and are left to expire.
+   * Up to `count` probationary names that have entries (their address among them: real nodes
+   * write it before they gossip), to contact: a SYN-ACK vouches for its sender first-hand
+   * (state/probation.ts). Names without entries cannot be dialled, and are left to expire.
    */
-  private pickProbationary(): string | undefined {
+  private pickProbationary(count: number): string[] {
     const { probation, nodes } = this.state;
-    if (probation.size === 0) return undefined;
+    if (probation.size === 0) return [];
     const candidates: string[] = [];
     for (const name of probation.names()) if ((nodes.get(name)?.maxVersion ?? 0) > 0) candidates.push(name);
-    return candidates.length === 0 ? undefined : candidates[this.random.int(candidates.length)];
+    return this.random.shuffle(candidates).slice(0, count);
   }
 
   /** A connection to `name` came up: gossip with it until gossip names it. */
