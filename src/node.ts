@@ -66,6 +66,8 @@ export class GossipNode {
     this.state = new ClusterState(settings.name, settings.generation, clock, {
       tombstoneGraceMs: settings.tombstoneGraceMs,
       limits: settings.limits,
+      // Only membership contacts probationary names; without it they would never become members.
+      probation: settings.membership !== null,
       ...(settings.startMembers ? { members: settings.startMembers } : {}),
     });
     this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {
@@ -242,6 +244,8 @@ export class GossipNode {
     const views = new Map(this.membership?.members().map((view) => [view.name, view]));
     const list: MemberInfo[] = [];
     for (const node of this.state.nodes.values()) {
+      // A probationary name is held, not a member (state/probation.ts): nodes() lists it, this does not.
+      if (this.state.isProbationary(node.name)) continue;
       const isSelf = node.name === this.name;
       const view = views.get(node.name);
       list.push({

@@ -46,5 +46,6 @@ export function stateLimitsOf(options: NodeOptions): StateLimits {
     maxValueBytes: options.maxValueBytes,
     maxEntriesPerNode: options.maxEntriesPerNode,
     maxGossipBytes: options.maxGossipBytes,
+    maxMembers: options.maxMembers,
   };
 }

@@ -45,7 +45,7 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true,
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
-  deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true,
+  deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true, maxMembers: true,
   maxConnections: true, logLevel: true, logFormat: true, app: true,
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
@@ -110,7 +110,7 @@ describe("options table", () => {
       }
       checked++;
     }
-    expect(checked).toBe(16); // all but maxGossipBytes and maxValueBytes, whose upper bounds depend on other options
+    expect(checked).toBe(17); // all but maxGossipBytes and maxValueBytes, whose upper bounds depend on other options
   });
 
   test("closed sets are the code's: each listed value is accepted, anything else names them all", () => {

@@ -55,6 +55,7 @@ const DEFAULTS: NodeOptions = {
   maxKeyBytes: 256,
   maxValueBytes: 65536,
   maxEntriesPerNode: 100_000,
+  maxMembers: 20_000,
   maxConnections: 1024,
   logLevel: "info",
   logFormat: "pretty",

@@ -255,6 +255,7 @@ describe("the settings each layer takes", () => {
       maxValueBytes: options.maxValueBytes,
       maxEntriesPerNode: options.maxEntriesPerNode,
       maxGossipBytes: options.maxGossipBytes,
+      maxMembers: options.maxMembers,
     });
     // The values really differ from the defaults, so a mapping that ignored its option would fail.
     expect(options.phiThreshold).not.toBe(OPTIONS.phiThreshold.default);

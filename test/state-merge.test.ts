@@ -1022,7 +1022,7 @@ describe("removed nodes: the registry and readmission", () => {
   test("a copy at the removal heartbeat or below, or of an older generation, is not learned again", () => {
     const { state } = removedX("dead");
     for (const stale of [entry("x", 3, 50), entry("x", 3, 12), entry("x", 2, 900)]) {
-      expect(applyDigest(state, [stale])).toEqual({ heartbeats: [], discovered: [], changes: [], invalidNames: [] });
+      expect(applyDigest(state, [stale])).toEqual({ heartbeats: [], discovered: [], changes: [], invalidNames: [], refusedNames: 0 });
       expect(state.nodes.has("x")).toBe(false);
     }
     // Nor by delta, at any heartbeat.
@@ -1032,7 +1032,7 @@ describe("removed nodes: the registry and readmission", () => {
 
   test("removed as dead, a heartbeat past the removal readmits it, empty, as a heartbeat; its entries come again by delta", () => {
     const { state } = removedX("dead");
-    expect(applyDigest(state, [entry("x", 3, 51, 1)])).toEqual({ heartbeats: ["x"], discovered: [], changes: [], invalidNames: [] });
+    expect(applyDigest(state, [entry("x", 3, 51, 1)])).toEqual({ heartbeats: ["x"], discovered: [], changes: [], invalidNames: [], refusedNames: 0 });
     expect(state.nodes.get("x")?.generation).toBe(3);
     expect(state.heartbeatOf("x")).toBe(51);
     expect(state.removed.statusOf("x")).toBeUndefined();

@@ -451,6 +451,15 @@ export const OPTIONS = {
     doc: "most keys one node may hold",
     settings: [{ name: "max-entries-per-node", form: "integer", placeholder: "n" }],
   },
+  maxMembers: {
+    kind: "integer",
+    scope: "node",
+    min: 16,
+    max: 1_000_000,
+    default: 20_000,
+    doc: "most members one node holds, itself and probationary names included",
+    settings: [{ name: "max-members", form: "integer", placeholder: "n" }],
+  },
   maxConnections: {
     kind: "integer",
     scope: "node",

@@ -321,7 +321,7 @@ export class GossipEngine {
   private onSyn(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
     const peerDigest = readDigest(reader, this.current.maxNameBytes);
     reader.expectEnd("syn");
-    this.learnFromDigest(peerDigest, outcome);
+    this.learnFromDigest(from, peerDigest, outcome);
     outcome.send(this.build(() => {
       // The digest goes first, so the room left for deltas is what it took (no separate sizing pass).
       this.writer.begin(MessageType.SynAck, correlationId);
@@ -334,7 +334,7 @@ export class GossipEngine {
 
   private onSynAck(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
     const peerDigest = readDigest(reader, this.current.maxNameBytes);
-    this.learnFromDigest(peerDigest, outcome);
+    this.learnFromDigest(from, peerDigest, outcome);
     this.mergeFrom(from, reader, false, outcome);
     const selection = this.select(peerDigest, this.current.maxGossipBytes);
     if (selection.deltas.length === 0) return;
@@ -387,9 +387,9 @@ export class GossipEngine {
     return { peers, frames: this.writer.finish(), parts };
   }
 
-  private learnFromDigest(digest: Parameters<typeof applyDigest>[1], outcome: OutcomeBuilder): void {
+  private learnFromDigest(from: string, digest: Parameters<typeof applyDigest>[1], outcome: OutcomeBuilder): void {
     // The versions the peer holds are known from now on, for the oldest-waiting-first share.
-    const learnt = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined);
+    const learnt = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined, from);
     outcome.addDiscovered(learnt.discovered);
     outcome.addHeartbeats(learnt.heartbeats);
     outcome.addChanges(learnt.changes);
@@ -405,7 +405,7 @@ export class GossipEngine {
     reader.expectEnd("deltas");
     let received = decoded.skipped.length;
     for (const delta of decoded.deltas) received += delta.entries.length;
-    const merged = mergeDeltas(this.state, decoded.deltas);
+    const merged = mergeDeltas(this.state, decoded.deltas, from);
     if (this.flow.enabled) {
       // Stamp the versions that just arrived, for the oldest-waiting-first share.
       for (const delta of decoded.deltas) {

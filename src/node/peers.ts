@@ -9,6 +9,12 @@ import type { Random } from "../random.ts";
 import type { ClusterState } from "../state/index.ts";
 import type { DialPolicy } from "../transport/transport.ts";
 
+/**
+ * Probationary names contacted per round: enough that a joiner's members are vouched for within a
+ * few rounds in a cluster of hundreds, few enough that a full probation set costs little.
+ */
+const PROBATION_CONTACTS_PER_ROUND = 16;
+
 export class NodePeers implements PushMembers {
   /** Peers with a connection the transport told of (a node that dialled us, a seed), until it closes. */
   private readonly links = new Set<string>();
@@ -39,7 +45,20 @@ export class NodePeers implements PushMembers {
     const chosen = this.random.shuffle(live).slice(0, count);
     const retry = this.membership.pickDeadPeerForRetry();
     if (retry !== undefined) chosen.push(retry);
-    return chosen;
+    return chosen.concat(this.pickProbationary(PROBATION_CONTACTS_PER_ROUND));
+  }
+
+  /**
+   * Up to `count` probationary names that have entries (their address among them: real nodes
+   * write it before they gossip), to contact: a SYN-ACK vouches for its sender first-hand
+   * (state/probation.ts). Names without entries cannot be dialled, and are left to expire.
+   */
+  private pickProbationary(count: number): string[] {
+    const { probation, nodes } = this.state;
+    if (probation.size === 0) return [];
+    const candidates: string[] = [];
+    for (const name of probation.names()) if ((nodes.get(name)?.maxVersion ?? 0) > 0) candidates.push(name);
+    return this.random.shuffle(candidates).slice(0, count);
   }
 
   /** A connection to `name` came up: gossip with it whenever nothing else knows it (contacts()). */

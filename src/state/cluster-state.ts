@@ -5,6 +5,7 @@ import { type DigestEntry, entrySize, nodeDeltaHeaderSize } from "../codec/index
 import type { ChangeRecord, EntrySnapshot } from "./changes.ts";
 import { MemberTable, type MemberSnapshot } from "./member-table.ts";
 import { entryId, NodeState, type Entry } from "./node-state.ts";
+import { Probation, NEW_MEMBERS_PER_PEER_ROUND, probationLimit } from "./probation.ts";
 import { RemovedNodes, type RemovedAs } from "./removed-nodes.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
 import { validateWrite, WriteError } from "./validate-write.ts";
@@ -25,6 +26,8 @@ export interface StateLimits {
   maxEntriesPerNode: number;
   /** Gossip message budget: a single entry must fit in one message on its own. */
   maxGossipBytes: number;
+  /** Most members held, this node and probationary names included (probation.ts). */
+  maxMembers: number;
 }
 
 export interface ClusterStateOptions {
@@ -36,6 +39,11 @@ export interface ClusterStateOptions {
    * the generations match, and empty otherwise (a restart).
    */
   members?: MemberSnapshot;
+  /**
+   * Names learned second-hand stay probationary until contacted first-hand (probation.ts). Nodes
+   * with membership turn it on; without membership nothing would ever contact them.
+   */
+  probation?: boolean;
 }
 
 export const defaultStateLimits: StateLimits = {
@@ -43,6 +51,7 @@ export const defaultStateLimits: StateLimits = {
   maxValueBytes: 64 * 1024,
   maxEntriesPerNode: 100_000,
   maxGossipBytes: 256 * 1024,
+  maxMembers: 20_000,
 };
 
 /** Writes accepted but not applied yet, as checkSet() must count them. */
@@ -61,6 +70,10 @@ export class ClusterState {
   readonly nodes: MemberTable;
   /** Nodes removed from the cluster, remembered for a while (the only such registry). */
   readonly removed = new RemovedNodes();
+  /** Names learned second-hand, not contacted yet (empty unless options.probation). */
+  readonly probation: Probation;
+  /** New names each peer introduced this round (NEW_MEMBERS_PER_PEER_ROUND). */
+  private readonly introducedThisRound = new Map<string, number>();
 
   constructor(
     selfName: string,
@@ -72,6 +85,7 @@ export class ClusterState {
     this.self = known?.generation === generation ? known.clone() : new NodeState(selfName, generation);
     this.nodes = new MemberTable(options.members ?? null);
     this.nodes.set(selfName, this.self);
+    this.probation = new Probation(probationLimit(options.limits.maxMembers));
   }
 
   get selfName(): string {
@@ -140,9 +154,48 @@ export class ClusterState {
     return changeRecord(kind, this.selfName, existing, existing, true, tombstone.writtenAt);
   }
 
+  /** Starts a round: this node's heartbeat advances, and each peer may introduce new names again. */
   bumpHeartbeat(): void {
     const slot = this.nodes.slotOf(this.selfName);
     this.nodes.setHeartbeatAt(slot, this.nodes.heartbeatAt(slot) + 1);
+    this.introducedThisRound.clear();
+  }
+
+  /**
+   * Adds `name`, heard of from peer `from` (a digest or delta), within the member limits
+   * (probation.ts): its slot, or -1 when refused this time. The peer's word for itself is
+   * first-hand: a member at once, for which a probationary name makes room in a full table.
+   * Anything else comes in probationary (with probation on); the longest-waiting probationary
+   * name makes room when their set is full.
+   */
+  learn(name: string, generation: number, from: string): number {
+    const introduced = this.introducedThisRound.get(from) ?? 0;
+    if (introduced >= NEW_MEMBERS_PER_PEER_ROUND) return -1;
+    const firstHand = name === from;
+    const full = this.nodes.size >= this.options.limits.maxMembers;
+    if (this.probation.size > 0 && (firstHand ? full : this.probation.size >= this.probation.limit)) this.dropProbationary(this.probation.oldest()!);
+    if (this.nodes.size >= this.options.limits.maxMembers) return -1;
+    this.introducedThisRound.set(from, introduced + 1);
+    if (this.options.probation && !firstHand) this.probation.admit(name, this.heartbeatOf(this.selfName));
+    return this.nodes.set(name, new NodeState(name, generation));
+  }
+
+  /**
+   * First-hand word of `name` (its own digest entry): a probationary name becomes a member. True
+   * when it was probationary (membership must learn of it now).
+   */
+  promote(name: string): boolean {
+    return this.probation.size > 0 && this.probation.release(name);
+  }
+
+  /** Whether `name` is held on probation, unknown to membership. */
+  isProbationary(name: string): boolean {
+    return this.probation.size > 0 && this.probation.has(name);
+  }
+
+  private dropProbationary(name: string): void {
+    this.probation.release(name);
+    this.nodes.delete(name);
   }
 
   /** The highest heartbeat counter known of a node (0 for an unknown one). */
@@ -160,7 +213,8 @@ export class ClusterState {
       digest.push({
         node: node.name,
         generation: node.generation,
-        heartbeat: nodes.heartbeatAt(slot),
+        // Heartbeat 0: "known, not vouched for" (probation.ts); no node learns a new name from it.
+        heartbeat: this.isProbationary(node.name) ? 0 : nodes.heartbeatAt(slot),
         maxVersion: node.maxVersion,
         collectedUpTo: node.collectedUpTo,
       });
@@ -268,6 +322,7 @@ export class ClusterState {
       }
     }
     this.removed.forgetExpired(now);
+    for (const name of this.probation.expired(this.heartbeatOf(this.selfName))) this.dropProbationary(name);
     return changes;
   }
 

@@ -17,7 +17,7 @@ import { type DigestEntry, isValidNodeName, type NodeDelta, type WireEntry } fro
 import type { ChangeRecord } from "./changes.ts";
 import { changeRecord, type ClusterState } from "./cluster-state.ts";
 import type { MemberTable } from "./member-table.ts";
-import { entryId, NodeState, type Entry } from "./node-state.ts";
+import { entryId, type Entry, type NodeState } from "./node-state.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
 import { isKnownValueType } from "./values.ts";
 
@@ -33,6 +33,8 @@ export interface DigestOutcome {
   changes: ChangeRecord[];
   /** Unknown names that break the node-name rule, never learned (nodeNameProblem() says why, for the log). */
   invalidNames: string[];
+  /** Unknown names not learned this time: past the member limits (probation.ts). */
+  refusedNames: number;
 }
 
 /**
@@ -52,9 +54,13 @@ export const EMPTY_GENERATION_HEARTBEATS = 5;
  */
 export type VersionsSeen = (node: NodeState, maxVersion: number) => void;
 
-/** Learns heartbeats and new nodes (or generations) from a peer's digest. */
-export function applyDigest(state: ClusterState, digest: readonly DigestEntry[], onVersionsSeen?: VersionsSeen): DigestOutcome {
-  const outcome: DigestOutcome = { heartbeats: [], discovered: [], changes: [], invalidNames: [] };
+/**
+ * Learns heartbeats and new nodes (or generations) from the digest of peer `from`. Probationary
+ * names (probation.ts) are held but reported neither as discovered nor by heartbeat: membership
+ * learns of one when the peer's own entry vouches for it first-hand.
+ */
+export function applyDigest(state: ClusterState, digest: readonly DigestEntry[], onVersionsSeen?: VersionsSeen, from = ""): DigestOutcome {
+  const outcome: DigestOutcome = { heartbeats: [], discovered: [], changes: [], invalidNames: [], refusedNames: 0 };
   const nodes = state.nodes;
   for (const seen of digest) {
     if (seen.node === state.selfName) {
@@ -72,25 +78,33 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
         outcome.invalidNames.push(seen.node);
         continue;
       }
-      slot = nodes.set(seen.node, new NodeState(seen.node, seen.generation));
+      // Heartbeat 0 is how a node lists a name it does not vouch for (probation.ts).
+      if (state.options.probation && seen.heartbeat === 0 && seen.node !== from) continue;
+      slot = state.learn(seen.node, seen.generation, from);
+      if (slot < 0) {
+        outcome.refusedNames++;
+        continue;
+      }
       nodes.setHeartbeatAt(slot, seen.heartbeat);
-      outcome.discovered.push(seen.node);
+      reportDiscovered(state, seen.node, outcome.discovered);
       seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
       continue;
     }
     const node = nodes.at(slot)!;
+    const promoted = seen.node === from && state.promote(seen.node);
     if (seen.generation > node.generation) {
       replace(nodes, slot, seen.generation, 0, seen.maxVersion);
       nodes.setHeartbeatAt(slot, seen.heartbeat);
-      outcome.discovered.push(seen.node);
+      reportDiscovered(state, seen.node, outcome.discovered);
       finishEmptyReplacement(nodes, slot, outcome.changes);
       seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
       continue;
     }
+    if (promoted) outcome.discovered.push(seen.node);
     if (seen.generation !== node.generation) continue;
     if (seen.heartbeat > nodes.heartbeatAt(slot)) {
       nodes.setHeartbeatAt(slot, seen.heartbeat);
-      outcome.heartbeats.push(seen.node);
+      if (!state.isProbationary(seen.node)) outcome.heartbeats.push(seen.node);
     }
     if (node.replaced) {
       // A replacement waits for the highest version anyone reported of the new state.
@@ -100,6 +114,11 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
     seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
   }
   return outcome;
+}
+
+/** Membership learns of a member, never of a probationary name. */
+function reportDiscovered(state: ClusterState, name: string, discovered: string[]): void {
+  if (!state.isProbationary(name)) discovered.push(name);
 }
 
 /**
@@ -142,11 +161,12 @@ export interface MergeOutcome {
   discovered: string[];
 }
 
-export function mergeDeltas(state: ClusterState, deltas: readonly NodeDelta[]): MergeOutcome {
+/** Applies the deltas peer `from` sent; new nodes among them are learned within the member limits (ClusterState.learn). */
+export function mergeDeltas(state: ClusterState, deltas: readonly NodeDelta[], from = ""): MergeOutcome {
   const outcome: MergeOutcome = { changes: [], applied: 0, skipped: 0, refused: 0, refusedNodes: [], discovered: [] };
   for (const delta of deltas) {
     try {
-      mergeNodeDelta(state, delta, outcome);
+      mergeNodeDelta(state, delta, from, outcome);
     } catch {
       // A delta that breaks an invariant (bad value bytes, say) must not stop the others.
       outcome.skipped += delta.entries.length;
@@ -155,7 +175,7 @@ export function mergeDeltas(state: ClusterState, deltas: readonly NodeDelta[]): 
   return outcome;
 }
 
-function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOutcome): void {
+function mergeNodeDelta(state: ClusterState, delta: NodeDelta, from: string, outcome: MergeOutcome): void {
   if (delta.node === state.selfName || state.isRemoved(delta.node, delta.generation)) {
     outcome.skipped += delta.entries.length;
     return;
@@ -163,8 +183,12 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOut
   const nodes = state.nodes;
   let slot = nodes.slotOf(delta.node);
   if (slot < 0) {
-    slot = nodes.set(delta.node, new NodeState(delta.node, delta.generation));
-    outcome.discovered.push(delta.node);
+    slot = state.learn(delta.node, delta.generation, from);
+    if (slot < 0) {
+      outcome.skipped += delta.entries.length;
+      return;
+    }
+    reportDiscovered(state, delta.node, outcome.discovered);
   }
   if (delta.generation < nodes.at(slot)!.generation) {
     outcome.skipped += delta.entries.length;
@@ -178,7 +202,7 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, outcome: MergeOut
     // A restart heard of first through a delta (an ACK or a push ahead of any digest): the
     // membership must learn of the new generation now, or it would later remove the old one
     // and, with it, the new one this state holds.
-    if (restarted) outcome.discovered.push(delta.node);
+    if (restarted) reportDiscovered(state, delta.node, outcome.discovered);
   } else if (delta.fromVersion === 0 && missedCollection) {
     node.collectedUpTo = delta.collectedUpTo;
   }
