@@ -311,6 +311,9 @@ export class GossipNode {
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
+    for (const dropped of this.state.takeDroppedProbationary()) {
+      this.emit({ type: "node-removed", node: dropped.name, generation: dropped.generation, phi: 0, time: this.deps.clock.wallNow() });
+    }
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);

@@ -72,6 +72,7 @@ export class ClusterState {
   readonly removed = new RemovedNodes();
   /** Names learned second-hand, not contacted yet (empty unless options.probation). */
   readonly probation: Probation;
+  private readonly droppedProbationary: { name: string; generation: number }[] = [];
   /** New names each peer introduced this round (NEW_MEMBERS_PER_PEER_ROUND). */
   private readonly introducedThisRound = new Map<string, number>();
 
@@ -195,7 +196,16 @@ export class ClusterState {
 
   private dropProbationary(name: string): void {
     this.probation.release(name);
+    const node = this.nodes.get(name);
+    // Its entries may have been reported (they replicate on probation): the owner is told of the
+    // drop, as of any removal, so that what it was told stays what the state holds.
+    if (node && node.entries.size > 0) this.droppedProbationary.push({ name, generation: node.generation });
     this.nodes.delete(name);
+  }
+
+  /** Probationary names that held entries and were dropped since the last call. */
+  takeDroppedProbationary(): { name: string; generation: number }[] {
+    return this.droppedProbationary.length === 0 ? [] : this.droppedProbationary.splice(0);
   }
 
   /** The highest heartbeat counter known of a node (0 for an unknown one). */
