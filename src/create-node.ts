@@ -11,7 +11,16 @@ import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
 import type { Value } from "./state/index.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
+import type { AppliedResult } from "./node/applied.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
+
+/** How long waitApplied() waits when not told. */
+export const DEFAULT_APPLIED_TIMEOUT_MS = 10_000;
+
+export interface WaitAppliedOptions {
+  /** Give up after this long (ms, default 10 s): the result then lists the members missing. */
+  timeoutMs?: number;
+}
 
 export interface CreateNodeExtras {
   /** Where log lines go; silent by default (the CLI passes a consola logger). */
@@ -30,6 +39,12 @@ export interface Node {
   stop(): Promise<void>;
   set(group: string, key: string, value: Value, options?: SetOptions): number;
   delete(group: string, key: string): boolean;
+  /**
+   * Resolves once every live member holds `version` of this node's state (omitted or 0: every
+   * write made so far, cluster config changes included), or at the timeout with `applied: false`
+   * and the members `missing`. Never rejects once started.
+   */
+  waitApplied(version?: number, options?: WaitAppliedOptions): Promise<AppliedResult>;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
   entries(node: string): EntryInfo[];
@@ -124,6 +139,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     stop: () => node.stop(),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
+    waitApplied: (version, waitOptions) => node.waitApplied(version ?? 0, waitOptions?.timeoutMs ?? DEFAULT_APPLIED_TIMEOUT_MS),
     get: (name, group, key) => node.get(name, group, key),
     getEntry: (name, group, key) => node.getEntry(name, group, key),
     entries: (name) => node.entries(name),

@@ -13,6 +13,7 @@ import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } f
 import type { EngineOutcome } from "./gossip/outcome.ts";
 import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
+import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
 import { NodePeers } from "./node/peers.ts";
 import {
@@ -53,6 +54,8 @@ export class GossipNode {
   private readonly ticker: RoundTicker;
   private running = false;
   private config: ClusterConfigDocument;
+  /** Which members hold which version of this node's state, for waitApplied(). */
+  private readonly applied: AppliedTracker;
 
   constructor(
     readonly settings: NodeSettings,
@@ -76,6 +79,10 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
+    this.applied = new AppliedTracker(clock, {
+      liveMembers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
+      latestVersion: () => (this.engine.heldWrites().next().done ? this.state.self.maxVersion : undefined),
+    });
     const onTick = (dueMs: number, nowMs: number): void => {
       if (!this.health.tick(dueMs, nowMs) || !this.membership) return;
       logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
@@ -145,6 +152,7 @@ export class GossipNode {
     }
     this.ticker.stop();
     this.membership?.stop();
+    this.applied.cancelAll();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -166,6 +174,20 @@ export class GossipNode {
     if (!outcome) return false;
     this.apply(outcome);
     return true;
+  }
+
+  /**
+   * Resolves once every live member holds `version` of this node's state (0: every
+   * write made so far, those flow control holds back included), or after timeoutMs with the
+   * members that have not reported holding it. Never rejects. See node/applied.ts for the meaning.
+   */
+  waitApplied(version: number, timeoutMs: number): Promise<AppliedResult> {
+    if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`waitApplied: version must be a whole number >= 0, got ${version}`);
+    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`waitApplied: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (version > this.state.self.maxVersion && this.engine.heldWrites().next().done) {
+      throw new RangeError(`waitApplied: version ${version} was not written by ${this.name} (its latest is ${this.state.self.maxVersion})`);
+    }
+    return this.applied.wait(version, timeoutMs);
   }
 
   get(node: string, group: string, key: string): Value | undefined {
@@ -294,7 +316,13 @@ export class GossipNode {
   /** A round: membership checks first (suspicion, probes, heartbeats to watchers), then the exchange. */
   private round(): void {
     this.membership?.check();
-    this.apply(this.engine.round(this.peers.forRound(this.engine.settings.fanout)));
+    const peers = this.peers.forRound(this.engine.settings.fanout);
+    this.apply(this.engine.round(peers));
+    if (this.applied.pending > 0) {
+      this.applied.check(); // the live set may have shrunk, or held writes been published
+      const nudge = this.applied.toNudge().filter((name) => !peers.includes(name));
+      if (nudge.length > 0) this.apply(this.engine.syn(nudge));
+    }
   }
 
   /**
@@ -310,6 +338,7 @@ export class GossipNode {
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
+    if (outcome.senderHolds !== undefined && from !== "") this.applied.report(from, outcome.senderHolds);
     for (const batch of outcome.sends) {
       for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
     }

@@ -132,7 +132,8 @@ export function commandHelp(command: Command): string {
   if (NODE_COMMANDS.includes(command)) {
     const flags = formatFlagHelp("client")
       .split("\n")
-      .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line));
+      .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line))
+      .filter((line) => command === "set" || command === "config" || !/^\s+--wait\b/.test(line));
     sections.push("", "Flags:", ...flags, "", CLIENT_ENV);
   }
   return sections.join("\n");
