@@ -12,6 +12,7 @@ import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./setting
 import type { Value } from "./state/index.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import type { AppliedResult } from "./node/applied.ts";
+import type { BroadcastOptions } from "./node/user-events.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
 
 /** How long waitApplied() waits when not told. */
@@ -45,6 +46,8 @@ export interface Node {
    * and the members `missing`. Never rejects once started.
    */
   waitApplied(version?: number, options?: WaitAppliedOptions): Promise<AppliedResult>;
+  /** Sends a user event to every live node (once each, this one included); returns its Lamport time. */
+  broadcast(name: string, payload?: Uint8Array | string, options?: BroadcastOptions): number;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
   entries(node: string): EntryInfo[];
@@ -139,6 +142,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     stop: () => node.stop(),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
+    broadcast: (name, payload, broadcastOptions) => node.broadcast(name, payload ?? new Uint8Array(0), broadcastOptions),
     waitApplied: (version, waitOptions) => node.waitApplied(version ?? 0, waitOptions?.timeoutMs ?? DEFAULT_APPLIED_TIMEOUT_MS),
     get: (name, group, key) => node.get(name, group, key),
     getEntry: (name, group, key) => node.getEntry(name, group, key),

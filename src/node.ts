@@ -5,7 +5,7 @@
 // injected, so the same class runs over TCP in production and over the in-memory network in the
 // simulator (src/sim), which builds every simulated node from this class.
 
-import { DecodeError, type Frame } from "./codec/index.ts";
+import { DecodeError, type Frame, MessageType } from "./codec/index.ts";
 import { type Clock, RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
@@ -15,6 +15,7 @@ import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
+import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
 import { NodePeers } from "./node/peers.ts";
 import {
   RESERVED_GROUP,
@@ -56,6 +57,7 @@ export class GossipNode {
   private config: ClusterConfigDocument;
   /** Which members hold which version of this node's state, for waitApplied(). */
   private readonly applied: AppliedTracker;
+  private readonly userEvents: UserEvents;
 
   constructor(
     readonly settings: NodeSettings,
@@ -79,6 +81,16 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
+    this.userEvents = new UserEvents({
+      selfName: settings.name,
+      generation: settings.generation,
+      clock,
+      maxNameBytes: settings.gossip.maxNameBytes,
+      livePeers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
+      shuffle: (items) => random.shuffle(items),
+      send: (peer, frame) => void deps.transport.send(peer, frame),
+      deliver: (event) => this.emit(event),
+    });
     this.applied = new AppliedTracker(clock, {
       liveMembers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
       latestVersion: () => (this.engine.heldWrites().next().done ? this.state.self.maxVersion : undefined),
@@ -188,6 +200,12 @@ export class GossipNode {
       throw new RangeError(`waitApplied: version ${version} was not written by ${this.name} (its latest is ${this.state.self.maxVersion})`);
     }
     return this.applied.wait(version, timeoutMs);
+  }
+
+  /** Sends a user event to every live node (node/user-events.ts); returns its Lamport time. */
+  broadcast(name: string, payload: Uint8Array | string, options?: BroadcastOptions): number {
+    if (!this.running) throw new Error(`cannot broadcast user event ${JSON.stringify(name)}: node ${this.name} is not running`);
+    return this.userEvents.broadcast(name, payload, options);
   }
 
   get(node: string, group: string, key: string): Value | undefined {
@@ -431,6 +449,10 @@ export class GossipNode {
       return;
     }
     try {
+      if (frame.type === MessageType.UserEvent) {
+        this.userEvents.receive(from, frame.body);
+        return;
+      }
       if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
         this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }

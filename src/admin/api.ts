@@ -7,10 +7,12 @@
 //   GET    /v1/state/{node}/{group}/{key} {value, type, version}, or 404
 //   PUT    /v1/keys/{group}/{key}?type=&ttl=&wait=   body = the value → {version} (+ wait, see wait-param.ts)
 //   DELETE /v1/keys/{group}/{key}         {deleted: true}, or 404
+//   POST   /v1/user-events/{name}?coalesce=true   body = the payload → {ltime}
 //   GET    /v1/config, PATCH /v1/config?wait=   the cluster config document {version, origin, settings}
 // Values are shown as json.ts describes (int as a string of digits, bytes as base64).
 
 import type { Server } from "bun";
+import { MAX_USER_EVENT_PAYLOAD_BYTES } from "../codec/index.ts";
 import { OptionsError } from "../config/schema.ts";
 import type { Node } from "../create-node.ts";
 import { RESERVED_GROUP } from "../state/index.ts";
@@ -123,6 +125,22 @@ export class AdminApi {
     checkGroup(group);
     if (!this.node.delete(group, key)) throw new HttpError(404, `this node has no entry ${JSON.stringify(group)}/${JSON.stringify(key)}`);
     return jsonResponse({ deleted: true });
+  }
+
+  /** Broadcasts a user event; 400 for a bad name or payload, 429 past the rate limit. */
+  async userEvent(request: Request, url: URL, name: string): Promise<Response> {
+    for (const parameter of url.searchParams.keys()) {
+      if (parameter !== "coalesce") throw new HttpError(400, `unknown query parameter ${JSON.stringify(parameter)} (known: coalesce)`);
+    }
+    const coalesce = url.searchParams.get("coalesce");
+    if (coalesce !== null && coalesce !== "true" && coalesce !== "false") throw new HttpError(400, `coalesce must be true or false; got ${JSON.stringify(coalesce.slice(0, 40))}`);
+    const payload = await readBody(request, MAX_USER_EVENT_PAYLOAD_BYTES);
+    try {
+      return jsonResponse({ ltime: this.node.broadcast(name, payload, { coalesce: coalesce === "true" }) });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      throw new HttpError(error.message.startsWith("user event rate limit") ? 429 : 400, error.message);
+    }
   }
 
   config(): Response {

@@ -42,7 +42,7 @@ export interface AdminServer {
   stop(): Promise<void>;
 }
 
-type Method = "GET" | "PUT" | "DELETE" | "PATCH";
+type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 
 interface RouteCall {
   request: Request;
@@ -90,6 +90,7 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
         DELETE: ({ params }) => api.delete(params.group!, params.key!),
       },
     },
+    { path: "/v1/user-events/:name", handlers: { POST: ({ request, url, params }) => api.userEvent(request, url, params.name!) } },
     { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request, url, server }) => api.patchConfig(request, url, server) } },
     {
       path: "/v1/events",

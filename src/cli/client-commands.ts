@@ -1,6 +1,6 @@
 // Subcommands that talk to a running node through its client port (the admin HTTP API):
 //   members | get <node> <group> <key> | set <group> <key> <value> | delete <group> <key>
-//   keys [node] | watch | config show | config set key=value... | health
+//   keys [node] | watch | config show | config set key=value... | event <name> [payload] | health
 // set and config set take --wait DURATION: answer once every live member holds the write; exit 1
 // naming the members that do not when the wait runs out.
 // With --json (or --format json), each prints the node's answer as JSON instead of text.
@@ -16,6 +16,7 @@ export interface ClientFlags {
   type?: string;
   ttlMs?: number;
   waitMs?: number;
+  coalesce?: boolean;
   json?: boolean;
   format?: "text" | "json";
 }
@@ -79,6 +80,13 @@ export async function runClientCommand(command: string, positionals: string[], f
     case "watch":
       expectArgs(positionals, [] as const, "watch");
       return api.watch("/v1/events", out);
+    case "event": {
+      if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`event needs <name> [payload], got ${positionals.length} argument(s)`);
+      const [name, payload = ""] = positionals as [string, string?];
+      const query = flags.coalesce === true ? "?coalesce=true" : "";
+      const result = (await api.json("POST", `/v1/user-events/${path(name)}${query}`, payload)) as { ltime: number };
+      return json ? printJson({ name, ...result }) : out(`sent event ${name} (ltime ${result.ltime})`);
+    }
     case "config": {
       const [action, ...assignments] = positionals;
       if (action === "show") {

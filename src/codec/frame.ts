@@ -26,6 +26,8 @@ export const MessageType = {
   Push: 12,
   /** Flow-control rates, sent beside SYN and SYN-ACK; nodes that do not know it skip it. */
   Flow: 13,
+  /** An application event broadcast to every node (user-event.ts); nodes that do not know it skip it. */
+  UserEvent: 14,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
