@@ -12,7 +12,17 @@ import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./setting
 import type { Value } from "./state/index.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import { Keyring } from "./transport/keyring.ts";
+import type { AppliedResult } from "./node/applied.ts";
+import type { BroadcastOptions } from "./node/user-events.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
+
+/** How long waitApplied() waits when not told. */
+export const DEFAULT_APPLIED_TIMEOUT_MS = 10_000;
+
+export interface WaitAppliedOptions {
+  /** Give up after this long (ms, default 10 s): the result then lists the members missing. */
+  timeoutMs?: number;
+}
 
 export interface CreateNodeExtras {
   /** Where log lines go; silent by default (the CLI passes a consola logger). */
@@ -31,6 +41,14 @@ export interface Node {
   stop(): Promise<void>;
   set(group: string, key: string, value: Value, options?: SetOptions): number;
   delete(group: string, key: string): boolean;
+  /**
+   * Resolves once every live member holds `version` of this node's state (omitted or 0: every
+   * write made so far, cluster config changes included), or at the timeout with `applied: false`
+   * and the members `missing`. Never rejects once started.
+   */
+  waitApplied(version?: number, options?: WaitAppliedOptions): Promise<AppliedResult>;
+  /** Sends a user event to every live node (once each, this one included); returns its Lamport time. */
+  broadcast(name: string, payload?: Uint8Array | string, options?: BroadcastOptions): number;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
   entries(node: string): EntryInfo[];
@@ -126,6 +144,8 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     stop: () => node.stop(),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
+    broadcast: (name, payload, broadcastOptions) => node.broadcast(name, payload ?? new Uint8Array(0), broadcastOptions),
+    waitApplied: (version, waitOptions) => node.waitApplied(version ?? 0, waitOptions?.timeoutMs ?? DEFAULT_APPLIED_TIMEOUT_MS),
     get: (name, group, key) => node.get(name, group, key),
     getEntry: (name, group, key) => node.getEntry(name, group, key),
     entries: (name) => node.entries(name),

@@ -74,7 +74,22 @@ export interface ErrorEvent {
   time: number;
 }
 
-export type GossipEvent = EntryEvent | NodeEvent | ConfigEvent | OverloadEvent | ConnectionEvent | ErrorEvent;
+/** An application event from node.broadcast(), raised once on every live node (the origin included). */
+export interface UserEvent {
+  type: "user-event";
+  /** The node that broadcast it. */
+  node: string;
+  name: string;
+  payload: Uint8Array;
+  /** The origin's Lamport time when it broadcast. */
+  ltime: number;
+  coalesce: boolean;
+  /** True on the node that broadcast it. */
+  local: boolean;
+  time: number;
+}
+
+export type GossipEvent = EntryEvent | NodeEvent | ConfigEvent | OverloadEvent | ConnectionEvent | ErrorEvent | UserEvent;
 export type GossipEventType = GossipEvent["type"];
 /** The event shape for one type. Extract<> would give never: several shapes cover many types. */
 export type EventOf<T extends GossipEventType> = DistributeEvent<GossipEvent, T>;
@@ -99,6 +114,7 @@ export const EventType = {
   ConnectionClosed: "connection-closed",
   ConnectionRefused: "connection-refused",
   Error: "error",
+  UserEvent: "user-event",
 } as const satisfies Record<string, GossipEventType>;
 
 export class EventBus {

@@ -5,7 +5,7 @@
 // injected, so the same class runs over TCP in production and over the in-memory network in the
 // simulator (src/sim), which builds every simulated node from this class.
 
-import { DecodeError, type Frame } from "./codec/index.ts";
+import { DecodeError, type Frame, MessageType } from "./codec/index.ts";
 import { type Clock, RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
@@ -13,7 +13,9 @@ import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } f
 import type { EngineOutcome } from "./gossip/outcome.ts";
 import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
+import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
+import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
 import { NodePeers } from "./node/peers.ts";
 import {
   RESERVED_GROUP,
@@ -53,6 +55,9 @@ export class GossipNode {
   private readonly ticker: RoundTicker;
   private running = false;
   private config: ClusterConfigDocument;
+  /** Which members hold which version of this node's state, for waitApplied(). */
+  private readonly applied: AppliedTracker;
+  private readonly userEvents: UserEvents;
 
   constructor(
     readonly settings: NodeSettings,
@@ -78,6 +83,20 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
+    this.userEvents = new UserEvents({
+      selfName: settings.name,
+      generation: settings.generation,
+      clock,
+      maxNameBytes: settings.gossip.maxNameBytes,
+      livePeers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
+      shuffle: (items) => random.shuffle(items),
+      send: (peer, frame) => void deps.transport.send(peer, frame),
+      deliver: (event) => this.emit(event),
+    });
+    this.applied = new AppliedTracker(clock, {
+      liveMembers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
+      latestVersion: () => (this.engine.heldWrites().next().done ? this.state.self.maxVersion : undefined),
+    });
     const onTick = (dueMs: number, nowMs: number): void => {
       if (!this.health.tick(dueMs, nowMs) || !this.membership) return;
       logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
@@ -147,6 +166,7 @@ export class GossipNode {
     }
     this.ticker.stop();
     this.membership?.stop();
+    this.applied.cancelAll();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -168,6 +188,26 @@ export class GossipNode {
     if (!outcome) return false;
     this.apply(outcome);
     return true;
+  }
+
+  /**
+   * Resolves once every live member holds `version` of this node's state (0: every
+   * write made so far, those flow control holds back included), or after timeoutMs with the
+   * members that have not reported holding it. Never rejects. See node/applied.ts for the meaning.
+   */
+  waitApplied(version: number, timeoutMs: number): Promise<AppliedResult> {
+    if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`waitApplied: version must be a whole number >= 0, got ${version}`);
+    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`waitApplied: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (version > this.state.self.maxVersion && this.engine.heldWrites().next().done) {
+      throw new RangeError(`waitApplied: version ${version} was not written by ${this.name} (its latest is ${this.state.self.maxVersion})`);
+    }
+    return this.applied.wait(version, timeoutMs);
+  }
+
+  /** Sends a user event to every live node (node/user-events.ts); returns its Lamport time. */
+  broadcast(name: string, payload: Uint8Array | string, options?: BroadcastOptions): number {
+    if (!this.running) throw new Error(`cannot broadcast user event ${JSON.stringify(name)}: node ${this.name} is not running`);
+    return this.userEvents.broadcast(name, payload, options);
   }
 
   get(node: string, group: string, key: string): Value | undefined {
@@ -298,7 +338,13 @@ export class GossipNode {
   /** A round: membership checks first (suspicion, probes, heartbeats to watchers), then the exchange. */
   private round(): void {
     this.membership?.check();
-    this.apply(this.engine.round(this.peers.forRound(this.engine.settings.fanout)));
+    const peers = this.peers.forRound(this.engine.settings.fanout);
+    this.apply(this.engine.round(peers));
+    if (this.applied.pending > 0) {
+      this.applied.check(); // the live set may have shrunk, or held writes been published
+      const nudge = this.applied.toNudge().filter((name) => !peers.includes(name));
+      if (nudge.length > 0) this.apply(this.engine.syn(nudge));
+    }
   }
 
   /**
@@ -317,6 +363,7 @@ export class GossipNode {
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
+    if (outcome.senderHolds !== undefined && from !== "") this.applied.report(from, outcome.senderHolds);
     for (const batch of outcome.sends) {
       for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
     }
@@ -408,6 +455,10 @@ export class GossipNode {
       return;
     }
     try {
+      if (frame.type === MessageType.UserEvent) {
+        this.userEvents.receive(from, frame.body);
+        return;
+      }
       if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
         this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }

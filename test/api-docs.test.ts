@@ -50,14 +50,14 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
   name: true, generation: true, options: true, address: true, start: true, stop: true, set: true, delete: true,
-  get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
+  waitApplied: true, broadcast: true, get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
   clusterConfig: true, updateClusterConfig: true, running: true, stats: true, inspect: true,
 };
 const EVENT_TYPES: Record<GossipEventType, true> = {
   "entry-added": true, "entry-updated": true, "entry-deleted": true, "entry-expired": true,
   "node-joined": true, "node-suspect": true, "node-alive": true, "node-dead": true, "node-left": true, "node-removed": true,
   "config-changed": true, "gossip-overload": true, "connection-opened": true, "connection-closed": true,
-  "connection-refused": true, error: true,
+  "connection-refused": true, error: true, "user-event": true,
 };
 
 describe("options table", () => {

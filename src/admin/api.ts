@@ -5,11 +5,14 @@
 //   GET    /v1/members                    [{name, address, state, phi, generation, heartbeat, heartbeatAgeMs, maxVersion}]
 //   GET    /v1/state                      {node: {group: {key: {value, type, version}}}}
 //   GET    /v1/state/{node}/{group}/{key} {value, type, version}, or 404
-//   PUT    /v1/keys/{group}/{key}?type=&ttl=   body = the value → {version}
+//   PUT    /v1/keys/{group}/{key}?type=&ttl=&wait=   body = the value → {version} (+ wait, see wait-param.ts)
 //   DELETE /v1/keys/{group}/{key}         {deleted: true}, or 404
-//   GET    /v1/config, PATCH /v1/config   the cluster config document {version, origin, settings}
+//   POST   /v1/user-events/{name}?coalesce=true   body = the payload → {ltime}
+//   GET    /v1/config, PATCH /v1/config?wait=   the cluster config document {version, origin, settings}
 // Values are shown as json.ts describes (int as a string of digits, bytes as base64).
 
+import type { Server } from "bun";
+import { MAX_USER_EVENT_PAYLOAD_BYTES } from "../codec/index.ts";
 import { OptionsError } from "../config/schema.ts";
 import type { Node } from "../create-node.ts";
 import { RESERVED_GROUP } from "../state/index.ts";
@@ -19,6 +22,7 @@ import { HttpError, JSON_HEADERS, jsonResponse, parseJsonBody, readBody } from "
 import { entryJson } from "./json.ts";
 import { parseTtl, parseTypeName, parseValue, valueTypeByName } from "./value-input.ts";
 import { SOFTWARE_VERSION } from "./version.ts";
+import { parseWait, respondWhenApplied } from "./wait-param.ts";
 
 // A body may exceed the largest value a little (JSON spacing, a number's text), never by more.
 const VALUE_BODY_SLACK_BYTES = 4096;
@@ -88,11 +92,12 @@ export class AdminApi {
     return jsonResponse(entryJson(entry));
   }
 
-  async put(request: Request, url: URL, group: string, key: string): Promise<Response> {
+  async put(request: Request, url: URL, server: Server<undefined>, group: string, key: string): Promise<Response> {
     checkGroup(group);
     for (const name of url.searchParams.keys()) {
-      if (name !== "type" && name !== "ttl") throw new HttpError(400, `unknown query parameter ${JSON.stringify(name)} (known: type, ttl)`);
+      if (name !== "type" && name !== "ttl" && name !== "wait") throw new HttpError(400, `unknown query parameter ${JSON.stringify(name)} (known: type, ttl, wait)`);
     }
+    const waitMs = parseWait(url);
     const typeName = parseTypeName(url.searchParams.get("type"));
     const ttl = parseTtl(url.searchParams.get("ttl"));
     const value = parseValue(typeName, await readBody(request, this.valueBodyLimit));
@@ -105,12 +110,15 @@ export class AdminApi {
     }
     const limit = this.node.options.maxValueBytes;
     if (encodedBytes > limit) throw new HttpError(413, `a ${typeName} value of ${encodedBytes} bytes is larger than maxValueBytes (${limit})`);
+    let version: number;
     try {
-      return jsonResponse({ version: this.node.set(group, key, value, ttl === undefined ? { type } : { type, ttl }) });
+      version = this.node.set(group, key, value, ttl === undefined ? { type } : { type, ttl });
     } catch (error) {
       if (error instanceof WriteError) throw new HttpError(400, error.message);
       throw error;
     }
+    if (waitMs === undefined) return jsonResponse({ version });
+    return await respondWhenApplied(this.node, version, { version }, waitMs, request, server);
   }
 
   delete(group: string, key: string): Response {
@@ -119,14 +127,35 @@ export class AdminApi {
     return jsonResponse({ deleted: true });
   }
 
+  /** Broadcasts a user event; 400 for a bad name or payload, 429 past the rate limit. */
+  async userEvent(request: Request, url: URL, name: string): Promise<Response> {
+    for (const parameter of url.searchParams.keys()) {
+      if (parameter !== "coalesce") throw new HttpError(400, `unknown query parameter ${JSON.stringify(parameter)} (known: coalesce)`);
+    }
+    const coalesce = url.searchParams.get("coalesce");
+    if (coalesce !== null && coalesce !== "true" && coalesce !== "false") throw new HttpError(400, `coalesce must be true or false; got ${JSON.stringify(coalesce.slice(0, 40))}`);
+    const payload = await readBody(request, MAX_USER_EVENT_PAYLOAD_BYTES);
+    try {
+      return jsonResponse({ ltime: this.node.broadcast(name, payload, { coalesce: coalesce === "true" }) });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      throw new HttpError(error.message.startsWith("user event rate limit") ? 429 : 400, error.message);
+    }
+  }
+
   config(): Response {
     return jsonResponse(this.node.clusterConfig());
   }
 
-  async patchConfig(request: Request): Promise<Response> {
+  async patchConfig(request: Request, url: URL, server: Server<undefined>): Promise<Response> {
+    for (const name of url.searchParams.keys()) {
+      if (name !== "wait") throw new HttpError(400, `unknown query parameter ${JSON.stringify(name)} (known: wait)`);
+    }
+    const waitMs = parseWait(url);
     const patch = parseJsonBody(await readBody(request, CONFIG_BODY_LIMIT_BYTES));
+    let document: ReturnType<Node["updateClusterConfig"]>;
     try {
-      return jsonResponse(this.node.updateClusterConfig(patch as Record<string, unknown>));
+      document = this.node.updateClusterConfig(patch as Record<string, unknown>);
     } catch (error) {
       // The schema (OptionsError) and the node (a cluster name change) refuse patches by
       // throwing; nothing else in updateClusterConfig depends on the request.
@@ -134,6 +163,9 @@ export class AdminApi {
       if (error instanceof Error) throw new HttpError(400, `config change refused: ${error.message}`);
       throw error;
     }
+    if (waitMs === undefined) return jsonResponse(document);
+    // The document is a reserved entry of this node: every write so far includes it.
+    return await respondWhenApplied(this.node, 0, { ...document }, waitMs, request, server);
   }
 }
 

@@ -42,7 +42,7 @@ export interface AdminServer {
   stop(): Promise<void>;
 }
 
-type Method = "GET" | "PUT" | "DELETE" | "PATCH";
+type Method = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 
 interface RouteCall {
   request: Request;
@@ -86,11 +86,12 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
     {
       path: "/v1/keys/:group/:key",
       handlers: {
-        PUT: ({ request, url, params }) => api.put(request, url, params.group!, params.key!),
+        PUT: ({ request, url, params, server }) => api.put(request, url, server, params.group!, params.key!),
         DELETE: ({ params }) => api.delete(params.group!, params.key!),
       },
     },
-    { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request }) => api.patchConfig(request) } },
+    { path: "/v1/user-events/:name", handlers: { POST: ({ request, url, params }) => api.userEvent(request, url, params.name!) } },
+    { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request, url, server }) => api.patchConfig(request, url, server) } },
     {
       path: "/v1/events",
       acceptsQueryToken: true,

@@ -27,9 +27,12 @@ export class AdminClient {
     return new AdminClient(address ?? DEFAULT_CLIENT, token, address === undefined);
   }
 
-  /** The JSON answer of a request; a ClientError saying why when the node refuses it. */
-  async json(method: string, route: string, body?: string): Promise<unknown> {
-    const response = await this.request(method, route, body);
+  /**
+   * The JSON answer of a request; a ClientError saying why when the node refuses it. `waitMs`:
+   * the node answers only after waiting this long at most (?wait=), on top of the usual deadline.
+   */
+  async json(method: string, route: string, body?: string, waitMs = 0): Promise<unknown> {
+    const response = await this.request(method, route, body, waitMs);
     const text = await response.text();
     let parsed: unknown;
     try {
@@ -76,11 +79,11 @@ export class AdminClient {
     return new ClientError(reason);
   }
 
-  private async request(method: string, route: string, body?: string): Promise<Response> {
+  private async request(method: string, route: string, body?: string, waitMs = 0): Promise<Response> {
     const headers: Record<string, string> = {};
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     // The event stream stays open for as long as the user watches; anything else answers at once.
-    const signal = route === "/v1/events" ? null : AbortSignal.timeout(10_000);
+    const signal = route === "/v1/events" ? null : AbortSignal.timeout(10_000 + waitMs);
     try {
       return await fetch(`${this.base}${route}`, { method, headers, ...(body !== undefined ? { body } : {}), signal });
     } catch (error) {

@@ -1,17 +1,22 @@
 // Subcommands that talk to a running node through its client port (the admin HTTP API):
 //   members | get <node> <group> <key> | set <group> <key> <value> | delete <group> <key>
-//   keys [node] | watch | config show | config set key=value... | health
+//   keys [node] | watch | config show | config set key=value... | event <name> [payload] | health
+// set and config set take --wait DURATION: answer once every live member holds the write; exit 1
+// naming the members that do not when the wait runs out.
 // With --json (or --format json), each prints the node's answer as JSON instead of text.
 // Exit codes: 0 ok, 2 usage error, 1 the node could not be reached or refused the request.
 
 import { UsageError } from "../config/flags.ts";
-import { AdminClient } from "./admin-client.ts";
+import type { AppliedResult } from "../node/applied.ts";
+import { AdminClient, ClientError } from "./admin-client.ts";
 
 export interface ClientFlags {
   client?: string;
   token?: string;
   type?: string;
   ttlMs?: number;
+  waitMs?: number;
+  coalesce?: boolean;
   json?: boolean;
   format?: "text" | "json";
 }
@@ -41,10 +46,11 @@ export async function runClientCommand(command: string, positionals: string[], f
       const type = flags.type ?? "string";
       const query = new URLSearchParams({ type });
       if (flags.ttlMs !== undefined) query.set("ttl", String(Math.round(flags.ttlMs)));
-      const result = (await api.json("PUT", `/v1/keys/${path(group)}/${path(key)}?${query}`, value)) as { version: number };
-      if (json) return printJson({ group, key, type, version: result.version });
-      out(`set ${group}/${key} (${type}, version ${result.version})`);
-      return;
+      if (flags.waitMs !== undefined) query.set("wait", `${flags.waitMs}ms`);
+      const result = (await api.json("PUT", `/v1/keys/${path(group)}/${path(key)}?${query}`, value, flags.waitMs)) as { version: number; wait?: AppliedResult };
+      if (json) printJson({ group, key, type, version: result.version, ...(result.wait ? { wait: result.wait } : {}) });
+      else out(`set ${group}/${key} (${type}, version ${result.version})`);
+      return reportWait(result.wait, json, out);
     }
     case "delete": {
       const [group, key] = expectArgs(positionals, ["group", "key"] as const, "delete");
@@ -74,6 +80,13 @@ export async function runClientCommand(command: string, positionals: string[], f
     case "watch":
       expectArgs(positionals, [] as const, "watch");
       return api.watch("/v1/events", out);
+    case "event": {
+      if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`event needs <name> [payload], got ${positionals.length} argument(s)`);
+      const [name, payload = ""] = positionals as [string, string?];
+      const query = flags.coalesce === true ? "?coalesce=true" : "";
+      const result = (await api.json("POST", `/v1/user-events/${path(name)}${query}`, payload)) as { ltime: number };
+      return json ? printJson({ name, ...result }) : out(`sent event ${name} (ltime ${result.ltime})`);
+    }
     case "config": {
       const [action, ...assignments] = positionals;
       if (action === "show") {
@@ -88,13 +101,24 @@ export async function runClientCommand(command: string, positionals: string[], f
           if (equals <= 0) throw new UsageError(`config set: "${assignment}" is not key=value`);
           patch[assignment.slice(0, equals)] = parseLoose(assignment.slice(equals + 1));
         }
-        return printJson(await api.json("PATCH", "/v1/config", JSON.stringify(patch)));
+        const route = flags.waitMs === undefined ? "/v1/config" : `/v1/config?wait=${flags.waitMs}ms`;
+        const result = (await api.json("PATCH", route, JSON.stringify(patch), flags.waitMs)) as { wait?: AppliedResult };
+        printJson(result);
+        return reportWait(result.wait, true, out);
       }
       throw new UsageError("command config needs show or set");
     }
     default:
       throw new UsageError(`unknown command ${command}`);
   }
+}
+
+/** After --wait: a line saying who holds the write; a ClientError (exit 1) naming who does not. */
+function reportWait(wait: AppliedResult | undefined, json: boolean, out: (line: string) => void): void {
+  if (wait === undefined) return;
+  const seconds = (wait.elapsedMs / 1000).toFixed(1);
+  if (!wait.applied) throw new ClientError(`not applied everywhere after ${seconds}s: ${wait.missing.join(", ")} did not confirm version ${wait.version} (${wait.holding.length} member(s) did)`);
+  if (!json) out(`applied on every live member (${wait.holding.length}) in ${seconds}s`);
 }
 
 /** Exactly these positionals: a stray word (`members foo`) is a usage error, not silently dropped. */

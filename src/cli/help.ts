@@ -54,6 +54,11 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     summary: "print the node's events as JSON lines until interrupted",
     details: "Exits 1 with a message when the node goes away.",
   },
+  event: {
+    usage: "<name> [payload]",
+    summary: "broadcast a user event to every live node",
+    details: "Every live node raises it once (goferbroke watch shows it). Names are at most 128 bytes,\npayloads at most 8 KiB; --coalesce lets nodes that fall behind keep only the latest of the name.",
+  },
   config: {
     usage: "show | set key=value...",
     summary: "show or change the cluster config",
@@ -132,7 +137,9 @@ export function commandHelp(command: Command): string {
   if (NODE_COMMANDS.includes(command)) {
     const flags = formatFlagHelp("client")
       .split("\n")
-      .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line));
+      .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line))
+      .filter((line) => command === "set" || command === "config" || !/^\s+--wait\b/.test(line))
+      .filter((line) => command === "event" || !/^\s+--coalesce\b/.test(line));
     sections.push("", "Flags:", ...flags, "", CLIENT_ENV);
   }
   return sections.join("\n");

@@ -28,6 +28,8 @@ export const MessageType = {
   Flow: 13,
   /** After a keyring handshake, every frame travels inside SEALED records (src/transport/sealed-frames.ts). */
   Sealed: 14,
+  /** An application event broadcast to every node (user-event.ts); nodes that do not know it skip it. */
+  UserEvent: 15,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

@@ -25,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "health", "help", "version"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "event", "health", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 /** The commands that talk to a node (help and version answer locally). */
 export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
@@ -52,7 +52,10 @@ export interface ParsedCommandLine {
 // The flags
 
 /** Which invocations a flag belongs to: running a node, any client command, only `set`, or all. */
-type Scope = "node" | "client" | "set" | "any";
+type Scope = "node" | "client" | "set" | "write" | "event" | "any";
+
+/** The commands a flag of a command-specific scope applies to: "write" is every command that writes. */
+const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config"], event: ["event"] };
 
 type Flags = Record<string, unknown>;
 
@@ -241,6 +244,8 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   { long: "json", scope: "client", help: "print the node's answer as JSON", store: boolean("json") },
   { long: "format", value: "text|json", scope: "client", help: "output format (as serf's -format)", store: choice("format", ["text", "json"]) },
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
+  { long: "coalesce", scope: "event", help: "nodes that fall behind keep only the latest event of this name", store: boolean("coalesce") },
+  { long: "wait", value: "duration", scope: "write", help: "answer once every live member holds the write, or after this long (exit 1 then)", store: duration("waitMs") },
 ];
 
 const SPEC_BY_SHORT = new Map(FLAG_SPECS.flatMap((spec) => (spec.short ? [[spec.short, spec] as const] : [])));
@@ -356,13 +361,14 @@ function readArguments(argv: readonly string[]): { given: GivenFlag[]; positiona
 
 function checkScope(spec: FlagSpec, flag: string, command: Command | null): void {
   if (spec.scope === "any") return;
+  const commands = SCOPE_COMMANDS[spec.scope];
   if (command === null) {
     if (spec.scope === "node") return;
-    const where = spec.scope === "set" ? "the command set" : `the commands ${NODE_COMMANDS.join(", ")}`;
+    const where = commands ? `the command${commands.length > 1 ? "s" : ""} ${commands.join(", ")}` : `the commands ${NODE_COMMANDS.join(", ")}`;
     throw new UsageError(`flag ${flag} only applies to ${where}`, flag);
   }
-  if (spec.scope === "client" || (spec.scope === "set" && command === "set")) return;
-  const only = spec.scope === "set" ? " (only to set)" : spec.scope === "node" ? " (only when running a node)" : "";
+  if (spec.scope === "client" || commands?.includes(command)) return;
+  const only = commands ? ` (only to ${commands.join(", ")})` : spec.scope === "node" ? " (only when running a node)" : "";
   throw new UsageError(`flag ${flag} does not apply to command ${command}${only}`, flag);
 }
 

@@ -160,6 +160,16 @@ export class GossipEngine {
     return outcome;
   }
 
+  /**
+   * A SYN outside the round to each of `peers`: their SYN-ACK tells what they hold of this node
+   * and their ACK brings them what they lack (the node asks members it waits on, see node/applied.ts).
+   */
+  syn(peers: readonly string[]): EngineOutcome {
+    const outcome = new OutcomeBuilder();
+    if (peers.length > 0) this.sendSyn(peers, outcome);
+    return outcome;
+  }
+
   /** One gossip round, with a SYN to each of `peers` (the node chose them: live ones, a contact, now and then a dead one). */
   round(peers: readonly string[]): EngineOutcome {
     const outcome = new OutcomeBuilder();
@@ -174,7 +184,11 @@ export class GossipEngine {
     this.announcePublished(flow.published, outcome);
     outcome.overload = flow.report;
     if (this.arrivals.size > this.state.nodes.size) this.arrivals.retain((name) => this.state.nodes.has(name));
-    if (peers.length === 0) return outcome;
+    if (peers.length > 0) this.sendSyn(peers, outcome);
+    return outcome;
+  }
+
+  private sendSyn(peers: readonly string[], outcome: OutcomeBuilder): void {
     const digest = this.state.digest();
     const correlationId = this.correlationId();
     outcome.send(this.build(() => {
@@ -182,7 +196,6 @@ export class GossipEngine {
       writeDigest(this.writer, digest);
       return this.finishBatch(peers, "syn", correlationId);
     }));
-    return outcome;
   }
 
   /**
@@ -388,6 +401,12 @@ export class GossipEngine {
   }
 
   private learnFromDigest(from: string, digest: Parameters<typeof applyDigest>[1], outcome: OutcomeBuilder): void {
+    const self = this.state.self;
+    for (const entry of digest) {
+      if (entry.node !== self.name) continue;
+      if (entry.generation === self.generation) outcome.senderHolds = entry.maxVersion;
+      break;
+    }
     // The versions the peer holds are known from now on, for the oldest-waiting-first share.
     const learnt = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined, from);
     outcome.addDiscovered(learnt.discovered);

@@ -29,6 +29,11 @@ export interface EngineOutcome {
   readonly overload: OverloadReport | undefined;
   /** The peer sent bytes that do not decode; the node decides what to do about it. */
   readonly protocolError: DecodeError | undefined;
+  /**
+   * The highest version of this node's own state (this generation) the frame's sender holds, as
+   * its digest says: how the node learns that its writes were applied everywhere, at no extra cost.
+   */
+  readonly senderHolds: number | undefined;
 }
 
 /** A local set or delete: what it changed, and what else the engine decided. */
@@ -52,6 +57,7 @@ export class OutcomeBuilder implements EngineOutcome {
   discovered: readonly string[] = NONE;
   overload: OverloadReport | undefined = undefined;
   protocolError: DecodeError | undefined = undefined;
+  senderHolds: number | undefined = undefined;
 
   send(batch: OutgoingBatch): void {
     this.sends = append(this.sends, [batch]);
