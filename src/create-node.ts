@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
 import type { Value } from "./state/index.ts";
+import type { ForceLeaveOptions } from "./node/force-leave.ts";
 import { NodeSnapshots, type SnapshotSource } from "./node/snapshots.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
@@ -32,6 +33,12 @@ export interface Node {
    * there counts); gossip then learns the rest of their cluster. Throws on a malformed address.
    */
   join(addresses: readonly string[]): Promise<number>;
+  /**
+   * Marks a failed or dead member left on every node (a versioned fact that survives partitions);
+   * `prune` also removes it at once. Throws ForceLeaveError for an unknown member, this node, or
+   * a live member unless `force` is given.
+   */
+  forceLeave(name: string, options?: ForceLeaveOptions): void;
   /** Graceful leave: announced to the cluster, queued frames flushed, sockets closed. */
   stop(): Promise<void>;
   set(group: string, key: string, value: Value, options?: SetOptions): number;
@@ -144,6 +151,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       await node.stop();
     },
     join: (addresses) => transport.join(addresses),
+    forceLeave: (name, leaveOptions) => node.forceLeave(name, leaveOptions),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
     get: (name, group, key) => node.get(name, group, key),

@@ -2,6 +2,7 @@
 export { createNode, type CreateNodeExtras, type Node, type StateView } from "./create-node.ts";
 export { EventType, type EventHandler, type EventOf, type GossipEvent, type GossipEventType, type EntryEvent, type NodeEvent, type ConfigEvent, type ConnectionEvent, type OverloadEvent, type ErrorEvent } from "./events.ts";
 export type { EntryInfo, MemberInfo, SetOptions, ClusterConfigDocument, NodeStats, StoredEntry } from "./node.ts";
+export { ForceLeaveError, type ForceLeaveOptions } from "./node/force-leave.ts";
 export type { FlowControlStatus } from "./gossip/flow-control.ts";
 export { ValueType, WriteError, type Value, type ValueTypeName } from "./state/index.ts";
 export { OptionsError, type NodeOptions, type NodeOptionsInput } from "./config/schema.ts";

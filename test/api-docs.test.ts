@@ -50,7 +50,7 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   maxConnections: true, logLevel: true, logFormat: true, app: true,
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
-  name: true, generation: true, options: true, address: true, start: true, join: true, stop: true, set: true, delete: true,
+  name: true, generation: true, options: true, address: true, start: true, join: true, forceLeave: true, stop: true, set: true, delete: true,
   get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
   clusterConfig: true, updateClusterConfig: true, running: true, stats: true, inspect: true,
 };

@@ -124,8 +124,8 @@ describe("data directory", () => {
       damage();
       const node = await startNode({ name: `damaged-${what}`, flags: [`--data-dir=${dir}`] });
       await waitHealthy(node);
-      const line = logLines(node).find((entry) => /ignored the snapshot/.test(String(entry.message)));
-      expect(String(line?.message ?? `no warning in:\n${node.output()}`)).toMatch(reason);
+      const line = logLines(node).find((entry) => /ignored the snapshot/.test(entry.msg));
+      expect(line?.msg ?? `no warning in:\n${node.output()}`).toMatch(reason);
       // Started without it: a fresh generation from the clock, not the damaged file's.
       expect(await generationOf(node)).toBeLessThan(generation);
       await stopNode(node);

@@ -42,7 +42,7 @@ export interface AdminServer {
   stop(): Promise<void>;
 }
 
-type Method = "GET" | "PUT" | "DELETE" | "PATCH";
+type Method = "GET" | "PUT" | "DELETE" | "PATCH" | "POST";
 
 interface RouteCall {
   request: Request;
@@ -90,6 +90,8 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
         DELETE: ({ params }) => api.delete(params.group!, params.key!),
       },
     },
+    { path: "/v1/join", handlers: { POST: ({ request }) => api.join(request) } },
+    { path: "/v1/force-leave", handlers: { POST: ({ request }) => api.forceLeave(request) } },
     { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request }) => api.patchConfig(request) } },
     {
       path: "/v1/events",

@@ -25,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "health", "help", "version"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "health", "join", "force-leave", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 /** The commands that talk to a node (help and version answer locally). */
 export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
@@ -51,8 +51,10 @@ export interface ParsedCommandLine {
 // ---------------------------------------------------------------------------------------------
 // The flags
 
-/** Which invocations a flag belongs to: running a node, any client command, only `set`, or all. */
-type Scope = "node" | "client" | "set" | "any";
+/** Which invocations a flag belongs to: running a node, any client command, one command, or all. */
+type Scope = "node" | "client" | "any" | CommandScope;
+/** The commands with flags of their own. */
+type CommandScope = "set" | "force-leave";
 
 type Flags = Record<string, unknown>;
 
@@ -241,6 +243,8 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   { long: "json", scope: "client", help: "print the node's answer as JSON", store: boolean("json") },
   { long: "format", value: "text|json", scope: "client", help: "output format (as serf's -format)", store: choice("format", ["text", "json"]) },
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
+  { long: "prune", scope: "force-leave", help: "also remove the member from every node at once", store: boolean("prune") },
+  { long: "force", scope: "force-leave", help: "force out a member that is alive", store: boolean("force") },
 ];
 
 const SPEC_BY_SHORT = new Map(FLAG_SPECS.flatMap((spec) => (spec.short ? [[spec.short, spec] as const] : [])));
@@ -356,13 +360,14 @@ function readArguments(argv: readonly string[]): { given: GivenFlag[]; positiona
 
 function checkScope(spec: FlagSpec, flag: string, command: Command | null): void {
   if (spec.scope === "any") return;
+  const onlyFor = spec.scope === "node" || spec.scope === "client" ? null : spec.scope;
   if (command === null) {
     if (spec.scope === "node") return;
-    const where = spec.scope === "set" ? "the command set" : `the commands ${NODE_COMMANDS.join(", ")}`;
+    const where = onlyFor ? `the command ${onlyFor}` : `the commands ${NODE_COMMANDS.join(", ")}`;
     throw new UsageError(`flag ${flag} only applies to ${where}`, flag);
   }
-  if (spec.scope === "client" || (spec.scope === "set" && command === "set")) return;
-  const only = spec.scope === "set" ? " (only to set)" : spec.scope === "node" ? " (only when running a node)" : "";
+  if (spec.scope === "client" || onlyFor === command) return;
+  const only = onlyFor ? ` (only to ${onlyFor})` : spec.scope === "node" ? " (only when running a node)" : "";
   throw new UsageError(`flag ${flag} does not apply to command ${command}${only}`, flag);
 }
 
