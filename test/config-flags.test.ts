@@ -235,14 +235,14 @@ describe("subcommands", () => {
 
   test("unknown commands and flags in the wrong place", () => {
     expect(usageError(["memebers"]).message).toBe(
-      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, help, version',
+      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, health, join, force-leave, help, version',
     );
     expect(usageError(["get", "-nodeAddr=127.0.0.1:1"]).message).toBe(
       "flag -nodeAddr does not apply to command get (only when running a node)",
     );
     expect(usageError(["get", "--ttl=1s"]).message).toBe("flag --ttl does not apply to command get (only to set)");
     expect(usageError(["-c", "127.0.0.1:5000"]).message).toBe(
-      "flag -c only applies to the commands members, get, set, delete, keys, watch, config",
+      "flag -c only applies to the commands members, get, set, delete, keys, watch, config, health, join, force-leave",
     );
   });
 });
