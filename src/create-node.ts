@@ -10,6 +10,8 @@ import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
 import type { Value } from "./state/index.ts";
+import type { ForceLeaveOptions } from "./node/force-leave.ts";
+import { NodeSnapshots, type SnapshotSource } from "./node/snapshots.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import { Keyring } from "./transport/keyring.ts";
 import type { AppliedResult } from "./node/applied.ts";
@@ -37,6 +39,17 @@ export interface Node {
   /** "host:port" other nodes dial (available after start()). */
   readonly address: string;
   start(): Promise<void>;
+  /**
+   * Dials each "host:port" once and resolves with how many answered (a peer already connected
+   * there counts); gossip then learns the rest of their cluster. Throws on a malformed address.
+   */
+  join(addresses: readonly string[]): Promise<number>;
+  /**
+   * Marks a failed or dead member left on every node (a versioned fact that survives partitions);
+   * `prune` also removes it at once. Throws ForceLeaveError for an unknown member, this node, or
+   * a live member unless `force` is given.
+   */
+  forceLeave(name: string, options?: ForceLeaveOptions): void;
   /** Graceful leave: announced to the cluster, queued frames flushed, sockets closed. */
   stop(): Promise<void>;
   set(group: string, key: string, value: Value, options?: SetOptions): number;
@@ -82,7 +95,9 @@ export interface StateView {
 export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtras = {}): Node {
   const options = parseNodeOptions(input);
   const logger = extras.logger ?? silentLogger;
-  const generation = options.generation ?? Date.now();
+  // With a data directory the generation is a counter that survives restarts and clock steps.
+  const snapshots = options.dataDir === undefined ? null : new NodeSnapshots(options.dataDir, options.restoreEntries, logger, options.generation, Date.now());
+  const generation = snapshots?.generation ?? options.generation ?? Date.now();
   const random = createRandom(randomSeed());
   const [host, port] = splitAddress(options.address);
   const transport = new TcpTransport({
@@ -92,6 +107,8 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     listen: { host, port },
     ...(options.advertise ? { advertiseAddress: options.advertise } : {}),
     seeds: options.seeds,
+    remembered: snapshots?.rememberedAddresses(options.name) ?? [],
+    retryLogIntervalMs: options.retryLogIntervalMs,
     maxFrameBytes: options.maxFrameBytes,
     maxConnections: options.maxConnections,
     ...(options.secret ? { secret: options.secret } : {}),
@@ -130,6 +147,12 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     entries: (name) => node.storedEntries(name),
     entry: (name, group, key) => node.storedEntry(name, group, key),
   };
+  const snapshotSource: SnapshotSource = {
+    name: options.name,
+    members: () => node.members(),
+    storedEntries: (name) => node.storedEntries(name),
+    set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
+  };
   return {
     name: options.name,
     generation,
@@ -139,9 +162,16 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     },
     start: async () => {
       await assertNodeNetwork(options);
+      snapshots?.beforeStart(snapshotSource);
       await node.start();
+      snapshots?.started(snapshotSource);
     },
-    stop: () => node.stop(),
+    stop: async () => {
+      if (node.isRunning) snapshots?.stopping(snapshotSource);
+      await node.stop();
+    },
+    join: (addresses) => transport.join(addresses),
+    forceLeave: (name, leaveOptions) => node.forceLeave(name, leaveOptions),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
     broadcast: (name, payload, broadcastOptions) => node.broadcast(name, payload ?? new Uint8Array(0), broadcastOptions),

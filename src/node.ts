@@ -16,6 +16,7 @@ import { Membership, type MemberStatus, type MembershipSettings, type Transition
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
 import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
+import { type ForceLeaveFact, type ForceLeaveOptions, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { NodePeers } from "./node/peers.ts";
 import {
   RESERVED_GROUP,
@@ -210,6 +211,20 @@ export class GossipNode {
     return this.userEvents.broadcast(name, payload, options);
   }
 
+  /**
+   * Marks a failed or dead member left on every node, as a versioned fact of this node's that
+   * survives partitions (node/force-leave.ts); with prune, every node also removes it at once.
+   * Throws ForceLeaveError for an unknown member, this node, or a live member without force.
+   */
+  forceLeave(name: string, options: ForceLeaveOptions = {}): void {
+    const generation = checkForceLeave(name, this.name, this.state.nodes.get(name)?.generation, this.membership?.status(name), options);
+    const fact = { node: name, generation, prune: options.prune === true };
+    // Kept as long as a dead member is: past that, every node has removed it anyway.
+    this.state.set(RESERVED_GROUP, forceLeaveKey(name), encodeForceLeave(fact), this.membership!.settings.deadRemovalMs);
+    this.applyForceLeave(fact);
+    this.apply(this.engine.announce(RESERVED_GROUP, forceLeaveKey(name)));
+  }
+
   get(node: string, group: string, key: string): Value | undefined {
     return this.getEntry(node, group, key)?.value;
   }
@@ -400,7 +415,16 @@ export class GossipNode {
       this.membership?.markLeft(change.node, this.state.nodes.get(change.node)?.generation ?? 0);
     } else if (change.key === CONFIG_KEY) {
       this.considerConfig(change.node, change.current);
+    } else {
+      const fact = decodeForceLeave(change.key, change.current);
+      if (fact) this.applyForceLeave(fact);
     }
+  }
+
+  private applyForceLeave(fact: ForceLeaveFact): void {
+    if (!this.membership || fact.node === this.name) return;
+    this.membership.markLeft(fact.node, fact.generation);
+    if (fact.prune) this.membership.removeLeft(fact.node);
   }
 
   private considerConfig(from: string, snapshot: EntrySnapshot): void {

@@ -39,6 +39,8 @@ const DEFAULTS: NodeOptions = {
   clusterNetwork: "LOCAL",
   clientBind: "127.0.0.1",
   clientInsecure: false,
+  restoreEntries: false,
+  retryLogIntervalMs: 30_000,
   gossipIntervalMs: 1000,
   fanout: 1,
   maxGossipBytes: 262144,

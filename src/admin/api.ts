@@ -9,12 +9,15 @@
 //   DELETE /v1/keys/{group}/{key}         {deleted: true}, or 404
 //   POST   /v1/user-events/{name}?coalesce=true   body = the payload → {ltime}
 //   GET    /v1/config, PATCH /v1/config?wait=   the cluster config document {version, origin, settings}
+//   POST   /v1/join                       body {addresses: ["host:port", …]} → {reached, addresses}
+//   POST   /v1/force-leave                body {node, prune?, force?} → {node, prune}; 409 for a live member without force
 // Values are shown as json.ts describes (int as a string of digits, bytes as base64).
 
 import type { Server } from "bun";
 import { MAX_USER_EVENT_PAYLOAD_BYTES } from "../codec/index.ts";
 import { OptionsError } from "../config/schema.ts";
 import type { Node } from "../create-node.ts";
+import { ForceLeaveError } from "../node/force-leave.ts";
 import { RESERVED_GROUP } from "../state/index.ts";
 import { stateDumpStream } from "./state-stream.ts";
 import { WriteError, encodeValue } from "../state/index.ts";
@@ -26,6 +29,9 @@ import { parseWait, respondWhenApplied } from "./wait-param.ts";
 
 // A body may exceed the largest value a little (JSON spacing, a number's text), never by more.
 const VALUE_BODY_SLACK_BYTES = 4096;
+// A join names at most as many addresses as the seed list may hold.
+const MAX_JOIN_ADDRESSES = 256;
+const OPS_BODY_LIMIT_BYTES = 64 * 1024;
 // A config patch holds at most the `app` object (64 KiB as JSON) and a few numbers.
 const CONFIG_BODY_LIMIT_BYTES = 128 * 1024;
 
@@ -147,6 +153,31 @@ export class AdminApi {
     return jsonResponse(this.node.clusterConfig());
   }
 
+  async join(request: Request): Promise<Response> {
+    const addresses = joinAddresses(parseJsonBody(await readBody(request, OPS_BODY_LIMIT_BYTES)));
+    try {
+      return jsonResponse({ reached: await this.node.join(addresses), addresses });
+    } catch (error) {
+      if (error instanceof RangeError) throw new HttpError(400, error.message);
+      throw error;
+    }
+  }
+
+  async forceLeave(request: Request): Promise<Response> {
+    const body = parseJsonBody(await readBody(request, OPS_BODY_LIMIT_BYTES)) as { node?: unknown; prune?: unknown; force?: unknown } | null;
+    const { node, prune = false, force = false } = body ?? {};
+    if (typeof node !== "string" || typeof prune !== "boolean" || typeof force !== "boolean") {
+      throw new HttpError(400, 'body must be {"node": "name", "prune": false, "force": false} (prune and force optional)');
+    }
+    try {
+      this.node.forceLeave(node, { prune, force });
+    } catch (error) {
+      if (!(error instanceof ForceLeaveError)) throw error;
+      throw new HttpError(/is not known/.test(error.message) ? 404 : 409, error.message);
+    }
+    return jsonResponse({ node, prune });
+  }
+
   async patchConfig(request: Request, url: URL, server: Server<undefined>): Promise<Response> {
     for (const name of url.searchParams.keys()) {
       if (name !== "wait") throw new HttpError(400, `unknown query parameter ${JSON.stringify(name)} (known: wait)`);
@@ -167,6 +198,15 @@ export class AdminApi {
     // The document is a reserved entry of this node: every write so far includes it.
     return await respondWhenApplied(this.node, 0, { ...document }, waitMs, request, server);
   }
+}
+
+/** The body of POST /v1/join: {addresses: [...]} with 1 to MAX_JOIN_ADDRESSES host:port strings. */
+function joinAddresses(body: unknown): string[] {
+  const addresses = (body as { addresses?: unknown })?.addresses;
+  if (!Array.isArray(addresses) || addresses.length === 0 || addresses.length > MAX_JOIN_ADDRESSES || !addresses.every((a) => typeof a === "string")) {
+    throw new HttpError(400, `body must be {"addresses": ["host:port", …]} with 1 to ${MAX_JOIN_ADDRESSES} addresses`);
+  }
+  return addresses as string[];
 }
 
 function checkGroup(group: string): void {

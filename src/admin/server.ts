@@ -91,6 +91,8 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
       },
     },
     { path: "/v1/user-events/:name", handlers: { POST: ({ request, url, params }) => api.userEvent(request, url, params.name!) } },
+    { path: "/v1/join", handlers: { POST: ({ request }) => api.join(request) } },
+    { path: "/v1/force-leave", handlers: { POST: ({ request }) => api.forceLeave(request) } },
     { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request, url, server }) => api.patchConfig(request, url, server) } },
     {
       path: "/v1/events",

@@ -1,6 +1,7 @@
 // Subcommands that talk to a running node through its client port (the admin HTTP API):
 //   members | get <node> <group> <key> | set <group> <key> <value> | delete <group> <key>
 //   keys [node] | watch | config show | config set key=value... | event <name> [payload] | health
+//   join <host:port>... | force-leave [--prune] [--force] <node>
 // set and config set take --wait DURATION: answer once every live member holds the write; exit 1
 // naming the members that do not when the wait runs out.
 // With --json (or --format json), each prints the node's answer as JSON instead of text.
@@ -19,6 +20,8 @@ export interface ClientFlags {
   coalesce?: boolean;
   json?: boolean;
   format?: "text" | "json";
+  prune?: boolean;
+  force?: boolean;
 }
 
 type Entry = { value: unknown; type: string; version: number };
@@ -107,6 +110,22 @@ export async function runClientCommand(command: string, positionals: string[], f
         return reportWait(result.wait, true, out);
       }
       throw new UsageError("command config needs show or set");
+    }
+    case "join": {
+      if (positionals.length === 0) throw new UsageError("join needs at least one <host:port>");
+      const result = (await api.json("POST", "/v1/join", JSON.stringify({ addresses: positionals }))) as { reached: number };
+      if (json) printJson(result);
+      else out(`reached ${result.reached} of ${positionals.length}`);
+      if (result.reached === 0) throw new Error(`none of ${positionals.join(", ")} answered`);
+      return;
+    }
+    case "force-leave": {
+      const [node] = expectArgs(positionals, ["node"] as const, "force-leave");
+      const body = { node, prune: flags.prune === true, force: flags.force === true };
+      const result = await api.json("POST", "/v1/force-leave", JSON.stringify(body));
+      if (json) return printJson(result);
+      out(`${node} marked left${body.prune ? " and pruned" : ""} on every node`);
+      return;
     }
     default:
       throw new UsageError(`unknown command ${command}`);

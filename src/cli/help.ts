@@ -72,6 +72,19 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     summary: "check that the node runs (its /healthz): exit 0 if so, 1 if not",
     details: "For container health checks and supervisors: prints \"ok NODE\", or why not, and exits 1 when the\nnode is stopping or its client port does not answer.",
   },
+  join: {
+    usage: "<host:port>...",
+    summary: "make the node dial these addresses now and join their cluster",
+    details: "Prints how many of the addresses answered (\"reached 2 of 3\"); exits 1 when none did.",
+  },
+  "force-leave": {
+    usage: "[--prune] [--force] <node>",
+    summary: "mark a failed or dead member left on every node",
+    details:
+      "The decision travels as a versioned fact, so nodes partitioned now apply it when they reconnect.\n" +
+      "--prune also removes the member from every node at once. A member that is alive is refused\n" +
+      "(exit 1) unless --force is given.",
+  },
   help: {
     usage: "[command]",
     summary: "show this help, or one command's",
@@ -139,7 +152,8 @@ export function commandHelp(command: Command): string {
       .split("\n")
       .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line))
       .filter((line) => command === "set" || command === "config" || !/^\s+--wait\b/.test(line))
-      .filter((line) => command === "event" || !/^\s+--coalesce\b/.test(line));
+      .filter((line) => command === "event" || !/^\s+--coalesce\b/.test(line))
+      .filter((line) => command === "force-leave" || !/^\s+--(prune|force)\b/.test(line));
     sections.push("", "Flags:", ...flags, "", CLIENT_ENV);
   }
   return sections.join("\n");

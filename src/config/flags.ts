@@ -25,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "event", "health", "help", "version"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "event", "health", "join", "force-leave", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 /** The commands that talk to a node (help and version answer locally). */
 export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
@@ -51,11 +51,11 @@ export interface ParsedCommandLine {
 // ---------------------------------------------------------------------------------------------
 // The flags
 
-/** Which invocations a flag belongs to: running a node, any client command, only `set`, or all. */
-type Scope = "node" | "client" | "set" | "write" | "event" | "any";
+/** Which invocations a flag belongs to: running a node, any client command, some commands, or all. */
+type Scope = "node" | "client" | "set" | "write" | "event" | "force-leave" | "any";
 
 /** The commands a flag of a command-specific scope applies to: "write" is every command that writes. */
-const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config"], event: ["event"] };
+const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config"], event: ["event"], "force-leave": ["force-leave"] };
 
 type Flags = Record<string, unknown>;
 
@@ -246,6 +246,8 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
   { long: "coalesce", scope: "event", help: "nodes that fall behind keep only the latest event of this name", store: boolean("coalesce") },
   { long: "wait", value: "duration", scope: "write", help: "answer once every live member holds the write, or after this long (exit 1 then)", store: duration("waitMs") },
+  { long: "prune", scope: "force-leave", help: "also remove the member from every node at once", store: boolean("prune") },
+  { long: "force", scope: "force-leave", help: "force out a member that is alive", store: boolean("force") },
 ];
 
 const SPEC_BY_SHORT = new Map(FLAG_SPECS.flatMap((spec) => (spec.short ? [[spec.short, spec] as const] : [])));

@@ -133,6 +133,7 @@ const customSchemas = {
   ),
   clientBind: v.pipe(v.string("a host name or IP address"), v.check(isValidHost, "a host name or IP address")),
   clientToken: v.pipe(v.string(TOKEN_EXPECTED), v.regex(/^[\x21-\x7e]{8,1024}$/, TOKEN_EXPECTED)),
+  dataDir: v.pipe(v.string("a directory path"), v.minLength(1, "a directory path"), v.maxLength(4096, "a directory path of at most 4096 characters")),
   tls: tlsSchema,
   secret: v.pipe(v.string(SECRET_EXPECTED), utf8Length(16, 4096, SECRET_EXPECTED)),
   encryptKeys: v.pipe(

@@ -205,6 +205,12 @@ export class Membership {
     if (member.status !== "left") this.transitions.leave(member, now);
   }
 
+  /** An operator pruned a member that left (force-leave with prune): removed now, not after leftRemovalMs. */
+  removeLeft(name: string): void {
+    const member = this.table.get(name);
+    if (member?.status === "left") this.transitions.remove(member, this.clock.now());
+  }
+
   /** Runs every gossip round: stalls, suspicion, probes, conviction, removal, heartbeats. */
   check(): void {
     const now = this.clock.now();

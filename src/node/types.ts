@@ -63,6 +63,8 @@ export interface NodeStats {
 export interface StoredEntry extends Readonly<EntrySnapshot> {
   readonly group: string;
   readonly key: string;
+  /** Wall-clock ms at which the entry expires, when written with a TTL. */
+  readonly expiresAt?: number;
 }
 
 export interface MemberInfo {

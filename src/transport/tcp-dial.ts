@@ -21,8 +21,14 @@ export interface Dial {
   persistent: boolean;
   /** The node we dial for, when a send() started the dial; its queued frames wait on this dial. */
   expectedName: string | undefined;
-  /** A node believed dead (DialPolicy "quiet"): its failures are logged at debug level only. */
+  /** A node believed dead (DialPolicy "quiet"), or a remembered member: failures are logged at debug level only. */
   quiet: boolean;
+  /** A remembered member's address: retried like a seed, but only until any peer is reached. */
+  untilJoined: boolean;
+  /** join() calls waiting for this dial's next outcome: true once a handshake completed. */
+  waiters: ((reached: boolean) => void)[];
+  /** Clock time of the last warning about this dial failing (retry reports are rate-limited). */
+  reportedAt: number;
   phase: DialPhase;
   /** Consecutive failures: the exponent of the backoff. */
   failures: number;
@@ -41,7 +47,7 @@ export interface DialAttempt {
 }
 
 export function newDial(address: string, target: HostPort, persistent: boolean, expectedName: string | undefined): Dial {
-  return { address, target, persistent, expectedName, quiet: false, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null, attempt: null };
+  return { address, target, persistent, expectedName, quiet: false, untilJoined: false, waiters: [], reportedAt: 0, phase: "waiting", failures: 0, retryAt: 0, retryTimer: null, attempt: null };
 }
 
 /**

@@ -66,6 +66,7 @@ export class Dialer {
 
   /** reasonLogged: the reason already went out as a warning (a refusal), so repeat it only in debug. */
   failed(dial: Dial, reason: string, reasonLogged: boolean): void {
+    settleWaiters(dial, false);
     if (dial.phase === "self") return;
     if (this.stopping) {
       // No retry now; the frames that waited for it are dropped.
@@ -80,14 +81,43 @@ export class Dialer {
     dial.retryAt = this.clock.now() + delay;
     const what = dial.persistent ? `seed ${dial.address}` : `${dial.expectedName ?? "peer"} at ${dial.address}`;
     const next = dial.persistent ? `retrying in ${Math.round(delay)} ms` : `no new attempt for ${Math.round(delay)} ms`;
-    const message = `cannot reach ${what}: ${reason}; ${next}`;
-    if (dial.failures === 1 && !reasonLogged && !dial.quiet) this.log.warn(message, { address: dial.address, failures: dial.failures });
-    else this.log.debug(message, { address: dial.address, failures: dial.failures });
+    this.report(dial, `cannot reach ${what}: ${reason}; ${next}`, reasonLogged);
     if (dial.persistent) dial.retryTimer = this.clock.setTimer(delay, () => this.attempt(dial));
     if (dial.expectedName !== undefined) this.hooks.settleLink(dial.expectedName);
   }
 
+  /**
+   * One warning at the first failure, then, while a seed stays unreachable, at most one line per
+   * retryLogIntervalMs with the attempt count and the last error; every failure also goes to debug.
+   */
+  private report(dial: Dial, message: string, reasonLogged: boolean): void {
+    const fields = { address: dial.address, failures: dial.failures };
+    const now = this.clock.now();
+    const first = dial.failures === 1;
+    const due = dial.persistent && now - dial.reportedAt >= this.options.retryLogIntervalMs;
+    if (dial.quiet || (first ? reasonLogged : !due)) {
+      if (first) dial.reportedAt = now;
+      this.log.debug(message, fields);
+      return;
+    }
+    dial.reportedAt = now;
+    this.log.warn(first ? message : `still ${message} (${dial.failures} attempts so far)`, fields);
+  }
+
+  /**
+   * Dials an address once (or joins the attempt under way) for join(): resolves true once a
+   * handshake completes, false when it fails or the transport stops.
+   */
+  reach(address: string): Promise<boolean> {
+    const dial = this.dials.get(address) ?? this.add(address, false, undefined);
+    if (dial.phase === "self" || this.stopping) return Promise.resolve(false);
+    const reached = new Promise<boolean>((resolve) => dial.waiters.push(resolve));
+    if (dial.phase === "waiting") this.attempt(dial);
+    return reached;
+  }
+
   succeeded(dial: Dial, peerName: string): void {
+    settleWaiters(dial, true);
     if (dial.failures > 0) this.log.info(`reached ${dial.address} (${peerName}) after ${dial.failures} failed attempts`);
     this.dials.delete(dial.address);
     // A lazy dial whose address now belongs to another node: the frames waiting for the old one go.
@@ -96,6 +126,12 @@ export class Dialer {
 
   /** A peer got a connection: stop() may be waiting for the last dial that carried frames. */
   peerConnected(): void {
+    // Joined: the members a previous run remembered are not needed any more, gossip knows the cluster.
+    for (const dial of this.dials.values()) {
+      if (!dial.untilJoined || dial.phase !== "waiting") continue;
+      dial.retryTimer?.cancel();
+      this.dials.delete(dial.address);
+    }
     this.onDialSettled?.();
   }
 
@@ -114,6 +150,7 @@ export class Dialer {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const dial of this.dials.values()) {
+      settleWaiters(dial, false);
       dial.retryTimer?.cancel();
       if (dial.attempt && !this.hooks.framesWaitOn(dial)) this.settleAttempt(dial.attempt);
     }
@@ -137,4 +174,11 @@ export class Dialer {
       };
     });
   }
+}
+
+function settleWaiters(dial: Dial, reached: boolean): void {
+  const waiters = dial.waiters;
+  if (waiters.length === 0) return;
+  dial.waiters = [];
+  for (const resolve of waiters) resolve(reached);
 }

@@ -35,6 +35,13 @@ export interface TcpTransportOptions {
   advertiseAddress?: string;
   /** "host:port" of seed nodes, dialled at start and retried until they answer. */
   seeds?: readonly string[];
+  /**
+   * "host:port" of members a previous run knew (the data directory): dialled at start like seeds,
+   * quietly, until any peer is reached; after that, gossip knows the cluster.
+   */
+  remembered?: readonly string[];
+  /** While a seed stays unreachable: at most one log line per this interval. */
+  retryLogIntervalMs?: number;
   maxFrameBytes?: number;
   /** Bytes queued per peer past which send() answers "overloaded". */
   writeQueueHighWaterBytes?: number;
@@ -82,6 +89,7 @@ export const TCP_DEFAULTS = {
   keepAliveDelayMs: 15_000,
   reconnectBaseMs: 250,
   reconnectMaxMs: 30_000,
+  retryLogIntervalMs: 30_000,
 } as const;
 
 export function resolveTcpOptions(options: TcpTransportOptions): ResolvedTcpOptions {
@@ -96,8 +104,10 @@ export function resolveTcpOptions(options: TcpTransportOptions): ResolvedTcpOpti
   }
   const seeds = options.seeds ?? [];
   for (const seed of seeds) parseAddress(seed);
+  // A remembered address that no longer parses (an older build wrote it) is skipped, not fatal.
+  const remembered = (options.remembered ?? []).filter((address) => parseAddressOrNull(address) !== null);
   if (options.advertiseAddress !== undefined) parseAddress(options.advertiseAddress);
-  return { ...options, ...numbers, seeds };
+  return { ...options, ...numbers, seeds, remembered };
 }
 
 export interface HostPort {
@@ -114,6 +124,14 @@ export function parseAddress(address: string): HostPort {
     throw new RangeError(`'${address}' is not a "host:port" address (IPv6 as "[::1]:port")`);
   }
   return { host, port };
+}
+
+export function parseAddressOrNull(address: string): HostPort | null {
+  try {
+    return parseAddress(address);
+  } catch {
+    return null;
+  }
 }
 
 /** Bun reports no remote address for a socket the peer already closed: say so instead of failing. */

@@ -183,6 +183,32 @@ export class TcpTransport implements Transport {
       dial.persistent = true;
       if (dial.phase === "waiting") this.dialer.attempt(dial);
     }
+    for (const address of this.options.remembered) {
+      if (address === this.advertised || address === bound || this.dialer.get(address)) continue;
+      const dial = this.dialer.add(address, true, undefined);
+      dial.quiet = true;
+      dial.untilJoined = true;
+      this.dialer.attempt(dial);
+    }
+  }
+
+  /**
+   * Dials each "host:port" once; resolves with how many answered with a completed handshake (a
+   * peer already connected at that address counts). Bounded by the connect and handshake timeouts.
+   */
+  async join(addresses: readonly string[]): Promise<number> {
+    if (!this.host || this.stopping) throw new Error("the node is not running");
+    for (const address of addresses) parseAddress(address); // throws a RangeError naming the bad one
+    const reached = await Promise.all(addresses.map((address) => this.reach(address)));
+    return reached.filter(Boolean).length;
+  }
+
+  private reach(address: string): Promise<boolean> {
+    if (address === this.advertised) return Promise.resolve(false);
+    for (const [name, learned] of this.learnedAddresses) {
+      if (learned === address && this.peers.get(name)?.connection) return Promise.resolve(true);
+    }
+    return this.dialer.reach(address);
   }
 
   private listen(): TCPSocketListener<SocketSlot | undefined> {
