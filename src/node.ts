@@ -6,7 +6,7 @@
 // simulator (src/sim), which builds every simulated node from this class.
 
 import { DecodeError, type Frame, MessageType } from "./codec/index.ts";
-import { type Clock, RoundTicker } from "./clock.ts";
+import { RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
 import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } from "./gossip/flow-control.ts";
@@ -16,8 +16,10 @@ import { Membership, type MemberStatus, type MembershipSettings, type Transition
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
 import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
-import { type ForceLeaveFact, type ForceLeaveOptions, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
+import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
+import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
+import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue, decodeConfig, supersedes } from "./node/reserved-entries.ts";
 import {
   RESERVED_GROUP,
   type ChangeRecord,
@@ -25,7 +27,6 @@ import {
   type EncodedValue,
   type EntrySnapshot,
   type Value,
-  ValueType,
   decodeValue,
   encodeValue,
   valueTypeNames,
@@ -34,9 +35,6 @@ import type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo
 
 export type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
 
-const ADDRESS_KEY = "address";
-const STATUS_KEY = "status";
-const CONFIG_KEY = "config";
 // Event-loop lag is sampled at least four times a second: fine enough for stalls of 500 ms and
 // more (the local-health guard's threshold). The samples ride on the node's one timer, which also
 // runs the gossip rounds (RoundTicker): every wakeup costs an idle node CPU time.
@@ -197,12 +195,8 @@ export class GossipNode {
    * members that have not reported holding it. Never rejects. See node/applied.ts for the meaning.
    */
   waitApplied(version: number, timeoutMs: number): Promise<AppliedResult> {
-    if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`waitApplied: version must be a whole number >= 0, got ${version}`);
-    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`waitApplied: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
-    if (version > this.state.self.maxVersion && this.engine.heldWrites().next().done) {
-      throw new RangeError(`waitApplied: version ${version} was not written by ${this.name} (its latest is ${this.state.self.maxVersion})`);
-    }
-    return this.applied.wait(version, timeoutMs);
+    // A version above the latest published one is a write flow control still holds, if any is held.
+    return this.applied.wait(version, timeoutMs, this.state.self.maxVersion, !this.engine.heldWrites().next().done);
   }
 
   /** Sends a user event to every live node (node/user-events.ts); returns its Lamport time. */
@@ -221,7 +215,7 @@ export class GossipNode {
     const fact = { node: name, generation, prune: options.prune === true };
     // Kept as long as a dead member is: past that, every node has removed it anyway.
     this.state.set(RESERVED_GROUP, forceLeaveKey(name), encodeForceLeave(fact), this.membership!.settings.deadRemovalMs);
-    this.applyForceLeave(fact);
+    applyForceLeave(this.membership, this.name, fact);
     this.apply(this.engine.announce(RESERVED_GROUP, forceLeaveKey(name)));
   }
 
@@ -296,25 +290,7 @@ export class GossipNode {
   }
 
   members(): MemberInfo[] {
-    const views = new Map(this.membership?.members().map((view) => [view.name, view]));
-    const list: MemberInfo[] = [];
-    for (const node of this.state.nodes.values()) {
-      // A probationary name is held, not a member (state/probation.ts): nodes() lists it, this does not.
-      if (this.state.isProbationary(node.name)) continue;
-      const isSelf = node.name === this.name;
-      const view = views.get(node.name);
-      list.push({
-        name: node.name,
-        address: this.addressOf(node.name),
-        state: isSelf ? (this.running ? "alive" : "left") : (view?.status ?? "alive"),
-        phi: isSelf ? 0 : (view?.phi ?? 0),
-        generation: node.generation,
-        heartbeat: this.state.heartbeatOf(node.name),
-        heartbeatAgeMs: isSelf ? 0 : (view?.lastHeartbeatAgeMs ?? 0),
-        maxVersion: node.maxVersion,
-      });
-    }
-    return list;
+    return memberList(this.state, this.membership, this.running, (name) => this.addressOf(name));
   }
 
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void {
@@ -417,30 +393,19 @@ export class GossipNode {
       this.considerConfig(change.node, change.current);
     } else {
       const fact = decodeForceLeave(change.key, change.current);
-      if (fact) this.applyForceLeave(fact);
+      if (fact) applyForceLeave(this.membership, this.name, fact);
     }
-  }
-
-  private applyForceLeave(fact: ForceLeaveFact): void {
-    if (!this.membership || fact.node === this.name) return;
-    this.membership.markLeft(fact.node, fact.generation);
-    if (fact.prune) this.membership.removeLeft(fact.node);
   }
 
   private considerConfig(from: string, snapshot: EntrySnapshot): void {
     let document: ClusterConfigDocument;
     try {
-      document = decodeValue(snapshot.valueType, snapshot.value) as unknown as ClusterConfigDocument;
-      if (typeof document?.version !== "number" || typeof document.origin !== "string" || typeof document.settings !== "object") throw new Error("not a config document");
+      document = decodeConfig(snapshot);
     } catch (error) {
       this.deps.logger.warn(`ignored cluster config from ${from}: ${(error as Error).message}`);
       return;
     }
-    const current = this.config;
-    // Version 0 is every node's start-up config from its own options: only a change made at run
-    // time (version 1 and up) travels. Equal versions made concurrently: the larger origin wins.
-    const newer = document.version > current.version || (document.version === current.version && document.version > 0 && document.origin > current.origin);
-    if (!newer) return;
+    if (!supersedes(document, this.config)) return;
     try {
       this.adoptConfig(document);
       this.deps.logger.info(`adopted cluster config version ${document.version} from ${document.origin}`);
@@ -526,32 +491,6 @@ export class GossipNode {
   }
 }
 
-/**
- * The record of each node as it is once started (its cluster config at version 0 and its
- * address written), for a converged start (NodeSettings.startMembers): each node then finds its
- * start entries in place, and every other node already holds them.
- */
-export function startRecords(nodes: readonly { name: string; generation: number; address: string; config: Record<string, unknown> }[], clock: Clock, settings: Pick<NodeSettings, "tombstoneGraceMs" | "limits">): ClusterState["self"][] {
-  return nodes.map(({ name, generation, address, config }) => {
-    const state = new ClusterState(name, generation, clock, settings);
-    state.set(RESERVED_GROUP, CONFIG_KEY, configValue({ version: 0, origin: name, settings: config }));
-    state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(address));
-    return state.self;
-  });
-}
-
-function configValue(document: ClusterConfigDocument): EncodedValue {
-  return encodeValue(document as unknown as Value, ValueType.Json);
-}
-
-const transitionVerbs: Record<Transition["kind"], string> = {
-  joined: "joined",
-  suspect: "is suspected of failure",
-  alive: "is alive again",
-  dead: "is dead",
-  left: "left",
-  removed: "was removed",
-};
 
 function assertUserGroup(group: string): void {
   if (group === RESERVED_GROUP) throw new Error(`group "${RESERVED_GROUP}" is reserved for GoferBroke's own entries`);

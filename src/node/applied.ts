@@ -64,7 +64,11 @@ export class AppliedTracker {
   }
 
   /** Resolves when every live member holds `version` (0 or omitted: every write made so far), or at the deadline with the members missing. */
-  wait(version: number, timeoutMs: number): Promise<AppliedResult> {
+  /** Throws RangeError for arguments out of range, or a version this node has not written (`latest`, none held back). */
+  wait(version: number, timeoutMs: number, latest: number, writesHeld: boolean): Promise<AppliedResult> {
+    if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`waitApplied: version must be a whole number >= 0, got ${version}`);
+    if (!(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) throw new RangeError(`waitApplied: timeoutMs must be a finite number >= 0, got ${timeoutMs}`);
+    if (version > latest && !writesHeld) throw new RangeError(`waitApplied: version ${version} was not written by this node (its latest is ${latest})`);
     return new Promise((resolve) => {
       const waiter: Waiter = { version, startedAt: this.clock.now(), resolve, timer: { cancel: () => {} } };
       waiter.timer = this.clock.setTimer(timeoutMs, () => this.finish(waiter, false));

@@ -5,7 +5,7 @@
 // that joins later learns it with the rest of the state. It names one generation: a restarted
 // member (a higher generation) is not affected.
 
-import type { MemberStatus } from "../membership/membership.ts";
+import type { Membership, MemberStatus } from "../membership/membership.ts";
 import { type EncodedValue, type EntrySnapshot, ValueType, decodeValue, encodeValue } from "../state/index.ts";
 
 const KEY_PREFIX = "left/";
@@ -57,4 +57,11 @@ export function decodeForceLeave(key: string, snapshot: EntrySnapshot): ForceLea
   } catch {
     return null;
   }
+}
+
+/** Carries out a force-leave fact (ours or a peer's) on this node's membership. */
+export function applyForceLeave(membership: Membership | null, selfName: string, fact: ForceLeaveFact): void {
+  if (!membership || fact.node === selfName) return;
+  membership.markLeft(fact.node, fact.generation);
+  if (fact.prune) membership.removeLeft(fact.node);
 }

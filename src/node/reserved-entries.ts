@@ -1,0 +1,46 @@
+// This node's reserved entries (group RESERVED_GROUP): its advertised address, its status ("left"
+// when it leaves) and the cluster config document it holds, and how a config document received
+// from a peer is read and ranked.
+
+import type { Clock } from "../clock.ts";
+import { ClusterState, RESERVED_GROUP, type EncodedValue, type EntrySnapshot, type Value, ValueType, decodeValue, encodeValue } from "../state/index.ts";
+import type { ClusterConfigDocument, NodeSettings } from "./types.ts";
+
+export const ADDRESS_KEY = "address";
+export const STATUS_KEY = "status";
+export const CONFIG_KEY = "config";
+
+export function configValue(document: ClusterConfigDocument): EncodedValue {
+  return encodeValue(document as unknown as Value, ValueType.Json);
+}
+
+/** A config document from a peer's entry; throws when the entry is not one. */
+export function decodeConfig(snapshot: EntrySnapshot): ClusterConfigDocument {
+  const document = decodeValue(snapshot.valueType, snapshot.value) as unknown as ClusterConfigDocument;
+  if (typeof document?.version !== "number" || typeof document.origin !== "string" || typeof document.settings !== "object") throw new Error("not a config document");
+  return document;
+}
+
+/**
+ * Whether `document` replaces `current`. Version 0 is every node's start-up config from its own
+ * options: only a change made at run time (version 1 and up) travels. Equal versions made
+ * concurrently: the larger origin wins.
+ */
+export function supersedes(document: ClusterConfigDocument, current: ClusterConfigDocument): boolean {
+  return document.version > current.version || (document.version === current.version && document.version > 0 && document.origin > current.origin);
+}
+
+/**
+ * The record of each node as it is once started (its cluster config at version 0 and its
+ * address written), for a converged start (NodeSettings.startMembers): each node then finds its
+ * start entries in place, and every other node already holds them.
+ */
+export function startRecords(nodes: readonly { name: string; generation: number; address: string; config: Record<string, unknown> }[], clock: Clock, settings: Pick<NodeSettings, "tombstoneGraceMs" | "limits">): ClusterState["self"][] {
+  return nodes.map(({ name, generation, address, config }) => {
+    const state = new ClusterState(name, generation, clock, settings);
+    state.set(RESERVED_GROUP, CONFIG_KEY, configValue({ version: 0, origin: name, settings: config }));
+    state.set(RESERVED_GROUP, ADDRESS_KEY, encodeValue(address));
+    return state.self;
+  });
+}
+
