@@ -264,7 +264,7 @@ function mainSection(): string {
     runLine(),
     `Machine: ${machineLine()}; load average at the start ${LOAD_AT_START}. The figures are simulated time, so the load does not change them.`,
     "",
-    `What it measures: ${NODES} whole nodes (membership, probes, local-health guard) in the simulator (\`src/sim\`): seeded, ` +
+    `What it measures: ${NODES} whole nodes (membership, probes, local-health guard), each the \`GossipNode\` that \`createNode()\` builds, in the simulator (\`src/sim\`): seeded, ` +
       "virtual clock, 1 s gossip interval, fanout 1, 1–10 ms latency. Defaults: phi threshold " +
       `${phi.threshold}, acceptable pause ${phi.acceptablePauseMs} ms, min σ ${phi.minStdDeviationMs} ms, ` +
       `${defaultMembershipSettings.monitorsPerNode} direct monitors per node, ${defaultMembershipSettings.probeFanout} indirect probes, ` +

@@ -258,7 +258,7 @@ const section = [
   `Command: \`bun scripts/bench/flow.ts\` (\`bun run bench:flow\`), ${new Date().toISOString().slice(0, 10)}; ${f1(on.wallSeconds + off.wallSeconds)} s of wall time for the four runs (on and off, each with its control run).`,
   `Machine: ${machineLine()}; load average at the start ${loadAtStart}. The simulation is deterministic: the figures depend on the seed (${SEED}), not on the machine.`,
   "",
-  "The experiment of van Renesse et al. (LADIS 2008) on the simulator, the same seed and the same application writes with flow control on and off: " +
+  "The experiment of van Renesse et al. (LADIS 2008) on the simulator (every node the `GossipNode` that `createNode()` builds, membership off; the application writes through its `set()`), the same seed and the same application writes with flow control on and off: " +
     `${NODES} nodes × ${KEYS} keys, one gossip round per second with one random peer, no push. The budget is a cap of 100 deltas (entries) per SYN-ACK or ACK, ` +
     `cut to 50 at t = ${BUDGET_CUT_S} s (the byte budget is 1 MiB and never binds; before t = ${WARM_UP_S} s there is no cap, so every replica starts with the whole state). ` +
     `${NODES - QUIET_NODES} busy nodes write random keys at 0.75 or 1.25 updates/s (alternately; 1.0 on average), doubled from t = ${OVERLOAD[0]} s to ${OVERLOAD[1]} s; ` +
