@@ -15,6 +15,7 @@ import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
 import { entryEvent } from "./node/entry-events.ts";
 import { NodePeers } from "./node/peers.ts";
+import { RefusalLog } from "./node/refusal-log.ts";
 import {
   RESERVED_GROUP,
   type ChangeRecord,
@@ -49,6 +50,7 @@ export class GossipNode {
   private readonly health = new LocalHealth();
   private readonly events: EventBus;
   private readonly overloadEvents = { "write-queue": 0, "flow-control": 0 };
+  private readonly refusalLog: RefusalLog;
   /** Drives the gossip rounds (with membership checks) and the event-loop lag samples. */
   private readonly ticker: RoundTicker;
   private running = false;
@@ -76,6 +78,7 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
+    this.refusalLog = new RefusalLog(logger, () => clock.now(), () => this.state.options.limits.maxEntriesPerNode);
     const onTick = (dueMs: number, nowMs: number): void => {
       if (!this.health.tick(dueMs, nowMs) || !this.membership) return;
       logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
@@ -310,6 +313,7 @@ export class GossipNode {
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
+    if (outcome.refusals) this.refusalLog.note(outcome.refusals, from);
     for (const batch of outcome.sends) {
       for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
     }

@@ -16,9 +16,11 @@ import {
   BodyReader,
   DecodeError,
   type DigestEntry,
+  type EncodeError,
   type Frame,
   FrameWriter,
   MessageType,
+  nodeNameProblem,
   type NodeDelta,
   readDeltas,
   readDigest,
@@ -47,7 +49,7 @@ import {
 import type { SendResult } from "../transport/transport.ts";
 import { toWire } from "../state/delta-selection.ts";
 import { FlowControl, type FlowControlStatus, type FlowCounters, type HeldWrite } from "./flow-control.ts";
-import { type EngineOutcome, type OutgoingBatch, OutcomeBuilder, type WriteOutcome, WriteOutcomeBuilder } from "./outcome.ts";
+import { addExamples, type EngineOutcome, type OutgoingBatch, OutcomeBuilder, type WriteOutcome, WriteOutcomeBuilder } from "./outcome.ts";
 import { type PushMembers, childrenIn } from "./push-tree.ts";
 import { VersionArrivals } from "./version-arrivals.ts";
 
@@ -96,6 +98,12 @@ export interface GossipStats {
   /** Times the selected deltas did not all fit in the budget. */
   budgetOverflows: number;
   decodeErrors: number;
+  /** Entries refused because their node already held maxEntriesPerNode entries (remote nodes too). */
+  entriesRefused: number;
+  /** Node names from peers (in digests or deltas) that break the node-name rule. */
+  invalidNodeNames: number;
+  /** Parts of this node's own messages left out because they do not encode. */
+  entriesLeftOut: number;
 }
 
 const typeLabels: Record<number, string> = {
@@ -119,6 +127,9 @@ export class GossipEngine {
     overloadSkips: 0,
     budgetOverflows: 0,
     decodeErrors: 0,
+    entriesRefused: 0,
+    invalidNodeNames: 0,
+    entriesLeftOut: 0,
   };
   /** Paces this node's writes; always present, inert while the flowControl setting is off. */
   private readonly flow: FlowControl;
@@ -179,7 +190,7 @@ export class GossipEngine {
     const correlationId = this.correlationId();
     outcome.send(this.build(() => {
       this.writer.begin(MessageType.Syn, correlationId);
-      writeDigest(this.writer, digest);
+      this.leftOut(writeDigest(this.writer, digest), outcome);
       return this.finishBatch(peers, "syn", correlationId);
     }));
     return outcome;
@@ -325,9 +336,9 @@ export class GossipEngine {
     outcome.send(this.build(() => {
       // The digest goes first, so the room left for deltas is what it took (no separate sizing pass).
       this.writer.begin(MessageType.SynAck, correlationId);
-      writeDigest(this.writer, this.state.digest());
+      this.leftOut(writeDigest(this.writer, this.state.digest()), outcome);
       const selection = this.select(peerDigest, Math.max(0, this.current.maxGossipBytes - this.writer.bodyLength));
-      writeDeltas(this.writer, selection.deltas);
+      this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
       return this.finishBatch([from], "synack", correlationId);
     }));
   }
@@ -340,7 +351,7 @@ export class GossipEngine {
     if (selection.deltas.length === 0) return;
     outcome.send(this.build(() => {
       this.writer.begin(MessageType.Ack, correlationId);
-      writeDeltas(this.writer, selection.deltas);
+      this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
       return this.finishBatch([from], "ack", correlationId, false);
     }));
   }
@@ -393,6 +404,21 @@ export class GossipEngine {
     outcome.addDiscovered(learnt.discovered);
     outcome.addHeartbeats(learnt.heartbeats);
     outcome.addChanges(learnt.changes);
+    if (learnt.invalidNames.length > 0) {
+      this.stats.invalidNodeNames += learnt.invalidNames.length;
+      const refusals = outcome.refused();
+      refusals.invalidNames += learnt.invalidNames.length;
+      addExamples(refusals.invalidNameExamples, learnt.invalidNames, (name) => nodeNameProblem(name) ?? name);
+    }
+  }
+
+  /** Counts and reports the parts of a message that did not encode (writeDeltas and writeDigest leave them out). */
+  private leftOut(errors: readonly EncodeError[], outcome: OutcomeBuilder): void {
+    if (errors.length === 0) return;
+    this.stats.entriesLeftOut += errors.length;
+    const refusals = outcome.refused();
+    refusals.leftOut += errors.length;
+    addExamples(refusals.leftOutExamples, errors, (error) => error.message);
   }
 
   private mergeFrom(from: string, reader: BodyReader, pushed: boolean, outcome: OutcomeBuilder): void {
@@ -418,6 +444,16 @@ export class GossipEngine {
     this.stats.entriesSkipped += merged.skipped + decoded.skipped.length;
     outcome.addDiscovered(merged.discovered);
     outcome.addChanges(merged.changes);
+    const badNames = decoded.skipped.filter((error) => error.field === "delta.node");
+    if (merged.refused > 0 || badNames.length > 0) {
+      this.stats.entriesRefused += merged.refused;
+      this.stats.invalidNodeNames += badNames.length;
+      const refusals = outcome.refused();
+      refusals.entriesOverCap += merged.refused;
+      for (const node of merged.refusedNodes) refusals.overCapNodes.push(node);
+      refusals.invalidNames += badNames.length;
+      addExamples(refusals.invalidNameExamples, badNames, (error) => error.reason);
+    }
     if (pushed && merged.applied > 0) this.forwardPush(from, decoded.deltas, outcome);
   }
 
@@ -440,11 +476,12 @@ export class GossipEngine {
     if (peers.length === 0) return;
     const batch = this.build(() => {
       this.writer.begin(MessageType.Push);
-      writeDeltas(this.writer, [delta]);
+      const leftOut = writeDeltas(this.writer, [delta]);
       if (this.writer.bodyLength > this.current.maxGossipBytes) {
         this.writer.abandon(); // too big to push; the rounds will carry it
         return null;
       }
+      this.leftOut(leftOut, outcome);
       return this.finishBatch(peers, "push", 0, false);
     });
     if (batch) outcome.send(batch);

@@ -3,7 +3,7 @@
 // return one of these, and the node does the I/O: it sends the frames through its transport,
 // feeds membership, raises events and logs.
 
-import type { DecodeError } from "../codec/index.ts";
+import type { DecodeError, EncodeError } from "../codec/index.ts";
 import type { ChangeRecord } from "../state/index.ts";
 import type { OverloadReport } from "./flow-control.ts";
 
@@ -29,7 +29,32 @@ export interface EngineOutcome {
   readonly overload: OverloadReport | undefined;
   /** The peer sent bytes that do not decode; the node decides what to do about it. */
   readonly protocolError: DecodeError | undefined;
+  /** Refused input and left-out output, for the node's rate-limited log lines; undefined when none (most frames). */
+  readonly refusals: Refusals | undefined;
 }
+
+/**
+ * What a peer sent that this node would not take, and what it could not send itself; each is also
+ * counted in GossipStats. Examples are kept for the log line, a few at most: one digest can name
+ * 100,000 bad names.
+ */
+export interface Refusals {
+  /** Entries refused because their node already held maxEntriesPerNode entries here. */
+  entriesOverCap: number;
+  /** Nodes whose entries were refused (names that passed the node-name rule). */
+  overCapNodes: string[];
+  /** Names from peers, in digests or deltas, that break the node-name rule. */
+  invalidNames: number;
+  /** Why, for the first few: each names the name, printably. */
+  invalidNameExamples: string[];
+  /** Parts of this node's own messages left out because they do not encode. */
+  leftOut: number;
+  /** The first few EncodeError messages. */
+  leftOutExamples: string[];
+}
+
+/** Examples kept per kind of refusal, per outcome. */
+export const REFUSAL_EXAMPLES = 3;
 
 /** A local set or delete: what it changed, and what else the engine decided. */
 export interface WriteOutcome extends EngineOutcome {
@@ -52,6 +77,13 @@ export class OutcomeBuilder implements EngineOutcome {
   discovered: readonly string[] = NONE;
   overload: OverloadReport | undefined = undefined;
   protocolError: DecodeError | undefined = undefined;
+  refusals: Refusals | undefined = undefined;
+
+  /** The refusals of this outcome, made on first use. */
+  refused(): Refusals {
+    this.refusals ??= { entriesOverCap: 0, overCapNodes: [], invalidNames: 0, invalidNameExamples: [], leftOut: 0, leftOutExamples: [] };
+    return this.refusals;
+  }
 
   send(batch: OutgoingBatch): void {
     this.sends = append(this.sends, [batch]);
@@ -72,6 +104,11 @@ export class OutcomeBuilder implements EngineOutcome {
   addDiscovered(nodes: readonly string[]): void {
     this.discovered = append(this.discovered, nodes);
   }
+}
+
+/** Adds `more` to `examples` up to REFUSAL_EXAMPLES, converting only those it keeps. */
+export function addExamples<T>(examples: string[], more: readonly T[], describe: (item: T) => string): void {
+  for (let i = 0; i < more.length && examples.length < REFUSAL_EXAMPLES; i++) examples.push(describe(more[i]!));
 }
 
 /** `list` with `more` after it; takes `more` itself when `list` is empty (no copy). */
