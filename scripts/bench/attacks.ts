@@ -250,13 +250,13 @@ export const HTTP_ATTACKS: Attack[] = [
   },
   { name: "HTTP: missing Host header", insiders: 0, run: (t, d) => repeat(d, 20, () => rawHttp(t, "GET /v1/members HTTP/1.1\r\nConnection: close\r\n\r\n")) },
   {
-    name: "HTTP: large state dumps (/v1/state, 20 nodes x 5,000 entries)",
+    name: "HTTP: large state dumps (/v1/state, 10 nodes x 2,000 entries)",
     insiders: 1,
     run: async (t, d) => {
       const peer = await insider(t, "dumper");
       if (peer) {
-        for (let n = 0; n < 20; n++) {
-          const entries = Array.from({ length: 5_000 }, (_, i) => wire(`k${i}`, i + 1));
+        for (let n = 0; n < 10; n++) {
+          const entries = Array.from({ length: 2_000 }, (_, i) => wire(`k${i}`, i + 1));
           peer.write(frame(MessageType.Push, (writer) => writeDeltas(writer, [{ node: `dump-${n}`, generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: entries.length, entries }])));
         }
       }

@@ -14,27 +14,17 @@
 // Exits 1 when an attack misses a bar. Writes its table into docs/BENCHMARKS.md under
 // "## Hostile soak" unless --no-docs.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { ensureHostBinary, hostBinary } from "../../test/support/binary.ts";
 import { CertificateAuthorities, opensslPath, tlsFlags } from "../../test/support/certificates.ts";
 import { killAll, openEventStream, putKey, repoRoot, restartNode, startCluster, stopNode, waitAllAlive, waitHealthy, type EventStream, type NodeProcess } from "../../test/support/node-processes.ts";
 import { type Attack, ATTACKS, type AttackTarget, HTTP_ATTACKS, type Mode } from "./attacks.ts";
 import { closeAllPeers } from "./hostile-peer.ts";
 import { machineLine, writeBenchmarkSection } from "./report.ts";
 
-const { values: args } = parseArgs({
-  options: {
-    minutes: { type: "string" },
-    seconds: { type: "string" },
-    modes: { type: "string", default: "plain,secret,mtls" },
-    only: { type: "string" },
-    build: { type: "boolean", default: false },
-    "no-docs": { type: "boolean", default: false },
-  },
-  strict: true,
-});
 
 const CLUSTER = "soak";
 const NAMES = ["soak-seed", "soak-writer", "soak-target"] as const;
@@ -44,7 +34,7 @@ const HEALTHZ_BAR_MS = 200;
 const MAX_FRAME_BYTES = 1024 * 1024;
 const PER_INSIDER_BYTES = MAX_FRAME_BYTES + 4 * 1024 * 1024;
 const UNAUTHENTICATED_BYTES = 16 * 4 * 1024;
-const BINARY = join(repoRoot, "dist", "goferbroke");
+const BINARY = hostBinary;
 const NODE_ENV = { MIMALLOC_PURGE_DELAY: "-1" };
 
 export interface AttackResult {
@@ -58,6 +48,8 @@ export interface AttackResult {
   maxLagMs: number;
   healthzP99Ms: number;
   sigtermClean: boolean;
+  /** The attack's own error, if it broke (then it did not run its course, and the row fails). */
+  failure: string;
   passed: boolean;
   /** Whether each bar held: delivery, memory, healthz, SIGTERM. */
   bars: { delivery: boolean; memory: boolean; healthz: boolean; sigterm: boolean };
@@ -217,53 +209,101 @@ function setUp(mode: Mode): ModeSetup {
   };
 }
 
-async function runMode(mode: Mode, attacks: readonly Attack[], attackMs: number, log: (line: string) => void): Promise<AttackResult[]> {
-  const setup = setUp(mode);
-  const results: AttackResult[] = [];
-  try {
-    const nodes = await startCluster({ names: NAMES, command: [BINARY], flags: setup.flags, env: NODE_ENV, gossipIntervalMs: 200, timeoutMs: 30_000 });
-    let [seed, writerNode, target] = nodes as [NodeProcess, NodeProcess, NodeProcess];
-    await Bun.sleep(3_000);
-    const idleRss = rssBytes(target.process.pid);
-    log(`${mode}: cluster up, ${target.name} idle RSS ${(idleRss / 2 ** 20).toFixed(1)} MiB`);
-    const writer = new Writer(writerNode, [seed, target]);
-    for (const attack of attacks) {
-      const sampler = new Sampler(target);
-      const from = performance.now();
-      const deadline = from + attackMs;
-      await attack.run({ ...setup.target, nodePort: target.nodePort, clientPort: target.clientPort }, deadline).catch((error) => log(`  ${attack.name}: the attack itself failed: ${(error as Error).message}`));
-      closeAllPeers();
-      const to = Math.max(deadline, performance.now());
-      // The last writes of the window get their 5 s (no longer: later ones count as missed).
-      const settled = performance.now() + DELIVERY_BAR_MS + 500;
-      while (performance.now() < settled && writer.tally(from, to).delivered < writer.tally(from, to).writes) await Bun.sleep(100);
-      await sampler.stop();
-      const tally = writer.tally(from, to);
-      const exitCode = await stopNode(target, "SIGTERM", 5_000);
-      const rssBound = 2 * idleRss + attack.insiders * PER_INSIDER_BYTES + UNAUTHENTICATED_BYTES;
-      const bars = {
-        delivery: tally.writes > 0 && tally.delivered === tally.writes,
-        memory: sampler.maxRss <= rssBound,
-        healthz: sampler.p99() < HEALTHZ_BAR_MS,
-        sigterm: exitCode === 0,
-      };
-      const result: AttackResult = {
-        mode, attack: attack.name, ...tally,
-        maxRssMiB: sampler.maxRss / 2 ** 20, rssBoundMiB: rssBound / 2 ** 20, maxLagMs: sampler.maxLagMs, healthzP99Ms: sampler.p99(),
-        sigtermClean: bars.sigterm, bars, passed: Object.values(bars).every(Boolean),
-      };
-      results.push(result);
-      log(`  ${row(result)}`);
-      target = await restartNode(target);
-      await waitHealthy(target, 20_000);
-      await waitAllAlive([seed, writerNode, target], NAMES, 30_000);
-      writer.watch(target);
-    }
-    await writer.stop();
-  } finally {
+/** A 3-node cluster of the binary in one mode, with the writer running: attacks run one at a time on its target. */
+export class SoakCluster {
+  private setup: ModeSetup;
+  private nodes: NodeProcess[] = [];
+  private writer: Writer | null = null;
+  private idleRss = 0;
+
+  constructor(readonly mode: Mode) {
+    this.setup = setUp(mode);
+  }
+
+  /** Starts the nodes and the writer; returns the target's idle RSS in bytes. */
+  async start(): Promise<number> {
+    this.nodes = await startCluster({ names: NAMES, command: [BINARY], flags: this.setup.flags, env: NODE_ENV, gossipIntervalMs: 200, timeoutMs: 30_000 });
+    await Bun.sleep(3_000); // joins and first exchanges settle before idle is measured
+    this.idleRss = rssBytes(this.nodes[2]!.process.pid);
+    this.writer = new Writer(this.nodes[1]!, [this.nodes[0]!, this.nodes[2]!]);
+    return this.idleRss;
+  }
+
+  /** Runs one attack for `attackMs` against the target, measures, SIGTERMs the target and starts it again. */
+  async attack(attack: Attack, attackMs: number): Promise<AttackResult> {
+    const target = this.nodes[2]!;
+    const writer = this.writer!;
+    const sampler = new Sampler(target);
+    const from = performance.now();
+    const deadline = from + attackMs;
+    let failure = "";
+    await attack.run({ ...this.setup.target, nodePort: target.nodePort, clientPort: target.clientPort }, deadline).catch((error) => void (failure = (error as Error).message));
     closeAllPeers();
+    const to = Math.max(deadline, performance.now());
+    // The last writes of the window get their 5 s (no longer: later ones count as missed).
+    const settled = performance.now() + DELIVERY_BAR_MS + 500;
+    while (performance.now() < settled && writer.tally(from, to).delivered < writer.tally(from, to).writes) await Bun.sleep(100);
+    await sampler.stop();
+    const tally = writer.tally(from, to);
+    const exitCode = await stopNode(target, "SIGTERM", 5_000);
+    const rssBound = 2 * this.idleRss + attack.insiders * PER_INSIDER_BYTES + UNAUTHENTICATED_BYTES;
+    const bars = {
+      delivery: tally.writes > 0 && tally.delivered === tally.writes,
+      memory: sampler.maxRss <= rssBound,
+      healthz: sampler.p99() < HEALTHZ_BAR_MS,
+      sigterm: exitCode === 0,
+    };
+    return {
+      mode: this.mode, attack: attack.name, ...tally, failure,
+      maxRssMiB: sampler.maxRss / 2 ** 20, rssBoundMiB: rssBound / 2 ** 20, maxLagMs: sampler.maxLagMs, healthzP99Ms: sampler.p99(),
+      sigtermClean: bars.sigterm, bars, passed: failure === "" && Object.values(bars).every(Boolean),
+    };
+  }
+
+  /** Starts the target again after attack() stopped it, and waits until the three see each other alive. */
+  async restartTarget(): Promise<void> {
+    const [seed, writerNode] = this.nodes as [NodeProcess, NodeProcess];
+    const target = await restartNode(this.nodes[2]!);
+    this.nodes[2] = target;
+    await waitHealthy(target, 20_000);
+    await waitAllAlive([seed, writerNode, target], NAMES, 30_000);
+    this.writer!.watch(target);
+  }
+
+  async stop(): Promise<void> {
+    closeAllPeers();
+    await this.writer?.stop();
     await killAll();
-    setup.cleanup();
+    this.setup.cleanup();
+  }
+}
+
+/**
+ * Runs the attacks one after another. After an attack that missed a bar, the next one gets a fresh
+ * cluster: what the last one left behind (a wedged node, members it planted) must not count
+ * against it.
+ */
+async function runMode(mode: Mode, attacks: readonly Attack[], attackMs: number): Promise<AttackResult[]> {
+  const results: AttackResult[] = [];
+  let cluster: SoakCluster | null = null;
+  try {
+    for (const attack of attacks) {
+      if (!cluster) {
+        cluster = new SoakCluster(mode);
+        const idle = await cluster.start();
+        console.log(`${mode}: cluster up, target idle RSS ${(idle / 2 ** 20).toFixed(1)} MiB`);
+      }
+      const result = await cluster.attack(attack, attackMs);
+      results.push(result);
+      console.log(`  ${row(result)}${result.failure ? ` (the attack itself failed: ${result.failure})` : ""}`);
+      const recovered = result.passed && (await cluster.restartTarget().then(() => true, () => false));
+      if (!recovered) {
+        await cluster.stop();
+        cluster = null;
+      }
+    }
+  } finally {
+    await cluster?.stop();
   }
   return results;
 }
@@ -280,23 +320,27 @@ export function row(r: AttackResult): string {
   return `| ${r.mode} | ${r.attack} | ${r.delivered}/${r.writes} | ${Number.isFinite(r.maxDelayMs) ? `${Math.round(r.maxDelayMs)} ms` : "never"} | ${r.maxRssMiB.toFixed(0)} MiB (${r.rssBoundMiB.toFixed(0)}) | ${Math.round(r.maxLagMs)} ms | ${Math.round(r.healthzP99Ms)} ms | ${r.sigtermClean ? "exit 0" : "NOT clean"} | ${missed.length === 0 ? "met" : `missed: ${missed.join(", ")}`} |`;
 }
 
-async function ensureBinary(): Promise<void> {
-  if (existsSync(BINARY) && !args.build && statSync(BINARY).mtimeMs > statSync(join(repoRoot, "src", "node.ts")).mtimeMs) return;
-  console.log(`building ${BINARY} (bun run build -- --host-only)`);
-  const child = Bun.spawn([process.execPath, join(repoRoot, "scripts", "build.ts"), "--host-only"], { stdout: "inherit", stderr: "inherit" });
-  if ((await child.exited) !== 0) throw new Error("building the binary failed");
-}
-
 async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      minutes: { type: "string" },
+      seconds: { type: "string" },
+      modes: { type: "string", default: "plain,secret,mtls" },
+      only: { type: "string" },
+      build: { type: "boolean", default: false },
+      "no-docs": { type: "boolean", default: false },
+    },
+    strict: true,
+  });
   const modes = args.modes.split(",") as Mode[];
   for (const mode of modes) if (!["plain", "secret", "mtls"].includes(mode)) throw new Error(`--modes: unknown mode ${mode}`);
   const attacks = [...ATTACKS, ...HTTP_ATTACKS].filter((attack) => args.only === undefined || attack.name.includes(args.only));
   if (attacks.length === 0) throw new Error(`--only ${args.only}: no attack matches`);
   const attackMs = args.seconds !== undefined ? Number(args.seconds) * 1000 : (Number(args.minutes ?? "1") * 60_000) / attacks.length;
   if (!(attackMs >= 1000)) throw new Error("each attack needs at least 1 s: raise --minutes or --seconds");
-  await ensureBinary();
+  await ensureHostBinary(args.build);
   const results: AttackResult[] = [];
-  for (const mode of modes) results.push(...(await runMode(mode, attacks, attackMs, console.log)));
+  for (const mode of modes) results.push(...(await runMode(mode, attacks, attackMs)));
   const table = [...TABLE_HEADER, ...results.map(row)].join("\n");
   console.log(`\n${table}`);
   if (!args["no-docs"]) {
@@ -313,5 +357,3 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) await main();
-
-export { runMode };
