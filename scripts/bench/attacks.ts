@@ -161,10 +161,14 @@ export const ATTACKS: Attack[] = [
     name: "idle connections past maxConnections (1,200)",
     insiders: 0,
     run: async (t, d) => {
-      const peers: HostilePeer[] = [];
+      let peers: HostilePeer[] = [];
       while (until(d)) {
-        for (let i = peers.length; i < 1_200 && until(d); i++) peers.push(await connect(t).catch(() => null as unknown as HostilePeer));
-        for (let i = peers.length - 1; i >= 0; i--) if (!peers[i] || peers[i]!.closed) peers.splice(i, 1);
+        // Tops the set up to 1,200 open sockets; the ones the node closed are dialled again.
+        for (let i = peers.length; i < 1_200 && until(d); i++) {
+          const peer = await connect(t).catch(() => null);
+          if (peer) peers.push(peer);
+        }
+        peers = peers.filter((peer) => !peer.closed);
         await Bun.sleep(200);
       }
       for (const peer of peers) peer.close();
