@@ -20,6 +20,7 @@ import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLe
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
 import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue, decodeConfig, supersedes } from "./node/reserved-entries.ts";
+import { RefusalLog } from "./node/refusal-log.ts";
 import {
   RESERVED_GROUP,
   type ChangeRecord,
@@ -50,6 +51,7 @@ export class GossipNode {
   private readonly health = new LocalHealth();
   private readonly events: EventBus;
   private readonly overloadEvents = { "write-queue": 0, "flow-control": 0 };
+  private readonly refusalLog: RefusalLog;
   /** Drives the gossip rounds (with membership checks) and the event-loop lag samples. */
   private readonly ticker: RoundTicker;
   private running = false;
@@ -83,19 +85,17 @@ export class GossipNode {
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
     this.userEvents = new UserEvents({
-      selfName: settings.name,
-      generation: settings.generation,
-      clock,
-      maxNameBytes: settings.gossip.maxNameBytes,
-      livePeers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
+      selfName: settings.name, generation: settings.generation, clock, maxNameBytes: settings.gossip.maxNameBytes,
+      livePeers: () => this.peers.live(),
       shuffle: (items) => random.shuffle(items),
       send: (peer, frame) => void deps.transport.send(peer, frame),
       deliver: (event) => this.emit(event),
     });
     this.applied = new AppliedTracker(clock, {
-      liveMembers: () => (this.membership ? this.membership.livePeers() : this.nodes().filter((name) => name !== this.name)),
+      liveMembers: () => this.peers.live(),
       latestVersion: () => (this.engine.heldWrites().next().done ? this.state.self.maxVersion : undefined),
     });
+    this.refusalLog = new RefusalLog(logger, () => clock.now(), () => this.state.options.limits.maxEntriesPerNode);
     const onTick = (dueMs: number, nowMs: number): void => {
       if (!this.health.tick(dueMs, nowMs) || !this.membership) return;
       logger.warn(`event loop stalled for ${Math.round(this.health.lastStallMs)} ms; convicting no one until heartbeats catch up`);
@@ -355,6 +355,7 @@ export class GossipNode {
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
     if (outcome.senderHolds !== undefined && from !== "") this.applied.report(from, outcome.senderHolds);
+    if (outcome.refusals) this.refusalLog.note(outcome.refusals, from);
     for (const batch of outcome.sends) {
       for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
     }

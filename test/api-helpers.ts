@@ -4,7 +4,7 @@
 // never leaves sockets or timers behind. Every wait is bounded.
 
 import { expect } from "bun:test";
-import { createNode, type EventOf, type GossipEventType, type Node, type NodeOptionsInput } from "../src/index.ts";
+import { createNode, type CreateNodeExtras, type EventOf, type GossipEventType, type Node, type NodeOptionsInput } from "../src/index.ts";
 
 export const LOOPBACK = "127.0.0.1:0";
 
@@ -13,15 +13,15 @@ export class Nodes {
   private readonly all: Node[] = [];
 
   /** createNode() with a loopback address, registered for stopAll(). Not started. */
-  make(options: NodeOptionsInput): Node {
-    const node = createNode({ address: LOOPBACK, ...options });
+  make(options: NodeOptionsInput, extras?: CreateNodeExtras): Node {
+    const node = createNode({ address: LOOPBACK, ...options }, extras);
     this.all.push(node);
     return node;
   }
 
   /** make() + start(). */
-  async start(options: NodeOptionsInput): Promise<Node> {
-    const node = this.make(options);
+  async start(options: NodeOptionsInput, extras?: CreateNodeExtras): Promise<Node> {
+    const node = this.make(options, extras);
     await node.start();
     return node;
   }

@@ -5,10 +5,11 @@
 // Building takes a few seconds per target, so a binary newer than every source file is reused.
 
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, openSync, readSync, closeSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import packageJson from "../package.json" with { type: "json" };
+import { ensureHostBinary, hostBinary, isFresh, runBuild } from "./support/binary.ts";
 import {
   freePort,
   killAll,
@@ -25,7 +26,6 @@ import {
 // Builds (seconds each) plus Bun under qemu emulation (about a second per start, slow gossip).
 setDefaultTimeout(150_000);
 
-const hostBinary = join(repoRoot, "dist", "goferbroke");
 const arm64Binary = join(repoRoot, "dist", "goferbroke-linux-arm64");
 const ARM64_SYSROOT = "/usr/aarch64-linux-gnu";
 const emptyDir = mkdtempSync(join(tmpdir(), "goferbroke-binary-"));
@@ -37,40 +37,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------------------------------------
 // Building
-
-/** The newest modification time among the files a build reads. */
-function newestSourceMtimeMs(): number {
-  let newest = 0;
-  const visit = (path: string) => {
-    const stat = statSync(path);
-    if (stat.isDirectory()) {
-      for (const entry of readdirSync(path)) visit(join(path, entry));
-    } else {
-      newest = Math.max(newest, stat.mtimeMs);
-    }
-  };
-  for (const path of ["src", "package.json", "scripts/build.ts", "scripts/build-flags.ts", "tsconfig.json"]) visit(join(repoRoot, path));
-  return newest;
-}
-
-function isFresh(binary: string): boolean {
-  return existsSync(binary) && statSync(binary).mtimeMs > newestSourceMtimeMs();
-}
-
-async function runBuild(args: string[], what: string): Promise<void> {
-  const child = Bun.spawn([process.execPath, ...args], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
-  const finished = await Promise.race([child.exited.then(() => true), Bun.sleep(120_000).then(() => false)]);
-  if (!finished) {
-    child.kill("SIGKILL");
-    await child.exited;
-    throw new Error(`building ${what} took more than 120 s`);
-  }
-  if (child.exitCode !== 0) throw new Error(`building ${what} failed (exit ${child.exitCode}): ${await new Response(child.stderr).text()}`);
-}
-
-async function ensureHostBinary(): Promise<void> {
-  if (!isFresh(hostBinary)) await runBuild([join(repoRoot, "scripts", "build.ts"), "--host-only"], hostBinary);
-}
 
 /** Only the arm64 target: scripts/build.ts builds all seven or the host's, and the rest are not needed here. */
 async function ensureArm64Binary(): Promise<void> {

@@ -53,6 +53,9 @@ export class AdminMetrics {
     out.family("goferbroke_entries_received_total", "counter", "Entries received in deltas from peers.", [{ value: gossip.entriesReceived }]);
     out.family("goferbroke_entries_applied_total", "counter", "Received entries that were newer than ours and applied.", [{ value: gossip.entriesApplied }]);
     out.family("goferbroke_entries_skipped_total", "counter", "Received entries skipped (already known, older, or not decodable).", [{ value: gossip.entriesSkipped }]);
+    out.family("goferbroke_entries_refused_total", "counter", "Received entries refused because their node already held maxEntriesPerNode entries here (logged at most once per 10 s).", [{ value: gossip.entriesRefused }]);
+    out.family("goferbroke_invalid_node_names_total", "counter", "Node names from peers, in digests or deltas, that break the node-name rule and were ignored (logged at most once per 10 s).", [{ value: gossip.invalidNodeNames }]);
+    out.family("goferbroke_entries_left_out_total", "counter", "Parts of this node's own gossip messages left out because they do not encode (logged at most once per 10 s).", [{ value: gossip.entriesLeftOut }]);
     out.family("goferbroke_gossip_overload_skips_total", "counter", "Times a peer was skipped for a round because its write queue was full.", [{ value: gossip.overloadSkips }]);
     out.family("goferbroke_gossip_budget_overflows_total", "counter", "Times the deltas a peer lacked did not all fit one message.", [{ value: gossip.budgetOverflows }]);
     out.family("goferbroke_gossip_decode_errors_total", "counter", "Gossip messages that did not decode.", [{ value: gossip.decodeErrors }]);

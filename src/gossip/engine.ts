@@ -16,9 +16,11 @@ import {
   BodyReader,
   DecodeError,
   type DigestEntry,
+  type EncodeError,
   type Frame,
   FrameWriter,
   MessageType,
+  nodeNameProblem,
   type NodeDelta,
   readDeltas,
   readDigest,
@@ -39,6 +41,7 @@ import {
   type SelectionOptions,
   type SelectionResult,
   applyDigest,
+  versionHeldOf,
   entryId,
   isKnownValueType,
   mergeDeltas,
@@ -96,6 +99,12 @@ export interface GossipStats {
   /** Times the selected deltas did not all fit in the budget. */
   budgetOverflows: number;
   decodeErrors: number;
+  /** Entries refused because their node already held maxEntriesPerNode entries (remote nodes too). */
+  entriesRefused: number;
+  /** Node names from peers (in digests or deltas) that break the node-name rule. */
+  invalidNodeNames: number;
+  /** Parts of this node's own messages left out because they do not encode. */
+  entriesLeftOut: number;
 }
 
 const typeLabels: Record<number, string> = {
@@ -119,6 +128,9 @@ export class GossipEngine {
     overloadSkips: 0,
     budgetOverflows: 0,
     decodeErrors: 0,
+    entriesRefused: 0,
+    invalidNodeNames: 0,
+    entriesLeftOut: 0,
   };
   /** Paces this node's writes; always present, inert while the flowControl setting is off. */
   private readonly flow: FlowControl;
@@ -193,7 +205,7 @@ export class GossipEngine {
     const correlationId = this.correlationId();
     outcome.send(this.build(() => {
       this.writer.begin(MessageType.Syn, correlationId);
-      writeDigest(this.writer, digest);
+      this.leftOut(writeDigest(this.writer, digest), outcome);
       return this.finishBatch(peers, "syn", correlationId);
     }));
   }
@@ -338,9 +350,9 @@ export class GossipEngine {
     outcome.send(this.build(() => {
       // The digest goes first, so the room left for deltas is what it took (no separate sizing pass).
       this.writer.begin(MessageType.SynAck, correlationId);
-      writeDigest(this.writer, this.state.digest());
+      this.leftOut(writeDigest(this.writer, this.state.digest()), outcome);
       const selection = this.select(peerDigest, Math.max(0, this.current.maxGossipBytes - this.writer.bodyLength));
-      writeDeltas(this.writer, selection.deltas);
+      this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
       return this.finishBatch([from], "synack", correlationId);
     }));
   }
@@ -353,7 +365,7 @@ export class GossipEngine {
     if (selection.deltas.length === 0) return;
     outcome.send(this.build(() => {
       this.writer.begin(MessageType.Ack, correlationId);
-      writeDeltas(this.writer, selection.deltas);
+      this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
       return this.finishBatch([from], "ack", correlationId, false);
     }));
   }
@@ -401,17 +413,20 @@ export class GossipEngine {
   }
 
   private learnFromDigest(from: string, digest: Parameters<typeof applyDigest>[1], outcome: OutcomeBuilder): void {
-    const self = this.state.self;
-    for (const entry of digest) {
-      if (entry.node !== self.name) continue;
-      if (entry.generation === self.generation) outcome.senderHolds = entry.maxVersion;
-      break;
-    }
+    outcome.senderHolds = versionHeldOf(digest, this.state.self);
     // The versions the peer holds are known from now on, for the oldest-waiting-first share.
     const learnt = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined, from);
     outcome.addDiscovered(learnt.discovered);
     outcome.addHeartbeats(learnt.heartbeats);
     outcome.addChanges(learnt.changes);
+    this.stats.invalidNodeNames += learnt.invalidNames.length;
+    outcome.noteInvalidNames(learnt.invalidNames, (name) => nodeNameProblem(name) ?? name);
+  }
+
+  /** Counts and reports the parts of a message that did not encode (writeDeltas and writeDigest leave them out). */
+  private leftOut(errors: readonly EncodeError[], outcome: OutcomeBuilder): void {
+    this.stats.entriesLeftOut += errors.length;
+    outcome.noteLeftOut(errors);
   }
 
   private mergeFrom(from: string, reader: BodyReader, pushed: boolean, outcome: OutcomeBuilder): void {
@@ -437,6 +452,11 @@ export class GossipEngine {
     this.stats.entriesSkipped += merged.skipped + decoded.skipped.length;
     outcome.addDiscovered(merged.discovered);
     outcome.addChanges(merged.changes);
+    const badNames = decoded.skipped.filter((error) => error.field === "delta.node");
+    this.stats.entriesRefused += merged.refused;
+    this.stats.invalidNodeNames += badNames.length;
+    outcome.noteOverCap(merged.refused, merged.refusedNodes);
+    outcome.noteInvalidNames(badNames, (error) => error.reason);
     if (pushed && merged.applied > 0) this.forwardPush(from, decoded.deltas, outcome);
   }
 
@@ -459,11 +479,12 @@ export class GossipEngine {
     if (peers.length === 0) return;
     const batch = this.build(() => {
       this.writer.begin(MessageType.Push);
-      writeDeltas(this.writer, [delta]);
+      const leftOut = writeDeltas(this.writer, [delta]);
       if (this.writer.bodyLength > this.current.maxGossipBytes) {
         this.writer.abandon(); // too big to push; the rounds will carry it
         return null;
       }
+      this.leftOut(leftOut, outcome);
       return this.finishBatch(peers, "push", 0, false);
     });
     if (batch) outcome.send(batch);

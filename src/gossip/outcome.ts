@@ -3,7 +3,7 @@
 // return one of these, and the node does the I/O: it sends the frames through its transport,
 // feeds membership, raises events and logs.
 
-import type { DecodeError } from "../codec/index.ts";
+import type { DecodeError, EncodeError } from "../codec/index.ts";
 import type { ChangeRecord } from "../state/index.ts";
 import type { OverloadReport } from "./flow-control.ts";
 
@@ -34,7 +34,32 @@ export interface EngineOutcome {
    * its digest says: how the node learns that its writes were applied everywhere, at no extra cost.
    */
   readonly senderHolds: number | undefined;
+  /** Refused input and left-out output, for the node's rate-limited log lines; undefined when none (most frames). */
+  readonly refusals: Refusals | undefined;
 }
+
+/**
+ * What a peer sent that this node would not take, and what it could not send itself; each is also
+ * counted in GossipStats. Examples are kept for the log line, a few at most: one digest can name
+ * 100,000 bad names.
+ */
+export interface Refusals {
+  /** Entries refused because their node already held maxEntriesPerNode entries here. */
+  entriesOverCap: number;
+  /** Nodes whose entries were refused (names that passed the node-name rule). */
+  overCapNodes: string[];
+  /** Names from peers, in digests or deltas, that break the node-name rule. */
+  invalidNames: number;
+  /** Why, for the first few: each names the name, printably. */
+  invalidNameExamples: string[];
+  /** Parts of this node's own messages left out because they do not encode. */
+  leftOut: number;
+  /** The first few EncodeError messages. */
+  leftOutExamples: string[];
+}
+
+/** Examples kept per kind of refusal, per outcome. */
+export const REFUSAL_EXAMPLES = 3;
 
 /** A local set or delete: what it changed, and what else the engine decided. */
 export interface WriteOutcome extends EngineOutcome {
@@ -58,6 +83,37 @@ export class OutcomeBuilder implements EngineOutcome {
   overload: OverloadReport | undefined = undefined;
   protocolError: DecodeError | undefined = undefined;
   senderHolds: number | undefined = undefined;
+  refusals: Refusals | undefined = undefined;
+
+  /** The refusals of this outcome, made on first use. */
+  refused(): Refusals {
+    this.refusals ??= { entriesOverCap: 0, overCapNodes: [], invalidNames: 0, invalidNameExamples: [], leftOut: 0, leftOutExamples: [] };
+    return this.refusals;
+  }
+
+  /** Names from a peer that break the node-name rule: counted, the first few described. */
+  noteInvalidNames<T>(items: readonly T[], describe: (item: T) => string): void {
+    if (items.length === 0) return;
+    const refusals = this.refused();
+    refusals.invalidNames += items.length;
+    addExamples(refusals.invalidNameExamples, items, describe);
+  }
+
+  /** Parts of a message that did not encode and were left out (writeDeltas, writeDigest). */
+  noteLeftOut(errors: readonly EncodeError[]): void {
+    if (errors.length === 0) return;
+    const refusals = this.refused();
+    refusals.leftOut += errors.length;
+    addExamples(refusals.leftOutExamples, errors, (error) => error.message);
+  }
+
+  /** Entries refused because their node holds maxEntriesPerNode already. */
+  noteOverCap(count: number, nodes: readonly string[]): void {
+    if (count === 0) return;
+    const refusals = this.refused();
+    refusals.entriesOverCap += count;
+    for (const node of nodes) refusals.overCapNodes.push(node);
+  }
 
   send(batch: OutgoingBatch): void {
     this.sends = append(this.sends, [batch]);
@@ -78,6 +134,11 @@ export class OutcomeBuilder implements EngineOutcome {
   addDiscovered(nodes: readonly string[]): void {
     this.discovered = append(this.discovered, nodes);
   }
+}
+
+/** Adds `more` to `examples` up to REFUSAL_EXAMPLES, converting only those it keeps. */
+function addExamples<T>(examples: string[], more: readonly T[], describe: (item: T) => string): void {
+  for (let i = 0; i < more.length && examples.length < REFUSAL_EXAMPLES; i++) examples.push(describe(more[i]!));
 }
 
 /** `list` with `more` after it; takes `more` itself when `list` is empty (no copy). */

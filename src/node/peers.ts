@@ -37,6 +37,11 @@ export class NodePeers implements PushMembers {
     return this.pushMembers.get();
   }
 
+  /** The live peers (every other node known, without membership): who user events and waitApplied count. */
+  live(): string[] {
+    return this.membership ? this.membership.livePeers() : this.state.nodes.names().filter((name) => name !== this.state.selfName);
+  }
+
   /** Up to `count` peers for a round; with membership, now and then a dead one too, to notice a return. */
   forRound(count: number): string[] {
     if (!this.membership) return this.sample(count);

@@ -54,6 +54,12 @@ export const EMPTY_GENERATION_HEARTBEATS = 5;
  */
 export type VersionsSeen = (node: NodeState, maxVersion: number) => void;
 
+/** The version of `node` (at its generation) a digest says its sender holds; undefined when it does not list it. */
+export function versionHeldOf(digest: readonly DigestEntry[], node: NodeState): number | undefined {
+  for (const entry of digest) if (entry.node === node.name) return entry.generation === node.generation ? entry.maxVersion : undefined;
+  return undefined;
+}
+
 /**
  * Learns heartbeats and new nodes (or generations) from the digest of peer `from`. Probationary
  * names (probation.ts) are held but reported neither as discovered nor by heartbeat: membership
