@@ -12,6 +12,8 @@ export interface ArchiveEntry {
   mode: number;
 }
 
+import { concatBytes } from "../src/codec/bytes.ts";
+
 const TAR_BLOCK = 512;
 const encoder = new TextEncoder();
 
@@ -22,7 +24,7 @@ export function tarGz(entries: readonly ArchiveEntry[], mtimeSeconds: number): U
     parts.push(tarHeader(entry, mtimeSeconds), entry.data, new Uint8Array(padding(entry.data.length, TAR_BLOCK)));
   }
   parts.push(new Uint8Array(TAR_BLOCK * 2)); // two zero blocks end the archive
-  return Bun.gzipSync(concat(parts), { level: 9 });
+  return Bun.gzipSync(concatBytes(parts), { level: 9 });
 }
 
 function tarHeader(entry: ArchiveEntry, mtimeSeconds: number): Uint8Array {
@@ -89,7 +91,7 @@ export function zip(entries: readonly ArchiveEntry[], mtimeSeconds: number): Uin
     centrals.push(central);
     offset += local.length + compressed.length;
   }
-  const directory = concat(centrals);
+  const directory = concatBytes(centrals);
   if (offset + directory.length > 0xffffffff) throw new Error("archive over 4 GiB: zip64 is not supported");
   const end = new Uint8Array(22);
   const ev = new DataView(end.buffer);
@@ -98,7 +100,7 @@ export function zip(entries: readonly ArchiveEntry[], mtimeSeconds: number): Uin
   ev.setUint16(10, entries.length, true);
   ev.setUint32(12, directory.length, true);
   ev.setUint32(16, offset, true);
-  return concat([...locals, directory, end]);
+  return concatBytes([...locals, directory, end]);
 }
 
 /** MS-DOS time and date words (local time is not a thing here: UTC, 2-second resolution). */
@@ -113,14 +115,3 @@ function padding(length: number, block: number): number {
   return (block - (length % block)) % block;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}

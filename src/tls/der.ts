@@ -3,6 +3,8 @@
 // tool is given (a CA made by this tool or by another, a SEC1 key). Hand-written instead of a
 // library: the subset is small and fixed, and the single binary stays free of dependencies.
 
+import { concatBytes as concat } from "../codec/bytes.ts";
+
 export const Tag = {
   Boolean: 0x01,
   Integer: 0x02,
@@ -24,15 +26,6 @@ export class DerError extends Error {
   override readonly name = "DerError";
 }
 
-export function concat(parts: readonly Uint8Array[]): Bytes {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 /** Tag, definite length (short form below 128, else long form), content. */
 export function tlv(tag: number, content: Uint8Array): Bytes {

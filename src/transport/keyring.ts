@@ -15,6 +15,7 @@
 // Only Bun.CryptoHasher here (no node:crypto): the options schema parses keyrings, and the CLI
 // start-up path must not pay for node:crypto unless encryption is on.
 
+import { bytesEqual, concatBytes } from "../codec/bytes.ts";
 import { transcriptMac, type ProofRole, type ProofTranscript } from "../codec/index.ts";
 
 export const KEY_BYTES = 32;
@@ -98,7 +99,7 @@ export class Keyring {
 
   /** The dialer's proof: one entry per key, primary first. */
   proveAll(transcript: ProofTranscript): Uint8Array {
-    return concat(this.ring.map((entry) => proofEntry(entry, "hello", transcript)));
+    return concatBytes(this.ring.map((entry) => proofEntry(entry, "hello", transcript)));
   }
 
   /** The listener's proof: one entry under the key it chose. */
@@ -143,7 +144,7 @@ interface ProofEntry {
 }
 
 function proofEntry(key: RingKey, role: ProofRole, transcript: ProofTranscript): Uint8Array {
-  return concat([key.id, transcriptMac(key.key, `goferbroke/1 keyring ${role}`, transcript)]);
+  return concatBytes([key.id, transcriptMac(key.key, `goferbroke/1 keyring ${role}`, transcript)]);
 }
 
 function macMatches(key: RingKey, role: ProofRole, transcript: ProofTranscript, mac: Uint8Array): boolean {
@@ -160,20 +161,6 @@ function splitEntries(proof: Uint8Array): ProofEntry[] | string {
     entries.push({ id: proof.subarray(at, at + KEY_ID_BYTES), mac: proof.subarray(at + KEY_ID_BYTES, at + ENTRY_BYTES) });
   }
   return entries;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
 function hex(bytes: Uint8Array): string {

@@ -4,6 +4,7 @@
 // dialled at once), both ends keep the one dialled by the smaller node name and close the other;
 // frames still queued on the loser move to the winner.
 
+import { compareBytes } from "../codec/bytes.ts";
 import { HEADER_BYTES } from "../codec/index.ts";
 import type { Clock } from "../clock.ts";
 import type { Connection } from "./tcp-connection.ts";
@@ -174,8 +175,3 @@ function countFrames(frames: Uint8Array): number {
   return count;
 }
 
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
-}

@@ -36,7 +36,8 @@ import {
   type TcpTransportOptions,
   type TransportLogger,
 } from "./tcp-options.ts";
-import { PeerTable, compareBytes } from "./tcp-peers.ts";
+import { PeerTable } from "./tcp-peers.ts";
+import { bytesEqual } from "../codec/bytes.ts";
 import { newCounters, type TcpTransportStats } from "./tcp-stats.ts";
 import type { RingKey } from "./keyring.ts";
 import { certificateProblem, checkCertificateName, loadTls, type TlsSettings } from "./tcp-tls.ts";
@@ -588,6 +589,3 @@ export class TcpTransport implements Transport {
   }
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && compareBytes(a, b) === 0;
-}
