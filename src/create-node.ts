@@ -11,7 +11,7 @@ import { createRandom, randomSeed } from "./random.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "./settings.ts";
 import type { Value } from "./state/index.ts";
 import type { ForceLeaveOptions } from "./node/force-leave.ts";
-import { NodeSnapshots, type SnapshotSource } from "./node/snapshots.ts";
+import type { NodeSnapshots, SnapshotSource } from "./node/snapshots.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import { Keyring } from "./transport/keyring.ts";
 import type { AppliedResult } from "./node/applied.ts";
@@ -96,7 +96,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   const options = parseNodeOptions(input);
   const logger = extras.logger ?? silentLogger;
   // With a data directory the generation is a counter that survives restarts and clock steps.
-  const snapshots = options.dataDir === undefined ? null : new NodeSnapshots(options.dataDir, options.restoreEntries, logger, options.generation, Date.now());
+  const snapshots = options.dataDir === undefined ? null : openSnapshots(options.dataDir, options.restoreEntries, logger, options.generation);
   const generation = snapshots?.generation ?? options.generation ?? Date.now();
   const random = createRandom(randomSeed());
   const [host, port] = splitAddress(options.address);
@@ -197,6 +197,17 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     stats: () => ({ ...node.stats(), transport: transport.stats }),
     inspect: () => stateView,
   };
+}
+
+/**
+ * The data directory's snapshots. Loaded only when a node has a data directory: the file code
+ * brings node:fs and node:path, which a node without one never needs before it listens (start-up
+ * time, test/cli-startup.test.ts). Synchronous because the generation must be known before the
+ * node is built.
+ */
+function openSnapshots(dir: string, restoreEntries: boolean, logger: Logger, generation: number | undefined): NodeSnapshots {
+  const { NodeSnapshots: Snapshots } = require("./node/snapshots.ts") as typeof import("./node/snapshots.ts");
+  return new Snapshots(dir, restoreEntries, logger, generation, Date.now());
 }
 
 /** "host:port" (IPv6 in brackets) → [host, port]; the schema already checked the form. */
