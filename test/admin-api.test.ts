@@ -9,6 +9,7 @@ import { EventStreamHub } from "../src/admin/sse.ts";
 import type { GossipEvent } from "../src/events.ts";
 import { createNode, type Node } from "../src/index.ts";
 import { silentLogger } from "../src/log.ts";
+import { waitFor } from "./support/wait.ts";
 
 const TOKEN = "test-token-0123456789";
 
@@ -64,14 +65,6 @@ function countHandlers(node: Node): void {
       unsubscribe();
     };
   };
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
 }
 
 function call(member: Member, method: string, path: string, init: { body?: RequestBody; headers?: Record<string, string> } = {}): Promise<Response> {

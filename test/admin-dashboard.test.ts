@@ -14,6 +14,7 @@ import { type BrowserContext, type Page, chromium } from "playwright-core";
 import { type AdminServer, startAdminServer } from "../src/admin/index.ts";
 import { createNode, type Node, type NodeOptionsInput } from "../src/index.ts";
 import { silentLogger } from "../src/log.ts";
+import { waitFor } from "./support/wait.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const INSTALL_BUDGET_MS = 240_000;
@@ -127,14 +128,6 @@ async function firstLine(stream: ReadableStream<Uint8Array>, timeoutMs: number):
     return text.slice(0, text.indexOf("\n"));
   } finally {
     reader.releaseLock();
-  }
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
   }
 }
 

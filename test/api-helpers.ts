@@ -5,6 +5,7 @@
 
 import { expect } from "bun:test";
 import { createNode, type CreateNodeExtras, type EventOf, type GossipEventType, type Node, type NodeOptionsInput } from "../src/index.ts";
+import { waitFor } from "./support/wait.ts";
 
 export const LOOPBACK = "127.0.0.1:0";
 
@@ -62,14 +63,7 @@ export function aliveCount(node: Node): number {
   return node.members().filter((member) => member.state === "alive").length;
 }
 
-/** Polls `condition` every 10 ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+export { waitFor };
 
 export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -43,10 +43,10 @@ describe("keyring encryption between transports", () => {
     // Larger than one record (64 KiB): a frame spanning records arrives whole.
     const big = new Uint8Array(200_000).map((_, i) => i % 251);
     expect(a.transport.send("b", frameBytes(MessageType.Push, marker))).toBe("queued");
-    await waitFor(() => pushes(b, "a").length === 1, "the first frame");
+    await waitFor("the first frame", () => pushes(b, "a").length === 1);
     a.transport.send("b", frameBytes(MessageType.Push, big));
     b.transport.send("a", frameBytes(MessageType.Push, marker));
-    await waitFor(() => pushes(b, "a").length === 2 && pushes(a, "b").length === 1, "frames both ways");
+    await waitFor("frames both ways", () => pushes(b, "a").length === 2 && pushes(a, "b").length === 1);
     expect(pushes(b, "a")[0]!.body).toEqual(marker);
     expect(pushes(b, "a")[1]!.body).toEqual(big);
     expect(pushes(a, "b")[0]!.body).toEqual(marker);
@@ -65,7 +65,7 @@ describe("keyring encryption between transports", () => {
     const b = await startNode("b", { keyring: ring(k3, k2) });
     introduce(a, b);
     a.transport.send("b", frameBytes(MessageType.Push, marker));
-    await waitFor(() => pushes(b, "a").length === 1, "a frame over the shared key");
+    await waitFor("a frame over the shared key", () => pushes(b, "a").length === 1);
     expect(pushes(b, "a")[0]!.body).toEqual(marker);
   });
 
@@ -77,7 +77,7 @@ describe("keyring encryption between transports", () => {
     const idA = ring(k1).primary.idHex;
     const idB = ring(k2).primary.idHex;
     const reason = `no key in common: the peer holds keys ${idA}, this node ${idB}`;
-    await waitFor(() => warnings(b, /no key in common/).length > 0 && warnings(a, /refused the connection/).length > 0, "refusals logged");
+    await waitFor("refusals logged", () => warnings(b, /no key in common/).length > 0 && warnings(a, /refused the connection/).length > 0);
     expect(warnings(b, /no key in common/)[0]).toMatch(new RegExp(`^refused peer 127\\.0\\.0\\.1:\\d+: ${reason}$`));
     expect(warnings(a, /refused the connection/)[0]).toMatch(new RegExp(`^peer b \\(127\\.0\\.0\\.1:\\d+\\) refused the connection \\(AuthFailed\\): "${reason}"$`));
     expect(pushes(b, "a").length).toBe(0);
@@ -89,7 +89,7 @@ describe("keyring encryption between transports", () => {
     const b = await startNode("b", { keyring: ring(k1) });
     introduce(a, b);
     a.transport.send("b", frameBytes(MessageType.Push, marker));
-    await waitFor(() => warnings(b, /refused peer/).length > 0 && warnings(a, /refused the connection/).length > 0, "refusals logged");
+    await waitFor("refusals logged", () => warnings(b, /refused peer/).length > 0 && warnings(a, /refused the connection/).length > 0);
     expect(warnings(b, /refused peer/)[0]).toMatch(/: peer uses no authentication \(plain\) and this node an encryption keyring$/);
     expect(warnings(a, /refused the connection/)[0]).toMatch(/\(AuthFailed\): "peer uses no authentication \(plain\) and this node an encryption keyring"$/);
     expect(pushes(b, "a").length).toBe(0);
@@ -105,8 +105,8 @@ describe("keyring encryption between transports", () => {
       return bytes;
     });
     a.transport.send("b", frameBytes(MessageType.Push, marker));
-    await waitFor(() => warnings(b, /SEALED record 0 failed authentication/).length === 1, "the tampered record refused");
-    await waitFor(() => b.transport.stats.openConnections === 0, "the connection closed");
+    await waitFor("the tampered record refused", () => warnings(b, /SEALED record 0 failed authentication/).length === 1);
+    await waitFor("the connection closed", () => b.transport.stats.openConnections === 0);
     expect(pushes(b, "a").length).toBe(0);
     expect(b.host.frames.length).toBe(0);
   });
@@ -123,8 +123,8 @@ describe("keyring encryption between transports", () => {
       return twice;
     });
     a.transport.send("b", frameBytes(MessageType.Push, marker));
-    await waitFor(() => warnings(b, /SEALED record 1 failed authentication/).length === 1, "the replay refused");
-    await waitFor(() => b.transport.stats.openConnections === 0, "the connection closed");
+    await waitFor("the replay refused", () => warnings(b, /SEALED record 1 failed authentication/).length === 1);
+    await waitFor("the connection closed", () => b.transport.stats.openConnections === 0);
     expect(pushes(b, "a").length).toBe(1);
   });
 });

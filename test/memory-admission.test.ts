@@ -82,7 +82,7 @@ test("the reason a simulated node is refused is the one a TCP node logs", async 
     const tcpB = await startNode("beta", { clusterName: "elsewhere" });
     introduce(tcpA, tcpB);
     tcpB.transport.send("alpha", frameBytes(MessageType.Ping, new Uint8Array(0)));
-    await waitFor(() => tcpA.transport.stats.connectionsRefused === 1, "the TCP refusal");
+    await waitFor("the TCP refusal", () => tcpA.transport.stats.connectionsRefused === 1);
     const tcpReason = tcpA.log.matching(/^refused peer/)[0]!.message.replace(/^refused peer 127\.0\.0\.1:\d+: /, "");
 
     const { join } = network();

@@ -23,6 +23,7 @@ import { createRandom } from "../src/random.ts";
 import { newNonce } from "../src/transport/admission.ts";
 import { TcpTransport, type TcpTransportOptions, type TransportLogger } from "../src/transport/tcp.ts";
 import type { DialPolicy, TransportHost } from "../src/transport/transport.ts";
+import { waitFor } from "./support/wait.ts";
 
 export interface LogLine {
   level: "debug" | "info" | "warn" | "error";
@@ -126,14 +127,7 @@ export function freePort(): number {
   return port;
 }
 
-/** Polls until the condition holds; fails with `what` after timeoutMs. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
+export { waitFor };
 
 /** One encoded frame with the given type and body. */
 export function frameBytes(type: number, body: Uint8Array, correlationId = 0): Uint8Array {
@@ -164,7 +158,7 @@ export class RawPeer {
   }
 
   async nextFrame(type: number, timeoutMs = 3_000): Promise<Frame> {
-    await waitFor(() => this.frames.some((frame) => frame.type === type) || this.closed, `a frame of type ${type}`, timeoutMs);
+    await waitFor(`a frame of type ${type}`, () => this.frames.some((frame) => frame.type === type) || this.closed, timeoutMs);
     const index = this.frames.findIndex((frame) => frame.type === type);
     if (index < 0) throw new Error(`connection closed before a frame of type ${type} arrived`);
     return this.frames.splice(index, 1)[0]!;

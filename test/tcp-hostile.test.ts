@@ -47,9 +47,9 @@ async function expectGoodPeerStillServed(node: TestNode): Promise<void> {
   const good = await startNode("good");
   introduce(node, good);
   expect(good.transport.send(node.name, ping("still there?"))).toBe("queued");
-  await waitFor(() => node.host.framesFrom("good").length === 1, "the good peer's frame");
+  await waitFor("the good peer's frame", () => node.host.framesFrom("good").length === 1);
   expect(node.transport.send("good", ping("yes"))).toBe("queued");
-  await waitFor(() => good.host.framesFrom(node.name).length === 1, "the reply to the good peer");
+  await waitFor("the reply to the good peer", () => good.host.framesFrom(node.name).length === 1);
 }
 
 async function refusalCode(raw: RawPeer): Promise<number> {
@@ -90,7 +90,7 @@ describe("garbage on the wire", () => {
       const raw = await rawConnect(a.transport.port);
       raw.write(send);
       expect(await refusalCode(raw)).toBe(code);
-      await waitFor(() => raw.closed, "the refused connection to close");
+      await waitFor("the refused connection to close", () => raw.closed);
       const refusals = a.log.matching(/^refused peer 127\.0\.0\.1:\d+: /);
       expect(refusals.length).toBe(index + 1);
       expect(refusals.at(-1)!.message).toMatch(log);
@@ -108,7 +108,7 @@ describe("garbage on the wire", () => {
     raw.write(hello.subarray(0, hello.length - 5));
     await Bun.sleep(20);
     raw.socket!.end();
-    await waitFor(() => a.transport.stats.connectionsClosed === 1, "the close");
+    await waitFor("the close", () => a.transport.stats.connectionsClosed === 1);
     expect(a.log.matching(new RegExp(`^127\\.0\\.0\\.1:\\d+ closed in the middle of a frame: ${hello.length - 5} bytes discarded$`)).length).toBe(1);
     expect(a.host.events).toEqual([]);
     await expectGoodPeerStillServed(a);
@@ -118,10 +118,10 @@ describe("garbage on the wire", () => {
     const a = await startNode("alpha");
     const raw = await rawConnect(a.transport.port);
     await dialByHand(raw, introduction("late"));
-    await waitFor(() => a.host.events.length === 1, "the hand-made peer to be up");
+    await waitFor("the hand-made peer to be up", () => a.host.events.length === 1);
     raw.write(encodeHelloIntroduce(introduction("late")));
     expect(await refusalCode(raw)).toBe(ErrorCode.ProtocolViolation);
-    await waitFor(() => a.host.events.includes("down late"), "the peer to go down");
+    await waitFor("the peer to go down", () => a.host.events.includes("down late"));
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: Hello after the handshake completed$/).length).toBe(1);
   });
 });
@@ -158,9 +158,9 @@ describe("refusals", () => {
     const b = await startNode("beta", { clusterName: "b" });
     introduce(a, b);
     expect(b.transport.send("alpha", ping("state for alpha"))).toBe("queued");
-    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse");
+    await waitFor("alpha to refuse", () => a.transport.stats.connectionsRefused === 1);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: cluster name 'b' differs from ours 'a'$/).length).toBe(1);
-    await waitFor(() => b.transport.stats.refusedByPeers === 1, "beta to hear the refusal");
+    await waitFor("beta to hear the refusal", () => b.transport.stats.refusedByPeers === 1);
     expect(b.log.matching(/^peer 127\.0\.0\.1:\d+ refused the connection \(ClusterMismatch\): "cluster name 'b' differs from ours 'a'"$/).length).toBe(1);
     expect(a.host.frames).toEqual([]);
     expect(b.host.frames).toEqual([]);
@@ -175,9 +175,9 @@ describe("refusals", () => {
     introduce(a, b);
     b.transport.send("alpha", ping("x"));
     // beta dialled: it proves first, alpha checks the proof and refuses.
-    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse beta's proof");
+    await waitFor("alpha to refuse beta's proof", () => a.transport.stats.connectionsRefused === 1);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: wrong cluster secret proof$/).length).toBe(1);
-    await waitFor(() => b.transport.stats.refusedByPeers === 1, "beta to hear it");
+    await waitFor("beta to hear it", () => b.transport.stats.refusedByPeers === 1);
     expect(a.host.frames).toEqual([]);
     expect(a.host.events).toEqual([]);
     expect(b.host.events).toEqual([]);
@@ -205,7 +205,7 @@ describe("refusals", () => {
     const welcome = await welcomeIntroduction(raw);
     raw.write(encodeProve(MessageType.Hello, new Uint8Array(32).fill(1)));
     expect(await refusalCode(raw)).toBe(ErrorCode.AuthFailed);
-    await waitFor(() => raw.closed, "alpha to close");
+    await waitFor("alpha to close", () => raw.closed);
     // Every byte alpha sent: WELCOME step 1 and the ERROR. The proof alpha would have sent does
     // not appear anywhere in them (computed here with the real secret).
     const transcript = { dialerNonce: intro.nonce, listenerNonce: welcome.nonce, dialerName: "guesser", listenerName: "alpha" };
@@ -224,7 +224,7 @@ describe("refusals", () => {
     honest.write(encodeProve(MessageType.Hello, computeProof(secret, "hello", honestTranscript)));
     const second = decodeWelcome((await honest.nextFrame(MessageType.Welcome)).body);
     expect(second).toEqual({ step: "prove", proof: computeProof(secret, "welcome", honestTranscript) });
-    await waitFor(() => a.host.events.length === 1, "the honest dialer to be admitted");
+    await waitFor("the honest dialer to be admitted", () => a.host.events.length === 1);
   });
 
   test("a node with a secret refuses one without, saying so", async () => {
@@ -232,7 +232,7 @@ describe("refusals", () => {
     const b = await startNode("beta");
     introduce(a, b);
     b.transport.send("alpha", ping("x"));
-    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse");
+    await waitFor("alpha to refuse", () => a.transport.stats.connectionsRefused === 1);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: peer has no cluster secret and this node requires one$/).length).toBe(1);
   });
 
@@ -241,7 +241,7 @@ describe("refusals", () => {
     const b = await startNode("beta", { secret: "s" });
     introduce(a, b);
     b.transport.send("alpha", ping("x"));
-    await waitFor(() => a.host.framesFrom("beta").length === 1, "the frame");
+    await waitFor("the frame", () => a.host.framesFrom("beta").length === 1);
     expect(a.transport.stats.connectionsRefused + b.transport.stats.connectionsRefused).toBe(0);
   });
 
@@ -251,9 +251,9 @@ describe("refusals", () => {
     // A legitimate dialer's handshake, recorded byte for byte.
     const first = await rawConnect(a.transport.port);
     const recorded = await dialByHand(first, introduction("carol", { authScheme: AuthScheme.HmacSha256 }), secret);
-    await waitFor(() => a.host.events.length === 1, "carol's real handshake");
+    await waitFor("carol's real handshake", () => a.host.events.length === 1);
     first.socket!.end();
-    await waitFor(() => a.host.events.includes("down carol"), "carol to disconnect");
+    await waitFor("carol to disconnect", () => a.host.events.includes("down carol"));
 
     // The same bytes on a new connection: alpha's fresh nonce makes the recorded proof stale.
     const replay = await rawConnect(a.transport.port);
@@ -271,7 +271,7 @@ describe("refusals", () => {
     const listener = rawListen((peer) => accepted.push(peer));
     a.host.addresses.set("mallory", `127.0.0.1:${listener.port}`);
     expect(a.transport.send("mallory", ping("secret state"))).toBe("queued");
-    await waitFor(() => accepted.length === 1, "alpha to dial");
+    await waitFor("alpha to dial", () => accepted.length === 1);
     const mallory = accepted[0]!;
     const hello = decodeHello((await mallory.nextFrame(MessageType.Hello)).body);
     expect(hello.step).toBe("introduce");
@@ -279,7 +279,7 @@ describe("refusals", () => {
     expect(decodeHello((await mallory.nextFrame(MessageType.Hello)).body).step).toBe("prove");
     mallory.write(encodeProve(MessageType.Welcome, new Uint8Array(32)));
     expect(await refusalCode(mallory)).toBe(ErrorCode.AuthFailed);
-    await waitFor(() => mallory.closed, "alpha to close");
+    await waitFor("alpha to close", () => mallory.closed);
     expect(mallory.frames).toEqual([]); // the PING never left alpha
     expect(a.transport.stats.queueDepthBytes).toEqual({});
   });
@@ -293,7 +293,7 @@ describe("refusals", () => {
 
     const current = await rawConnect(a.transport.port);
     await dialByHand(current, introduction("dora", { generation: 5 }));
-    await waitFor(() => a.host.events.length === 1, "dora generation 5");
+    await waitFor("dora generation 5", () => a.host.events.length === 1);
     const stale = await rawConnect(a.transport.port);
     await dialByHand(stale, introduction("dora", { generation: 4 }));
     expect(await refusalCode(stale)).toBe(ErrorCode.StaleGeneration);
@@ -303,7 +303,7 @@ describe("refusals", () => {
     // A newer generation replaces the old connection: the node restarted.
     const restarted = await rawConnect(a.transport.port);
     await dialByHand(restarted, introduction("dora", { generation: 6 }));
-    await waitFor(() => current.closed, "the old incarnation's connection to close");
+    await waitFor("the old incarnation's connection to close", () => current.closed);
     expect(a.host.events).toEqual(["up dora 127.0.0.1:1", "down dora", "up dora 127.0.0.1:1"]);
     expect(a.transport.send("dora", ping("to gen 6"))).toBe("queued");
     expect((await restarted.nextFrame(MessageType.Ping)).body.length).toBe(8);
@@ -318,14 +318,14 @@ describe("backpressure", () => {
     const listener = rawListen((peer) => accepted.push(peer));
     a.host.addresses.set("sink", `127.0.0.1:${listener.port}`);
     expect(a.transport.send("sink", ping("first"))).toBe("queued");
-    await waitFor(() => accepted.length === 1, "alpha to dial the sink");
+    await waitFor("alpha to dial the sink", () => accepted.length === 1);
     const sink = accepted[0]!;
     await sink.nextFrame(MessageType.Hello);
     sink.write(welcomeFrom("sink"));
     await sink.nextFrame(MessageType.Hello); // alpha's proof step
     sink.write(encodeProve(MessageType.Welcome, new Uint8Array(0))); // ours: alpha is established
     sink.socket!.pause(); // from here on the kernel buffers fill and write() returns 0
-    await waitFor(() => a.transport.connectedPeers().includes("sink"), "the sink to be connected");
+    await waitFor("the sink to be connected", () => a.transport.connectedPeers().includes("sink"));
 
     const frame = frameBytes(MessageType.Push, new Uint8Array(64 * 1024));
     let overloaded = 0;

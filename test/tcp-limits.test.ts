@@ -27,9 +27,9 @@ const ping = (label: string) => frameBytes(MessageType.Ping, new TextEncoder().e
 async function expectPeersExchange(a: TestNode, b: TestNode): Promise<void> {
   introduce(a, b);
   expect(b.transport.send(a.name, ping("hello"))).toBe("queued");
-  await waitFor(() => a.host.framesFrom(b.name).length === 1, `${b.name}'s frame to reach ${a.name}`);
+  await waitFor(`${b.name}'s frame to reach ${a.name}`, () => a.host.framesFrom(b.name).length === 1);
   expect(a.transport.send(b.name, ping("back"))).toBe("queued");
-  await waitFor(() => b.host.framesFrom(a.name).length === 1, `${a.name}'s reply to reach ${b.name}`);
+  await waitFor(`${a.name}'s reply to reach ${b.name}`, () => b.host.framesFrom(a.name).length === 1);
 }
 
 /** A raw peer that completed the handshake with `node` (it is up on the node's side). */
@@ -37,7 +37,7 @@ async function establishedRawPeer(node: TestNode, name: string): Promise<RawPeer
   const raw = await rawConnect(node.transport.port);
   await dialByHand(raw, introduction(name));
   await raw.nextFrame(MessageType.Welcome); // the listener's proof step
-  await waitFor(() => node.transport.connectedPeers().includes(name), `${name} to be connected`);
+  await waitFor(`${name} to be connected`, () => node.transport.connectedPeers().includes(name));
   return raw;
 }
 
@@ -57,13 +57,13 @@ describe("silent TLS sockets", () => {
     const started = performance.now();
     const silent: RawPeer[] = [];
     for (let i = 0; i < 200; i++) silent.push(await rawConnect(a.transport.port));
-    await waitFor(() => a.transport.stats.openConnections === 200, "alpha to hold the 200 silent connections", 3_000);
-    await waitFor(() => silent.every((peer) => peer.closed), "every silent connection to be closed", deadlineMs + 3_000);
+    await waitFor("alpha to hold the 200 silent connections", () => a.transport.stats.openConnections === 200, 3_000);
+    await waitFor("every silent connection to be closed", () => silent.every((peer) => peer.closed), deadlineMs + 3_000);
     const elapsed = performance.now() - started;
     console.log(`200 silent TLS connections closed ${Math.round(elapsed)} ms after the first connect (deadline ${deadlineMs} ms)`);
     expect(elapsed).toBeGreaterThanOrEqual(deadlineMs);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: no handshake within 400 ms of connecting$/).length).toBe(200);
-    await waitFor(() => a.transport.stats.openConnections === 0, "alpha to forget them");
+    await waitFor("alpha to forget them", () => a.transport.stats.openConnections === 0);
     // The node still admits a real peer over TLS.
     await expectPeersExchange(a, await startNode("beta", { tls: certs.beta! }));
   }, 20_000);
@@ -78,7 +78,7 @@ describe("frames before and after the handshake", () => {
     const error = decodeError((await raw.nextFrame(MessageType.Error)).body);
     expect(error.code).toBe(ErrorCode.MalformedFrame);
     expect(error.message).toMatch(/before the handshake completed.*body of 5000 bytes exceeds the 4096-byte frame limit/);
-    await waitFor(() => raw.closed, "the connection to close");
+    await waitFor("the connection to close", () => raw.closed);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: malformed frame \(before the handshake completed\)/).length).toBe(1);
   });
 
@@ -86,7 +86,7 @@ describe("frames before and after the handshake", () => {
     const a = await startNode("alpha");
     const raw = await establishedRawPeer(a, "bulk");
     raw.write(frameBytes(MessageType.Push, new Uint8Array(64 * 1024).fill(7)));
-    await waitFor(() => a.host.framesFrom("bulk").length === 1, "the 64 KiB frame");
+    await waitFor("the 64 KiB frame", () => a.host.framesFrom("bulk").length === 1);
     expect(a.host.framesFrom("bulk")[0]!.body.length).toBe(64 * 1024);
   });
 
@@ -108,7 +108,7 @@ describe("frames before and after the handshake", () => {
     expect(elapsed).toBeLessThan(frameTimeoutMs + 2_000);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: a frame was still incomplete 400 ms after its first byte \(\d+ bytes received\)$/).length).toBe(1);
     expect(a.host.framesFrom("dribbler")).toEqual([]);
-    await waitFor(() => a.host.events.includes("down dribbler"), "the dribbler to be down");
+    await waitFor("the dribbler to be down", () => a.host.events.includes("down dribbler"));
   });
 
   test("a steady stream whose reads always end inside a frame is not cut off: each new frame gets its own deadline", async () => {
@@ -125,7 +125,7 @@ describe("frames before and after the handshake", () => {
       await Bun.sleep(100);
       raw.socket!.write(stream.subarray(at, at + size));
     }
-    await waitFor(() => a.host.framesFrom("streamer").length === 12, "all 12 frames");
+    await waitFor("all 12 frames", () => a.host.framesFrom("streamer").length === 12);
     expect(raw.closed).toBe(false);
     expect(a.transport.stats.connectionsRefused).toBe(0);
   });
@@ -137,7 +137,7 @@ describe("connection limits at accept", () => {
     const peers: RawPeer[] = [];
     for (let i = 0; i < 10; i++) peers.push(await rawConnect(a.transport.port));
     const started = performance.now();
-    await waitFor(() => peers.filter((peer) => peer.closed).length === 6, "the 6 connections over the limit to close", 2_000);
+    await waitFor("the 6 connections over the limit to close", () => peers.filter((peer) => peer.closed).length === 6, 2_000);
     expect(performance.now() - started).toBeLessThan(400); // at accept, not at the handshake deadline
     expect(a.transport.stats.openConnections).toBe(4);
     expect(a.transport.stats.refusedByReason.ConnectionLimit).toBe(6);
@@ -145,7 +145,7 @@ describe("connection limits at accept", () => {
     expect(warnings.length).toBe(1); // rate-limited
     expect(warnings[0]!.level).toBe("warn");
     // The four silent ones end at the handshake deadline; then a real peer gets in.
-    await waitFor(() => peers.every((peer) => peer.closed), "the silent connections to reach the deadline", 3_000);
+    await waitFor("the silent connections to reach the deadline", () => peers.every((peer) => peer.closed), 3_000);
     await expectPeersExchange(a, await startNode("beta"));
   });
 
@@ -153,7 +153,7 @@ describe("connection limits at accept", () => {
     const a = await startNode("alpha", { maxPendingHandshakesPerSource: 3, handshakeTimeoutMs: 3_000 });
     const flood: { readonly closed: boolean }[] = [];
     for (let i = 0; i < 8; i++) flood.push(await rawConnectFrom(a.transport.port, "127.0.0.2"));
-    await waitFor(() => flood.filter((socket) => socket.closed).length === 5, "the 5 connections over the per-source cap to close", 2_000);
+    await waitFor("the 5 connections over the per-source cap to close", () => flood.filter((socket) => socket.closed).length === 5, 2_000);
     expect(a.transport.stats.refusedByReason.PendingHandshakesPerSource).toBe(5);
     expect(a.log.matching(/^refused a connection from 127\.0\.0\.2: it already has 3 handshakes in progress \(at most 3 per address\)/).length).toBe(1);
     // 127.0.0.2's three pending handshakes are still open; a peer from 127.0.0.1 is not affected.

@@ -58,9 +58,9 @@ describe.skipIf(!openssl)("TcpTransport over mutual TLS", () => {
     const b = await startNode("beta", { tls: { ...certs.beta!, requireNameMatch: true } });
     introduce(a, b);
     expect(a.transport.send("beta", ping("over tls"))).toBe("queued");
-    await waitFor(() => b.host.framesFrom("alpha").length === 1, "the frame over TLS");
+    await waitFor("the frame over TLS", () => b.host.framesFrom("alpha").length === 1);
     b.transport.send("alpha", ping("back"));
-    await waitFor(() => a.host.framesFrom("beta").length === 1, "the reply over TLS");
+    await waitFor("the reply over TLS", () => a.host.framesFrom("beta").length === 1);
     expect(a.transport.stats.connectionsRefused + b.transport.stats.connectionsRefused).toBe(0);
   });
 
@@ -70,7 +70,7 @@ describe.skipIf(!openssl)("TcpTransport over mutual TLS", () => {
     const m = await startNode("mallory", { tls: certs.mallory! });
     introduce(a, m);
     m.transport.send("alpha", ping("let me in"));
-    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse mallory's certificate");
+    await waitFor("alpha to refuse mallory's certificate", () => a.transport.stats.connectionsRefused === 1);
     const lines = a.log.matching(/^refused peer 127\.0\.0\.1:\d+: certificate not trusted/);
     expect(lines.length).toBe(1);
     expect(lines[0]!.level).toBe("warn");
@@ -84,7 +84,7 @@ describe.skipIf(!openssl)("TcpTransport over mutual TLS", () => {
     const m = await startNode("mallory", { tls: certs.mallory! });
     introduce(a, m);
     a.transport.send("mallory", ping("secret state"));
-    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse mallory's server certificate");
+    await waitFor("alpha to refuse mallory's server certificate", () => a.transport.stats.connectionsRefused === 1);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: certificate not trusted/).length).toBe(1);
     expect(m.host.frames).toEqual([]);
   });
@@ -94,7 +94,7 @@ describe.skipIf(!openssl)("TcpTransport over mutual TLS", () => {
     const e = await startNode("eve", { tls: certs.eve! });
     introduce(a, e);
     e.transport.send("alpha", ping("I am eve"));
-    await waitFor(() => a.transport.stats.connectionsRefused === 1, "alpha to refuse eve");
+    await waitFor("alpha to refuse eve", () => a.transport.stats.connectionsRefused === 1);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: certificate names \[carol\] do not include the announced node name 'eve'$/).length).toBe(1);
     expect(a.host.events).toEqual([]);
   });

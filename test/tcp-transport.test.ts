@@ -18,9 +18,9 @@ describe("TcpTransport", () => {
     introduce(a, b);
     expect(a.transport.send("beta", ping("a1"))).toBe("queued");
     expect(a.transport.send("beta", ping("a2"))).toBe("queued");
-    await waitFor(() => labels(b, "alpha").length === 2, "beta to receive alpha's frames");
+    await waitFor("beta to receive alpha's frames", () => labels(b, "alpha").length === 2);
     expect(b.transport.send("alpha", ping("b1"))).toBe("queued");
-    await waitFor(() => labels(a, "beta").length === 1, "alpha to receive beta's frame");
+    await waitFor("alpha to receive beta's frame", () => labels(a, "beta").length === 1);
     expect(labels(b, "alpha")).toEqual(["a1", "a2"]);
     expect(labels(a, "beta")).toEqual(["b1"]);
     expect(a.host.events).toEqual([`up beta ${b.transport.advertisedAddress}`]);
@@ -44,7 +44,7 @@ describe("TcpTransport", () => {
     const a = await startNode("alpha");
     const b = await startNode("beta", { seeds: [a.transport.advertisedAddress] });
     const c = await startNode("gamma", { seeds: [a.transport.advertisedAddress] });
-    await waitFor(() => a.transport.connectedPeers().length === 2, "alpha to accept both seeds' dialers");
+    await waitFor("alpha to accept both seeds' dialers", () => a.transport.connectedPeers().length === 2);
     introduce(a, b, c);
     const nodes = [a, b, c];
     for (const from of nodes) for (const to of nodes) {
@@ -52,7 +52,7 @@ describe("TcpTransport", () => {
     }
     for (const to of nodes) for (const from of nodes) {
       if (from === to) continue;
-      await waitFor(() => labels(to, from.name).includes(`${from.name}->${to.name}`), `${from.name} -> ${to.name}`);
+      await waitFor(`${from.name} -> ${to.name}`, () => labels(to, from.name).includes(`${from.name}->${to.name}`));
     }
     for (const node of nodes) {
       expect(node.transport.connectedPeers().sort()).toEqual(nodes.filter((n) => n !== node).map((n) => n.name).sort());
@@ -67,8 +67,8 @@ describe("TcpTransport", () => {
     expect(a.transport.send("beta", ping("from alpha"))).toBe("queued");
     expect(b.transport.send("alpha", ping("from beta"))).toBe("queued");
     await waitFor(
-      () => a.transport.stats.openConnections === 1 && b.transport.stats.openConnections === 1 && a.transport.stats.connectionsOpened === 2,
       "the duplicate connection to close on both sides",
+      () => a.transport.stats.openConnections === 1 && b.transport.stats.openConnections === 1 && a.transport.stats.connectionsOpened === 2,
     );
     for (const node of [a, b]) {
       expect(node.transport.stats.connectionsOpened).toBe(2);
@@ -76,11 +76,11 @@ describe("TcpTransport", () => {
       expect(node.log.matching(/closing duplicate connection to \w+ \(keeping the one dialled by alpha\)/).length).toBe(1);
       expect(node.host.events.length).toBe(1); // one "up", no flapping
     }
-    await waitFor(() => labels(b, "alpha").length === 1 && labels(a, "beta").length === 1, "both queued frames");
+    await waitFor("both queued frames", () => labels(b, "alpha").length === 1 && labels(a, "beta").length === 1);
     // And the surviving connection carries traffic both ways.
     a.transport.send("beta", ping("after"));
     b.transport.send("alpha", ping("after"));
-    await waitFor(() => labels(b, "alpha").length === 2 && labels(a, "beta").length === 2, "traffic after the race");
+    await waitFor("traffic after the race", () => labels(b, "alpha").length === 2 && labels(a, "beta").length === 2);
     expect(a.transport.stats.openConnections).toBe(1);
   });
 
@@ -104,7 +104,7 @@ describe("TcpTransport", () => {
       expect(a.transport.stats.queueDepthBytes.beta ?? 0).toBeLessThanOrEqual(2 * 1024 * 1024);
     }
     expect(next).toBe(frameCount);
-    await waitFor(() => b.host.framesFrom("alpha").length === frameCount, "all large frames", 20_000);
+    await waitFor("all large frames", () => b.host.framesFrom("alpha").length === frameCount, 20_000);
     const received = b.host.framesFrom("alpha");
     for (let i = 0; i < frameCount; i++) {
       expect(received[i]!.body.length).toBe(bodies[i]!.length);
@@ -118,12 +118,12 @@ describe("TcpTransport", () => {
   test("a seed that is down at start is retried with backoff until it answers", async () => {
     const port = freePort();
     const a = await startNode("alpha", { seeds: [`127.0.0.1:${port}`] });
-    await waitFor(() => a.log.matching(/cannot reach seed/).length >= 3, "a few failed attempts");
+    await waitFor("a few failed attempts", () => a.log.matching(/cannot reach seed/).length >= 3);
     expect(a.log.matching(/cannot reach seed/).filter((line) => line.level === "warn").length).toBe(1);
     const b = await startNode("beta", { listen: { host: "127.0.0.1", port } });
-    await waitFor(() => a.transport.connectedPeers().includes("beta"), "alpha to reach the late seed", 5_000);
+    await waitFor("alpha to reach the late seed", () => a.transport.connectedPeers().includes("beta"), 5_000);
     // beta completes its side when alpha's proof arrives, a moment after alpha completes.
-    await waitFor(() => b.host.events.length === 1, "beta to see alpha");
+    await waitFor("beta to see alpha", () => b.host.events.length === 1);
     expect(b.host.events).toEqual([`up alpha ${a.transport.advertisedAddress}`]);
     expect(a.log.matching(/reached 127\.0\.0\.1:\d+ \(beta\) after \d+ failed attempts/).length).toBe(1);
   });
@@ -137,13 +137,13 @@ describe("TcpTransport", () => {
     const refusals = (name: string) => a.log.matching(new RegExp(`^cannot reach ${name} at `));
     expect(a.transport.send("left", ping("bye"))).toBe("unreachable");
     for (const name of ["live", "dead"]) expect(a.transport.send(name, ping("hello"))).toBe("queued");
-    await waitFor(() => refusals("live").length === 1 && refusals("dead").length === 1, "both dials to be refused");
+    await waitFor("both dials to be refused", () => refusals("live").length === 1 && refusals("dead").length === 1);
     expect(refusals("live").map((line) => line.level)).toEqual(["warn"]);
     expect(refusals("dead").map((line) => line.level)).toEqual(["debug"]);
     // Later sends: the dead peer is tried again (still quietly); the one that left never is.
     await Bun.sleep(30);
     expect(a.transport.send("dead", ping("again"))).toBe("queued");
-    await waitFor(() => refusals("dead").length === 2, "the second dial to be refused");
+    await waitFor("the second dial to be refused", () => refusals("dead").length === 2);
     expect(refusals("dead").every((line) => line.level === "debug")).toBe(true);
     expect(a.transport.send("left", ping("bye"))).toBe("unreachable");
     expect(refusals("left")).toEqual([]);
@@ -153,7 +153,7 @@ describe("TcpTransport", () => {
   test("a seed list naming this node itself is recognised and not dialled again", async () => {
     const port = freePort();
     const a = await startNode("alpha", { listen: { host: "127.0.0.1", port }, seeds: [`localhost:${port}`] });
-    await waitFor(() => a.log.matching(/is this node itself/).length === 1, "self-dial detection");
+    await waitFor("self-dial detection", () => a.log.matching(/is this node itself/).length === 1);
     await Bun.sleep(300); // several backoff periods: no new attempt
     expect(a.transport.stats.connectionsOpened).toBe(2); // the one self-connection, both ends
     expect(a.transport.stats.connectionsRefused).toBe(0);
@@ -164,17 +164,17 @@ describe("TcpTransport", () => {
     const b = await startNode("beta", { idleTimeoutMs: 10_000 });
     introduce(a, b);
     a.transport.send("beta", ping("one"));
-    await waitFor(() => labels(b, "alpha").length === 1, "first frame");
-    await waitFor(() => a.host.events.includes("down beta") && b.host.events.includes("down alpha"), "idle close on both sides", 3_000);
+    await waitFor("first frame", () => labels(b, "alpha").length === 1);
+    await waitFor("idle close on both sides", () => a.host.events.includes("down beta") && b.host.events.includes("down alpha"), 3_000);
     expect(a.log.matching(/closing idle connection to beta/).length).toBe(1);
     expect(a.transport.send("beta", ping("two"))).toBe("queued");
-    await waitFor(() => labels(b, "alpha").length === 2, "frame after reconnect");
+    await waitFor("frame after reconnect", () => labels(b, "alpha").length === 2);
   });
 
   test("a peer that never says HELLO is cut off after the handshake timeout", async () => {
     const a = await startNode("alpha", { handshakeTimeoutMs: 150 });
     const raw = await rawConnect(a.transport.port);
-    await waitFor(() => raw.closed, "the silent connection to close", 3_000);
+    await waitFor("the silent connection to close", () => raw.closed, 3_000);
     expect(a.log.matching(/^refused peer 127\.0\.0\.1:\d+: no handshake within 150 ms of connecting$/).length).toBe(1);
     expect(a.transport.stats.refusedByReason).toEqual({ HandshakeTimeout: 1 });
   });
@@ -184,12 +184,12 @@ describe("TcpTransport", () => {
     const b = await startNode("beta");
     introduce(a, b);
     a.transport.send("beta", ping("hello"));
-    await waitFor(() => labels(b, "alpha").length === 1, "connection up");
+    await waitFor("connection up", () => labels(b, "alpha").length === 1);
     const body = new Uint8Array(256 * 1024);
     for (let i = 0; i < 12; i++) expect(a.transport.send("beta", frameBytes(MessageType.Push, body))).toBe("queued");
     expect(a.transport.sendAll(frameBytes(MessageType.Leave, new Uint8Array(0)))).toBe(1);
     await a.transport.stop();
-    await waitFor(() => b.host.events.includes("down alpha"), "beta to see alpha leave");
+    await waitFor("beta to see alpha leave", () => b.host.events.includes("down alpha"));
     const frames = b.host.framesFrom("alpha");
     expect(frames.length).toBe(14);
     expect(frames.at(-1)!.type).toBe(MessageType.Leave);
@@ -206,7 +206,7 @@ describe("TcpTransport", () => {
     for (const peer of ["beta", "gamma"]) expect(a.transport.send(peer, frameBytes(MessageType.Leave, new Uint8Array(0)))).toBe("queued");
     await a.transport.stop();
     for (const peer of [b, c]) {
-      await waitFor(() => peer.host.framesFrom("alpha").length === 1, `${peer.name} to get the goodbye`);
+      await waitFor(`${peer.name} to get the goodbye`, () => peer.host.framesFrom("alpha").length === 1);
       expect(peer.host.framesFrom("alpha")[0]!.type).toBe(MessageType.Leave);
     }
     expect(a.transport.stats.openConnections).toBe(0);

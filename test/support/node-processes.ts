@@ -5,6 +5,7 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { waitFor } from "./wait.ts";
 
 export const repoRoot = join(import.meta.dir, "..", "..");
 export const cliEntry = join(repoRoot, "src", "cli", "main.ts");
@@ -133,15 +134,7 @@ export async function members(node: NodeProcess): Promise<MemberRow[]> {
 }
 
 /** Polls `condition` every 50 ms until it holds; throws after timeoutMs naming what it waited for. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  const deadline = started + timeoutMs;
-  for (;;) {
-    if (await condition()) return performance.now() - started;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
+export { waitFor };
 
 /** Sends a signal and waits (bounded) for the process to exit; returns its exit code. */
 export async function stopNode(node: NodeProcess, signal: "SIGTERM" | "SIGINT" | "SIGKILL" = "SIGTERM", timeoutMs = 5000): Promise<number | null> {
