@@ -131,6 +131,27 @@ const regressions: Regression[] = [
     bug: "a node readmitted after its removal starts over empty, so a deleted key comes back from a peer that missed the delete (I2)",
     open: "as the previous one",
   },
+  {
+    seed: 1177613634,
+    faults: allButOpen,
+    drop: [3, 4, 5],
+    bug: "a node that joined through a seed frozen at the time, which then left, is held on probation by the others and never vouched for first-hand: node-0 lists node-6 as absent (I1); found by the 10,000-scenario run after member probation (state/probation.ts) was merged",
+    open: "a probationary name is contacted only when it holds entries (an address); the joiner's entries had not spread before its seed left",
+  },
+  {
+    seed: 1346861876,
+    faults: allButOpen,
+    drop: [1, 2],
+    bug: "a node that restarted makes cluster-config version 1 again under the same origin, and the tie (same version, same origin) keeps both documents: two config versions 1 stay in the cluster (I1)",
+    open: "config documents need the origin's generation (or the cluster's config adopted at join, issue #19 item 5)",
+  },
+  {
+    seed: 402117463,
+    faults: allButOpen,
+    drop: [0, 2],
+    bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1)",
+    open: "the zombie case: a node learned second-hand after the others forgot it is admitted as alive",
+  },
 ];
 
 describe("chaos regressions", () => {
