@@ -43,7 +43,7 @@ export interface DigestOutcome {
  * that replacement (there is nothing to send for a node without versions), and ending it at once
  * would be wrong too: a peer that has only heard of the new generation also reports it at version
  * 0, before its entries reach it. (Nodes write their reserved entries before they gossip, so in
- * practice this only concerns bare engines, as in the simulator.)
+ * practice this only concerns a ClusterState used on its own, as in the state tests.)
  */
 export const EMPTY_GENERATION_HEARTBEATS = 5;
 
