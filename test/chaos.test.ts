@@ -142,8 +142,7 @@ const regressions: Regression[] = [
     seed: 1346861876,
     faults: allButOpen,
     drop: [1, 2],
-    bug: "a node that restarted makes cluster-config version 1 again under the same origin, and the tie (same version, same origin) keeps both documents: two config versions 1 stay in the cluster (I1)",
-    open: "config documents need the origin's generation (or the cluster's config adopted at join, issue #19 item 5)",
+    bug: "a node that restarted made cluster-config version 1 again under the same origin, and the tie (same version, same origin) kept both documents: two config versions 1 stayed in the cluster (I1); fixed by ranking such a tie by the settings' canonical JSON (node/reserved-entries.ts supersedes)",
   },
   {
     seed: 402117463,

@@ -24,10 +24,22 @@ export function decodeConfig(snapshot: EntrySnapshot): ClusterConfigDocument {
 /**
  * Whether `document` replaces `current`. Version 0 is every node's start-up config from its own
  * options: only a change made at run time (version 1 and up) travels. Equal versions made
- * concurrently: the larger origin wins.
+ * concurrently: the larger origin wins; and from one origin (it restarted, forgot its last version
+ * and made the same number again), the larger settings in a canonical form, so that every node
+ * settles on the same document.
  */
 export function supersedes(document: ClusterConfigDocument, current: ClusterConfigDocument): boolean {
-  return document.version > current.version || (document.version === current.version && document.version > 0 && document.origin > current.origin);
+  if (document.version !== current.version) return document.version > current.version;
+  if (document.version === 0 || document.origin < current.origin) return false;
+  return document.origin > current.origin || canonicalJson(document.settings) > canonicalJson(current.settings);
+}
+
+/** JSON with every object's keys sorted: equal settings give equal text whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  const entries = Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+  return `{${entries.join(",")}}`;
 }
 
 /**
