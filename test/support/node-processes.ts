@@ -40,9 +40,26 @@ export interface StartOptions {
 
 const running = new Set<NodeProcess>();
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; the tiny race is acceptable for tests). */
+/** Ports freePort() handed out in this process: the OS may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1, never one this process was given before: two calls in a row could
+ * otherwise return the same port (the OS reuses a closed one), e.g. a node port and its client
+ * port. The race with other processes remains, and is acceptable for tests.
+ */
 export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await portTheOsOffers();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error("no port this process has not used before in 50 attempts");
+}
+
+function portTheOsOffers(): Promise<number> {
+  return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
