@@ -121,15 +121,13 @@ const regressions: Regression[] = [
     seed: 2803198925,
     faults: allButOpen,
     drop: [3, 4],
-    bug: "a node readmitted after its removal starts over empty, so the owner's TTL entry it had already seen expire (the owner was frozen, its own sweep had not run yet) is held live and reported added again (I2)",
-    open: "the state's readmission (ClusterState.readmit) forgets what it knew: keep the removed node's versions per key in RemovedNodes and apply only newer ones after readmission",
+    bug: "a node readmitted after its removal started over empty, so the owner's TTL entry it had already seen expire (the owner was frozen, its own sweep had not run yet) was held live and reported added again (I2); fixed by keeping what was held of a node removed as dead for its readmission (RemovedNode.state)",
   },
   {
     seed: 1366688743,
     faults: allButOpen,
     drop: [0],
-    bug: "a node readmitted after its removal starts over empty, so a deleted key comes back from a peer that missed the delete (I2)",
-    open: "as the previous one",
+    bug: "a node readmitted after its removal started over empty, so a deleted key came back from a peer that missed the delete (I2); fixed with the previous one",
   },
   {
     seed: 1177613634,

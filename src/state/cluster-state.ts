@@ -269,7 +269,9 @@ export class ClusterState {
     // An older generation still held (the membership heard of the newer one first-hand) goes
     // too; its heartbeat counter says nothing about the removed generation's.
     const heartbeat = held === generation ? this.nodes.heartbeatAt(slot) : 0;
-    this.removed.add(name, { generation, heartbeat, as, forgetAtMs: this.clock.now() + rememberForMs });
+    const forgetAtMs = this.clock.now() + rememberForMs;
+    const kept = as === "dead" && held === generation ? this.nodes.at(slot) : undefined;
+    this.removed.add(name, kept ? { generation, heartbeat, as, forgetAtMs, state: kept } : { generation, heartbeat, as, forgetAtMs });
     this.nodes.delete(name);
     return true;
   }
@@ -277,16 +279,20 @@ export class ClusterState {
   /**
    * Takes back a node removed as dead when a digest shows it running again at the same generation
    * (RemovedNodes.showsLife): it was frozen, or behind a partition, for longer than the removal
-   * grace. It starts over empty, at its removal heartbeat; its entries come again by deltas.
-   * Returns false, changing nothing, for any other copy of a removed node.
+   * grace. It continues from what this node held at the removal (versions, tombstones), at its
+   * removal heartbeat, so only newer versions apply; its live entries are reported again ("added"),
+   * as the removal reported them gone. Returns null, changing nothing, for any other copy of a
+   * removed node.
    */
-  readmit(name: string, generation: number, heartbeat: number): boolean {
-    if (!this.removed.showsLife(name, generation, heartbeat)) return false;
-    const removedHeartbeat = this.removed.get(name)!.heartbeat;
+  readmit(name: string, generation: number, heartbeat: number): ChangeRecord[] | null {
+    if (!this.removed.showsLife(name, generation, heartbeat)) return null;
+    const removed = this.removed.get(name)!;
     this.removed.delete(name);
-    const slot = this.nodes.set(name, new NodeState(name, generation));
-    this.nodes.setHeartbeatAt(slot, removedHeartbeat);
-    return true;
+    const slot = this.nodes.set(name, removed.state ?? new NodeState(name, generation));
+    this.nodes.setHeartbeatAt(slot, removed.heartbeat);
+    const restored: ChangeRecord[] = [];
+    for (const entry of this.liveEntries(name)) restored.push(changeRecord("added", name, entry, undefined, false));
+    return restored;
   }
 
   /**

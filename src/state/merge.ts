@@ -29,7 +29,10 @@ export interface DigestOutcome {
   heartbeats: string[];
   /** Nodes seen for the first time, or with a new generation. */
   discovered: string[];
-  /** Entries of an older generation dropped by a new generation that has none ("deleted"). */
+  /**
+   * Entries of an older generation dropped by a new generation that has none ("deleted"), and the
+   * live entries of a readmitted node, held again ("added").
+   */
   changes: ChangeRecord[];
   /** Unknown names that break the node-name rule, never learned (nodeNameProblem() says why, for the log). */
   invalidNames: string[];
@@ -75,7 +78,11 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
     }
     // A removed node is learned again only when it shows life (a heartbeat past its removal); it
     // then continues below as a node whose heartbeat advanced.
-    if (state.isRemoved(seen.node, seen.generation) && !state.readmit(seen.node, seen.generation, seen.heartbeat)) continue;
+    if (state.isRemoved(seen.node, seen.generation)) {
+      const restored = state.readmit(seen.node, seen.generation, seen.heartbeat);
+      if (restored === null) continue;
+      outcome.changes.push(...restored);
+    }
     let slot = nodes.slotOf(seen.node);
     if (slot < 0) {
       // Checked here, where a name is learned, not in the decoder: a digest repeats the same known
