@@ -114,8 +114,7 @@ const regressions: Regression[] = [
     seed: 3594053568,
     faults: allButOpen,
     drop: [0, 1, 3, 5],
-    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forget the removal (removalMemoryMs) its digest makes them learn the dead node anew, as alive (node-joined), and I1 fails",
-    open: "holding a node first heard of second-hand dead, unannounced, until it answers fixes it, but then members() lists nodes the events never told of (I5 in the 1000-scenario campaign): the unannounced state needs its own status",
+    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forget the removal (removalMemoryMs) its digest made them learn the dead node anew, as alive (node-joined), and I1 failed; no longer reproduces on this code; member probation (state/probation.ts) makes a name learned second-hand a member only after first-hand contact, which a crashed node never gives"
   },
   {
     seed: 2803198925,
@@ -133,8 +132,7 @@ const regressions: Regression[] = [
     seed: 1177613634,
     faults: allButOpen,
     drop: [3, 4, 5],
-    bug: "a node that joined through a seed frozen at the time, which then left, is held on probation by the others and never vouched for first-hand: node-0 lists node-6 as absent (I1); found by the 10,000-scenario run after member probation (state/probation.ts) was merged",
-    open: "a probationary name is contacted only when it holds entries (an address); the joiner's entries had not spread before its seed left",
+    bug: "a node that joined through a seed frozen at the time, which then left, was never heard of (I1): the simulator ran the frozen seed's leave at once, before the input queued during its freeze; a frozen process handles its SIGTERM when it resumes (SimulatedCluster.leave now defers it)"
   },
   {
     seed: 1346861876,
@@ -146,8 +144,7 @@ const regressions: Regression[] = [
     seed: 402117463,
     faults: allButOpen,
     drop: [0, 2],
-    bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1)",
-    open: "the zombie case: a node learned second-hand after the others forgot it is admitted as alive",
+    bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1): the checker measured convergence from the freeze's start; a node resumed from a long freeze rightly convicts no one for its stall's length, and convergence now counts from the resume (the injector's resume action)"
   },
 ];
 

@@ -203,7 +203,9 @@ export class SimulatedCluster {
   async leave(name: string): Promise<void> {
     const node = this.node(name);
     node.running = false;
-    await node.node.stop();
+    // A frozen process handles its SIGTERM when it resumes, after the input queued meanwhile.
+    if (node.clock.isStalled) node.clock.run(() => void node.node.stop());
+    else await node.node.stop();
   }
 
   /** Blocks a node's event loop for durationMs. */

@@ -80,6 +80,9 @@ export class FaultInjector {
         case "freeze":
         case "long-freeze":
           at(episode.atMs, () => this.freeze(episode));
+          // The fault lasts until the node resumes: convergence is measured from then (a node
+          // resumed from a long freeze rightly convicts no one for its stall's length).
+          at(end, () => this.note(`${episode.nodes[0]} resumes`));
           break;
         case "loss":
         case "duplicate":
