@@ -146,6 +146,18 @@ const regressions: Regression[] = [
     drop: [0, 2],
     bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1): the checker measured convergence from the freeze's start; a node resumed from a long freeze rightly convicts no one for its stall's length, and convergence now counts from the resume (the injector's resume action)"
   },
+  {
+    seed: 4043511675,
+    faults: allButOpen,
+    drop: [0, 1, 2, 5],
+    bug: "a node frozen with its leave pending was restarted; its old incarnation's deferred leave then ran and took the name off the simulated network, so the new one was cut off (I1): a restart now kills a frozen old incarnation first (SimulatedCluster.addNode), as an operator would",
+  },
+  {
+    seed: 1114592488,
+    faults: allButOpen,
+    drop: [1, 4],
+    bug: "a joiner's only seed, across a partition, left before the joiner reached it, cutting it off for good, which no protocol can repair (I1): the injector no longer stops the only seed of a joiner that has reached nobody",
+  },
 ];
 
 describe("chaos regressions", () => {
