@@ -16,6 +16,7 @@
 import { type DigestEntry, isValidNodeName, type NodeDelta, type WireEntry } from "../codec/index.ts";
 import type { ChangeRecord } from "./changes.ts";
 import { changeRecord, type ClusterState } from "./cluster-state.ts";
+import { PROBATION_ENTRIES } from "./probation.ts";
 import type { MemberTable } from "./member-table.ts";
 import { entryId, type Entry, type NodeState } from "./node-state.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
@@ -234,10 +235,16 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, from: string, out
   const wallNow = state.clock.wallNow();
   const cap = state.options.limits.maxEntriesPerNode;
   const refusedBefore = outcome.refused;
-  for (const wire of delta.entries) {
+  const probationary = state.isProbationary(node.name);
+  for (const [index, wire] of delta.entries.entries()) {
     if (wire.version <= node.maxVersion || !isKnownValueType(wire.valueType)) {
       outcome.skipped++;
       continue;
+    }
+    if (probationary && node.entries.size >= PROBATION_ENTRIES && !node.entries.has(entryId(wire.group, wire.key))) {
+      // Not refused: the rest waits for first-hand contact (probation.ts), in version order.
+      outcome.skipped += delta.entries.length - index;
+      break;
     }
     if (overCap(node, wire, cap)) {
       node.maxVersion = wire.version; // refused for good (see the top of this file)
