@@ -225,7 +225,7 @@ export class GossipNode {
 
   getEntry(node: string, group: string, key: string): EntryInfo | undefined {
     // This node's own entries as its writes left them, those flow control holds back included.
-    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.state.get(node, group, key);
+    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.storedEntry(node, group, key);
     if (!entry) return undefined;
     return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version };
   }
@@ -234,8 +234,8 @@ export class GossipNode {
   entries(node: string): EntryInfo[] {
     const own = node === this.name;
     const list: EntryInfo[] = [];
-    for (const entry of this.state.liveEntries(node)) {
-      if (entry.group === RESERVED_GROUP || (own && this.engine.isHeld(entry.group, entry.key))) continue;
+    for (const entry of this.storedEntries(node)) {
+      if (own && this.engine.isHeld(entry.group, entry.key)) continue;
       list.push({ group: entry.group, key: entry.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version });
     }
     if (own) {
@@ -247,19 +247,23 @@ export class GossipNode {
     return list;
   }
 
-  /** Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's state dump). */
+  /**
+   * Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's
+   * state dump). None of a probationary name: held, not shown (state/probation.ts).
+   */
   *storedEntries(node: string): Generator<StoredEntry> {
+    if (!this.knows(node)) return;
     for (const entry of this.state.liveEntries(node)) if (entry.group !== RESERVED_GROUP) yield entry;
   }
 
   /** A live entry as stored, value undecoded; undefined when the node or the entry is not known here. */
   storedEntry(node: string, group: string, key: string): StoredEntry | undefined {
-    return this.state.get(node, group, key);
+    return this.knows(node) ? this.state.get(node, group, key) : undefined;
   }
 
-  /** Whether `node` is known here (this one included). */
+  /** Whether `node` is known here (this one included), probationary names excepted. */
   knows(node: string): boolean {
-    return this.state.nodes.has(node);
+    return this.state.nodes.has(node) && !this.state.isProbationary(node);
   }
 
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
@@ -279,7 +283,7 @@ export class GossipNode {
     };
   }
 
-  /** Names of every node known, this one included. */
+  /** Names of every node held, this one and probationary names (held, not shown: state/probation.ts) included. */
   nodes(): string[] {
     return [...this.state.nodes.keys()];
   }
@@ -348,9 +352,6 @@ export class GossipNode {
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
-    for (const dropped of this.state.takeDroppedProbationary()) {
-      this.emit({ type: "node-removed", node: dropped.name, generation: dropped.generation, phi: 0, time: this.deps.clock.wallNow() });
-    }
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);

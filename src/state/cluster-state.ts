@@ -72,7 +72,6 @@ export class ClusterState {
   readonly removed = new RemovedNodes();
   /** Names learned second-hand, not contacted yet (empty unless options.probation). */
   readonly probation: Probation;
-  private readonly droppedProbationary: { name: string; generation: number }[] = [];
   /** New names each peer introduced this round (NEW_MEMBERS_PER_PEER_ROUND). */
   private readonly introducedThisRound = new Map<string, number>();
 
@@ -182,11 +181,13 @@ export class ClusterState {
   }
 
   /**
-   * First-hand word of `name` (its own digest entry): a probationary name becomes a member. True
-   * when it was probationary (membership must learn of it now).
+   * First-hand word of `name` (its own digest entry): a probationary name becomes a member.
+   * Returns null when it was not probationary; else the "added" records of its entries, which
+   * nobody was told of while it was (membership must learn of it now, too).
    */
-  promote(name: string): boolean {
-    return this.probation.size > 0 && this.probation.release(name);
+  promote(name: string): ChangeRecord[] | null {
+    if (this.probation.size === 0 || !this.probation.release(name)) return null;
+    return this.heldAgain(name, false);
   }
 
   /** Whether `name` is held on probation, unknown to membership. */
@@ -194,18 +195,10 @@ export class ClusterState {
     return this.probation.size > 0 && this.probation.has(name);
   }
 
+  /** Its entries were never reported (probation.ts), so dropping it reports nothing either. */
   private dropProbationary(name: string): void {
     this.probation.release(name);
-    const node = this.nodes.get(name);
-    // Its entries may have been reported (they replicate on probation): the owner is told of the
-    // drop, as of any removal, so that what it was told stays what the state holds.
-    if (node && node.entries.size > 0) this.droppedProbationary.push({ name, generation: node.generation });
     this.nodes.delete(name);
-  }
-
-  /** Probationary names that held entries and were dropped since the last call. */
-  takeDroppedProbationary(): { name: string; generation: number }[] {
-    return this.droppedProbationary.length === 0 ? [] : this.droppedProbationary.splice(0);
   }
 
   /** The highest heartbeat counter known of a node (0 for an unknown one). */
@@ -290,9 +283,14 @@ export class ClusterState {
     this.removed.delete(name);
     const slot = this.nodes.set(name, removed.state ?? new NodeState(name, generation));
     this.nodes.setHeartbeatAt(slot, removed.heartbeat);
-    const restored: ChangeRecord[] = [];
-    for (const entry of this.liveEntries(name)) restored.push(changeRecord("added", name, entry, undefined, false));
-    return restored;
+    return this.heldAgain(name, true);
+  }
+
+  /** An "added" record for each live entry of `name` (user groups only unless `reserved`): what a reader is told when entries it was not shown become visible. */
+  heldAgain(name: string, reserved: boolean): ChangeRecord[] {
+    const records: ChangeRecord[] = [];
+    for (const entry of this.liveEntries(name)) if (reserved || entry.group !== RESERVED_GROUP) records.push(changeRecord("added", name, entry, undefined, false));
+    return records;
   }
 
   /**
@@ -328,7 +326,7 @@ export class ClusterState {
             // the origin caused this expiry, so the record carries no writtenAt.
             const tombstone: Entry = { ...entry, value: new Uint8Array(0), deleted: true, deletedAt: now };
             node().entries.set(id, tombstone);
-            changes.push(changeRecord("expired", held.name, entry, entry, false));
+            if (!this.isProbationary(held.name)) changes.push(changeRecord("expired", held.name, entry, entry, false));
           }
         }
       }

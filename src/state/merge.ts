@@ -105,12 +105,14 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
       continue;
     }
     const node = nodes.at(slot)!;
-    const promoted = seen.node === from && state.promote(seen.node);
+    const shown = seen.node === from ? state.promote(seen.node) : null;
+    const promoted = shown !== null;
+    if (shown) outcome.changes.push(...shown);
     if (seen.generation > node.generation) {
       replace(nodes, slot, seen.generation, 0, seen.maxVersion);
       nodes.setHeartbeatAt(slot, seen.heartbeat);
       reportDiscovered(state, seen.node, outcome.discovered);
-      finishEmptyReplacement(nodes, slot, outcome.changes);
+      finishEmptyReplacement(nodes, slot, reported(state, seen.node, outcome.changes));
       seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
       continue;
     }
@@ -123,11 +125,20 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
     if (node.replaced) {
       // A replacement waits for the highest version anyone reported of the new state.
       if (seen.maxVersion > node.replacedUntil) nodes.writable(slot).replacedUntil = seen.maxVersion;
-      finishEmptyReplacement(nodes, slot, outcome.changes);
+      finishEmptyReplacement(nodes, slot, reported(state, seen.node, outcome.changes));
     }
     seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
   }
   return outcome;
+}
+
+/**
+ * Where the change records of `name` go: nowhere for a probationary name (probation.ts), whose
+ * entries are held but shown to nobody until first-hand contact (ClusterState.promote then
+ * reports them), so a stale copy spread by a node that missed a removal never resurfaces.
+ */
+function reported(state: ClusterState, name: string, changes: ChangeRecord[]): ChangeRecord[] {
+  return state.isProbationary(name) ? [] : changes;
 }
 
 /** Membership learns of a member, never of a probationary name. */
@@ -254,10 +265,11 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, from: string, out
     }
     const change = applyEntry(node, wire, now, wallNow);
     outcome.applied++;
-    if (change) outcome.changes.push(change);
+    // Reserved entries count even on probation: its address and status are what contact needs.
+    if (change && (!probationary || change.group === RESERVED_GROUP)) outcome.changes.push(change);
   }
   if (outcome.refused > refusedBefore) outcome.refusedNodes.push(node.name);
-  finishReplacement(node, outcome.changes);
+  finishReplacement(node, reported(state, node.name, outcome.changes));
 }
 
 /** Whether applying `wire` would add a key to a node that holds maxEntriesPerNode of its kind already. */
