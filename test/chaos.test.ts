@@ -170,6 +170,12 @@ const regressions: Regression[] = [
     drop: [],
     bug: "a node frozen through a crash spread the crashed node's stale entries once the others forgot its removal, and a key they had seen deleted came back (I2); fixed by probation hiding what it holds until first-hand contact, which a crashed node never gives",
   },
+  {
+    seed: 3410178145,
+    faults: allButOpen,
+    drop: [2, 3, 5],
+    bug: "an owner frozen past its removal and its removal's memory came back with its own TTL entry unswept; learned anew, the entry was shown live again although every other node had seen it expire (I2); fixed by holding an entry that arrives past its deadline as the tombstone the sweep would make (merge.ts applyEntry)",
+  },
 ];
 
 describe("chaos regressions", () => {

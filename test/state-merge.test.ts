@@ -878,16 +878,28 @@ describe("TTL", () => {
     expect(b.get("a", "g", "session")).toBeUndefined();
   });
 
-  test("an entry that arrives already expired is expired by the receiver's next sweep", () => {
+  test("an entry that arrives already expired is held as a tombstone and never shown live", () => {
     const clock = new ManualClock();
     const a = makeState("a", 1, clock);
     const b = makeState("b", 1, clock);
     a.set("g", "brief", text("b"), 1_000);
-    clock.advance(2_000); // a has not swept yet
-    sync(a, b);
-    const swept = b.sweep();
-    expect(summary(swept)).toEqual(["expired a g/brief"]);
+    clock.advance(2_000); // a has not swept yet (it was frozen, say)
+    expect(summary(sync(a, b).changes)).toEqual([]);
     expect(b.get("a", "g", "brief")).toBeUndefined();
+    expect(b.nodes.get("a")?.entries.get("g\u0000brief")?.deleted).toBe(true);
+    expect(b.sweep()).toEqual([]);
+  });
+
+  test("a live copy updated by a version that arrives already expired is reported expired", () => {
+    const clock = new ManualClock();
+    const a = makeState("a", 1, clock);
+    const b = makeState("b", 1, clock);
+    a.set("g", "k", text("long"));
+    sync(a, b);
+    a.set("g", "k", text("brief"), 1_000);
+    clock.advance(2_000);
+    expect(summary(sync(a, b).changes)).toEqual(["expired a g/k"]);
+    expect(b.get("a", "g", "k")).toBeUndefined();
   });
 });
 
