@@ -36,6 +36,31 @@ export class AdminMetrics {
     this.propagation.observe(Math.max(0, ms) / 1000);
   }
 
+  /**
+   * GET /v1/stats: the figures of the dashboard's health panel as JSON. Counters are totals since
+   * start; the page turns two readings into rates.
+   */
+  snapshot(): Record<string, unknown> {
+    const { gossip, transport, health } = this.node.stats();
+    const flow = this.node.flowControl();
+    const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, value) => sum + value, 0);
+    return {
+      time: Date.now(),
+      gossip: {
+        rounds: gossip.rounds,
+        messagesSent: total(gossip.messagesOut),
+        messagesReceived: total(gossip.messagesIn),
+        bytesSent: total(gossip.bytesOut),
+        bytesReceived: total(gossip.bytesIn),
+        entriesApplied: gossip.entriesApplied,
+      },
+      writes: { desiredRate: flow.desiredRate, allowedRate: flow.allowedRate, backlogEntries: flow.backlogEntries, limiting: flow.limiting },
+      eventLoop: { lagMs: health.lagMs, maxLagMs: health.maxLagMs, stalls: health.stallCount },
+      connections: transport.connectionsByState,
+      propagationSeconds: this.propagation.snapshot(),
+    };
+  }
+
   render(): string {
     const stats = this.node.stats();
     const { gossip, transport, health } = stats;
