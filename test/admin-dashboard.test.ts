@@ -151,6 +151,16 @@ async function waitForEntryOnPage(page: Page, owner: string, entry: string, valu
     .waitFor({ timeout: WAIT_MS });
 }
 
+/** Fills the page's set-a-key form (group "dash") and submits it. */
+async function submitSetForm(page: Page, entry: { key: string; type: string; value: string; ttl?: string }): Promise<void> {
+  await page.fill('input[name="group"]', "dash");
+  await page.fill('input[name="key"]', entry.key);
+  await page.selectOption('select[name="type"]', entry.type);
+  await page.fill('input[name="ttl"]', entry.ttl ?? "");
+  await page.fill('textarea[name="value"]', entry.value);
+  await page.click('button[type="submit"]');
+}
+
 const memberStates = (page: Page) =>
   page.$$eval("#members tr[data-member]", (rows) => Object.fromEntries(rows.map((row) => [row.getAttribute("data-member"), row.getAttribute("data-state")])));
 
@@ -174,11 +184,7 @@ describe("dashboard", () => {
   browserTest("a key set in the form appears live on the other nodes' pages", async () => {
     // Playwright waits for animation frames before clicking, and a page behind others gets few.
     await alphaPage.bringToFront();
-    await alphaPage.fill('input[name="group"]', "dash");
-    await alphaPage.fill('input[name="key"]', "colour/main");
-    await alphaPage.selectOption('select[name="type"]', "json");
-    await alphaPage.fill('textarea[name="value"]', '{"name": "teal", "rgb": [0, 128, 128]}');
-    await alphaPage.click('button[type="submit"]');
+    await submitSetForm(alphaPage, { key: "colour/main", type: "json", value: '{"name": "teal", "rgb": [0, 128, 128]}' });
     await alphaPage.locator("#set-result", { hasText: /^stored as version \d+$/ }).waitFor({ timeout: WAIT_MS });
     const shown = '{"name":"teal","rgb":[0,128,128]}';
     // bravo's and charlie's pages were opened before the write: only the live stream can update them.
@@ -187,11 +193,7 @@ describe("dashboard", () => {
   });
 
   browserTest("the form shows why a write was refused", async () => {
-    await alphaPage.fill('input[name="group"]', "dash");
-    await alphaPage.fill('input[name="key"]', "count");
-    await alphaPage.selectOption('select[name="type"]', "int");
-    await alphaPage.fill('textarea[name="value"]', "twelve");
-    await alphaPage.click('button[type="submit"]');
+    await submitSetForm(alphaPage, { key: "count", type: "int", value: "twelve" });
     await alphaPage.locator("#set-result", { hasText: /^refused: an int value must be/ }).waitFor({ timeout: WAIT_MS });
   });
 
@@ -223,13 +225,7 @@ describe("dashboard", () => {
 
   browserTest("TTLs are shown counting down; the filters hide members and entries that do not match", async () => {
     await alphaPage.bringToFront();
-    await alphaPage.fill('input[name="group"]', "dash");
-    await alphaPage.fill('input[name="key"]', "short-lived");
-    await alphaPage.selectOption('select[name="type"]', "string");
-    await alphaPage.fill('input[name="ttl"]', "60000");
-    await alphaPage.fill('textarea[name="value"]', "soon gone");
-    await alphaPage.click('button[type="submit"]');
-    await alphaPage.fill('input[name="ttl"]', "");
+    await submitSetForm(alphaPage, { key: "short-lived", type: "string", value: "soon gone", ttl: "60000" });
     await waitForEntryOnPage(bravoPage, "alpha", "dash/short-lived", "soon gone");
     const expires = bravoPage.locator('section[data-node="alpha"] tr[data-entry="dash/short-lived"] td.expires');
     const seconds = Number(/^in (\d+\.\d) s$/.exec((await expires.textContent()) ?? "")?.[1]);
