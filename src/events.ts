@@ -171,7 +171,9 @@ export function eventTypeOfGo(type: unknown): GossipEventType {
     const [name, { number, instead }] = missing;
     throw new UnsupportedEventError(`Go event ${name} (${number}) is declared by the Go SDK but never fired, and has no equivalent here: ${instead}`);
   }
-  throw new UnsupportedEventError(`unknown event ${describeEventType(type)}: expected an event type (${[...EVENT_TYPES].join(", ")}), an EventType.… name, or a Go event number (${Object.keys(GO_EVENT_NUMBERS).join(", ")})`);
+  // EventType.ParticipantUpdated and the like are undefined: EventType lists only what fires here.
+  const hint = type === undefined ? `; EventType has no entry for the Go events that never fire (${Object.keys(GO_EVENTS_WITHOUT_EQUIVALENT).join(", ")})` : "";
+  throw new UnsupportedEventError(`unknown event ${describeEventType(type)}: expected an event type (${[...EVENT_TYPES].join(", ")}), an EventType.… name, or a Go event number (${Object.keys(GO_EVENT_NUMBERS).join(", ")})${hint}`);
 }
 
 function describeEventType(type: unknown): string {

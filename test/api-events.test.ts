@@ -201,6 +201,9 @@ describe("Go SDK event names", () => {
     const node = nodes.make({ name: "go-unknown" });
     expect(() => node.on("entry-addded" as GossipEventType, () => {})).toThrow('unknown event type "entry-addded": expected "*" or one of entry-added, ');
     expect(() => node.onEvent(99 as GoEventNumber, () => {})).toThrow("unknown event 99: expected an event type (entry-added, ");
+    // A Go name missing from EventType, as plain JavaScript would pass it.
+    const goName = (EventType as Record<string, GossipEventType>).ParticipantUpdated!;
+    expect(() => node.onEvent(goName, () => {})).toThrow("; EventType has no entry for the Go events that never fire (ParticipantUpdated, ReceivedNewDialFromNode,");
     expect(() => node.onEvent("NewDeltaAdded" as GossipEventType, () => {})()).not.toThrow();
   });
 
