@@ -4,7 +4,7 @@
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
 import { systemClock } from "./clock.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
-import type { EventHandler, GossipEventType } from "./events.ts";
+import { eventTypeOfGo, type EventHandler, type GO_EVENT_NUMBERS, type GoEventNumber, type GossipEventType } from "./events.ts";
 import type { FlowControlStatus } from "./gossip/flow-control.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
@@ -70,8 +70,12 @@ export interface Node {
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
   flowControl(): FlowControlStatus;
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void;
-  /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
+  /**
+   * Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …),
+   * or its numbers: onEvent(1, …). Go events with no equivalent here throw UnsupportedEventError.
+   */
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
+  onEvent<N extends GoEventNumber>(type: N, handler: EventHandler<(typeof GO_EVENT_NUMBERS)[N]>): () => void;
   clusterConfig(): ClusterConfigDocument;
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
   /** True from start() until stop(). */
@@ -183,7 +187,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     members: () => node.members(),
     flowControl: () => node.flowControl(),
     on: (type, handler) => node.on(type, handler),
-    onEvent: (type, handler) => node.on(type, handler),
+    onEvent: (type: GossipEventType | GoEventNumber, handler: EventHandler<GossipEventType>) => node.on(eventTypeOfGo(type), handler),
     clusterConfig: () => node.clusterConfig(),
     updateClusterConfig: (patch) => {
       // Throws OptionsError naming the field. The parsed patch is what is gossiped: keys given as

@@ -1,6 +1,6 @@
 // The admin HTTP server (Bun.serve) on the client port: routing, access control, and the
 // guarantee that nothing a client sends escapes as an unhandled error. Routes are listed in
-// api.ts; besides them: GET /v1/events (sse.ts), GET /metrics (metrics.ts), GET /healthz,
+// api.ts; besides them: GET /v1/events (sse.ts), GET /metrics and /v1/stats (metrics.ts), GET /healthz,
 // and GET / (dashboard.ts).
 
 import type { Server } from "bun";
@@ -13,7 +13,7 @@ import { DASHBOARD_HEADERS, DASHBOARD_HTML } from "./dashboard.ts";
 import { HttpError, errorResponse, jsonResponse } from "./http.ts";
 import { AdminMetrics, observePropagationFromEvents } from "./metrics.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./prometheus.ts";
-import { EventStreamHub } from "./sse.ts";
+import { EventStreamHub, parseBacklog } from "./sse.ts";
 
 export interface AdminServerOptions {
   /** 0 picks a free port. */
@@ -80,6 +80,7 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
     { path: "/healthz", open: true, handlers: { GET: () => healthz(node) } },
     { path: "/metrics", handlers: { GET: () => new Response(metrics.render(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE, "cache-control": "no-store" } }) } },
     { path: "/v1/self", handlers: { GET: () => api.self() } },
+    { path: "/v1/stats", handlers: { GET: () => jsonResponse(metrics.snapshot()) } },
     { path: "/v1/members", handlers: { GET: () => api.members() } },
     { path: "/v1/state", handlers: { GET: () => api.state() } },
     { path: "/v1/state/:node/:group/:key", handlers: { GET: ({ params }) => api.entry(params.node!, params.group!, params.key!) } },
@@ -98,8 +99,8 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
       path: "/v1/events",
       acceptsQueryToken: true,
       handlers: {
-        GET: ({ request, server }) => {
-          const response = events.open();
+        GET: ({ request, url, server }) => {
+          const response = events.open(parseBacklog(url, events.backlogLimit));
           server.timeout(request, 0); // a stream is quiet between heartbeats; the idle timeout must not end it
           return response;
         },

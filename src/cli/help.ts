@@ -28,7 +28,7 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
   get: {
     usage: "<node> <group> <key>",
     summary: "print one entry of a node",
-    details: "Prints the value (strings as they are, other types as JSON); with --json, {value, type, version}.\nExits 1 when the node or entry is unknown.",
+    details: "Prints the value (strings as they are, other types as JSON); with --json, {value, type, version} (and expiresAt, ms, for a TTL entry).\nExits 1 when the node or entry is unknown.",
   },
   set: {
     usage: "<group> <key> <value>",
@@ -47,7 +47,7 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
   keys: {
     usage: "[node]",
     summary: "list every node's entries, or one node's",
-    details: "One line per entry: node, group/key, type, version, value as JSON; with --json, the\nnode's /v1/state answer (node → group → key → {value, type, version}).",
+    details: "One line per entry: node, group/key, type, version, value as JSON; with --json, the\nnode's /v1/state answer (node → group → key → {value, type, version, expiresAt?}).",
   },
   watch: {
     usage: "",
