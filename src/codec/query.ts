@@ -29,7 +29,7 @@
 // as not answering.
 //
 // Example QUERY, origin "a" generation 5, id 1, name "load", payload "1m", 2000 ms, ack, relay 0:
-//   00 00 00 0f  03  10  00 00  00 00 00 00  |  01 61  05  01  04 6c 6f 61 64  02 31 6d  d0 0f  01  00
+//   00 00 00 10  03  10  00 00  00 00 00 00  |  01 61  05  01  04 6c 6f 61 64  02 31 6d  d0 0f  01  00
 // Example QUERY_REPLY, origin "a" generation 5, id 1, from "b", RESPONSE "0.5":
 //   00 00 00 0c  03  11  00 00  00 00 00 00  |  01 61  05  01  01 62  01  00  03 30 2e 35
 
