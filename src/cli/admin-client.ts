@@ -70,6 +70,31 @@ export class AdminClient {
     throw new ClientError(`the node at ${this.address} closed the event stream (it is stopping); watch ended`);
   }
 
+  /**
+   * Calls onLine with each line of a streamed answer (NDJSON) as it arrives; resolves when the node
+   * ends the stream. `waitMs`: how long the node may stream, on top of the usual deadline.
+   */
+  async lines(method: string, route: string, body: string, waitMs: number, onLine: (line: string) => void): Promise<void> {
+    const response = await this.request(method, route, body, waitMs);
+    if (!response.ok || !response.body) throw this.refusal(response.status, await errorOf(response));
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of response.body) {
+        buffered += decoder.decode(chunk, { stream: true });
+        let newline = buffered.indexOf("\n");
+        while (newline >= 0) {
+          onLine(buffered.slice(0, newline));
+          buffered = buffered.slice(newline + 1);
+          newline = buffered.indexOf("\n");
+        }
+      }
+    } catch (error) {
+      throw new ClientError(`the node at ${this.address} went away mid-answer (${describeNetworkError(error)})`);
+    }
+    if (buffered.trim() !== "") onLine(buffered);
+  }
+
   private refusal(status: number, error: unknown): ClientError {
     const reason = typeof error === "string" ? error : `HTTP ${status}`;
     if (status === 401) {
