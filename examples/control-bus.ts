@@ -28,7 +28,9 @@ try {
 
   // 1. User events: every live node raises it once, the sender included.
   const seen: string[] = [];
-  for (const node of nodes) node.on("user-event", (event) => seen.push(`${node.name} got ${event.name} ${text(event.payload)} from ${event.node}`));
+  for (const node of nodes) node.on("user-event", (event) => {
+    seen.push(`${node.name} got ${event.name} ${text(event.payload)} from ${event.node}`);
+  });
   control.broadcast("deploy", "v2.1.0");
   await waitFor("the deploy event on every node", () => seen.length === 3);
   for (const line of seen.sort()) console.log(line);

@@ -2,13 +2,10 @@
 // node, and this is where their frames come in.
 
 import { type Frame, MessageType } from "../codec/index.ts";
-import type { UserEvent } from "../events.ts";
 import { Queries, type QueryWiring } from "./queries.ts";
-import { UserEvents } from "./user-events.ts";
+import { UserEvents, type UserEventWiring } from "./user-events.ts";
 
-export interface ControlBusWiring extends QueryWiring {
-  deliver(event: UserEvent): void;
-}
+export type ControlBusWiring = QueryWiring & UserEventWiring;
 
 export class ControlBus {
   readonly events: UserEvents;

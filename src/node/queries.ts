@@ -8,12 +8,11 @@
 // node that cannot answer says why (an ERROR reply) rather than staying silent.
 
 import { FrameWriter, MAX_QUERY_NAME_BYTES, MAX_QUERY_PAYLOAD_BYTES, MAX_QUERY_RELAY_FACTOR, type QueryMessage, QueryReplyKind, type QueryReplyMessage, readQuery, readQueryReply, writeQuery, writeQueryReply } from "../codec/index.ts";
-import type { Clock } from "../clock.ts";
 import type { Value } from "../state/index.ts";
 import { type QueryTargeting, checkTargeting, selectTargets } from "./query-filter.ts";
 import { QueryRun } from "./query-run.ts";
 import { TokenBucket } from "./token-bucket.ts";
-import { checkBusName } from "./user-events.ts";
+import { type BusWiring, checkBusName } from "./user-events.ts";
 
 export const DEFAULT_QUERY_TIMEOUT_MS = 5000;
 export const MAX_QUERY_TIMEOUT_MS = 60_000;
@@ -51,14 +50,7 @@ export interface QueryRequest {
 /** Answers a query: bytes or text (at most 8 KiB), or nothing for an empty answer. May be async. */
 export type QueryHandler = (query: QueryRequest) => Uint8Array | string | undefined | void | Promise<Uint8Array | string | undefined | void>;
 
-export interface QueryWiring {
-  readonly selfName: string;
-  readonly generation: number;
-  readonly clock: Clock;
-  readonly maxNameBytes: number;
-  livePeers(): string[];
-  shuffle<T>(items: T[]): T[];
-  send(peer: string, frame: Uint8Array): void;
+export interface QueryWiring extends BusWiring {
   /** A node's entry value, for entry filters (undefined when it has none). */
   entry(node: string, group: string, key: string): Value | undefined;
   warn(message: string): void;

@@ -28,7 +28,8 @@ export interface BroadcastOptions {
   coalesce?: boolean;
 }
 
-export interface UserEventWiring {
+/** What user events and queries need of the node (node/control-bus.ts wires both). */
+export interface BusWiring {
   readonly selfName: string;
   readonly generation: number;
   readonly clock: Clock;
@@ -36,6 +37,9 @@ export interface UserEventWiring {
   livePeers(): string[];
   shuffle<T>(items: T[]): T[];
   send(peer: string, frame: Uint8Array): void;
+}
+
+export interface UserEventWiring extends BusWiring {
   deliver(event: UserEvent): void;
 }
 
