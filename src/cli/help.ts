@@ -63,11 +63,11 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     usage: "<name> [payload]",
     summary: "ask live nodes a question and print their answers as they come",
     details:
-      "Every live node (this one included) that --node and --entry select is asked; each answers with\n" +
-      "its onQuery() handler. Prints each ack (with --ack), answer and error as it arrives, then a\n" +
-      "summary; on a terminal a progress line shows the counts meanwhile. With --json, one JSON object\n" +
-      "per line (payloads in base64), the last being the summary. Exits 1 when a node asked did not\n" +
-      "answer by the timeout or answered with an error.",
+      "Every live node (the one at --client included) that --node and --entry select is asked; each\n" +
+      "answers with its onQuery() handler (a plain goferbroke node has none, and says so). Prints each\n" +
+      "ack (with --ack), answer and error as it arrives, then a summary; on a terminal a progress line\n" +
+      "shows the counts meanwhile. With --json, one JSON object per line (payloads in base64), the last\n" +
+      "being the summary. Exits 1 when a node asked did not answer by the timeout or answered with an error.",
   },
   config: {
     usage: "show | set key=value...",
