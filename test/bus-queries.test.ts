@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import type { QuerySummary } from "../src/index.ts";
-import { killAll, runCli, startCluster, stopNode, type NodeProcess } from "./support/node-processes.ts";
+import { cliEntry, killAll, runCli, startCluster, stopNode, type NodeProcess } from "./support/node-processes.ts";
 
 setDefaultTimeout(120_000);
 
@@ -79,6 +79,20 @@ describe("queries, 10 processes", () => {
     const lines = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as Item);
     expect(lines.filter((item) => item.type === "response").length).toBe(10);
     expect(summaryOf(lines).responded.length).toBe(10);
+  });
+
+  // script(1) (util-linux) runs the CLI on a pseudo-terminal, so stderr is a TTY as at a shell.
+  test.skipIf(Bun.which("script") === null)("on a terminal, a progress line on stderr counts the answers as they come", async () => {
+    const command = [process.execPath, cliEntry, "query", "--client", `127.0.0.1:${nodes[2]!.clientPort}`, "--ack", "whoami", "tty"].join(" ");
+    const child = Bun.spawn(["script", "-qec", command, "/dev/null"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    try {
+      const exited = await Promise.race([child.exited, Bun.sleep(20_000).then(() => "timeout" as const)]);
+      const output = await new Response(child.stdout).text();
+      expect({ exited, progress: output.includes("\r\x1b[2K10 acked, 10 answered, 0 errors, ") }).toEqual({ exited: 0, progress: true });
+      expect(output).toMatch(/asked 10, acked 10, answered 10, errors 0, in \d+\.\ds/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
   });
 
   test("bad queries are refused with clear errors", async () => {
