@@ -66,6 +66,11 @@ describe("queries, 10 processes", () => {
     expect(contentType).toBe("text/event-stream; charset=utf-8");
     expect(items.filter((item) => item.type === "response").map((item) => decode(item.payload)).sort()).toEqual(["q1:sse", "q2:sse", "q9:sse"]);
     expect(summaryOf(items).asked.sort()).toEqual(["q1", "q2", "q9"]);
+    // GET with ?payload=, as an EventSource asks.
+    const node = nodes[4]!;
+    const response = await fetch(`http://${node.clientHost}:${node.clientPort}/v1/queries/whoami?node=q4&payload=from-get&format=sse`, { signal: AbortSignal.timeout(10_000) });
+    const events = (await response.text()).split("\n").filter((line) => line.startsWith("data: ")).map((line) => JSON.parse(line.slice(6)) as Item);
+    expect(events.map((item) => (item.type === "response" ? `${item.from} ${decode(item.payload)}` : item.type))).toEqual(["q4 q4:from-get", "summary"]);
   });
 
   test("goferbroke query prints each answer and the summary, or JSON lines with --json", async () => {
