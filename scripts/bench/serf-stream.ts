@@ -5,8 +5,9 @@
 // request's Seq followed by a body; records of several requests interleave, so they are routed by
 // Seq (hashicorp/serf cmd/serf/command/agent/ipc.go, ipc_event_stream.go, ipc_query_response_stream.go).
 
-import { Socket } from "node:net";
-import { Incomplete, decode, encode, type MsgValue } from "./serf-msgpack.ts";
+import type { Socket } from "node:net";
+import { Incomplete, concatBytes, decode, encode, type MsgValue } from "./serf-msgpack.ts";
+import { connectSocket } from "./serf-rpc.ts";
 
 type Record_ = { [key: string]: MsgValue };
 
@@ -30,13 +31,7 @@ export class SerfStream {
   }
 
   static async connect(port: number, timeoutMs: number): Promise<SerfStream> {
-    const socket = new Socket();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error(`connect to 127.0.0.1:${port} timed out`))), timeoutMs);
-      socket.once("error", (error) => (clearTimeout(timer), reject(error)));
-      socket.connect(port, "127.0.0.1", () => (clearTimeout(timer), resolve()));
-    });
-    const stream = new SerfStream(socket);
+    const stream = new SerfStream(await connectSocket("127.0.0.1", port, timeoutMs));
     await stream.send("handshake", { Version: 1 }, timeoutMs);
     return stream;
   }
@@ -76,10 +71,7 @@ export class SerfStream {
 
   private onData(chunk: Buffer): void {
     const arrivedAt = performance.now();
-    const joined = new Uint8Array(this.buffer.length + chunk.length);
-    joined.set(this.buffer, 0);
-    joined.set(chunk, this.buffer.length);
-    this.buffer = joined;
+    this.buffer = concatBytes(this.buffer, chunk);
     let offset = 0;
     try {
       while (offset < this.buffer.length) {
