@@ -16,6 +16,8 @@ import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import { Keyring } from "./transport/keyring.ts";
 import type { AppliedResult } from "./node/applied.ts";
 import type { BroadcastOptions } from "./node/user-events.ts";
+import type { QueryHandler, QueryOptions } from "./node/queries.ts";
+import type { QueryResult } from "./node/query-run.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
 
 /** How long waitApplied() waits when not told. */
@@ -62,6 +64,15 @@ export interface Node {
   waitApplied(version?: number, options?: WaitAppliedOptions): Promise<AppliedResult>;
   /** Sends a user event to every live node (once each, this one included); returns its Lamport time. */
   broadcast(name: string, payload?: Uint8Array | string, options?: BroadcastOptions): number;
+  /**
+   * Asks the live nodes that match the filters (this one included) and collects their acks and
+   * answers: iterate the result for them as they come, ending with a summary (who was asked, who
+   * acked, answered, failed, and who did not answer by the timeout), or await `result.summary`.
+   * Throws RangeError for a bad name, payload or option, or past the rate limits.
+   */
+  query(name: string, payload?: Uint8Array | string, options?: QueryOptions): QueryResult;
+  /** Answers queries of this name (one handler per name); returns a function that removes it. */
+  onQuery(name: string, handler: QueryHandler): () => void;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
   entries(node: string): EntryInfo[];
@@ -179,6 +190,11 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
     broadcast: (name, payload, broadcastOptions) => node.broadcast(name, payload ?? new Uint8Array(0), broadcastOptions),
+    query: (name, payload, queryOptions) => {
+      if (!node.isRunning) throw new Error(`cannot send query ${JSON.stringify(name)}: node ${options.name} is not running`);
+      return node.bus.queries.query(name, payload ?? new Uint8Array(0), queryOptions);
+    },
+    onQuery: (name, handler) => node.bus.queries.onQuery(name, handler),
     waitApplied: (version, waitOptions) => node.waitApplied(version ?? 0, waitOptions?.timeoutMs ?? DEFAULT_APPLIED_TIMEOUT_MS),
     get: (name, group, key) => node.get(name, group, key),
     getEntry: (name, group, key) => node.getEntry(name, group, key),

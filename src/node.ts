@@ -5,7 +5,7 @@
 // injected, so the same class runs over TCP in production and over the in-memory network in the
 // simulator (src/sim), which builds every simulated node from this class.
 
-import { DecodeError, type Frame, MessageType } from "./codec/index.ts";
+import { DecodeError, type Frame } from "./codec/index.ts";
 import { RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
@@ -15,7 +15,8 @@ import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
-import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
+import type { BroadcastOptions } from "./node/user-events.ts";
+import { ControlBus } from "./node/control-bus.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
@@ -41,7 +42,6 @@ export type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo
 // runs the gossip rounds (RoundTicker): every wakeup costs an idle node CPU time.
 const MAX_HEALTH_TICK_MS = 250;
 
-
 export class GossipNode {
   /** The state layer: read by the simulator's measurements and tests; write through set()/delete(). */
   readonly state: ClusterState;
@@ -58,7 +58,8 @@ export class GossipNode {
   private config: ClusterConfigDocument;
   /** Which members hold which version of this node's state, for waitApplied(). */
   private readonly applied: AppliedTracker;
-  private readonly userEvents: UserEvents;
+  /** User events and queries (node/control-bus.ts): query() and onQuery() are reached through it. */
+  readonly bus: ControlBus;
 
   constructor(
     readonly settings: NodeSettings,
@@ -84,12 +85,14 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
-    this.userEvents = new UserEvents({
+    this.bus = new ControlBus({
       selfName: settings.name, generation: settings.generation, clock, maxNameBytes: settings.gossip.maxNameBytes,
       livePeers: () => this.peers.live(),
       shuffle: (items) => random.shuffle(items),
       send: (peer, frame) => void deps.transport.send(peer, frame),
       deliver: (event) => this.emit(event),
+      entry: (node, group, key) => this.get(node, group, key),
+      warn: (message) => logger.warn(message),
     });
     this.applied = new AppliedTracker(clock, {
       liveMembers: () => this.peers.live(),
@@ -166,6 +169,7 @@ export class GossipNode {
     this.ticker.stop();
     this.membership?.stop();
     this.applied.cancelAll();
+    this.bus.queries.stop();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -202,7 +206,7 @@ export class GossipNode {
   /** Sends a user event to every live node (node/user-events.ts); returns its Lamport time. */
   broadcast(name: string, payload: Uint8Array | string, options?: BroadcastOptions): number {
     if (!this.running) throw new Error(`cannot broadcast user event ${JSON.stringify(name)}: node ${this.name} is not running`);
-    return this.userEvents.broadcast(name, payload, options);
+    return this.bus.events.broadcast(name, payload, options);
   }
 
   /**
@@ -446,10 +450,7 @@ export class GossipNode {
       return;
     }
     try {
-      if (frame.type === MessageType.UserEvent) {
-        this.userEvents.receive(from, frame.body);
-        return;
-      }
+      if (this.bus.handleFrame(from, frame)) return;
       if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
         this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }
@@ -492,7 +493,6 @@ export class GossipNode {
     this.events.emit(event);
   }
 }
-
 
 function assertUserGroup(group: string): void {
   if (group === RESERVED_GROUP) throw new Error(`group "${RESERVED_GROUP}" is reserved for GoferBroke's own entries`);

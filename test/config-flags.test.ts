@@ -236,7 +236,7 @@ describe("subcommands", () => {
 
   test("unknown commands and flags in the wrong place", () => {
     expect(usageError(["memebers"]).message).toBe(
-      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, event, health, join, force-leave, help, version',
+      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, event, query, health, join, force-leave, help, version',
     );
     expect(usageError(["get", "-nodeAddr=127.0.0.1:1"]).message).toBe(
       "flag -nodeAddr does not apply to command get (only when running a node)",
@@ -245,7 +245,7 @@ describe("subcommands", () => {
     expect(usageError(["members", "--wait=1s"]).message).toBe("flag --wait does not apply to command members (only to set, config)");
     expect(usageError(["set", "--coalesce", "g", "k", "v"]).message).toBe("flag --coalesce does not apply to command set (only to event)");
     expect(usageError(["-c", "127.0.0.1:5000"]).message).toBe(
-      "flag -c only applies to the commands members, get, set, delete, keys, watch, config, event, health, join, force-leave",
+      "flag -c only applies to the commands members, get, set, delete, keys, watch, config, event, query, health, join, force-leave",
     );
   });
 });

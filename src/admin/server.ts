@@ -1,6 +1,7 @@
 // The admin HTTP server (Bun.serve) on the client port: routing, access control, and the
 // guarantee that nothing a client sends escapes as an unhandled error. Routes are listed in
-// api.ts; besides them: GET /v1/events (sse.ts), GET /metrics and /v1/stats (metrics.ts), GET /healthz,
+// api.ts; besides them: GET /v1/events (sse.ts), /v1/queries/{name} (queries.ts), GET /metrics and
+// /v1/stats (metrics.ts), GET /healthz,
 // and GET / (dashboard.ts).
 
 import type { Server } from "bun";
@@ -11,6 +12,7 @@ import { type AccessPolicy, checkAccess } from "./access.ts";
 import { AdminApi } from "./api.ts";
 import { DASHBOARD_HEADERS, DASHBOARD_HTML } from "./dashboard.ts";
 import { HttpError, errorResponse, jsonResponse } from "./http.ts";
+import { queryStream } from "./queries.ts";
 import { AdminMetrics, observePropagationFromEvents } from "./metrics.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./prometheus.ts";
 import { EventStreamHub, parseBacklog } from "./sse.ts";
@@ -92,6 +94,7 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
       },
     },
     { path: "/v1/user-events/:name", handlers: { POST: ({ request, url, params }) => api.userEvent(request, url, params.name!) } },
+    { path: "/v1/queries/:name", acceptsQueryToken: true, handlers: { POST: (call) => queryStream(node, call.request, call.url, call.server, call.params.name!), GET: (call) => queryStream(node, call.request, call.url, call.server, call.params.name!) } },
     { path: "/v1/join", handlers: { POST: ({ request }) => api.join(request) } },
     { path: "/v1/force-leave", handlers: { POST: ({ request }) => api.forceLeave(request) } },
     { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request, url, server }) => api.patchConfig(request, url, server) } },
