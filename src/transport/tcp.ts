@@ -260,6 +260,23 @@ export class TcpTransport implements Transport {
     return result;
   }
 
+  /**
+   * Closes, gracefully (what is queued still goes out), every connection sealed under a key the
+   * keyring no longer holds, after `goferbroke keys remove`: the peers dial again and agree on a
+   * key still held, so nothing uses a removed key afterwards. Returns how many it closed.
+   */
+  closeSealedUnderRemovedKeys(): number {
+    const keyring = this.local.keyring;
+    let closed = 0;
+    for (const connection of this.connections) {
+      const key = connection.sealed ? connection.handshake.agreedKey : undefined;
+      if (!keyring || !key || keyring.find(key.id)) continue;
+      connection.closeGracefully(`sealed under key ${key.idHex}, which was removed from the keyring`);
+      closed++;
+    }
+    return closed;
+  }
+
   /** Queues the frames for every peer with an established connection (e.g. LEAVE); returns how many took them. */
   sendAll(frames: Uint8Array): number {
     let queued = 0;
