@@ -175,7 +175,10 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     members: () => node.members().filter((member) => member.name !== options.name && (member.state === "alive" || member.state === "suspect")).map((member) => member.name),
     send: (peer, frame) => transport.send(peer, frame) === "queued",
     persist: keyringWriter(extras.keyringFile, logger),
-    removed: () => void transport.closeSealedUnderRemovedKeys(),
+    removed: () => {
+      const closed = transport.closeSealedUnderRemovedKeys();
+      if (closed > 0) logger.info(`keyring: closed ${closed} connection(s) sealed under a removed key; they are dialled again under a key still held`);
+    },
   });
   const stateView: StateView = {
     knows: (name) => node.knows(name),

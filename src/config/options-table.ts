@@ -308,7 +308,7 @@ export const OPTIONS = {
     accepted: "1 to 16 base64 keys of 32 random bytes (`openssl rand -base64 32`), one a line, the first the primary; blank lines and # comments skipped",
     settings: [
       { name: "encrypt-keys", form: "text", envOnly: true },
-      { name: "encrypt-key-file", form: "secretFile", placeholder: "file", doc: "file holding the encryption keyring (one base64 key a line, the first the primary)" },
+      { name: "encrypt-key-file", form: "secretFile", placeholder: "file", doc: "file holding the encryption keyring (one base64 key a line, the first the primary); goferbroke keys rewrites it" },
     ],
   },
   gossipIntervalMs: {

@@ -130,7 +130,7 @@ export class KeyringOps {
       removed = this.apply(keyring, request.op, request.key);
       if (request.op !== KeyringOp.List) this.wiring.logger.info(`keyring: ${KEYRING_OP_NAMES[request.op]} key ${keyName(request.op, request.key)} as ${from} asked`);
     } catch (cause) {
-      error = (cause as Error).message.slice(0, MAX_KEYRING_ERROR_BYTES / 2); // UTF-16 units ≤ bytes / 2 keeps it under the cap
+      error = (cause as Error).message.slice(0, Math.floor(MAX_KEYRING_ERROR_BYTES / 3)); // a UTF-16 unit is at most 3 UTF-8 bytes
       this.wiring.logger.warn(`keyring: refused to ${KEYRING_OP_NAMES[request.op]} key ${keyName(request.op, request.key)} as ${from} asked: ${error}`);
     }
     writeKeyringReply(this.writer, frame.correlationId, { error, ids: keyring.keys.map((entry) => entry.id) });
