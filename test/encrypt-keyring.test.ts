@@ -10,13 +10,17 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DecodeError, FrameDecoder, FrameWriter, KeyringOp, MessageType, readKeyringReply, readKeyringRequest, writeKeyringReply, writeKeyringRequest, type Frame } from "../src/codec/index.ts";
+import { type AdminServer, startAdminServer } from "../src/admin/index.ts";
 import { KeyringChangeError, type Node } from "../src/index.ts";
+import { silentLogger } from "../src/log.ts";
 import { Keyring, ringKeyOf } from "../src/transport/keyring.ts";
 import { Nodes, aliveCount, record, waitFor } from "./api-helpers.ts";
 
 const nodes = new Nodes();
+const admins: AdminServer[] = [];
 const dir = mkdtempSync(join(tmpdir(), "goferbroke-keyring-"));
 afterAll(async () => {
+  await Promise.all(admins.map((admin) => admin.stop()));
   await nodes.stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -128,6 +132,42 @@ describe("keys across a cluster", () => {
     const plain = await nodes.start({ name: "plain" });
     await expect(plain.keys.list()).rejects.toThrow(/this node runs without encryption .*key material never travels over plain connections/);
     await expect(plain.keys.install(newKey())).rejects.toThrow(KeyringChangeError);
+  });
+});
+
+describe("/v1/keyring", () => {
+  const serve = (node: Node) => {
+    const admin = startAdminServer(node, { port: 0, hostname: "127.0.0.1", logger: silentLogger });
+    admins.push(admin);
+    return async (method: string, route: string, body?: unknown) => {
+      const response = await fetch(new URL(route, admin.url), { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }), signal: AbortSignal.timeout(5000) });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+  };
+
+  test("reports, refusals (409) and bad input (400), each naming what was wrong", async () => {
+    const oldKey = newKey();
+    const nextKey = newKey();
+    const [node] = await encryptedCluster("http", [keyFile("http-a.keys", oldKey)]);
+    const call = serve(node!);
+    expect(await call("POST", "/v1/keyring/install", { key: nextKey })).toEqual({ status: 200, body: { op: "install", key: idOf(nextKey), asked: 1, acknowledged: ["http-0"], failed: [], noAnswer: [], keys: [{ id: idOf(oldKey), holders: 1, primaryOn: 1 }, { id: idOf(nextKey), holders: 1, primaryOn: 0 }] } });
+    expect(await call("GET", "/v1/keyring?timeoutMs=500")).toMatchObject({ status: 200, body: { op: "list", asked: 1 } });
+    const primary = await call("POST", "/v1/keyring/remove", { key: idOf(oldKey) });
+    expect({ status: primary.status, error: primary.body.error }).toEqual({ status: 409, error: `key ${idOf(oldKey)} is the primary key: make another key primary first (goferbroke keys use)` });
+    expect((await call("POST", "/v1/keyring/rotate", { key: nextKey })).status).toBe(404);
+    expect((await call("POST", "/v1/keyring/use", { fingerprint: idOf(nextKey) })).body.error).toStartWith('body must be {"key": "…", "timeoutMs": 5000}');
+    expect((await call("POST", "/v1/keyring/use", { key: idOf(nextKey), timeoutMs: 0 })).body.error).toBe("timeoutMs must be a whole number of milliseconds from 1 to 60000");
+    expect((await call("GET", "/v1/keyring?timeout=1s")).body.error).toBe('unknown query parameter "timeout" (known: timeoutMs)');
+    const badKey = await call("POST", "/v1/keyring/install", { key: "c2hvcnQ=" });
+    expect({ status: badKey.status, error: badKey.body.error }).toEqual({ status: 400, error: "the key to install: the key is 5 bytes, expected 32 (generate one with: openssl rand -base64 32)" });
+    expect(fileIds(join(dir, "http-a.keys"))).toEqual([idOf(oldKey), idOf(nextKey)]);
+  });
+
+  test("a node without encryption answers 409 saying so", async () => {
+    const call = serve(await nodes.start({ name: "http-plain" }));
+    const listed = await call("GET", "/v1/keyring");
+    expect(listed.status).toBe(409);
+    expect(String(listed.body.error)).toStartWith("this node runs without encryption (no --encrypt-key-file)");
   });
 });
 
