@@ -45,7 +45,7 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     details: "Exits 1 when the node has no such entry.",
   },
   keys: {
-    usage: "[node] | list | install <key>|- | use <key> | remove <key>",
+    usage: "[node] | list|install|use|remove [key]",
     summary: "list every node's entries, or one node's; or manage the encryption keyring",
     details:
       "keys [node]: one line per entry: node, group/key, type, version, value as JSON; with --json, the\n" +
@@ -161,7 +161,7 @@ export function commandHelp(command: Command): string {
     const flags = formatFlagHelp("client")
       .split("\n")
       .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line))
-      .filter((line) => command === "set" || command === "config" || !/^\s+--wait\b/.test(line))
+      .filter((line) => command === "set" || command === "config" || command === "keys" || !/^\s+--wait\b/.test(line))
       .filter((line) => command === "event" || !/^\s+--coalesce\b/.test(line))
       .filter((line) => command === "force-leave" || !/^\s+--(prune|force)\b/.test(line));
     sections.push("", "Flags:", ...flags, "", CLIENT_ENV);
