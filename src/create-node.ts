@@ -131,6 +131,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     maxConnections: options.maxConnections,
     ...(options.secret ? { secret: options.secret } : {}),
     ...(keyring ? { keyring } : {}),
+    ...(options.encryptPlainWindow === "off" ? {} : { plainWindow: options.encryptPlainWindow }),
     ...(options.tls ? { tls: options.tls } : {}),
     logger,
     clock: systemClock,
@@ -173,7 +174,8 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     clock: systemClock,
     logger,
     members: () => node.members().filter((member) => member.name !== options.name && (member.state === "alive" || member.state === "suspect")).map((member) => member.name),
-    send: (peer, frame) => transport.send(peer, frame) === "queued",
+    send: (peer, frame) => transport.sendSealed(peer, frame),
+    sealedFrom: (peer) => transport.isSealed(peer),
     persist: keyringWriter(extras.keyringFile, logger),
     removed: () => {
       const closed = transport.closeSealedUnderRemovedKeys();

@@ -43,7 +43,7 @@ function messageOf(run: () => unknown): string {
 // here fails `tsc --noEmit`; the tests below then require the listed names in the documentation.
 const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   name: true, clusterName: true, generation: true, mode: true, address: true, advertise: true, seeds: true,
-  clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true,
+  clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true, encryptPlainWindow: true,
   dataDir: true, restoreEntries: true, retryLogIntervalMs: true,
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,

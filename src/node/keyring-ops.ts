@@ -76,8 +76,13 @@ export interface KeyringOpsWiring {
   readonly logger: Logger;
   /** Members to ask: every member not dead or left, this node excluded. */
   members(): string[];
-  /** Queues a frame for a member; false when it cannot be reached. */
-  send(peer: string, frame: Uint8Array): boolean;
+  /**
+   * Queues a frame for a member over an encrypted connection only; "unsealed" when its
+   * connection is not encrypted (a plain window), anything but "queued" when it is not sent.
+   */
+  send(peer: string, frame: Uint8Array): "queued" | "overloaded" | "unreachable" | "unsealed";
+  /** Whether frames from the peer arrive sealed now: a request that did not is ignored. */
+  sealedFrom(peer: string): boolean;
   /** Writes the ring (primary first) to the key file before it takes effect; throws when it cannot. */
   persist(keys: readonly RingKey[]): void;
   /** After a removal took effect: connections sealed under a key no longer held are closed. */
@@ -123,7 +128,12 @@ export class KeyringOps {
     if (frame.type === MessageType.KeyringReply) return this.onReply(from, frame);
     const request = readKeyringRequest(frame.body);
     const keyring = this.wiring.keyring;
-    if (!keyring || frame.correlationId === 0) return; // cannot happen between encrypted nodes; never answered in plain
+    if (!keyring || frame.correlationId === 0) return;
+    if (!this.wiring.sealedFrom(from)) {
+      // Only within a plain window can a keyring node hear a peer unsealed: not a channel for keys.
+      this.wiring.logger.warn(`keyring: ignored a ${KEYRING_OP_NAMES[request.op]} request from ${from}, which is connected without encryption`);
+      return;
+    }
     let error = "";
     let removed = false;
     try {
@@ -156,7 +166,9 @@ export class KeyringOps {
     const frame = this.writer.finish();
     const waiting = new Set<string>();
     for (const member of members) {
-      if (this.wiring.send(member, frame)) waiting.add(member);
+      const sent = this.wiring.send(member, frame);
+      if (sent === "queued") waiting.add(member);
+      else if (sent === "unsealed") report.failed.push({ node: member, error: "connected without encryption (a plain window): keyring changes go over encrypted connections only" });
       else report.noAnswer.push(member);
     }
     const result = await new Promise<KeyringReport>((done) => {

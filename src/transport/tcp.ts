@@ -76,7 +76,8 @@ export class TcpTransport implements Transport {
     this.log = options.logger;
     this.clock = options.clock;
     if (options.secret !== undefined && options.keyring) throw new Error("secret and keyring exclude each other: the keyring authenticates on its own");
-    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret, keyring: options.keyring };
+    if (options.plainWindow !== undefined && !options.keyring) throw new Error("a plain window needs a keyring: it admits plain peers beside encrypted ones");
+    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret, keyring: options.keyring, plainWindow: options.plainWindow };
     this.connectionSettings = { ...this.options, tls: options.tls !== undefined };
     this.connectionHooks = {
       onHandshakeTimeout: (connection) =>
@@ -258,6 +259,24 @@ export class TcpTransport implements Transport {
     const result = this.peers.enqueue(this.peers.add(peer), frames);
     if (dial.phase === "waiting") this.dialer.attempt(dial);
     return result;
+  }
+
+  /**
+   * send(), over encrypted connections only: keyring changes (node/keyring-ops.ts) carry key
+   * material. Without a plain window every connection of a node with a keyring is sealed, so this
+   * is send(); within one, only a peer connected now over a sealed connection gets the frames.
+   */
+  sendSealed(peer: string, frames: Uint8Array): SendResult | "unsealed" {
+    if (!this.local.keyring) return "unsealed";
+    if (this.local.plainWindow === undefined) return this.send(peer, frames);
+    const link = this.peers.get(peer);
+    if (!link?.connection) return "unreachable";
+    return link.connection.sealed ? this.peers.enqueue(link, frames) : "unsealed";
+  }
+
+  /** Whether the peer's connection is encrypted: the frames it delivers now came sealed. */
+  isSealed(peer: string): boolean {
+    return this.peers.get(peer)?.connection?.sealed != null;
   }
 
   /**
