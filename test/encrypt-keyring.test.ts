@@ -4,7 +4,7 @@
 // sent, a node without encryption refuses keys commands, and once a key is removed a node holding
 // only that key is refused. The keyring messages' codec is checked at the end.
 
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +15,8 @@ import { KeyringChangeError, type Node } from "../src/index.ts";
 import { silentLogger } from "../src/log.ts";
 import { Keyring, ringKeyOf } from "../src/transport/keyring.ts";
 import { Nodes, aliveCount, record, waitFor } from "./api-helpers.ts";
+
+setDefaultTimeout(30_000);
 
 const nodes = new Nodes();
 const admins: AdminServer[] = [];

@@ -274,9 +274,10 @@ export class TcpTransport implements Transport {
     return link.connection.sealed ? this.peers.enqueue(link, frames) : "unsealed";
   }
 
-  /** Whether the peer's connection is encrypted: the frames it delivers now came sealed. */
+  /** Whether frames from the peer arrive sealed: always with a keyring and no plain window, else per its connection now. */
   isSealed(peer: string): boolean {
-    return this.peers.get(peer)?.connection?.sealed != null;
+    if (!this.local.keyring) return false;
+    return this.local.plainWindow === undefined || this.peers.get(peer)?.connection?.sealed != null;
   }
 
   /**
