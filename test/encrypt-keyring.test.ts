@@ -106,6 +106,8 @@ describe("keys across a cluster", () => {
     expect(sorted(report.acknowledged)).toEqual(["ref-0", "ref-1"]);
     expect(report.failed.map((failure) => failure.node)).toEqual(["ref-2"]);
     expect(report.failed[0]!.error).toContain(`key ${idOf(nextKey)} is the primary key`);
+    // The refusing member's ring still counts: the next key remains on one member, its primary.
+    expect(report.keys).toEqual([{ id: idOf(oldKey), holders: 3, primaryOn: 2 }, { id: idOf(nextKey), holders: 1, primaryOn: 1 }]);
     expect(fileIds(files[2]!)).toEqual([idOf(nextKey), idOf(oldKey)]);
     expect(fileIds(files[0]!)).toEqual([idOf(oldKey)]);
     // The members still all talk: they share the old key.

@@ -200,9 +200,10 @@ async function runCluster(label: string, flags: (name: string) => string[], env:
   const names = Array.from({ length: NODES }, (_, i) => `node-${String(i + 1).padStart(2, "0")}`);
   console.log(`\n${label}: starting ${NODES} nodes from ${BINARY} at a ${INTERVAL_MS} ms interval`);
   const started = performance.now();
-  const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env: { ...NODE_ENV, ...env }, command: [BINARY], timeoutMs: 60_000 });
-  const startMs = performance.now() - started;
   try {
+    // Inside the try: a start that fails half-way (a port taken meanwhile) leaves no node behind.
+    const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env: { ...NODE_ENV, ...env }, command: [BINARY], timeoutMs: 60_000 });
+    const startMs = performance.now() - started;
     console.log(`${label}: all ${NODES} nodes see each other alive after ${Math.round(startMs)} ms; settling ${SETTLE_MS} ms`);
     await Bun.sleep(SETTLE_MS);
     console.log(`${label}: idle window of ${IDLE_MS / 1000} s`);

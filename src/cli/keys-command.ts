@@ -30,9 +30,9 @@ export async function runKeysCommand(api: AdminClient, positionals: readonly str
 }
 
 function printReport(report: KeyringReport, out: (line: string) => void): void {
-  const answered = report.acknowledged.length;
-  if (report.op === "list") out(`${answered} of ${report.asked} members answered`);
-  else out(`${pastTense[report.op]} key ${report.key} on ${answered} of ${report.asked} members`);
+  const answered = report.acknowledged.length + report.failed.length;
+  if (report.op === "list") out(`${report.acknowledged.length} of ${report.asked} members answered`);
+  else out(`${pastTense[report.op]} key ${report.key} on ${report.acknowledged.length} of ${report.asked} members`);
   for (const failure of report.failed) out(`  ${failure.node} refused: ${failure.error}`);
   for (const node of report.noAnswer) out(`  ${node} did not answer`);
   const rows = report.keys.map((key) => [key.id, key.primaryOn === 0 ? "-" : `primary on ${key.primaryOn}/${answered}`, `${key.holders}/${answered}`]);

@@ -64,7 +64,7 @@ export interface KeyringReport {
   failed: { node: string; error: string }[];
   /** Members that gave no answer within the timeout (or could not be reached). */
   noAnswer: string[];
-  /** The keys held by the members that answered, this node's primary first. */
+  /** The keys held by the members that answered (applied or refused), this node's primary first. */
   keys: KeyHolders[];
 }
 
@@ -201,12 +201,9 @@ export class KeyringOps {
     const reply = readKeyringReply(frame.body);
     const pending = this.pending.get(frame.correlationId);
     if (!pending || !pending.waiting.delete(from)) return; // late, or from a member not asked
-    if (reply.error === "") {
-      pending.report.acknowledged.push(from);
-      pending.rings.push(reply.ids);
-    } else {
-      pending.report.failed.push({ node: from, error: reply.error });
-    }
+    if (reply.error === "") pending.report.acknowledged.push(from);
+    else pending.report.failed.push({ node: from, error: reply.error });
+    pending.rings.push(reply.ids); // a member that refused still says what it holds
     if (pending.waiting.size === 0) this.finish(frame.correlationId, pending);
   }
 
