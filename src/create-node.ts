@@ -3,6 +3,7 @@
 
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
 import { systemClock } from "./clock.ts";
+import { MessageType } from "./codec/index.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
 import { eventTypeOfGo, type EventHandler, type GO_EVENT_NUMBERS, type GoEventNumber, type GossipEventType } from "./events.ts";
 import type { FlowControlStatus } from "./gossip/flow-control.ts";
@@ -13,7 +14,8 @@ import type { Value } from "./state/index.ts";
 import type { ForceLeaveOptions } from "./node/force-leave.ts";
 import type { NodeSnapshots, SnapshotSource } from "./node/snapshots.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
-import { Keyring } from "./transport/keyring.ts";
+import { Keyring, type RingKey, keyringText } from "./transport/keyring.ts";
+import { KeyringOps } from "./node/keyring-ops.ts";
 import type { AppliedResult } from "./node/applied.ts";
 import type { BroadcastOptions } from "./node/user-events.ts";
 import type { QueryHandler, QueryOptions } from "./node/queries.ts";
@@ -31,7 +33,16 @@ export interface WaitAppliedOptions {
 export interface CreateNodeExtras {
   /** Where log lines go; silent by default (the CLI passes a consola logger). */
   logger?: Logger;
+  /**
+   * The file the encryption keyring came from (the CLI passes --encrypt-key-file): keyring changes
+   * (node.keys) are written back to it atomically, mode 0600, so a restart keeps them. Without
+   * it a change holds until the process exits.
+   */
+  keyringFile?: string;
 }
+
+/** The encryption keyring across the cluster (node/keyring-ops.ts); each call reports which members applied it. */
+export type NodeKeys = Pick<KeyringOps, "list" | "install" | "use" | "remove">;
 
 export interface Node {
   readonly name: string;
@@ -95,6 +106,12 @@ export interface Node {
   stats(): NodeStats & { transport: TcpTransportStats };
   /** The stored state, read-only and values undecoded (the admin API shows undecodable ones with an error). */
   inspect(): StateView;
+  /**
+   * Key rotation without a split: list, install, use and remove keys on every member. Throws
+   * KeyringChangeError on a node without encryption or for a change it refuses (its primary
+   * removed), RangeError for a key that is not one.
+   */
+  readonly keys: NodeKeys;
 }
 
 /** The stored state of a node, read-only: what tools such as the admin API read. */
@@ -115,6 +132,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   const generation = snapshots?.generation ?? options.generation ?? Date.now();
   const random = createRandom(randomSeed());
   const [host, port] = splitAddress(options.address);
+  const keyring = options.encryptKeys ? Keyring.parse(options.encryptKeys) : null;
   const transport = new TcpTransport({
     nodeName: options.name,
     generation,
@@ -127,7 +145,8 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     maxFrameBytes: options.maxFrameBytes,
     maxConnections: options.maxConnections,
     ...(options.secret ? { secret: options.secret } : {}),
-    ...(options.encryptKeys ? { keyring: Keyring.parse(options.encryptKeys) } : {}),
+    ...(keyring ? { keyring } : {}),
+    ...(options.encryptPlainWindow === "off" ? {} : { plainWindow: options.encryptPlainWindow }),
     ...(options.tls ? { tls: options.tls } : {}),
     logger,
     clock: systemClock,
@@ -145,7 +164,14 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       tombstoneGraceMs: options.tombstoneGraceMs,
       limits: stateLimitsOf(options),
     },
-    { transport, clock: systemClock, random, logger, advertisedAddress: () => transport.advertisedAddress },
+    {
+      transport, clock: systemClock, random, logger, advertisedAddress: () => transport.advertisedAddress,
+      handleFrame: (from, frame) => {
+        if (frame.type !== MessageType.KeyringRequest && frame.type !== MessageType.KeyringReply) return false;
+        keyringOps.receive(from, frame);
+        return true;
+      },
+    },
     clusterSettings,
     (settings) => {
       const patch = parseClusterConfigPatch(settings, options);
@@ -157,6 +183,20 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       return { gossip: gossipSettingsOf(merged), membership: membershipSettingsOf(merged) };
     },
   );
+  const keyringOps = new KeyringOps({
+    selfName: options.name,
+    keyring,
+    clock: systemClock,
+    logger,
+    members: () => node.members().filter((member) => member.name !== options.name && (member.state === "alive" || member.state === "suspect")).map((member) => member.name),
+    send: (peer, frame) => transport.sendSealed(peer, frame),
+    sealedFrom: (peer) => transport.isSealed(peer),
+    persist: keyringWriter(extras.keyringFile, logger),
+    removed: () => {
+      const closed = transport.closeSealedUnderRemovedKeys();
+      if (closed > 0) logger.info(`keyring: closed ${closed} connection(s) sealed under a removed key; they are dialled again under a key still held`);
+    },
+  });
   const stateView: StateView = {
     knows: (name) => node.knows(name),
     entries: (name) => node.storedEntries(name),
@@ -183,6 +223,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     },
     stop: async () => {
       if (node.isRunning) snapshots?.stopping(snapshotSource);
+      keyringOps.cancelAll();
       await node.stop();
     },
     join: (addresses) => transport.join(addresses),
@@ -216,6 +257,27 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     },
     stats: () => ({ ...node.stats(), transport: transport.stats }),
     inspect: () => stateView,
+    keys: {
+      list: (keyOptions) => keyringOps.list(keyOptions),
+      install: (key, keyOptions) => keyringOps.install(key, keyOptions),
+      use: (key, keyOptions) => keyringOps.use(key, keyOptions),
+      remove: (key, keyOptions) => keyringOps.remove(key, keyOptions),
+    },
+  };
+}
+
+/** Writes a changed keyring back to its file; without one, a change lasts until the process exits (said once). */
+function keyringWriter(file: string | undefined, logger: Logger): (keys: readonly RingKey[]) => void {
+  let warned = false;
+  return (keys) => {
+    if (file === undefined) {
+      if (!warned) logger.warn("keyring changed in memory only: the keyring did not come from a key file (--encrypt-key-file), so a restart goes back to the configured keys");
+      warned = true;
+      return;
+    }
+    // Required here: node:fs stays off the start-up path of nodes that never change their keyring.
+    const { writeFileAtomically } = require("./node/atomic-file.ts") as typeof import("./node/atomic-file.ts");
+    writeFileAtomically(file, new TextEncoder().encode(keyringText(keys)));
   };
 }
 

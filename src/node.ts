@@ -451,6 +451,7 @@ export class GossipNode {
     }
     try {
       if (this.bus.handleFrame(from, frame)) return;
+      if (this.deps.handleFrame?.(from, frame)) return;
       if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
         this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }

@@ -242,7 +242,7 @@ describe("subcommands", () => {
       "flag -nodeAddr does not apply to command get (only when running a node)",
     );
     expect(usageError(["get", "--ttl=1s"]).message).toBe("flag --ttl does not apply to command get (only to set)");
-    expect(usageError(["members", "--wait=1s"]).message).toBe("flag --wait does not apply to command members (only to set, config)");
+    expect(usageError(["members", "--wait=1s"]).message).toBe("flag --wait does not apply to command members (only to set, config, keys)");
     expect(usageError(["set", "--coalesce", "g", "k", "v"]).message).toBe("flag --coalesce does not apply to command set (only to event)");
     expect(usageError(["-c", "127.0.0.1:5000"]).message).toBe(
       "flag -c only applies to the commands members, get, set, delete, keys, watch, config, event, query, health, join, force-leave",

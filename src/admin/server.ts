@@ -1,7 +1,7 @@
 // The admin HTTP server (Bun.serve) on the client port: routing, access control, and the
 // guarantee that nothing a client sends escapes as an unhandled error. Routes are listed in
-// api.ts; besides them: GET /v1/events (sse.ts), /v1/queries/{name} (queries.ts), GET /metrics and
-// /v1/stats (metrics.ts), GET /healthz,
+// api.ts and keyring-api.ts; besides them: GET /v1/events (sse.ts), /v1/queries/{name} (queries.ts),
+// GET /metrics and /v1/stats (metrics.ts), GET /healthz,
 // and GET / (dashboard.ts).
 
 import type { Server } from "bun";
@@ -10,6 +10,7 @@ import type { Node } from "../create-node.ts";
 import type { Logger } from "../log.ts";
 import { type AccessPolicy, checkAccess } from "./access.ts";
 import { AdminApi } from "./api.ts";
+import { changeKeys, listKeys } from "./keyring-api.ts";
 import { DASHBOARD_HEADERS, DASHBOARD_HTML } from "./dashboard.ts";
 import { HttpError, errorResponse, jsonResponse } from "./http.ts";
 import { queryStream } from "./queries.ts";
@@ -97,6 +98,8 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
     { path: "/v1/queries/:name", acceptsQueryToken: true, handlers: { POST: (call) => queryStream(node, call.request, call.url, call.server, call.params.name!), GET: (call) => queryStream(node, call.request, call.url, call.server, call.params.name!) } },
     { path: "/v1/join", handlers: { POST: ({ request }) => api.join(request) } },
     { path: "/v1/force-leave", handlers: { POST: ({ request }) => api.forceLeave(request) } },
+    { path: "/v1/keyring", handlers: { GET: ({ url }) => listKeys(node, url) } },
+    { path: "/v1/keyring/:op", handlers: { POST: ({ request, params }) => changeKeys(node, request, params.op!) } },
     { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request, url, server }) => api.patchConfig(request, url, server) } },
     {
       path: "/v1/events",

@@ -45,9 +45,19 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     details: "Exits 1 when the node has no such entry.",
   },
   keys: {
-    usage: "[node]",
-    summary: "list every node's entries, or one node's",
-    details: "One line per entry: node, group/key, type, version, value as JSON; with --json, the\nnode's /v1/state answer (node → group → key → {value, type, version, expiresAt?}).",
+    usage: "[node] | list|install|use|remove [key]",
+    summary: "list every node's entries, or one node's; or manage the encryption keyring",
+    details:
+      "keys [node]: one line per entry: node, group/key, type, version, value as JSON; with --json, the\n" +
+      "node's /v1/state answer (node → group → key → {value, type, version, expiresAt?}).\n" +
+      "keys list|install|use|remove: the encryption keyring of every member, on a node run with\n" +
+      "--encrypt-key-file. Rotate with: install NEW, use NEW, remove OLD. install takes the base64 key\n" +
+      "(- reads it from standard input); use and remove take the key or its fingerprint (list shows\n" +
+      "fingerprints, never keys). Each change is sent to every member over encrypted connections and\n" +
+      "written to each member's key file; the report names who applied it, who refused and why, and\n" +
+      "who did not answer within --wait (default 5s), and the command exits 1 unless all applied it.\n" +
+      "Removing the primary key is refused. Nodes named list, install, use or remove: see their\n" +
+      "entries with keys --json.",
   },
   watch: {
     usage: "",
@@ -161,7 +171,7 @@ export function commandHelp(command: Command): string {
     const flags = formatFlagHelp("client")
       .split("\n")
       .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line))
-      .filter((line) => command === "set" || command === "config" || !/^\s+--wait\b/.test(line))
+      .filter((line) => command === "set" || command === "config" || command === "keys" || !/^\s+--wait\b/.test(line))
       .filter((line) => command === "event" || !/^\s+--coalesce\b/.test(line))
       .filter((line) => command === "query" || !/^\s+--(timeout|node|entry|ack|relay)\b/.test(line))
       .filter((line) => command === "force-leave" || !/^\s+--(prune|force)\b/.test(line));

@@ -34,6 +34,9 @@ export const MessageType = {
   Query: 16,
   /** An ack, answer or error for a QUERY, sent back to the node that asked (query.ts). */
   QueryReply: 17,
+  /** Keyring changes and listings between encrypted nodes (keyring-messages.ts); nodes that do not know them skip them. */
+  KeyringRequest: 18,
+  KeyringReply: 19,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

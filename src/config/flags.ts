@@ -55,7 +55,7 @@ export interface ParsedCommandLine {
 type Scope = "node" | "client" | "set" | "write" | "event" | "query" | "force-leave" | "any";
 
 /** The commands a flag of a command-specific scope applies to: "write" is every command that writes. */
-const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config"], event: ["event"], query: ["query"], "force-leave": ["force-leave"] };
+const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config", "keys"], event: ["event"], query: ["query"], "force-leave": ["force-leave"] };
 
 type Flags = Record<string, unknown>;
 
@@ -212,6 +212,7 @@ function optionFlag({ option, setting }: OptionSettingEntry): FlagSpec {
     store: (flags, raw, flag) => {
       const value = optionFlagValue(setting, raw, flag, placeholder, values, flags[option]);
       flags[option] = field === undefined ? value : { ...(flags[option] as object | undefined), [field]: value };
+      if (setting.form === "secretFile") flags[FLAG_FILES_KEY] = { ...(flags[FLAG_FILES_KEY] as object | undefined), [option]: raw };
     },
   };
 }
@@ -223,6 +224,8 @@ const anyCommandOptionFlags = OPTION_FLAGS.filter(({ setting }) => setting.anyCo
 
 /** Notes for the caller to log, under this key of `flags` (e.g. a Go flag accepted and ignored). */
 export const FLAG_NOTES_KEY = "flagNotes";
+/** The files secretFile flags were read from, by option, under this key of `flags`: the keyring's is written back after `goferbroke keys`. */
+export const FLAG_FILES_KEY = "flagFiles";
 
 export const FLAG_SPECS: readonly FlagSpec[] = [
   // The Go CLI's flags (behaviour reference §7.1), then our own; help lists them in this order.
@@ -253,7 +256,7 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   { long: "format", value: "text|json", scope: "client", help: "output format (as serf's -format)", store: choice("format", ["text", "json"]) },
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
   { long: "coalesce", scope: "event", help: "nodes that fall behind keep only the latest event of this name", store: boolean("coalesce") },
-  { long: "wait", value: "duration", scope: "write", help: "answer once every live member holds the write, or after this long (exit 1 then)", store: duration("waitMs") },
+  { long: "wait", value: "duration", scope: "write", help: "answer once every live member holds the write (keys: applied the key change), or after this long (exit 1 then)", store: duration("waitMs") },
   { long: "timeout", value: "duration", scope: "query", help: "wait this long for answers (default 5s, at most 60s)", store: duration("timeoutMs") },
   { long: "node", value: "name", scope: "query", help: "ask only this node, or the nodes a pattern with * and ? matches (repeat for several)", store: list("nodes", "name") },
   { long: "entry", value: "group/key[=value]", scope: "query", help: "ask only nodes that have this entry (with this value); repeat: all must hold", store: list("entries", "group/key[=value]") },

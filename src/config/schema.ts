@@ -347,6 +347,9 @@ function crossCheckIssues(options: NodeOptions, given: Record<string, unknown>):
   if (options.secret !== undefined && options.encryptKeys !== undefined) {
     issues.push({ path: "secret", value: options.secret, expected: "no secret with encryptKeys: the keyring authenticates on its own" });
   }
+  if (options.encryptPlainWindow !== "off" && options.encryptKeys === undefined) {
+    issues.push({ path: "encryptPlainWindow", value: options.encryptPlainWindow, expected: "off without encryptKeys: the window admits plain peers beside encrypted ones" });
+  }
   if (options.maxGossipBytes > options.maxFrameBytes) {
     issues.push({
       path: "maxGossipBytes",
