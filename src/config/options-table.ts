@@ -1,6 +1,9 @@
 // Every node option, declared once: its type and range, default, scope, one-line doc, the flag
 // and environment variable that set it, and the Go config names that map onto it.
 //
+// Over 500 lines on purpose: it is one declarative table, about ten lines per option, and the
+// point is that every option is declared in one place.
+//
 // Derived from this table: the valibot schemas and defaults (schema.ts), CLUSTER_SETTING_KEYS,
 // the environment variables (merge.ts), the option flags and their help (flags.ts), the Go
 // config renames inside `Cluster { … }` (go-names.ts), the "did you mean" aliases, and
