@@ -9,7 +9,10 @@
 //     scheme, node name syntax, a peer claiming our own name, then the transport's own check
 //     (TLS: the certificate must name the node);
 //   on the peer's proof: the cluster-secret HMAC, then generation (a name already connected
-//     with a newer generation is an old incarnation).
+//     with a newer generation is an old incarnation), then cluster config agreement (a node new
+//     to us with the same config version and other settings is misconfigured).
+// Once established, each side knows the generation the other remembers for its name
+// (generationGaps): a node that restarted below it renews its identity above it (node.ts).
 
 import {
   AuthScheme,
@@ -22,6 +25,8 @@ import {
   decodeError,
   decodeHello,
   decodeWelcome,
+  type ConfigSummary,
+  type ProofExtras,
   encodeHelloIntroduce,
   encodeProve,
   encodeWelcomeIntroduce,
@@ -61,6 +66,20 @@ export interface AdmissionHooks {
   checkPeer?(peer: Introduction): Refusal | null;
   /** The generation the named node is connected with right now, if it is. */
   connectedGeneration(name: string): number | undefined;
+  /** The newest generation known of `name` (held or removed); undefined when it is new to us. */
+  rememberedGeneration?(name: string): number | undefined;
+  /** This node's cluster config in brief; absent or null: no agreement check. */
+  clusterConfig?(): ConfigSummary | null;
+}
+
+/** A handshake showed a node announcing a lower generation than its peer remembers for it. */
+export interface GenerationGap {
+  /** The node that is behind. */
+  node: string;
+  announced: number;
+  remembered: number;
+  /** The side that remembered it. */
+  rememberedBy: string;
 }
 
 export type HandshakeOutcome =
@@ -140,6 +159,28 @@ export function checkProof(local: LocalIdentity, role: ProofRole, transcript: Pr
   return { code: ErrorCode.AuthFailed, message: "wrong cluster secret proof" };
 }
 
+/**
+ * A node new to us (nothing remembered of its name) holding the same cluster config version with
+ * other settings: refused, naming the settings. A known member in that state (two sides of a
+ * partition each changed the config) is not refused: the documents are ranked and one wins
+ * (reserved-entries.ts). Version 0 is each node's start-up options, never agreed on, so not checked.
+ */
+export function checkClusterConfig(ours: ConfigSummary | null | undefined, theirs: ConfigSummary | null, peerIsNew: boolean): Refusal | null {
+  if (!ours || !theirs || !peerIsNew || ours.version === 0 || ours.version !== theirs.version) return null;
+  if (ours.hash.every((byte, i) => byte === theirs.hash[i])) return null;
+  return { code: ErrorCode.ConfigConflict, message: `cluster config version ${ours.version} conflicts: ${differingSettings(ours, theirs).join(", ") || "the settings"} differ` };
+}
+
+/** Names of the settings whose values differ, or that one side has and the other lacks. */
+export function differingSettings(ours: ConfigSummary, theirs: ConfigSummary): string[] {
+  const theirHashes = new Map(theirs.settings.map((setting) => [setting.name, setting.hash]));
+  const names = new Set<string>();
+  for (const setting of ours.settings) if (theirHashes.get(setting.name) !== setting.hash) names.add(setting.name);
+  const ourNames = new Set(ours.settings.map((setting) => setting.name));
+  for (const setting of theirs.settings) if (!ourNames.has(setting.name)) names.add(setting.name);
+  return [...names].sort();
+}
+
 const violation = (message: string): HandshakeOutcome => ({ kind: "refused", refusal: { code: ErrorCode.ProtocolViolation, message }, claimed: null });
 
 /**
@@ -154,6 +195,10 @@ export class Handshake {
   seenAt: string | undefined;
   /** Keyring scheme: the key both sides proved, once the proofs checked out; sealing derives from it. */
   agreedKey: RingKey | null = null;
+  /** What the peer's step 2 said it remembers of our name (0: nothing). */
+  private peerRemembersUs = 0;
+  /** What we told the peer we remember of its name. */
+  private weRememberPeer = 0;
   private stage: "introduction" | "proof" | "done" = "introduction";
 
   constructor(
@@ -205,10 +250,10 @@ export class Handshake {
       return { kind: "continue", send: encodeWelcomeIntroduce(welcome) };
     }
     if (this.stage !== "proof") return violation("HELLO proof before the HELLO introduction");
-    const refused = this.admitProof("hello", hello.proof);
+    const refused = this.admitProof("hello", hello);
     if (refused) return refused;
     // Only now, to a dialer that has shown it knows the secret, does our proof go out.
-    return { kind: "established", send: encodeProve(MessageType.Welcome, this.proofToSend("welcome")) };
+    return { kind: "established", send: encodeProve(MessageType.Welcome, this.proofToSend("welcome"), this.ourExtras()) };
   }
 
   private onWelcome(welcome: HandshakeStep<Welcome>): HandshakeOutcome {
@@ -217,10 +262,10 @@ export class Handshake {
       const refused = this.admitIntroduction(welcome.introduction);
       if (refused) return refused;
       this.seenAt = welcome.introduction.seenAt;
-      return { kind: "continue", send: encodeProve(MessageType.Hello, this.proofToSend("hello")) };
+      return { kind: "continue", send: encodeProve(MessageType.Hello, this.proofToSend("hello"), this.ourExtras()) };
     }
     if (this.stage !== "proof") return violation("WELCOME proof before the WELCOME introduction");
-    return this.admitProof("welcome", welcome.proof) ?? { kind: "established", send: null };
+    return this.admitProof("welcome", welcome) ?? { kind: "established", send: null };
   }
 
   private admitIntroduction(intro: Introduction): HandshakeOutcome | null {
@@ -231,12 +276,40 @@ export class Handshake {
     return null;
   }
 
-  private admitProof(role: ProofRole, proof: Uint8Array): HandshakeOutcome | null {
+  private admitProof(role: ProofRole, step: { proof: Uint8Array } & ProofExtras): HandshakeOutcome | null {
     const peer = this.peer!;
-    const refusal = this.checkPeerProof(role, proof) ?? checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName));
+    const peerIsNew = this.hooks.rememberedGeneration?.(peer.nodeName) === undefined;
+    const refusal =
+      this.checkPeerProof(role, step.proof) ??
+      checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName)) ??
+      checkClusterConfig(this.hooks.clusterConfig?.(), step.config, peerIsNew);
     if (refusal) return { kind: "refused", refusal, claimed: peer };
+    this.peerRemembersUs = step.remembered;
     this.stage = "done";
     return null;
+  }
+
+  /** Our step-2 extras: what we remember of the peer's name, and our config in brief. */
+  private ourExtras(): ProofExtras {
+    this.weRememberPeer = this.hooks.rememberedGeneration?.(this.peer!.nodeName) ?? 0;
+    return { remembered: this.weRememberPeer, config: this.hooks.clusterConfig?.() ?? null };
+  }
+
+  /**
+   * Once established: each side that announced a lower generation than the other remembers for
+   * it. Both sides compute the same gaps (each sent what it remembers), so both can log them.
+   */
+  generationGaps(): GenerationGap[] {
+    if (!this.done) return [];
+    const peer = this.peer!;
+    const gaps: GenerationGap[] = [];
+    if (this.peerRemembersUs > this.local.generation) {
+      gaps.push({ node: this.local.nodeName, announced: this.local.generation, remembered: this.peerRemembersUs, rememberedBy: peer.nodeName });
+    }
+    if (this.weRememberPeer > peer.generation) {
+      gaps.push({ node: peer.nodeName, announced: peer.generation, remembered: this.weRememberPeer, rememberedBy: this.local.nodeName });
+    }
+    return gaps;
   }
 
   private ourIntroduction(): Introduction {
