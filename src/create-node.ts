@@ -149,13 +149,17 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   };
   const snapshotSource: SnapshotSource = {
     name: options.name,
+    generation: () => node.settings.generation,
     members: () => node.members(),
     storedEntries: (name) => node.storedEntries(name),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
   };
   return {
     name: options.name,
-    generation,
+    // Renewed above the one the cluster remembers when this one turned out lower (node/generation-renewal.ts).
+    get generation() {
+      return node.settings.generation;
+    },
     options,
     get address() {
       return transport.advertisedAddress;

@@ -265,7 +265,7 @@ describe("vectors", () => {
     const proof = computeProof("s3cret", "welcome", transcript);
     const frame = singleFrame(bytes);
     expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Welcome, 0, 0]);
-    const extras = { remembered: 300, config: configSummary({ version: 2, origin: "b", settings: { fanout: 3 } }) };
+    const extras = { remembered: { generation: 300, heartbeat: 5, maxVersion: 7 }, config: configSummary({ version: 2, origin: "b", settings: { fanout: 3 } }) };
     expect(decodeWelcome(frame.body)).toEqual({ step: "prove", proof, ...extras });
     expect(hex(encodeProve(MessageType.Welcome, proof, extras))).toBe(hex(bytes));
   });

@@ -67,11 +67,11 @@ describe("handshake bodies", () => {
   test("HELLO prove and WELCOME prove: step 2, a blob, the remembered generation, no config summary", () => {
     const proof = new Uint8Array(32).fill(7);
     for (const type of [MessageType.Hello, MessageType.Welcome] as const) {
-      const frame = onlyFrame(encodeProve(type, proof, { remembered: 5, config: null }));
+      const frame = onlyFrame(encodeProve(type, proof, { remembered: { generation: 5, heartbeat: 6, maxVersion: 7 }, config: null }));
       expect(frame.type).toBe(type);
-      expect(hex(frame.body)).toBe("02" + "20" + "07".repeat(32) + "05" + "00");
+      expect(hex(frame.body)).toBe("02" + "20" + "07".repeat(32) + "050607" + "00");
     }
-    const expected = { step: "prove" as const, proof, remembered: 0, config: null };
+    const expected = { step: "prove" as const, proof, remembered: null, config: null };
     expect(decodeHello(onlyFrame(encodeProve(MessageType.Hello, proof)).body)).toEqual(expected);
     expect(decodeWelcome(onlyFrame(encodeProve(MessageType.Welcome, proof)).body)).toEqual(expected);
   });

@@ -50,9 +50,13 @@
 //     u8       step = 2
 //     blob     dialer proof: 32 bytes with scheme 1, empty with scheme 0
 //     varuint  remembered generation: the newest generation the sender knows of the receiver's
-//              node name (held or removed), 0 for none. A receiver that announced a lower one
-//              (it restarted without a data dir and its clock stepped back, or was forced low)
-//              restarts its identity above it once the handshake completes
+//              node name (held or removed), 0 for none; when not 0, followed by
+//     varuint    the heartbeat counter and
+//     varuint    the highest version the sender holds of the receiver at that generation.
+//              A receiver that announced a lower generation, or the same one with a lower
+//              heartbeat or version (it restarted without a data dir and its clock stepped back,
+//              or its generation was forced), renews its identity above the remembered
+//              generation once the handshake completes
 //     u8       1 when a cluster config summary follows, 0 when the sender has none
 //     varuint  cluster config version (0 = the sender's start-up options, 1+ = changed at run time)
 //     8 bytes  config hash: the first 8 bytes of SHA-256 over the settings' canonical JSON
@@ -167,10 +171,17 @@ export interface ConfigSummary {
   settings: { name: string; hash: number }[];
 }
 
+/** What the sender of a step-2 message knows of the receiver's name. */
+export interface RememberedIdentity {
+  generation: number;
+  heartbeat: number;
+  maxVersion: number;
+}
+
 /** What a step-2 message carries besides the proof. */
 export interface ProofExtras {
-  /** The newest generation the sender knows of the receiver's name; 0 for none. */
-  remembered: number;
+  /** Null when the sender knows nothing of the receiver's name. */
+  remembered: RememberedIdentity | null;
   config: ConfigSummary | null;
 }
 
@@ -203,12 +214,15 @@ export function encodeWelcomeIntroduce(welcome: Welcome): Uint8Array {
   return writer.finish();
 }
 
-const NO_EXTRAS: ProofExtras = { remembered: 0, config: null };
+const NO_EXTRAS: ProofExtras = { remembered: null, config: null };
 
 /** HELLO step 2 (type Hello) or WELCOME step 2 (type Welcome): the sender's proof. */
 export function encodeProve(type: typeof MessageType.Hello | typeof MessageType.Welcome, proof: Uint8Array, extras: ProofExtras = NO_EXTRAS): Uint8Array {
   const writer = new FrameWriter(128);
-  writer.begin(type).u8(STEP_PROVE).blob(proof).varuint(extras.remembered);
+  writer.begin(type).u8(STEP_PROVE).blob(proof);
+  const remembered = extras.remembered;
+  if (remembered && remembered.generation > 0) writer.varuint(remembered.generation).varuint(remembered.heartbeat).varuint(remembered.maxVersion);
+  else writer.varuint(0);
   const config = extras.config;
   writer.u8(config ? 1 : 0);
   if (config) {
@@ -251,7 +265,8 @@ function readStep(reader: BodyReader, message: string): "introduce" | ProveStep 
   if (step === STEP_INTRODUCE) return "introduce";
   if (step !== STEP_PROVE) throw new DecodeError(`${message}.step`, 0, `unknown step ${step}`);
   const proof = reader.blob(`${message}.proof`, MAX_PROOF_BYTES);
-  const remembered = reader.varuint(`${message}.remembered`);
+  const generation = reader.varuint(`${message}.remembered`);
+  const remembered = generation === 0 ? null : { generation, heartbeat: reader.varuint(`${message}.rememberedHeartbeat`), maxVersion: reader.varuint(`${message}.rememberedMaxVersion`) };
   const config = reader.u8(`${message}.hasConfig`) === 1 ? readConfigSummary(reader, message) : null;
   reader.expectEnd(message);
   return { step: "prove", proof, remembered, config };

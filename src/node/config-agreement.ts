@@ -5,7 +5,9 @@
 // entry, so each node can see what every other one holds.
 
 import { CONFIG_HASH_BYTES, type ConfigSummary } from "../codec/index.ts";
-import { canonicalJson } from "./reserved-entries.ts";
+import type { Logger } from "../log.ts";
+import { type ClusterState, type EntrySnapshot, RESERVED_GROUP } from "../state/index.ts";
+import { CONFIG_KEY, canonicalJson, decodeConfig, supersedes } from "./reserved-entries.ts";
 import type { ClusterConfigDocument } from "./types.ts";
 
 /** Settings that legitimately differ per node: every node names its own seeds. */
@@ -69,4 +71,27 @@ export function configAgreement(own: ClusterConfigDocument, live: readonly strin
     if (document.version !== own.version || theirs !== hash) differing.push({ name, version: document.version, hash: theirs });
   }
   return { agreed: differing.length === 0 && unknown.length === 0, version: own.version, hash, differing, unknown };
+}
+
+/** The config document a member's reserved entry carries; undefined when absent or unreadable. */
+export function heldConfig(state: ClusterState, name: string): ClusterConfigDocument | undefined {
+  const entry = state.get(name, RESERVED_GROUP, CONFIG_KEY);
+  if (!entry) return undefined;
+  try {
+    return decodeConfig(entry);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The document a peer's config entry carries when it replaces `current`; null otherwise (an unreadable one is logged). */
+export function documentToAdopt(from: string, snapshot: EntrySnapshot, current: ClusterConfigDocument, logger: Logger): ClusterConfigDocument | null {
+  let document: ClusterConfigDocument;
+  try {
+    document = decodeConfig(snapshot);
+  } catch (error) {
+    logger.warn(`ignored cluster config from ${from}: ${(error as Error).message}`);
+    return null;
+  }
+  return supersedes(document, current) ? document : null;
 }

@@ -14,6 +14,8 @@ export const SNAPSHOT_INTERVAL_MS = 2_000;
 /** What the snapshots read from the node. */
 export interface SnapshotSource {
   readonly name: string;
+  /** The generation the node runs at now: above the start one once it renewed its identity. */
+  generation(): number;
   members(): MemberInfo[];
   storedEntries(node: string): Iterable<StoredEntry>;
   set(group: string, key: string, value: Value, options?: SetOptions): number;
@@ -69,7 +71,7 @@ export class NodeSnapshots {
   }
 
   save(node: SnapshotSource): void {
-    this.write({ generation: this.generation, members: remembered(node), entries: this.restoreEntries ? ownEntries(node) : [] });
+    this.write({ generation: Math.max(this.generation, node.generation()), members: remembered(node), entries: this.restoreEntries ? ownEntries(node) : [] });
   }
 
   private write(snapshot: Snapshot): void {

@@ -27,6 +27,7 @@ import {
   decodeWelcome,
   type ConfigSummary,
   type ProofExtras,
+  type RememberedIdentity,
   encodeHelloIntroduce,
   encodeProve,
   encodeWelcomeIntroduce,
@@ -66,20 +67,33 @@ export interface AdmissionHooks {
   checkPeer?(peer: Introduction): Refusal | null;
   /** The generation the named node is connected with right now, if it is. */
   connectedGeneration(name: string): number | undefined;
-  /** The newest generation known of `name` (held or removed); undefined when it is new to us. */
-  rememberedGeneration?(name: string): number | undefined;
+  /** What is known of `name` (its newest generation, held or removed); undefined when it is new to us. */
+  remembered?(name: string): RememberedIdentity | undefined;
+  /** This node's own heartbeat and highest version: a peer remembering more at our generation knew an earlier incarnation. */
+  ownProgress?(): { heartbeat: number; maxVersion: number };
   /** This node's cluster config in brief; absent or null: no agreement check. */
   clusterConfig?(): ConfigSummary | null;
 }
 
-/** A handshake showed a node announcing a lower generation than its peer remembers for it. */
+/**
+ * A handshake showed a node announcing a lower generation than its peer remembers for it, or
+ * the same one while the peer remembers more heartbeats or versions of it than it has.
+ */
 export interface GenerationGap {
   /** The node that is behind. */
   node: string;
   announced: number;
+  /** The generation remembered: the node renews its identity above it. */
   remembered: number;
   /** The side that remembered it. */
   rememberedBy: string;
+}
+
+/** Whether `remembered` is of an earlier incarnation than the one announcing `announced` with `progress` (when known). */
+export function isBehind(remembered: RememberedIdentity | null, announced: number, progress?: { heartbeat: number; maxVersion: number }): remembered is RememberedIdentity {
+  if (!remembered || remembered.generation < announced) return false;
+  if (remembered.generation > announced) return true;
+  return progress !== undefined && (remembered.heartbeat > progress.heartbeat || remembered.maxVersion > progress.maxVersion);
 }
 
 export type HandshakeOutcome =
@@ -195,10 +209,10 @@ export class Handshake {
   seenAt: string | undefined;
   /** Keyring scheme: the key both sides proved, once the proofs checked out; sealing derives from it. */
   agreedKey: RingKey | null = null;
-  /** What the peer's step 2 said it remembers of our name (0: nothing). */
-  private peerRemembersUs = 0;
+  /** What the peer's step 2 said it remembers of our name. */
+  private peerRemembersUs: RememberedIdentity | null = null;
   /** What we told the peer we remember of its name. */
-  private weRememberPeer = 0;
+  private weRememberPeer: RememberedIdentity | null = null;
   private stage: "introduction" | "proof" | "done" = "introduction";
 
   constructor(
@@ -278,7 +292,7 @@ export class Handshake {
 
   private admitProof(role: ProofRole, step: { proof: Uint8Array } & ProofExtras): HandshakeOutcome | null {
     const peer = this.peer!;
-    const peerIsNew = this.hooks.rememberedGeneration?.(peer.nodeName) === undefined;
+    const peerIsNew = this.hooks.remembered?.(peer.nodeName) === undefined;
     const refusal =
       this.checkPeerProof(role, step.proof) ??
       checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName)) ??
@@ -291,23 +305,26 @@ export class Handshake {
 
   /** Our step-2 extras: what we remember of the peer's name, and our config in brief. */
   private ourExtras(): ProofExtras {
-    this.weRememberPeer = this.hooks.rememberedGeneration?.(this.peer!.nodeName) ?? 0;
+    this.weRememberPeer = this.hooks.remembered?.(this.peer!.nodeName) ?? null;
     return { remembered: this.weRememberPeer, config: this.hooks.clusterConfig?.() ?? null };
   }
 
   /**
-   * Once established: each side that announced a lower generation than the other remembers for
-   * it. Both sides compute the same gaps (each sent what it remembers), so both can log them.
+   * Once established: each side that is behind what the other remembers of it. Both sides see a
+   * lower generation (each sent what it remembers), so both can log it; the same generation with
+   * less progress only the side behind can tell.
    */
   generationGaps(): GenerationGap[] {
     if (!this.done) return [];
     const peer = this.peer!;
     const gaps: GenerationGap[] = [];
-    if (this.peerRemembersUs > this.local.generation) {
-      gaps.push({ node: this.local.nodeName, announced: this.local.generation, remembered: this.peerRemembersUs, rememberedBy: peer.nodeName });
+    const ours = this.peerRemembersUs;
+    if (isBehind(ours, this.local.generation, this.hooks.ownProgress?.())) {
+      gaps.push({ node: this.local.nodeName, announced: this.local.generation, remembered: ours.generation, rememberedBy: peer.nodeName });
     }
-    if (this.weRememberPeer > peer.generation) {
-      gaps.push({ node: peer.nodeName, announced: peer.generation, remembered: this.weRememberPeer, rememberedBy: this.local.nodeName });
+    const theirs = this.weRememberPeer;
+    if (isBehind(theirs, peer.generation)) {
+      gaps.push({ node: peer.nodeName, announced: peer.generation, remembered: theirs.generation, rememberedBy: this.local.nodeName });
     }
     return gaps;
   }

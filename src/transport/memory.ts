@@ -8,7 +8,7 @@
 
 import { FrameDecoder, type Frame } from "../codec/index.ts";
 import type { Random } from "../random.ts";
-import { Handshake, type HandshakeOutcome, type LocalIdentity, type Refusal } from "./admission.ts";
+import { type AdmissionHooks, type GenerationGap, Handshake, type HandshakeOutcome, type LocalIdentity, type Refusal } from "./admission.ts";
 import type { SendResult, Transport, TransportHost } from "./transport.ts";
 import type { VirtualClock } from "./virtual-clock.ts";
 
@@ -64,6 +64,9 @@ export class MemoryNetwork {
     this.generations = Math.max(this.generations, generation);
     const local = { clusterName: identity.clusterName ?? SIMULATION_CLUSTER, nodeName: name, generation, secret: identity.secret };
     this.members.set(name, { local, admitted: new Map() });
+    // A new incarnation: the old one's connections are gone, as a TCP connection closes when its
+    // process dies (otherwise the peers would refuse a lower generation as an old incarnation).
+    for (const member of this.members.values()) member.admitted.delete(name);
     return new MemoryTransport(this, name, seeds);
   }
 
@@ -76,10 +79,12 @@ export class MemoryNetwork {
     const listener = this.members.get(to);
     if (!dialer || !listener) return false;
     if (dialer.admitted.get(to) === listener.local.generation) return true;
-    const result = handshake(dialer, listener);
-    if (result === null) {
+    const result = handshake(dialer, listener, (name) => this.hosts.get(name));
+    if (!("refusal" in result)) {
       dialer.admitted.set(to, listener.local.generation);
       listener.admitted.set(from, dialer.local.generation);
+      // Reported after this send, as TCP reports them from its socket callback, not inside a send.
+      for (const [name, gap] of result.gaps) this.clock.setTimer(0, () => this.hosts.get(name)?.onGenerationGap?.(gap));
       return true;
     }
     const [refuser, refused] = result.by === "listener" ? [to, from] : [from, to];
@@ -127,6 +132,12 @@ export class MemoryNetwork {
   /** @internal A seed that is running must admit us; one that is not yet is assumed to. */
   admitsSeed(name: string, seed: string): boolean {
     return !this.hosts.has(seed) || this.admits(name, seed);
+  }
+
+  /** @internal */
+  renewGeneration(name: string, generation: number): void {
+    const member = this.members.get(name);
+    if (member) member.local.generation = generation;
   }
 
   /** @internal */
@@ -185,11 +196,22 @@ class MemoryTransport implements Transport {
   async stop(): Promise<void> {
     this.network.attach(this.name, null);
   }
+
+  renewGeneration(generation: number): void {
+    this.network.renewGeneration(this.name, generation);
+  }
 }
 
-/** Runs a whole handshake between two members over encoded frames; null when both admitted. */
-function handshake(dialerMember: Member, listenerMember: Member): { by: "dialer" | "listener"; refusal: Refusal } | null {
-  const hooksOf = (member: Member) => ({ connectedGeneration: (name: string) => member.admitted.get(name) });
+type HandshakeResult = { by: "dialer" | "listener"; refusal: Refusal } | { gaps: [string, GenerationGap][] };
+
+/** Runs a whole handshake between two members over encoded frames; `gaps`, by the host to tell, when both admitted. */
+function handshake(dialerMember: Member, listenerMember: Member, hostOf: (name: string) => TransportHost | undefined): HandshakeResult {
+  const hooksOf = (member: Member): AdmissionHooks => ({
+    connectedGeneration: (name: string) => member.admitted.get(name),
+    remembered: (name: string) => hostOf(member.local.nodeName)?.remembered?.(name),
+    ownProgress: () => hostOf(member.local.nodeName)?.ownProgress?.() ?? { heartbeat: 0, maxVersion: 0 },
+    clusterConfig: () => hostOf(member.local.nodeName)?.clusterConfig?.() ?? null,
+  });
   const { nodeName: dialerName } = dialerMember.local;
   const { nodeName: listenerName } = listenerMember.local;
   const sides = {
@@ -204,7 +226,9 @@ function handshake(dialerMember: Member, listenerMember: Member): { by: "dialer"
     new FrameDecoder().push(bytes, (frame) => frames.push(frame));
     const outcome: HandshakeOutcome = sides[receiver].receive(frames[0]!);
     if (outcome.kind === "refused") return { by: receiver, refusal: outcome.refusal };
-    if (outcome.kind === "established" && sides.dialer.done && sides.listener.done) return null;
+    if (outcome.kind === "established" && sides.dialer.done && sides.listener.done) {
+      return { gaps: [...sides.dialer.generationGaps().map((gap): [string, GenerationGap] => [dialerName, gap]), ...sides.listener.generationGaps().map((gap): [string, GenerationGap] => [listenerName, gap])] };
+    }
     // No ERROR is ever sent here (a refusal returns above), so "peer-refused" cannot occur.
     bytes = outcome.kind === "peer-refused" ? null : outcome.send;
     receiver = receiver === "dialer" ? "listener" : "dialer";
