@@ -2,6 +2,7 @@
 // the module's front door; everything it builds is replaceable in tests (see GossipNode).
 
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
+import type { ConfigAgreement } from "./node/config-agreement.ts";
 import { systemClock } from "./clock.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
 import type { EventHandler, GossipEventType } from "./events.ts";
@@ -73,6 +74,8 @@ export interface Node {
   /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
   clusterConfig(): ClusterConfigDocument;
+  /** Whether every live member holds the same cluster config as this node, and who does not. */
+  configAgreement(): ConfigAgreement;
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
   /** True from start() until stop(). */
   readonly running: boolean;
@@ -189,6 +192,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     on: (type, handler) => node.on(type, handler),
     onEvent: (type, handler) => node.on(type, handler),
     clusterConfig: () => node.clusterConfig(),
+    configAgreement: () => node.configAgreement(),
     updateClusterConfig: (patch) => {
       // Throws OptionsError naming the field. The parsed patch is what is gossiped: keys given as
       // undefined count as not given, as in createNode(), instead of blanking the setting.

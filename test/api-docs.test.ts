@@ -53,7 +53,7 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
 const NODE_MEMBERS: Record<keyof Node, true> = {
   name: true, generation: true, options: true, address: true, start: true, join: true, forceLeave: true, stop: true, set: true, delete: true,
   waitApplied: true, broadcast: true, get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
-  clusterConfig: true, updateClusterConfig: true, running: true, stats: true, inspect: true,
+  clusterConfig: true, configAgreement: true, updateClusterConfig: true, running: true, stats: true, inspect: true,
 };
 const EVENT_TYPES: Record<GossipEventType, true> = {
   "entry-added": true, "entry-updated": true, "entry-deleted": true, "entry-expired": true,

@@ -76,7 +76,7 @@
 //              the receiver's own name, 8 certificate does not name the node, 9 handshake timeout,
 //              10 invalid node name (not 1-64 characters from A-Z a-z 0-9 . _ -), 11 cluster
 //              config conflict (a node new to the refuser holds the same config version with
-//              other settings; the message names them)
+//              other settings, the per-node seeds apart; the message names them)
 //     string   human-readable message
 //
 // Proofs (scheme 1): HMAC-SHA256, key = the UTF-8 bytes of the cluster secret, message =

@@ -175,14 +175,18 @@ export function checkProof(local: LocalIdentity, role: ProofRole, transcript: Pr
 
 /**
  * A node new to us (nothing remembered of its name) holding the same cluster config version with
- * other settings: refused, naming the settings. A known member in that state (two sides of a
- * partition each changed the config) is not refused: the documents are ranked and one wins
- * (reserved-entries.ts). Version 0 is each node's start-up options, never agreed on, so not checked.
+ * other settings: refused, naming the settings. Mostly version 0, each node's start-up options: a
+ * node started with other cluster settings than the cluster's. A joiner with an older version is
+ * admitted and adopts the cluster's by gossip. A known member in conflict (two sides of a
+ * partition each changed the config, a node restarted with other flags) is not refused: documents
+ * of one version are ranked and one wins (reserved-entries.ts), and /v1/config shows the disagreement.
  */
 export function checkClusterConfig(ours: ConfigSummary | null | undefined, theirs: ConfigSummary | null, peerIsNew: boolean): Refusal | null {
-  if (!ours || !theirs || !peerIsNew || ours.version === 0 || ours.version !== theirs.version) return null;
+  if (!ours || !theirs || !peerIsNew || ours.version !== theirs.version) return null;
   if (ours.hash.every((byte, i) => byte === theirs.hash[i])) return null;
-  return { code: ErrorCode.ConfigConflict, message: `cluster config version ${ours.version} conflicts: ${differingSettings(ours, theirs).join(", ") || "the settings"} differ` };
+  const settings = differingSettings(ours, theirs);
+  const named = settings.length === 0 ? "the settings differ" : `differing setting${settings.length === 1 ? "" : "s"}: ${settings.join(", ")}`;
+  return { code: ErrorCode.ConfigConflict, message: `cluster config conflict at version ${ours.version} with a node new to the cluster, ${named} (start it with the cluster's settings, or change them with 'goferbroke config set')` };
 }
 
 /** Names of the settings whose values differ, or that one side has and the other lacks. */
