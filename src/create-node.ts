@@ -3,6 +3,7 @@
 
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
 import type { ConfigAgreement } from "./node/config-agreement.ts";
+import { DnsSeeds, splitSeeds } from "./node/dns-seeds.ts";
 import { systemClock } from "./clock.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
 import type { EventHandler, GossipEventType } from "./events.ts";
@@ -103,13 +104,16 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   const generation = snapshots?.generation ?? options.generation ?? Date.now();
   const random = createRandom(randomSeed());
   const [host, port] = splitAddress(options.address);
+  // With DNS servers given, seed names are theirs to resolve (node/dns-seeds.ts), not the system's.
+  const seedNames = splitSeeds(options.seeds);
+  const dialledSeeds = options.dnsServers ? seedNames.literals : options.seeds;
   const transport = new TcpTransport({
     nodeName: options.name,
     generation,
     clusterName: options.clusterName,
     listen: { host, port },
     ...(options.advertise ? { advertiseAddress: options.advertise } : {}),
-    seeds: options.seeds,
+    seeds: dialledSeeds,
     remembered: snapshots?.rememberedAddresses(options.name) ?? [],
     retryLogIntervalMs: options.retryLogIntervalMs,
     maxFrameBytes: options.maxFrameBytes,
@@ -145,6 +149,14 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       return { gossip: gossipSettingsOf(merged), membership: membershipSettingsOf(merged) };
     },
   );
+  const dnsSeeds = new DnsSeeds({
+    seeds: seedNames.names,
+    servers: options.dnsServers ?? [],
+    refreshIntervalMs: options.dnsRefreshIntervalMs,
+    retryLogIntervalMs: options.retryLogIntervalMs,
+    join: (addresses) => transport.join(addresses),
+    logger,
+  });
   const stateView: StateView = {
     knows: (name) => node.knows(name),
     entries: (name) => node.storedEntries(name),
@@ -172,9 +184,11 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       snapshots?.beforeStart(snapshotSource);
       await node.start();
       snapshots?.started(snapshotSource);
+      dnsSeeds.start();
     },
     stop: async () => {
       if (node.isRunning) snapshots?.stopping(snapshotSource);
+      dnsSeeds.stop();
       await node.stop();
     },
     join: (addresses) => transport.join(addresses),

@@ -44,7 +44,7 @@ function messageOf(run: () => unknown): string {
 const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   name: true, clusterName: true, generation: true, mode: true, address: true, advertise: true, seeds: true,
   clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true,
-  dataDir: true, restoreEntries: true, retryLogIntervalMs: true,
+  dataDir: true, restoreEntries: true, retryLogIntervalMs: true, dnsServers: true, dnsRefreshIntervalMs: true,
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
   deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true, maxMembers: true,

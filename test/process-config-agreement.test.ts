@@ -6,6 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { configAgreement } from "../src/node/config-agreement.ts";
+import type { ClusterConfigDocument } from "../src/node/types.ts";
 import { api, killAll, members, runCli, startCluster, startNode, waitAllAlive, waitFor, waitForLog, waitHealthy, type NodeProcess } from "./support/node-processes.ts";
 
 setDefaultTimeout(60_000);
@@ -21,7 +22,7 @@ let alpha: NodeProcess;
 let bravo: NodeProcess;
 
 beforeAll(async () => {
-  [alpha, bravo] = await startCluster({ names: ["alpha", "bravo"], gossipIntervalMs: 200 });
+  [alpha, bravo] = (await startCluster({ names: ["alpha", "bravo"], gossipIntervalMs: 200 })) as [NodeProcess, NodeProcess];
 });
 
 afterAll(killAll);
@@ -69,9 +70,9 @@ describe("cluster config agreement at join", () => {
 });
 
 describe("configAgreement", () => {
-  const own = { version: 2, origin: "a", settings: { fanout: 2, seeds: ["x:1"] } };
+  const own: ClusterConfigDocument = { version: 2, origin: "a", settings: { fanout: 2, seeds: ["x:1"] } };
   test("seeds differ per node and do not count; another setting or version does", () => {
-    const held = new Map([
+    const held = new Map<string, ClusterConfigDocument>([
       ["a", own],
       ["b", { version: 2, origin: "a", settings: { fanout: 2, seeds: ["y:1"] } }],
       ["c", { version: 2, origin: "c", settings: { fanout: 3, seeds: [] } }],
