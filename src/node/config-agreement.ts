@@ -22,7 +22,16 @@ function sharedSettings(settings: Record<string, unknown>): Record<string, unkno
   return Object.fromEntries(Object.entries(settings).filter(([name, value]) => !PER_NODE_SETTINGS.has(name) && value !== undefined));
 }
 
+/** Summaries by document: a handshake asks for this node's several times, and documents never change in place. */
+const summaries = new WeakMap<ClusterConfigDocument, ConfigSummary>();
+
 export function configSummary(document: ClusterConfigDocument): ConfigSummary {
+  let summary = summaries.get(document);
+  if (!summary) summaries.set(document, (summary = summarize(document)));
+  return summary;
+}
+
+function summarize(document: ClusterConfigDocument): ConfigSummary {
   const shared = sharedSettings(document.settings);
   const settings = Object.keys(shared)
     .sort()
