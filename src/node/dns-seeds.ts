@@ -6,10 +6,14 @@
 // sooner. With dnsServers set, names are resolved only through those servers (node:dns Resolver),
 // and the transport is not given the names to dial through the system resolver; without, the
 // system resolver (hosts file included) answers. A name that keeps failing is logged at most once
-// per retryLogIntervalMs, with the number of failures since the last line.
+// per retryLogIntervalMs, with the number of failures since the last line. node:dns is loaded
+// only when there is a name to resolve: it is not among the cheap built-ins a node starts with
+// (test/cli-startup.test.ts).
 
-import { promises as dns } from "node:dns";
 import type { Logger } from "../log.ts";
+
+type DnsPromises = typeof import("node:dns").promises;
+type Resolver = InstanceType<DnsPromises["Resolver"]>;
 
 /** Until a join reached someone, retry this soon rather than a whole refresh interval later. */
 const UNJOINED_RETRY_MS = 2_000;
@@ -57,7 +61,8 @@ interface FailureLog {
 }
 
 export class DnsSeeds {
-  private readonly resolver: InstanceType<typeof dns.Resolver> | null;
+  /** Loaded at the first refresh; `resolver` is null for the system resolver. */
+  private dns: { module: DnsPromises; resolver: Resolver | null } | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private joinedAnyone = false;
@@ -65,9 +70,14 @@ export class DnsSeeds {
   /** The addresses each name resolved to last time, for the log line when they change. */
   private readonly lastResolved = new Map<string, string>();
 
-  constructor(private readonly options: DnsSeedsOptions) {
-    this.resolver = options.servers.length === 0 ? null : new dns.Resolver({ timeout: QUERY_TIMEOUT_MS, tries: 2 });
-    this.resolver?.setServers([...options.servers]);
+  constructor(private readonly options: DnsSeedsOptions) {}
+
+  private async loadDns(): Promise<NonNullable<DnsSeeds["dns"]>> {
+    if (this.dns) return this.dns;
+    const module = (await import("node:dns")).promises;
+    const resolver = this.options.servers.length === 0 ? null : new module.Resolver({ timeout: QUERY_TIMEOUT_MS, tries: 2 });
+    resolver?.setServers([...this.options.servers]);
+    return (this.dns = { module, resolver });
   }
 
   start(): void {
@@ -112,8 +122,9 @@ export class DnsSeeds {
 
   /** All A and AAAA records of `host`; throws when there is none. */
   private async lookup(host: string): Promise<string[]> {
-    if (!this.resolver) return (await dns.lookup(host, { all: true })).map((found) => found.address);
-    const [v4, v6] = await Promise.allSettled([this.resolver.resolve4(host), this.resolver.resolve6(host)]);
+    const { module, resolver } = await this.loadDns();
+    if (!resolver) return (await module.lookup(host, { all: true })).map((found) => found.address);
+    const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
     const ips = [...(v4.status === "fulfilled" ? v4.value : []), ...(v6.status === "fulfilled" ? v6.value : [])];
     if (ips.length > 0) return ips;
     throw (v4.status === "rejected" ? v4.reason : v6.status === "rejected" ? v6.reason : new Error(`no A or AAAA record for ${host}`)) as Error;
