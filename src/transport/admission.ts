@@ -12,7 +12,8 @@
 //     with a newer generation is an old incarnation), then cluster config agreement (a node new
 //     to us with the same config version and other settings is misconfigured).
 // Once established, each side knows the generation the other remembers for its name
-// (generationGaps): a node that restarted below it renews its identity above it (node.ts).
+// (generationGaps): a node that restarted below it renews its identity above it
+// (node/generation-renewal.ts).
 
 import {
   AuthScheme,
