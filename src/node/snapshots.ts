@@ -42,7 +42,7 @@ export class NodeSnapshots {
     // An explicit generation wins (the operator asked for it); otherwise the counter moves on.
     this.generation = givenGeneration ?? nextGeneration(this.previous?.generation, now);
     if (this.previous && this.generation <= this.previous.generation) {
-      logger.warn(`generation ${this.generation} is not above the ${this.previous.generation} of the last run: peers may ignore this node`);
+      logger.warn(`generation ${this.generation} is not above the ${this.previous.generation} of the last run: once a peer that remembers the last run answers, this node renews its identity above it`);
     }
   }
 
