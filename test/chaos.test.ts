@@ -64,7 +64,7 @@ describe("chaos campaign machinery", () => {
   });
 });
 
-/** Every fault kind but the one of an open bug (restart-lower), as the campaigns that found bugs below ran. */
+/** Every fault kind but restart-lower (an open bug then), as the campaigns that found the bugs below ran. */
 const allButOpen = faultKinds.filter((kind) => kind !== "restart-lower");
 /** The default kinds before readmission was fixed (f419906), pinned: defaultFaults changes with knownBugs. */
 const defaultsBeforeReadmission: FaultKind[] = ["partition", "asymmetric", "one-way", "heal-steps", "crash", "restart", "freeze", "loss", "duplicate", "reorder", "delay", "skew", "join"];
