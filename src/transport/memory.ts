@@ -64,9 +64,6 @@ export class MemoryNetwork {
     this.generations = Math.max(this.generations, generation);
     const local = { clusterName: identity.clusterName ?? SIMULATION_CLUSTER, nodeName: name, generation, secret: identity.secret };
     this.members.set(name, { local, admitted: new Map() });
-    // A new incarnation: the old one's connections are gone, as a TCP connection closes when its
-    // process dies (otherwise the peers would refuse a lower generation as an old incarnation).
-    for (const member of this.members.values()) member.admitted.delete(name);
     return new MemoryTransport(this, name, seeds);
   }
 
@@ -142,8 +139,11 @@ export class MemoryNetwork {
 
   /** @internal */
   attach(name: string, host: TransportHost | null): void {
-    if (host) this.hosts.set(name, host);
-    else this.hosts.delete(name);
+    if (host) return void this.hosts.set(name, host);
+    this.hosts.delete(name);
+    // A node that stops or crashes loses its connections, as TCP's close when a process dies: a
+    // restart is then not refused as an old incarnation (a lower generation) of itself.
+    for (const member of this.members.values()) member.admitted.delete(name);
   }
 
   /** @internal */
