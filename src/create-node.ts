@@ -6,7 +6,7 @@ import type { ConfigAgreement } from "./node/config-agreement.ts";
 import { DnsSeeds, splitSeeds } from "./node/dns-seeds.ts";
 import { systemClock } from "./clock.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
-import type { EventHandler, GossipEventType } from "./events.ts";
+import { eventTypeOfGo, type EventHandler, type GO_EVENT_NUMBERS, type GoEventNumber, type GossipEventType } from "./events.ts";
 import type { FlowControlStatus } from "./gossip/flow-control.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
@@ -18,6 +18,8 @@ import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
 import { Keyring } from "./transport/keyring.ts";
 import type { AppliedResult } from "./node/applied.ts";
 import type { BroadcastOptions } from "./node/user-events.ts";
+import type { QueryHandler, QueryOptions } from "./node/queries.ts";
+import type { QueryResult } from "./node/query-run.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
 
 /** How long waitApplied() waits when not told. */
@@ -64,6 +66,15 @@ export interface Node {
   waitApplied(version?: number, options?: WaitAppliedOptions): Promise<AppliedResult>;
   /** Sends a user event to every live node (once each, this one included); returns its Lamport time. */
   broadcast(name: string, payload?: Uint8Array | string, options?: BroadcastOptions): number;
+  /**
+   * Asks the live nodes that match the filters (this one included) and collects their acks and
+   * answers: iterate the result for them as they come, ending with a summary (who was asked, who
+   * acked, answered, failed, and who did not answer by the timeout), or await `result.summary`.
+   * Throws RangeError for a bad name, payload or option, or past the rate limits.
+   */
+  query(name: string, payload?: Uint8Array | string, options?: QueryOptions): QueryResult;
+  /** Answers queries of this name (one handler per name); returns a function that removes it. */
+  onQuery(name: string, handler: QueryHandler): () => void;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
   entries(node: string): EntryInfo[];
@@ -72,8 +83,12 @@ export interface Node {
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
   flowControl(): FlowControlStatus;
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void;
-  /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
+  /**
+   * Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …),
+   * or its numbers: onEvent(1, …). Go events with no equivalent here throw UnsupportedEventError.
+   */
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
+  onEvent<N extends GoEventNumber>(type: N, handler: EventHandler<(typeof GO_EVENT_NUMBERS)[N]>): () => void;
   clusterConfig(): ClusterConfigDocument;
   /** Whether every live member holds the same cluster config as this node, and who does not. */
   configAgreement(): ConfigAgreement;
@@ -196,6 +211,11 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
     broadcast: (name, payload, broadcastOptions) => node.broadcast(name, payload ?? new Uint8Array(0), broadcastOptions),
+    query: (name, payload, queryOptions) => {
+      if (!node.isRunning) throw new Error(`cannot send query ${JSON.stringify(name)}: node ${options.name} is not running`);
+      return node.bus.queries.query(name, payload ?? new Uint8Array(0), queryOptions);
+    },
+    onQuery: (name, handler) => node.bus.queries.onQuery(name, handler),
     waitApplied: (version, waitOptions) => node.waitApplied(version ?? 0, waitOptions?.timeoutMs ?? DEFAULT_APPLIED_TIMEOUT_MS),
     get: (name, group, key) => node.get(name, group, key),
     getEntry: (name, group, key) => node.getEntry(name, group, key),
@@ -204,7 +224,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     members: () => node.members(),
     flowControl: () => node.flowControl(),
     on: (type, handler) => node.on(type, handler),
-    onEvent: (type, handler) => node.on(type, handler),
+    onEvent: (type: GossipEventType | GoEventNumber, handler: EventHandler<GossipEventType>) => node.on(eventTypeOfGo(type), handler),
     clusterConfig: () => node.clusterConfig(),
     configAgreement: () => node.configAgreement(),
     updateClusterConfig: (patch) => {

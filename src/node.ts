@@ -5,7 +5,7 @@
 // injected, so the same class runs over TCP in production and over the in-memory network in the
 // simulator (src/sim), which builds every simulated node from this class.
 
-import { DecodeError, type Frame, MessageType } from "./codec/index.ts";
+import { DecodeError, type Frame } from "./codec/index.ts";
 import { RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
@@ -16,7 +16,8 @@ import { Membership, type MemberStatus, type MembershipSettings, type Transition
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
 import { entryList } from "./node/entry-list.ts";
-import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
+import type { BroadcastOptions } from "./node/user-events.ts";
+import { ControlBus } from "./node/control-bus.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
@@ -24,17 +25,7 @@ import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue } from "./node/reserve
 import { RefusalLog } from "./node/refusal-log.ts";
 import { onGenerationGap, rememberedIdentity } from "./node/generation-renewal.ts";
 import { type ConfigAgreement, configAgreement, configSummary, documentToAdopt, heldConfig } from "./node/config-agreement.ts";
-import {
-  RESERVED_GROUP,
-  type ChangeRecord,
-  ClusterState,
-  type EncodedValue,
-  type EntrySnapshot,
-  type Value,
-  decodeValue,
-  encodeValue,
-  valueTypeNames,
-} from "./state/index.ts";
+import { RESERVED_GROUP, type ChangeRecord, ClusterState, type EncodedValue, type EntrySnapshot, type Value, decodeValue, encodeValue, valueTypeNames } from "./state/index.ts";
 import type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
 
 export type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
@@ -60,7 +51,8 @@ export class GossipNode {
   private config: ClusterConfigDocument;
   /** Which members hold which version of this node's state, for waitApplied(). */
   private readonly applied: AppliedTracker;
-  private readonly userEvents: UserEvents;
+  /** User events and queries (node/control-bus.ts): query() and onQuery() are reached through it. */
+  readonly bus: ControlBus;
 
   constructor(
     readonly settings: NodeSettings,
@@ -86,12 +78,14 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
-    this.userEvents = new UserEvents({
+    this.bus = new ControlBus({
       selfName: settings.name, get generation() { return settings.generation; }, clock, maxNameBytes: settings.gossip.maxNameBytes,
       livePeers: () => this.peers.live(),
       shuffle: (items) => random.shuffle(items),
       send: (peer, frame) => void deps.transport.send(peer, frame),
       deliver: (event) => this.emit(event),
+      entry: (node, group, key) => this.get(node, group, key),
+      warn: (message) => logger.warn(message),
     });
     this.applied = new AppliedTracker(clock, {
       liveMembers: () => this.peers.live(),
@@ -172,6 +166,7 @@ export class GossipNode {
     this.ticker.stop();
     this.membership?.stop();
     this.applied.cancelAll();
+    this.bus.queries.stop();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -208,7 +203,7 @@ export class GossipNode {
   /** Sends a user event to every live node (node/user-events.ts); returns its Lamport time. */
   broadcast(name: string, payload: Uint8Array | string, options?: BroadcastOptions): number {
     if (!this.running) throw new Error(`cannot broadcast user event ${JSON.stringify(name)}: node ${this.name} is not running`);
-    return this.userEvents.broadcast(name, payload, options);
+    return this.bus.events.broadcast(name, payload, options);
   }
 
   /**
@@ -231,29 +226,33 @@ export class GossipNode {
 
   getEntry(node: string, group: string, key: string): EntryInfo | undefined {
     // This node's own entries as its writes left them, those flow control holds back included.
-    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.state.get(node, group, key);
+    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.storedEntry(node, group, key);
     if (!entry) return undefined;
     return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version };
   }
 
   /** Live entries of a node, reserved ones excluded (for this node, held-back writes included). */
   entries(node: string): EntryInfo[] {
-    return entryList(this.state, this.engine, node);
+    return entryList(this.storedEntries(node), this.engine, node === this.name);
   }
 
-  /** Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's state dump). */
+  /**
+   * Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's
+   * state dump). None of a probationary name: held, not shown (state/probation.ts).
+   */
   *storedEntries(node: string): Generator<StoredEntry> {
+    if (!this.knows(node)) return;
     for (const entry of this.state.liveEntries(node)) if (entry.group !== RESERVED_GROUP) yield entry;
   }
 
   /** A live entry as stored, value undecoded; undefined when the node or the entry is not known here. */
   storedEntry(node: string, group: string, key: string): StoredEntry | undefined {
-    return this.state.get(node, group, key);
+    return this.knows(node) ? this.state.get(node, group, key) : undefined;
   }
 
-  /** Whether `node` is known here (this one included). */
+  /** Whether `node` is known here (this one included), probationary names excepted. */
   knows(node: string): boolean {
-    return this.state.nodes.has(node);
+    return this.state.nodes.has(node) && !this.state.isProbationary(node);
   }
 
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
@@ -273,7 +272,7 @@ export class GossipNode {
     };
   }
 
-  /** Names of every node known, this one included. */
+  /** Names of every node held, this one and probationary names (held, not shown: state/probation.ts) included. */
   nodes(): string[] {
     return [...this.state.nodes.keys()];
   }
@@ -347,9 +346,6 @@ export class GossipNode {
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
-    for (const dropped of this.state.takeDroppedProbationary()) {
-      this.emit({ type: "node-removed", node: dropped.name, generation: dropped.generation, phi: 0, time: this.deps.clock.wallNow() });
-    }
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
@@ -446,10 +442,7 @@ export class GossipNode {
       return;
     }
     try {
-      if (frame.type === MessageType.UserEvent) {
-        this.userEvents.receive(from, frame.body);
-        return;
-      }
+      if (this.bus.handleFrame(from, frame)) return;
       if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
         this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }

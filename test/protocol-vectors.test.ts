@@ -26,6 +26,11 @@ import {
   readDeltas,
   readDigest,
   readFlowInfo,
+  readQuery,
+  readQueryReply,
+  QueryReplyKind,
+  writeQuery,
+  writeQueryReply,
   writeDeltas,
   writeDigest,
   writeFlowInfo,
@@ -98,7 +103,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "frame-sealed-ping", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "frame-sealed-ping", "frame-query", "frame-query-reply", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -240,6 +245,28 @@ describe("vectors", () => {
     expect(readFlowInfo(reader)).toEqual(info);
     reader.expectEnd("flow");
     expect(hex(encodeFrame(MessageType.Flow, 42, (w) => writeFlowInfo(w, info)))).toBe(hex(bytes));
+  });
+
+  test("frame-query: a QUERY asking for acks", () => {
+    const { bytes } = vector("frame-query");
+    const query = { origin: "a", generation: 5, id: 1, name: "load", payload: new TextEncoder().encode("1m"), timeoutMs: 2000, requestAck: true, relayFactor: 0 };
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Query, 0, 0]);
+    expect(readQuery(frame.body, 64)).toEqual(query);
+    const writer = new FrameWriter();
+    writeQuery(writer, query);
+    expect(hex(writer.finish())).toBe(hex(bytes));
+  });
+
+  test("frame-query-reply: a RESPONSE sent straight to the origin", () => {
+    const { bytes } = vector("frame-query-reply");
+    const reply = { origin: "a", generation: 5, id: 1, responder: "b", kind: QueryReplyKind.Response, relay: false, payload: new TextEncoder().encode("0.5") };
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.QueryReply, 0, 0]);
+    expect(readQueryReply(frame.body, 64)).toEqual(reply);
+    const writer = new FrameWriter();
+    writeQueryReply(writer, reply);
+    expect(hex(writer.finish())).toBe(hex(bytes));
   });
 
   test("frame-hello-introduce: the protocol version, then the dialer's introduction", () => {

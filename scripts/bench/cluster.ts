@@ -22,6 +22,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { machineLine, writeBenchmarkSection } from "./report.ts";
+import { progressLine } from "../progress-line.ts";
 import { CertificateAuthorities, SKIP_REASON, opensslPath, tlsFlags } from "../../test/support/certificates.ts";
 import { killAll, openEventStream, putKey, repoRoot, startCluster, type NodeProcess } from "../../test/support/node-processes.ts";
 
@@ -135,7 +136,7 @@ interface PropagationFigures {
  * everywhere (or times out), then a random pause below one interval, so writes land at every phase
  * of the gossip rounds rather than in step with them.
  */
-async function measurePropagation(nodes: readonly NodeProcess[]): Promise<PropagationFigures> {
+async function measurePropagation(nodes: readonly NodeProcess[], onWrite: (written: number) => void): Promise<PropagationFigures> {
   /** "writer/key" → arrival time per node that raised entry-added for it. */
   const arrivals = new Map<string, Map<string, number>>();
   let onArrival: () => void = () => {};
@@ -160,12 +161,14 @@ async function measurePropagation(nodes: readonly NodeProcess[]): Promise<Propag
       const others = nodes.filter((node) => node !== writer);
       const everywhere = () => others.every((node) => arrivals.get(id)?.has(node.name));
       const done = new Promise<void>((resolve) => (onArrival = () => everywhere() && resolve()));
+      onWrite(w + 1);
       const writtenAt = performance.now();
       await putKey(writer, "bench", key, `value ${w} from ${writer.name}`);
       const inTime = await Promise.race([done.then(() => true), Bun.sleep(WRITE_TIMEOUT_MS).then(() => everywhere())]);
       if (!inTime) {
         missing++;
         const lacking = others.filter((node) => !arrivals.get(id)?.has(node.name)).map((node) => node.name);
+        progress.clear();
         console.warn(`write ${id} not seen by ${lacking.join(", ")} within ${WRITE_TIMEOUT_MS} ms`);
       } else {
         const seen = arrivals.get(id)!;
@@ -188,21 +191,35 @@ interface RunFigures {
   startMs: number;
 }
 
+// On a terminal, a live line follows the current step (progress-line.ts); log lines clear it first.
+const progress = progressLine("bench:cluster");
+let step = "";
+const log = (line: string) => {
+  progress.clear();
+  console.log(line);
+  progress.follow(() => step);
+};
+
 async function runCluster(label: string, flags: (name: string) => string[], env: Record<string, string> = {}): Promise<RunFigures> {
   const names = Array.from({ length: NODES }, (_, i) => `node-${String(i + 1).padStart(2, "0")}`);
-  console.log(`\n${label}: starting ${NODES} nodes from ${BINARY} at a ${INTERVAL_MS} ms interval`);
+  step = `${label}: starting ${NODES} nodes`;
+  log(`\n${label}: starting ${NODES} nodes from ${BINARY} at a ${INTERVAL_MS} ms interval`);
   const started = performance.now();
   const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env: { ...NODE_ENV, ...env }, command: [BINARY], timeoutMs: 60_000 });
   const startMs = performance.now() - started;
   try {
-    console.log(`${label}: all ${NODES} nodes see each other alive after ${Math.round(startMs)} ms; settling ${SETTLE_MS} ms`);
+    step = `${label}: settling`;
+    log(`${label}: all ${NODES} nodes see each other alive after ${Math.round(startMs)} ms; settling ${SETTLE_MS} ms`);
     await Bun.sleep(SETTLE_MS);
-    console.log(`${label}: idle window of ${IDLE_MS / 1000} s`);
+    step = `${label}: idle window`;
+    log(`${label}: idle window of ${IDLE_MS / 1000} s`);
     const idle = await measureIdle(nodes);
-    console.log(`${label}: ${WRITES} writes`);
-    const propagation = await measurePropagation(nodes);
+    step = `${label}: writes`;
+    log(`${label}: ${WRITES} writes`);
+    const propagation = await measurePropagation(nodes, (done) => (step = `${label}: write ${done} of ${WRITES}`));
     return { label, propagation, idle, startMs };
   } finally {
+    progress.clear();
     await killAll();
   }
 }

@@ -65,6 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { options } = resolved;
   const logger = createLogger(options.logLevel, options.logFormat, options.name);
   for (const note of resolved.notes) logger.info(note);
+  for (const warning of resolved.warnings) logger.warn(warning);
   try {
     const daemon = await runNode(options, logger);
     return await daemon.finished;

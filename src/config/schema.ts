@@ -7,7 +7,7 @@
 // - maxValueBytes must leave room in one gossip message for a key, its group and the framing,
 //   or delta selection (which stops at the first entry that does not fit) would starve behind it.
 //   Unless set explicitly it is lowered to fit, so a Go cluster file with MaxGossSynAck = 1400
-//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632; merge.ts notes it).
+//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632; merge.ts warns that larger values are refused).
 // - clientPort must differ from the node port, as in Go (both are bound).
 // - A client port on a non-loopback clientBind needs clientToken, or clientInsecure: true to say
 //   the exposure is meant. Anyone who reaches an open client port can rewrite the cluster config,

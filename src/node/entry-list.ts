@@ -1,19 +1,19 @@
-// A node's live entries as the API lists them (GossipNode.entries): decoded, reserved ones left
-// out, and for the node's own entries, the writes flow control holds back (version 0) included.
+// A node's live entries as the API lists them (GossipNode.entries): decoded, and for the node's
+// own entries, the writes flow control holds back (version 0) included.
 
 import type { GossipEngine } from "../gossip/engine.ts";
-import { type ClusterState, RESERVED_GROUP, type EntrySnapshot, decodeValue, valueTypeNames } from "../state/index.ts";
-import type { EntryInfo } from "./types.ts";
+import { type EntrySnapshot, decodeValue, valueTypeNames } from "../state/index.ts";
+import type { EntryInfo, StoredEntry } from "./types.ts";
 
 function info(group: string, key: string, entry: EntrySnapshot, version: number): EntryInfo {
   return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version };
 }
 
-export function entryList(state: ClusterState, engine: GossipEngine, node: string): EntryInfo[] {
-  const own = node === state.selfName;
+/** `stored`: the node's live entries as stored, reserved ones excluded; `own`: whether they are this node's. */
+export function entryList(stored: Iterable<StoredEntry>, engine: GossipEngine, own: boolean): EntryInfo[] {
   const list: EntryInfo[] = [];
-  for (const entry of state.liveEntries(node)) {
-    if (entry.group === RESERVED_GROUP || (own && engine.isHeld(entry.group, entry.key))) continue;
+  for (const entry of stored) {
+    if (own && engine.isHeld(entry.group, entry.key)) continue;
     list.push(info(entry.group, entry.key, entry, entry.version));
   }
   if (own) {

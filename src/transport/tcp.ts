@@ -154,8 +154,15 @@ export class TcpTransport implements Transport {
       ...this.counters,
       refusedByReason: { ...this.counters.refusedByReason },
       openConnections: this.connections.size,
+      connectionsByState: this.connectionsByState(),
       queueDepthBytes: this.peers.queueDepths(),
     };
+  }
+
+  private connectionsByState(): TcpTransportStats["connectionsByState"] {
+    const counts = { handshaking: 0, established: 0, closing: 0 };
+    for (const connection of this.connections) if (connection.state !== "closed") counts[connection.state]++;
+    return counts;
   }
 
   /** Names of the peers with an established connection. */
