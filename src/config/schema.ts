@@ -17,7 +17,7 @@ import { hostname } from "node:os";
 import * as v from "valibot";
 import { NODE_NAME_PATTERN, NODE_NAME_RULE } from "../codec/node-name.ts";
 import { APP_EXPECTED, appIssue, isPlainObject, type JsonObject } from "./app-option.ts";
-import { isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+import { isIPv4, isIPv6, isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
 import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
 import {
   OPTIONS,
@@ -114,6 +114,7 @@ const tlsSchema = v.object(tlsEntries, TLS_EXPECTED);
 const TLS_KEYS = Object.keys(tlsEntries);
 
 const SEED_EXPECTED = "host:port (IPv6 in brackets, port 1-65535)";
+const DNS_SERVER_EXPECTED = "ip:port of a DNS server (IPv6 in brackets, port 1-65535)";
 const TOKEN_EXPECTED = "a token of 8 to 1024 visible ASCII characters";
 const SECRET_EXPECTED = "a string of 16 to 4096 bytes";
 const KEYRING_EXPECTED = "1 to 16 base64 32-byte keys, one a line";
@@ -130,6 +131,10 @@ const customSchemas = {
   seeds: v.pipe(
     v.array(hostPortSchema(SEED_EXPECTED, (_, port) => port !== 0), "a list of host:port addresses"),
     v.maxLength(256, "a list of at most 256 host:port addresses"),
+  ),
+  dnsServers: v.pipe(
+    v.array(hostPortSchema(DNS_SERVER_EXPECTED, (host, port) => port !== 0 && (isIPv4(host) || isIPv6(host))), "a list of ip:port addresses"),
+    v.maxLength(8, "a list of at most 8 ip:port addresses"),
   ),
   clientBind: v.pipe(v.string("a host name or IP address"), v.check(isValidHost, "a host name or IP address")),
   clientToken: v.pipe(v.string(TOKEN_EXPECTED), v.regex(/^[\x21-\x7e]{8,1024}$/, TOKEN_EXPECTED)),

@@ -81,7 +81,7 @@ export class Membership {
     health: LocalHealth,
     private readonly hooks: MembershipHooks,
     /** This node's generation: carried in PONG, PROBE_ACK and LEAVE. */
-    readonly selfGeneration: number,
+    private selfGeneration: number,
   ) {
     validateMembershipSettings(settings);
     this.current = settings;
@@ -187,6 +187,13 @@ export class Membership {
         member.gossipDetector.heartbeat(now);
         return;
     }
+  }
+
+  /** This node restarted its identity at a higher generation: PONG, PROBE_ACK and LEAVE carry it from now on. */
+  renewGeneration(generation: number): void {
+    this.selfGeneration = generation;
+    this.prober.selfGeneration = generation;
+    this.ring.renewGeneration(generation);
   }
 
   /** The node announced it is leaving (LEAVE received, or its status entry says left). */
