@@ -5,6 +5,7 @@ import type { AdminServer } from "../admin/index.ts";
 import { createNode, type Node } from "../create-node.ts";
 import type { NodeOptions, TlsOptions } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
+import { registerQueryHandlers } from "./query-handlers.ts";
 
 export interface RunningDaemon {
   node: Node;
@@ -21,6 +22,8 @@ export class ConfigFileError extends Error {
 export async function runNode(options: NodeOptions, logger: Logger): Promise<RunningDaemon> {
   if (options.tls) await checkTlsFiles(options.tls);
   const node = createNode(options, { logger });
+  // Before the node starts, so that no query arrives to find the handler missing.
+  registerQueryHandlers(node, options.queryHandlers, logger);
   try {
     await node.start();
   } catch (error) {
