@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { QuerySummary } from "../src/index.ts";
-import { killAll, runCli, startCluster, waitFor, type NodeProcess } from "./support/node-processes.ts";
+import { killAll, runCli, spawnCli, startCluster, startNode, stopNode, waitFor, waitHealthy, type NodeProcess } from "./support/node-processes.ts";
 
 setDefaultTimeout(90_000);
 
@@ -50,6 +50,11 @@ async function query(via: NodeProcess, args: string[]): Promise<{ exitCode: numb
   return { exitCode: run.exitCode, items, summary: summary as QuerySummary, elapsedMs: run.elapsedMs };
 }
 
+/** How many processes run exactly this command line (`sleep 31.25`): a handler's, not the daemon's. */
+function running(commandLine: string): number {
+  return Bun.spawnSync(["pgrep", "-f", `^${commandLine}$`]).stdout.toString().trim().split("\n").filter((line) => line !== "").length;
+}
+
 const decode = (payload: string | undefined) => Buffer.from(payload ?? "", "base64").toString("utf8");
 const errorsByNode = (summary: QuerySummary) => Object.fromEntries(summary.errors.map(({ from, error }) => [from, error]));
 
@@ -78,10 +83,7 @@ describe("goferbroke --query-handler, 3 daemons", () => {
     expect(summary.elapsedMs).toBeLessThanOrEqual(2_100);
     expect(elapsedMs).toBeLessThan(6_000); // the CLI too: nothing waited on the killed processes
     // No sleep survives: the kill reached the whole group, not just `sh`.
-    await waitFor("the handlers' sleep processes to be gone", async () => {
-      const pgrep = Bun.spawnSync(["pgrep", "-f", `^${SLEEP}`]);
-      return pgrep.exitCode === 1;
-    }, 5_000);
+    await waitFor("the handlers' sleep processes to be gone", () => running(SLEEP) === 0, 5_000);
   });
 
   test("a command exiting 3 gives an error naming the exit code and the first line of stderr", async () => {
@@ -99,6 +101,19 @@ describe("goferbroke --query-handler, 3 daemons", () => {
   test("the nodes are still healthy and answering after all of that", async () => {
     const { exitCode, summary } = await query(nodes[2]!, ["uptime"]);
     expect({ exitCode, responded: summary.responded.sort() }).toEqual({ exitCode: 0, responded: NAMES });
+  });
+});
+
+describe("stopping the daemon", () => {
+  test("SIGTERM kills the commands still running (their process groups would outlive it) and the daemon exits 0", async () => {
+    const sleep = "sleep 32.75";
+    const node = await startNode({ name: "qh-stop", flags: ["--query-handler", `slow=${sleep}; echo never`] });
+    await waitHealthy(node);
+    const asking = spawnCli(["query", "--client", `127.0.0.1:${node.clientPort}`, "--timeout", "30s", "slow"]);
+    await waitFor("the handler's sleep to start", () => running(sleep) === 1, 10_000);
+    expect(await stopNode(node, "SIGTERM", 10_000)).toBe(0);
+    await waitFor("the handler's sleep to be gone", () => running(sleep) === 0, 5_000);
+    await asking.process.exited; // its node went away: it ends, whatever it printed
   });
 });
 

@@ -30,60 +30,81 @@ export const QUERY_HANDLER_VARIABLES = {
   timeoutMs: "GOFERBROKE_QUERY_TIMEOUT_MS",
 } as const;
 
-/** Registers one handler per `NAME=COMMAND` entry (already checked by the options schema). */
-export function registerQueryHandlers(node: Node, entries: readonly string[], logger: Logger): void {
-  for (const text of entries) {
-    const entry = parseQueryHandler(text);
-    if (typeof entry === "string") throw new Error(`query handler ${JSON.stringify(text)}: ${entry}`); // the schema refuses these first
-    node.onQuery(entry.name, (request) => runQueryCommand(entry.command, request, node.name, logger));
-    logger.debug(`query ${JSON.stringify(entry.name)} is answered by: ${entry.command}`);
-  }
-}
+/** The commands of one daemon: registers them as the node's handlers and runs them. */
+export class QueryCommands {
+  /** How to kill each command still running: each has its own process group, which would outlive the daemon. */
+  private readonly running = new Set<(reason: string) => void>();
+  private stopping = false;
 
-/** Runs the command for one query; resolves with its stdout, or throws why there is no answer. */
-export async function runQueryCommand(command: string, request: QueryRequest, nodeName: string, logger: Logger): Promise<Uint8Array> {
-  const started = performance.now();
-  const subject = `query ${JSON.stringify(request.name)} from ${request.from}`;
-  const child = Bun.spawn(["sh", "-c", command], {
-    stdin: request.payload,
-    stdout: "pipe",
-    stderr: "pipe",
-    // Its own process group, so that killing it reaches what it started (`a | b`, `sleep 9 &`).
-    detached: true,
-    env: {
-      ...process.env,
-      [QUERY_HANDLER_VARIABLES.name]: request.name,
-      [QUERY_HANDLER_VARIABLES.from]: request.from,
-      [QUERY_HANDLER_VARIABLES.node]: nodeName,
-      [QUERY_HANDLER_VARIABLES.timeoutMs]: String(request.timeoutMs),
-    },
-  });
-  logger.debug(`${subject}: started pid ${child.pid}: ${command}`);
-  let killedFor: string | null = null;
-  const kill = (reason: string) => {
-    if (killedFor !== null) return;
-    killedFor = reason;
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // The group is gone already: nothing left to stop.
+  constructor(
+    private readonly node: Node,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Registers one handler per `NAME=COMMAND` entry (already checked by the options schema). */
+  register(entries: readonly string[]): void {
+    for (const text of entries) {
+      const entry = parseQueryHandler(text);
+      if (typeof entry === "string") throw new Error(`query handler ${JSON.stringify(text)}: ${entry}`); // the schema refuses these first
+      this.node.onQuery(entry.name, (request) => this.run(entry.command, request));
+      this.logger.debug(`query ${JSON.stringify(entry.name)} is answered by: ${entry.command}`);
     }
-  };
-  const deadlineMs = Math.max(0, request.timeoutMs - KILL_MARGIN_MS);
-  const deadline = setTimeout(() => kill(`timed out after ${deadlineMs} ms and was killed`), deadlineMs);
-  try {
-    const [stdout, stderr, exitCode] = await Promise.all([
-      readAnswer(child.stdout, () => kill(`wrote more than ${MAX_QUERY_PAYLOAD_BYTES} bytes to stdout (the limit of a query answer) and was killed`)),
-      readStart(child.stderr, MAX_STDERR_BYTES),
-      child.exited,
-    ]);
-    const ms = Math.round(performance.now() - started);
-    const failure = killedFor ?? (exitCode === 0 ? null : exitText(exitCode, child.signalCode, stderr));
-    logger.debug(`${subject}: pid ${child.pid} ${failure ?? "exited 0"} after ${ms} ms, ${stdout.byteLength} bytes on stdout`);
-    if (failure !== null) throw new Error(`the command ${failure}`);
-    return stdout;
-  } finally {
-    clearTimeout(deadline);
+  }
+
+  /** Kills every command still running and starts no more (the daemon is stopping); their queries get an error. */
+  killAll(): void {
+    this.stopping = true;
+    for (const kill of this.running) kill("was killed: the node is stopping");
+  }
+
+  /** Runs the command for one query; resolves with its stdout, or throws why there is no answer. */
+  async run(command: string, request: QueryRequest): Promise<Uint8Array> {
+    const started = performance.now();
+    const subject = `query ${JSON.stringify(request.name)} from ${request.from}`;
+    if (this.stopping) throw new Error("the node is stopping");
+    const child = Bun.spawn(["sh", "-c", command], {
+      stdin: request.payload,
+      stdout: "pipe",
+      stderr: "pipe",
+      // Its own process group, so that killing it reaches what it started (`a | b`, `sleep 9 &`).
+      detached: true,
+      env: {
+        ...process.env,
+        [QUERY_HANDLER_VARIABLES.name]: request.name,
+        [QUERY_HANDLER_VARIABLES.from]: request.from,
+        [QUERY_HANDLER_VARIABLES.node]: this.node.name,
+        [QUERY_HANDLER_VARIABLES.timeoutMs]: String(request.timeoutMs),
+      },
+    });
+    this.logger.debug(`${subject}: started pid ${child.pid}: ${command}`);
+    let killedFor: string | null = null;
+    const kill = (reason: string) => {
+      if (killedFor !== null) return;
+      killedFor = reason;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // The group is gone already: nothing left to stop.
+      }
+    };
+    this.running.add(kill);
+    const deadlineMs = Math.max(0, request.timeoutMs - KILL_MARGIN_MS);
+    const deadline = setTimeout(() => kill(`timed out after ${deadlineMs} ms and was killed`), deadlineMs);
+    try {
+      const [stdout, stderr, exitCode] = await Promise.all([
+        readAnswer(child.stdout, () => kill(`wrote more than ${MAX_QUERY_PAYLOAD_BYTES} bytes to stdout (the limit of a query answer) and was killed`)),
+        readStart(child.stderr, MAX_STDERR_BYTES),
+        child.exited,
+      ]);
+      const ms = Math.round(performance.now() - started);
+      const failure = killedFor ?? (exitCode === 0 ? null : exitText(exitCode, child.signalCode, stderr));
+      this.logger.debug(`${subject}: pid ${child.pid} ${failure ?? "exited 0"} after ${ms} ms, ${stdout.byteLength} bytes on stdout`);
+      if (failure !== null) throw new Error(`the command ${failure}`);
+      return stdout;
+    } finally {
+      clearTimeout(deadline);
+      this.running.delete(kill);
+    }
   }
 }
 
