@@ -23,6 +23,7 @@ const HANDLERS = [
   "fail=echo 'disk on fire' >&2; echo second line >&2; exit 3",
   "flood=head -c 9000 /dev/zero",
 ];
+const ANY_HANDLER = "*=echo fallback-$GOFERBROKE_QUERY_NAME";
 const tempDir = mkdtempSync(join(tmpdir(), "gb-query-handlers-"));
 let nodes: NodeProcess[] = [];
 
@@ -30,7 +31,8 @@ beforeAll(async () => {
   // qh2 reads its handlers from a .conf node file, the others from repeated flags.
   const conf = join(tempDir, "qh2.conf");
   writeFileSync(conf, `queryHandlers = [\n${HANDLERS.map((entry) => `  ${JSON.stringify(entry)}`).join("\n")}\n]\n`);
-  const flags = (name: string) => (name === "qh2" ? ["--node-config", conf] : HANDLERS.flatMap((entry) => ["--query-handler", entry]));
+  // qh0 and qh1 also answer any other query: "*" is the handler of every name without its own.
+  const flags = (name: string) => (name === "qh2" ? ["--node-config", conf] : [...HANDLERS, ANY_HANDLER].flatMap((entry) => ["--query-handler", entry]));
   nodes = await startCluster({ names: NAMES, gossipIntervalMs: 200, flags, timeoutMs: 45_000 });
 });
 
@@ -96,6 +98,13 @@ describe("goferbroke --query-handler, 3 daemons", () => {
     const { summary } = await query(nodes[0]!, ["flood"]);
     expect(summary.responded).toEqual([]);
     for (const name of NAMES) expect(errorsByNode(summary)[name]).toBe(`handler for query "flood" on ${name} failed: the command wrote more than 8192 bytes to stdout (the limit of a query answer) and was killed`);
+  });
+
+  test('a "*" handler answers the queries without a handler of their own; a node without one says "no handler"', async () => {
+    const { summary, items } = await query(nodes[0]!, ["anything-else"]);
+    const answers = Object.fromEntries(items.filter((item) => item.type === "response").map((item) => [item.from, decode(item.payload)]));
+    expect(answers).toEqual({ qh0: "fallback-anything-else\n", qh1: "fallback-anything-else\n" });
+    expect(summary.errors).toEqual([{ from: "qh2", error: 'no handler for query "anything-else" on qh2' }]);
   });
 
   test("the nodes are still healthy and answering after all of that", async () => {
