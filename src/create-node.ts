@@ -84,7 +84,7 @@ export interface Node {
    * Throws RangeError for a bad name, payload or option, or past the rate limits.
    */
   query(name: string, payload?: Uint8Array | string, options?: QueryOptions): QueryResult;
-  /** Answers queries of this name (one handler per name); returns a function that removes it. */
+  /** Answers queries of this name (one handler per name; `"*"` answers every query without one of its own); returns a function that removes it. */
   onQuery(name: string, handler: QueryHandler): () => void;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;

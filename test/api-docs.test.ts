@@ -48,7 +48,7 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
   deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true, maxMembers: true,
-  maxConnections: true, logLevel: true, logFormat: true, app: true,
+  maxConnections: true, logLevel: true, logFormat: true, queryHandlers: true, app: true,
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
   name: true, generation: true, options: true, address: true, start: true, join: true, forceLeave: true, stop: true, set: true, delete: true,

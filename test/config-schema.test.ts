@@ -63,6 +63,7 @@ const DEFAULTS: NodeOptions = {
   maxConnections: 1024,
   logLevel: "info",
   logFormat: "pretty",
+  queryHandlers: [],
 };
 
 describe("defaults", () => {

@@ -39,7 +39,8 @@ export type TextForm =
   | "duration" // 1000, 200ms, 1s, 2m, 1h
   | "boolean" // a flag without value is true; -flag=false
   | "json"
-  | "secretFile"; // a path; the value is the file's content
+  | "secretFile" // a path; the value is the file's content
+  | "queryHandler"; // NAME=COMMAND; the flag repeats, the variable holds one entry per line
 
 /** One flag and environment variable that sets an option (or one field of `tls`). */
 export interface OptionSetting {
@@ -539,6 +540,15 @@ export const OPTIONS = {
     default: "pretty",
     doc: "the CLI's log format: human output or JSON lines",
     settings: [{ name: "log-format", form: "choice", anyCommand: true, doc: "human output or JSON lines" }],
+  },
+  queryHandlers: {
+    kind: "custom",
+    scope: "node",
+    type: '`"NAME=COMMAND"[]`',
+    doc: "the CLI daemon answers query NAME with the output of COMMAND (run by `sh -c`, the payload on stdin); a library node uses onQuery()",
+    default: [],
+    accepted: "at most 64 entries, each a query name (1 to 128 bytes, no `=`), `=`, and a command of at most 4096 characters; each name once",
+    settings: [{ name: "query-handler", form: "queryHandler", placeholder: "NAME=COMMAND", doc: "answer query NAME with COMMAND's output (sh -c); repeatable" }],
   },
   app: {
     kind: "custom",

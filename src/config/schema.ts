@@ -35,6 +35,7 @@ import {
   type OptionSpec,
   type OptionTable,
 } from "./options-table.ts";
+import { QUERY_HANDLER_EXPECTED, parseQueryHandler, queryHandlerListProblem, type QueryHandlerEntry } from "./query-handler-option.ts";
 import { suggestClosest } from "./suggest.ts";
 import { keyringProblem } from "../transport/keyring.ts";
 
@@ -93,6 +94,18 @@ function utf8Length(min: number, max: number, expected: string) {
 
 // ---------------------------------------------------------------------------------------------
 // The `app` option: any plain JSON object (app-option.ts).
+const queryHandlerSchema = v.pipe(
+  v.string(QUERY_HANDLER_EXPECTED),
+  v.check((text) => typeof parseQueryHandler(text) !== "string", (issue) => `${QUERY_HANDLER_EXPECTED}; ${parseQueryHandler(issue.input as string) as string}`),
+);
+const queryHandlersSchema = v.pipe(
+  v.array(queryHandlerSchema, `a list of ${QUERY_HANDLER_EXPECTED} entries`),
+  v.check(
+    (list) => queryHandlerListProblem(list.map((text) => parseQueryHandler(text) as QueryHandlerEntry)) === null,
+    (issue) => `a list of distinct query handlers; ${queryHandlerListProblem((issue.input as string[]).map((text) => parseQueryHandler(text) as QueryHandlerEntry)) as string}`,
+  ),
+);
+
 const appSchema = v.custom<JsonObject>((value) => appIssue(value) === null, APP_EXPECTED);
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +158,7 @@ const customSchemas = {
     v.string(KEYRING_EXPECTED),
     v.check((text) => keyringProblem(text) === null, (issue) => `${KEYRING_EXPECTED} (${keyringProblem(issue.input as string)})`),
   ),
+  queryHandlers: queryHandlersSchema,
   app: appSchema,
 } satisfies Record<OptionNameOfKind<"custom">, v.GenericSchema>;
 
