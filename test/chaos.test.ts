@@ -176,6 +176,12 @@ const regressions: Regression[] = [
     drop: [2, 3, 5],
     bug: "an owner frozen past its removal and its removal's memory came back with its own TTL entry unswept; learned anew, the entry was shown live again although every other node had seen it expire (I2); fixed by holding an entry that arrives past its deadline as the tombstone the sweep would make (merge.ts applyEntry)",
   },
+  {
+    seed: 2410416756,
+    faults: ["partition", "asymmetric", "one-way", "heal-steps", "long-partition", "crash", "long-crash", "restart", "restart-lower", "freeze", "long-freeze", "loss", "duplicate", "reorder", "delay", "skew", "join", "leave"],
+    drop: [0],
+    bug: "a node restarted with a lower generation (no data) renewed to 6, but was convicted everywhere and never came back (I1: 'node-0 lists node-4 as dead at generation 6'): the memory transport dropped every connection to a renewed node (keyed on its current generation), so each peer dialled it again; the node, which knew no one yet and had made its own config version 1, refused them all as new nodes with a conflicting config, and heard nothing back. Fixed twice: config agreement refuses only when neither side remembers the other (transport/admission.ts), and a renewal keeps the simulated connections, as over TCP (transport/memory.ts)",
+  },
 ];
 
 describe("chaos regressions", () => {
