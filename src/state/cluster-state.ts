@@ -278,7 +278,9 @@ export class ClusterState {
    * removed node.
    */
   readmit(name: string, generation: number, heartbeat: number): ChangeRecord[] | null {
-    if (!this.removed.showsLife(name, generation, heartbeat)) return null;
+    // Held again already, at a newer generation learned since the removal (a restart): the removed
+    // process's late heartbeats change nothing, and must not overwrite the newer record.
+    if (this.nodes.has(name) || !this.removed.showsLife(name, generation, heartbeat)) return null;
     const removed = this.removed.get(name)!;
     this.removed.delete(name);
     const slot = this.nodes.set(name, removed.state ?? new NodeState(name, generation));
