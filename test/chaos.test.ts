@@ -188,6 +188,12 @@ const regressions: Regression[] = [
     drop: [],
     bug: "a crashed node's restart was learned second-hand, then a node that missed the crash relayed the old process's later heartbeat, and readmission put the removed generation's record back over the new one, its entries reported; the new generation then replaced it without a report (I5); fixed by never readmitting a node held again at a newer generation (ClusterState.readmit)",
   },
+  {
+    seed: 3772139735,
+    faults: [...faultKinds],
+    drop: [0, 3],
+    bug: "a node that left and came back after both cluster seeds had stopped knew no one and never rejoined (I1): the simulator keeps no data directory, through whose remembered members a real node rejoins; a (re)started node whose seeds are all down is now pointed at a running node (FaultInjector.seedsIfAllDown), as an operator would",
+  },
 ];
 
 describe("chaos regressions", () => {

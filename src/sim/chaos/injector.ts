@@ -249,7 +249,8 @@ export class FaultInjector {
   }
 
   /** Starts a (new incarnation of a) node: a restart when it runs, a return when it is down. */
-  private async spawn(name: string, options: { generation?: number; seeds?: string[] }): Promise<void> {
+  private async spawn(name: string, given: { generation?: number; seeds?: string[] }): Promise<void> {
+    const options = { ...given, ...this.seedsIfAllDown(name, given.seeds) };
     const node = this.cluster.addNode(name, { ...options, skewMs: this.skews.get(name) ?? 0 });
     this.history.started(name, this.now());
     this.onNode(node);
@@ -263,6 +264,18 @@ export class FaultInjector {
     }
     this.note(`start ${name} generation ${node.node.settings.generation}${options.seeds ? ` via ${options.seeds.join(",")}` : ""}`);
     await this.cluster.started();
+  }
+
+  /**
+   * A node (re)started while every one of its seeds is down would know no one: the simulator keeps
+   * no data directory, through whose remembered members a real one rejoins (`--data-dir`). It is
+   * pointed at a running node instead, as an operator would.
+   */
+  private seedsIfAllDown(name: string, given: readonly string[] | undefined): { seeds?: string[] } {
+    const seeds = given ?? this.seeds.get(name) ?? this.initialSeeds;
+    if (seeds.some((seed) => seed !== name && this.isRunning(seed))) return {};
+    const live = this.cluster.running().find((node) => node.name !== name);
+    return live ? { seeds: [live.name] } : {};
   }
 }
 
