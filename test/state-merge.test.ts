@@ -15,6 +15,7 @@ import {
   type WireEntry,
   readDeltas,
   writeDeltas,
+  writePage,
 } from "../src/codec/index.ts";
 import { GossipEngine, type GossipSettings } from "../src/gossip/engine.ts";
 import { createRandom } from "../src/random.ts";
@@ -712,6 +713,7 @@ describe("damaged entries", () => {
   function ackBytes(deltas: NodeDelta[]): Uint8Array {
     const writer = new FrameWriter();
     writer.begin(MessageType.Ack);
+    writePage(writer, { ranges: [], entries: [] }); // the exchange's last ACK: no page
     writeDeltas(writer, deltas);
     writer.end();
     return writer.finish();

@@ -8,7 +8,7 @@
 // and skip message types from a newer protocol version instead of failing.
 
 export const HEADER_BYTES = 12;
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 export const MessageType = {

@@ -333,7 +333,7 @@ export class Membership {
   private evaluate(member: Member, now: number, canConvict: boolean): void {
     switch (member.status) {
       case "alive":
-        if (canConvict && this.table.phiOf(member, now) >= this.current.phi.threshold) this.transitions.suspect(member, "own", now);
+        if (canConvict && this.watchesItself(member) && this.table.phiOf(member, now) >= this.current.phi.threshold) this.transitions.suspect(member, "own", now);
         break;
       case "suspect":
         this.checkSuspect(member, now, canConvict);
@@ -345,6 +345,16 @@ export class Membership {
         if (now - member.sinceMs >= this.current.leftRemovalMs) this.transitions.remove(member, now);
         break;
     }
+  }
+
+  /**
+   * Whether this node suspects the member on its own evidence. With the direct watch on, only its
+   * monitors do (they then tell everyone, verdicts.ts): gossip carries heartbeats only where two
+   * nodes' summaries differ (state/summary.ts), so a node nobody here watches goes unheard for
+   * long stretches, and its silence here means nothing.
+   */
+  private watchesItself(member: Member): boolean {
+    return member.direct !== undefined || this.current.monitorsPerNode === 0;
   }
 
   /** The member's wakeup between rounds fired. */
