@@ -14,6 +14,7 @@ import {
   type NodeDelta,
   type WireEntry,
   readDeltas,
+  readPage,
   writeDeltas,
   writePage,
 } from "../src/codec/index.ts";
@@ -759,7 +760,9 @@ describe("damaged entries", () => {
       // The decoder reports the one entry and keeps the others.
       const frames: Frame[] = [];
       new FrameDecoder().push(bytes, (frame) => frames.push(frame));
-      const decoded = readDeltas(new BodyReader(frames[0]!.body), readLimits);
+      const reader = new BodyReader(frames[0]!.body);
+      expect(readPage(reader, 64)).toEqual({ ranges: [], entries: [] });
+      const decoded = readDeltas(reader, readLimits);
       expect(decoded.skipped).toHaveLength(1);
       expect(decoded.skipped[0]!.field).toBe("entry.kind");
       expect(decoded.deltas.map((d) => d.entries.map((e) => e.key))).toEqual([["first", "last"], ["other"]]);
