@@ -106,30 +106,41 @@ export function pageOf(state: ClusterState, ranges: readonly HashRange[], budget
       totalNames += nameLength;
     }
   }
-  // Clipping never adds a range, so the given ranges' size bounds the page's.
-  const room = budget - rangesSize(ranges);
-  if (varuintSize(slots.length) + varuintSize(totalNames) + total <= room) return { ranges: [...ranges], entries: slots.map(entryAt) };
+  if (rangesSize(ranges) + varuintSize(slots.length) + varuintSize(totalNames) + total <= budget) return { ranges: [...ranges], entries: slots.map(entryAt) };
+  // A run that wraps past the highest hash splits one range in two (never past the buckets'
+  // count, which a receiver enforces); a bound takes up to five bytes.
+  const canWrap = ranges.length < SUMMARY_BUCKETS;
+  const room = budget - varuintSize(ranges.length + 1) - 10 * (ranges.length + 1);
   const hashOf = (index: number): number => nodes.at(slots[index]!)!.nameHash;
   const order = inHashOrder(slots.length, hashOf);
-  const from = Math.floor(start * order.length);
-  let end = from;
+  const count = order.length;
+  const at = (position: number): number => hashOf(order[position % count]!);
+  // Never start or end a run between nodes of equal name hash: a range cannot tell them apart.
+  let from = Math.floor(start * count);
+  while (from > 0 && at(from) === at(from - 1)) from--;
+  const limit = canWrap ? count : count - from;
+  let taken = 0;
   let bytes = 0;
   let names = 0;
-  while (end < order.length) {
-    const index = order[end]!;
-    if (varuintSize(end - from + 1) + varuintSize(names + nameLengths[index]!) + bytes + sizes[index]! > room) break;
+  while (taken < limit) {
+    const index = order[(from + taken) % count]!;
+    if (varuintSize(taken + 1) + varuintSize(names + nameLengths[index]!) + bytes + sizes[index]! > room) break;
     bytes += sizes[index]!;
     names += nameLengths[index]!;
-    end++;
+    taken++;
   }
-  // Never split nodes of equal name hash: a range cannot tell them apart.
-  while (end > from && end < order.length && hashOf(order[end]!) === hashOf(order[end - 1]!)) end--;
-  if (end === from) return { ranges: [], entries: [] };
-  const low = from === 0 ? 0 : hashOf(order[from]!);
-  const high = end === order.length ? 0xffffffff : hashOf(order[end]!) - 1;
+  while (taken > 0 && from + taken !== count && at(from + taken) === at(from + taken - 1)) taken--;
+  if (taken === 0) return { ranges: [], entries: [] };
+  const low = from === 0 ? 0 : at(from);
+  const end = from + taken;
+  // Covered: low up to the first hash not taken, wrapping past the top into the bottom.
+  const covered =
+    end <= count
+      ? clip(ranges, low, end === count ? 0xffffffff : at(end) - 1)
+      : [...clip(ranges, 0, at(end) - 1), ...clip(ranges, low, 0xffffffff)];
   const run: DigestEntry[] = [];
-  for (let index = from; index < end; index++) run.push(entryAt(slots[order[index]!]!));
-  return { ranges: clip(ranges, low, high), entries: run };
+  for (let position = from; position < end; position++) run.push(entryAt(slots[order[position % count]!]!));
+  return { ranges: covered, entries: run };
 }
 
 /** Indices 0..count-1 in the order of their hashes; a native numeric sort of hash·2^21 + index where indices fit. */
