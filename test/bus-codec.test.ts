@@ -1,4 +1,4 @@
-// USER_EVENT bytes (docs/PROTOCOL.md 5.4): the documented example, and bodies refused with a DecodeError naming the field.
+// USER_EVENT bytes (docs/PROTOCOL.md 5.5): the documented example, and bodies refused with a DecodeError naming the field.
 
 import { expect, test } from "bun:test";
 import { DecodeError, FrameWriter, readUserEvent, writeUserEvent } from "../src/codec/index.ts";
@@ -10,7 +10,7 @@ test("the documented USER_EVENT example, both ways", () => {
   const writer = new FrameWriter(64);
   writeUserEvent(writer, example);
   const frame = writer.finish();
-  expect(frame).toEqual(hex("00 00 00 0f 03 0f 00 00 00 00 00 00  01 61 05 01 06 64 65 70 6c 6f 79 02 76 32 01"));
+  expect(frame).toEqual(hex("00 00 00 0f 04 0f 00 00 00 00 00 00  01 61 05 01 06 64 65 70 6c 6f 79 02 76 32 01"));
   expect(readUserEvent(frame.subarray(12), 64)).toEqual(example);
 });
 

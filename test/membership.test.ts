@@ -1265,12 +1265,12 @@ describe("Membership: frames", () => {
 
 describe("probe-messages: byte layout", () => {
   const cases: Array<[string, (w: FrameWriter) => void, string]> = [
-    ["PING id 1", (w) => writePing(w, 1), "00 00 00 00 03 06 00 00 00 00 00 01"],
-    ["PONG id 2 generation 300", (w) => writePong(w, 2, 300), "00 00 00 02 03 07 00 00 00 00 00 02 ac 02"],
-    ["PROBE id 3 target 'db'", (w) => writeProbe(w, 3, "db"), "00 00 00 03 03 08 00 00 00 00 00 03 02 64 62"],
-    ["PROBE_ACK ok generation 300", (w) => writeProbeAck(w, 7, { ok: true, generation: 300 }), "00 00 00 03 03 09 00 00 00 00 00 07 01 ac 02"],
-    ["PROBE_ACK failed", (w) => writeProbeAck(w, 7, { ok: false, generation: 300 }), "00 00 00 02 03 09 00 00 00 00 00 07 00 00"],
-    ["LEAVE 'n1' generation 5", (w) => writeLeave(w, { name: "n1", generation: 5 }), "00 00 00 04 03 0a 00 00 00 00 00 00 02 6e 31 05"],
+    ["PING id 1", (w) => writePing(w, 1), "00 00 00 00 04 06 00 00 00 00 00 01"],
+    ["PONG id 2 generation 300", (w) => writePong(w, 2, 300), "00 00 00 02 04 07 00 00 00 00 00 02 ac 02"],
+    ["PROBE id 3 target 'db'", (w) => writeProbe(w, 3, "db"), "00 00 00 03 04 08 00 00 00 00 00 03 02 64 62"],
+    ["PROBE_ACK ok generation 300", (w) => writeProbeAck(w, 7, { ok: true, generation: 300 }), "00 00 00 03 04 09 00 00 00 00 00 07 01 ac 02"],
+    ["PROBE_ACK failed", (w) => writeProbeAck(w, 7, { ok: false, generation: 300 }), "00 00 00 02 04 09 00 00 00 00 00 07 00 00"],
+    ["LEAVE 'n1' generation 5", (w) => writeLeave(w, { name: "n1", generation: 5 }), "00 00 00 04 04 0a 00 00 00 00 00 00 02 6e 31 05"],
   ];
   for (const [name, build, expected] of cases) {
     test(name, () => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import {
   BodyReader,
   type DeltaReadLimits,
-  type DigestEntry,
+  type Page,
   type FlowInfo,
   type Frame,
   FrameDecoder,
@@ -24,10 +24,13 @@ import {
   type NodeDelta,
   PROTOCOL_VERSION,
   readDeltas,
-  readDigest,
+  readPage,
+  readSummary,
+  SUMMARY_BUCKETS,
   readFlowInfo,
   writeDeltas,
-  writeDigest,
+  writePage,
+  writeSummary,
   writeFlowInfo,
 } from "../src/codec/index.ts";
 
@@ -97,7 +100,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "frame-sealed-ping", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-page", "frame-syn-summary", "frame-welcome-prove", "frame-sealed-ping", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -138,18 +141,21 @@ describe("vectors", () => {
     expect(hex(encodeFrame(MessageType.Ping, 7, () => {}))).toBe(hex(bytes));
   });
 
-  test("frame-syn-digest", () => {
-    const { bytes } = vector("frame-syn-digest");
-    const digest: DigestEntry[] = [
-      { node: "node-1", generation: 1, heartbeat: 300, maxVersion: 128, collectedUpTo: 0 },
-      { node: "node-2", generation: 1_700_000_000_000, heartbeat: 0, maxVersion: 16384, collectedUpTo: 16383 },
-    ];
+  test("frame-synack-page", () => {
+    const { bytes } = vector("frame-synack-page");
+    const page: Page = {
+      ranges: [{ first: 0, last: 0xffffffff }],
+      entries: [
+        { node: "node-1", generation: 1, heartbeat: 300, maxVersion: 128, collectedUpTo: 0 },
+        { node: "node-2", generation: 1_700_000_000_000, heartbeat: 0, maxVersion: 16384, collectedUpTo: 16383 },
+      ],
+    };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Syn, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.SynAck, 0, 42]);
     const reader = new BodyReader(frame.body);
-    expect(readDigest(reader, 256)).toEqual(digest);
-    reader.expectEnd("syn");
-    expect(hex(encodeFrame(MessageType.Syn, 42, (w) => writeDigest(w, digest)))).toBe(hex(bytes));
+    expect(readPage(reader, 256)).toEqual(page);
+    reader.expectEnd("synack");
+    expect(hex(encodeFrame(MessageType.SynAck, 42, (w) => writePage(w, page)))).toBe(hex(bytes));
   });
 
   test("frame-ack-deltas: a live entry, a tombstone and an entry with expiry", () => {
@@ -171,8 +177,9 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Ack, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Ack, 0, 42]);
     const reader = new BodyReader(frame.body);
+    expect(readPage(reader, 256)).toEqual({ ranges: [], entries: [] });
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("ack");
     expect(decoded.skipped).toEqual([]);
@@ -180,7 +187,14 @@ describe("vectors", () => {
     expect(plain(decoded.deltas)).toEqual(plain(deltas));
     expect("expiresAt" in decoded.deltas[0]!.entries[0]!).toBe(false);
     expect(new DataView(decoded.deltas[0]!.entries[2]!.value.buffer, decoded.deltas[0]!.entries[2]!.value.byteOffset).getBigInt64(0)).toBe(42n);
-    expect(hex(encodeFrame(MessageType.Ack, 42, (w) => writeDeltas(w, deltas)))).toBe(hex(bytes));
+    expect(
+      hex(
+        encodeFrame(MessageType.Ack, 42, (w) => {
+          writePage(w, { ranges: [], entries: [] });
+          writeDeltas(w, deltas);
+        }),
+      ),
+    ).toBe(hex(bytes));
   });
 
   test("frame-push-written-at: writtenAt on a live entry, a tombstone, and after an expiry", () => {
@@ -202,7 +216,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Push, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Push, 0, 0]);
     const reader = new BodyReader(frame.body);
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("push");
@@ -212,39 +226,34 @@ describe("vectors", () => {
     expect(hex(encodeFrame(MessageType.Push, 0, (w) => writeDeltas(w, deltas)))).toBe(hex(bytes));
   });
 
-  test("frame-synack-empty", () => {
-    const { bytes } = vector("frame-synack-empty");
+  test("frame-syn-summary", () => {
+    const { bytes } = vector("frame-syn-summary");
+    const buckets = new Uint32Array(SUMMARY_BUCKETS);
+    buckets[0] = 0x01020304;
+    buckets[63] = 0xdeadbeef;
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.SynAck, 0, 9]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Syn, 0, 9]);
     const reader = new BodyReader(frame.body);
-    expect(readDigest(reader, 256)).toEqual([]);
-    expect(readDeltas(reader, limits)).toEqual({ deltas: [], skipped: [] });
-    reader.expectEnd("synack");
-    expect(
-      hex(
-        encodeFrame(MessageType.SynAck, 9, (w) => {
-          writeDigest(w, []);
-          writeDeltas(w, []);
-        }),
-      ),
-    ).toBe(hex(bytes));
+    expect([...readSummary(reader)]).toEqual([...buckets]);
+    reader.expectEnd("syn");
+    expect(hex(encodeFrame(MessageType.Syn, 9, (w) => writeSummary(w, buckets)))).toBe(hex(bytes));
   });
 
   test("frame-flow: rates in thousandths of an update per second", () => {
     const { bytes } = vector("frame-flow");
     const info: FlowInfo = { allowedRate: 1.5, desiredRate: 2.25, ceilingRate: 3, roundsSinceOverflow: 4 };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Flow, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Flow, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readFlowInfo(reader)).toEqual(info);
     reader.expectEnd("flow");
     expect(hex(encodeFrame(MessageType.Flow, 42, (w) => writeFlowInfo(w, info)))).toBe(hex(bytes));
   });
 
-  test("frame-hello-introduce: version 3, then the dialer's introduction", () => {
+  test("frame-hello-introduce: version 4, then the dialer's introduction", () => {
     const { bytes } = vector("frame-hello-introduce");
     const introduction = {
-      protocolVersion: 3,
+      protocolVersion: 4,
       clusterName: "c",
       nodeName: "a",
       generation: 300,
@@ -253,7 +262,7 @@ describe("vectors", () => {
       nonce: new Uint8Array(16).fill(1),
     };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Hello, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Hello, 0, 0]);
     expect(decodeHello(frame.body)).toEqual({ step: "introduce", introduction });
     expect(hex(encodeHelloIntroduce(introduction))).toBe(hex(bytes));
   });
@@ -263,19 +272,19 @@ describe("vectors", () => {
     const transcript = { dialerNonce: new Uint8Array(16).fill(1), listenerNonce: new Uint8Array(16).fill(2), dialerName: "a", listenerName: "b" };
     const proof = computeProof("s3cret", "welcome", transcript);
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([3, MessageType.Welcome, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Welcome, 0, 0]);
     expect(decodeWelcome(frame.body)).toEqual({ step: "prove", proof });
     expect(hex(encodeProve(MessageType.Welcome, proof))).toBe(hex(bytes));
   });
 
   test("the frame vectors' length fields match their bodies, and all of them decode in one stream", () => {
-    const frames = ["frame-ping-empty", "frame-syn-digest", "frame-ack-deltas", "frame-synack-empty", "frame-flow", "frame-push-written-at"].map((n) => vector(n).bytes);
+    const frames = ["frame-ping-empty", "frame-synack-page", "frame-ack-deltas", "frame-syn-summary", "frame-flow", "frame-push-written-at"].map((n) => vector(n).bytes);
     for (const f of frames) expect(new DataView(f.buffer).getUint32(0)).toBe(f.length - 12);
     const stream = Buffer.concat(frames);
     const out: Frame[] = [];
     const decoder = new FrameDecoder();
     for (let i = 0; i < stream.length; i += 5) decoder.push(Uint8Array.prototype.slice.call(stream, i, i + 5), (f) => out.push(f));
-    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck, MessageType.Flow, MessageType.Push]);
+    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.SynAck, MessageType.Ack, MessageType.Syn, MessageType.Flow, MessageType.Push]);
   });
 });
 

@@ -2,13 +2,13 @@
 //   0  u32  body length in bytes (the header is not counted)
 //   4  u8   protocol version (PROTOCOL_VERSION; 0 is never valid)
 //   5  u8   message type (MessageType)
-//   6  u16  flags (no bits defined yet in version 3; receivers ignore unknown bits)
+//   6  u16  flags (no bits defined yet in version 4; receivers ignore unknown bits)
 //   8  u32  correlation id: a request's id, echoed by its reply; 0 means "no reply expected"
 // The body length comes first so a receiver can frame the stream without understanding the rest,
 // and skip message types from a newer protocol version instead of failing.
 
 export const HEADER_BYTES = 12;
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 export const MessageType = {

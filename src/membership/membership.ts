@@ -6,9 +6,11 @@
 // - Direct watch (direct-watch.ts): each node watches its `monitorsPerNode` ring successors, fed
 //   by their heartbeats (or the PONGs to our pings when those stop): first-hand and regular, so a
 //   crash shows within the acceptable pause.
-// - Gossip: every node's heartbeat counter, as seen advancing in digests, feeds a second detector
-//   per node, so a node nobody here pings directly is still watched. Digests carry heartbeats
-//   second-hand, several rounds late and in bursts, so this path is slow; it is the fallback.
+// - Gossip: every node's heartbeat counter, as seen advancing in digest entries, feeds a second
+//   detector per node. Since protocol 4 entries travel only where two nodes' summaries differ
+//   (state/summary.ts), so that detector alone convicts no one while the direct watch is on
+//   (watchesItself): it decides only with monitorsPerNode 0, and stands in for a watch's detector
+//   nowhere else but in the phi reported for unwatched members.
 // - Verdicts (verdicts.ts): a node that convicted someone on its own evidence tells every live
 //   node; each receiver suspects the node and checks it for itself.
 // Before anyone is declared dead it is pinged directly and k live nodes are asked to ping it too
@@ -339,7 +341,7 @@ export class Membership {
   private evaluate(member: Member, now: number, canConvict: boolean): void {
     switch (member.status) {
       case "alive":
-        if (canConvict && this.table.phiOf(member, now) >= this.current.phi.threshold) this.transitions.suspect(member, "own", now);
+        if (canConvict && this.watchesItself(member) && this.table.phiOf(member, now) >= this.current.phi.threshold) this.transitions.suspect(member, "own", now);
         break;
       case "suspect":
         this.checkSuspect(member, now, canConvict);
@@ -351,6 +353,16 @@ export class Membership {
         if (now - member.sinceMs >= this.current.leftRemovalMs) this.transitions.remove(member, now);
         break;
     }
+  }
+
+  /**
+   * Whether this node suspects the member on its own evidence. With the direct watch on, only its
+   * monitors do (they then tell everyone, verdicts.ts): gossip carries heartbeats only where two
+   * nodes' summaries differ (state/summary.ts), so a node nobody here watches goes unheard for
+   * long stretches, and its silence here means nothing.
+   */
+  private watchesItself(member: Member): boolean {
+    return member.direct !== undefined || this.current.monitorsPerNode === 0;
   }
 
   /** The member's wakeup between rounds fired. */
@@ -391,7 +403,8 @@ export class Membership {
     if (!member?.announced) return;
     const now = this.clock.now();
     // Right after our own stall we suspect no one, on anyone's word either: our probe round could
-    // fail for our own slowness. The gossip path convicts a really dead node once we are healthy.
+    // fail for our own slowness. (Open since protocol 4: a verdict missed here is not made up by
+    // the gossip path any more, unless we watch the node ourselves; see watchesItself.)
     if (!this.guard.canConvict(now)) return;
     if (member.status === "alive") {
       this.transitions.suspect(member, "verdict", now);

@@ -2,7 +2,7 @@
 // handshake travels inside SEALED records, AES-256-GCM encrypted and authenticated. Layout and
 // vectors: docs/PROTOCOL.md "Encryption".
 //
-// A record is a frame of type SEALED (14): the usual 12-byte header (version 3, flags 0,
+// A record is a frame of type SEALED (14): the usual 12-byte header (version 4, flags 0,
 // correlation id 0) and a body of ciphertext ‖ 16-byte tag; the header is the additional
 // authenticated data. The plaintext is a slice of the frame stream, not one frame: the sender
 // seals whatever its write queue flushes, in records of at most SEALED_PLAIN_LIMIT bytes, and the
