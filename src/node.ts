@@ -19,6 +19,7 @@ import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
+import { decodeGone, encodeGone, goneKey } from "./node/gone-facts.ts";
 import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue, decodeConfig, supersedes } from "./node/reserved-entries.ts";
 import { RefusalLog } from "./node/refusal-log.ts";
 import {
@@ -79,6 +80,7 @@ export class GossipNode {
     this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {
       send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
       onTransition: (transition) => this.onTransition(transition),
+      publishGone: (name, generation) => this.publishGone(name, generation),
       removeNode: (name, generation, as, rememberForMs) => void this.state.removeNode(name, generation, as, rememberForMs),
       removed: this.state.removed,
     }, settings.generation);
@@ -217,6 +219,13 @@ export class GossipNode {
     this.state.set(RESERVED_GROUP, forceLeaveKey(name), encodeForceLeave(fact), this.membership!.settings.deadRemovalMs);
     applyForceLeave(this.membership, this.name, fact);
     this.apply(this.engine.announce(RESERVED_GROUP, forceLeaveKey(name)));
+  }
+
+  /** Writes a membership verdict as this node's fact (node/gone-facts.ts), kept as long as a dead member is. */
+  private publishGone(name: string, generation: number): void {
+    if (!this.running) return;
+    this.state.set(RESERVED_GROUP, goneKey(name), encodeGone(generation), this.membership!.settings.deadRemovalMs);
+    this.apply(this.engine.announce(RESERVED_GROUP, goneKey(name)));
   }
 
   get(node: string, group: string, key: string): Value | undefined {
@@ -395,6 +404,8 @@ export class GossipNode {
     } else {
       const fact = decodeForceLeave(change.key, change.current);
       if (fact) applyForceLeave(this.membership, this.name, fact);
+      const gone = decodeGone(change.key, change.current);
+      if (gone) this.membership?.verdictFact(gone.node, gone.generation);
     }
   }
 

@@ -267,6 +267,10 @@ export class GossipEngine {
     const outcome = new OutcomeBuilder();
     this.stats.messagesIn[label]!++;
     this.stats.bytesIn[label]! += frame.body.length + 12;
+    // A frame from the peer itself is first-hand word of it (the transport names the sender it
+    // admitted): a probationary name becomes a member. Its own digest entry no longer vouches for
+    // it reliably, since a page lists it only where our summaries differ.
+    if (from !== "" && this.state.promote(from)) outcome.addDiscovered([from]);
     try {
       const reader = new BodyReader(frame.body);
       switch (frame.type) {

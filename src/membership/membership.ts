@@ -55,6 +55,13 @@ export interface MembershipHooks {
   send(peer: string, frame: Uint8Array): boolean;
   onTransition(transition: Transition): void;
   /**
+   * Publish, as a versioned fact of this node that gossips like a write (node/gone-facts.ts), that
+   * `name` at `generation` is gone: convicted on our own evidence, or it said LEAVE to us itself.
+   * Every node that holds it alive at that generation checks it for itself (verdictFact), however
+   * late the fact reaches it: a partition or a stall only delays it.
+   */
+  publishGone?(name: string, generation: number): void;
+  /**
    * Remove the node's state from the cluster state (called on "removed"), and remember the removal
    * in the registry of removed nodes for `rememberForMs`. `generation` is the one removed: a newer
    * generation the state holds stays.
@@ -74,6 +81,8 @@ export class Membership {
   private readonly transitions: Transitions;
   private readonly answers: Answers;
   private current: MembershipSettings;
+  /** Published facts that arrived during our stall's grace, checked once it is over (verdictFact). */
+  private readonly pendingFacts = new Map<string, number>();
 
   constructor(
     readonly selfName: string,
@@ -100,7 +109,7 @@ export class Membership {
       onRoundFailed: (round) => this.roundFailed(round),
     });
     this.ring = new HeartbeatRing(selfName, selfGeneration, this.table, current, this.prober, send);
-    this.verdicts = new Verdicts(clock, random, current, this.ring.heartbeatFrame, { send, livePeers: () => this.livePeers() });
+    this.verdicts = new Verdicts(clock, random, current, this.ring.heartbeatFrame, { send, livePeers: () => this.livePeers(), publish: (name, generation) => hooks.publishGone?.(name, generation) });
     this.wakeups = new Wakeups(clock, () => this.current.phi.threshold, (member) => this.wake(member));
     this.guard = new StallGuard(health, () => this.current.localHealthGuard, (pauseMs, now) => this.table.excuseLocalPause(pauseMs, now));
     this.transitions = new Transitions(this.table, current, this.prober, this.wakeups, this.verdicts, (name, generation, as, rememberForMs) =>
@@ -191,20 +200,43 @@ export class Membership {
     }
   }
 
-  /** The node announced it is leaving (LEAVE received, or its status entry says left). */
-  markLeft(name: string, generation: number): void {
-    if (name === this.selfName) return;
+  /**
+   * The node announced it is leaving (LEAVE received, or its status entry says left). True when
+   * that made a known member left here.
+   */
+  markLeft(name: string, generation: number): boolean {
+    if (name === this.selfName) return false;
     const now = this.clock.now();
     const member = this.table.get(name);
     if (!member) {
-      if (this.hooks.removed.bars(name, generation)) return;
+      if (this.hooks.removed.bars(name, generation)) return false;
       // Remember it as left, so stale gossip about it cannot make it join (and later die).
       this.table.addUnannounced(name, generation, "left", now);
+      return false;
+    }
+    if (generation < member.generation) return false; // an older process's goodbye
+    if (generation > member.generation) this.observe(name, generation);
+    if (member.status === "left") return false;
+    this.transitions.leave(member, now);
+    return true;
+  }
+
+  /**
+   * A peer's published fact (MembershipHooks.publishGone): `target` at `generation` is gone. Taken
+   * as a verdict, checked, not trusted. One that arrives during our own stall's grace is kept and
+   * checked once the grace is over: the fact reached us once, and need not again.
+   */
+  verdictFact(target: string, generation: number): void {
+    if (target === this.selfName) {
+      if (generation === this.selfGeneration) this.verdicts.defendSelf();
       return;
     }
-    if (generation < member.generation) return; // an older process's goodbye
-    if (generation > member.generation) this.observe(name, generation);
-    if (member.status !== "left") this.transitions.leave(member, now);
+    if (this.table.get(target)?.generation !== generation) return;
+    if (!this.guard.canConvict(this.clock.now())) {
+      this.pendingFacts.set(target, generation);
+      return;
+    }
+    this.onVerdict(target);
   }
 
   /** An operator pruned a member that left (force-leave with prune): removed now, not after leftRemovalMs. */
@@ -220,6 +252,7 @@ export class Membership {
     this.guard.excuseNewStalls(now);
     this.ring.refresh(now, (member) => this.wakeups.armCrossing(member));
     const canConvict = this.guard.canConvict(now);
+    if (canConvict && this.pendingFacts.size > 0) this.checkPendingFacts();
     // A copy: removal deletes from the table, and hooks may call back into us.
     for (const member of [...this.table.values()]) {
       if (!this.table.holds(member)) continue; // removed by a hook meanwhile
@@ -266,7 +299,11 @@ export class Membership {
       case MessageType.Leave: {
         const notice = decodeLeave(body, this.current.maxNameBytes);
         // A LEAVE comes from the leaving node itself; another node cannot make it leave.
-        if (notice.name === from) this.markLeft(notice.name, notice.generation);
+        if (notice.name !== from) return true;
+        // Its monitors publish the departure for the nodes the LEAVE misses; the others need not
+        // (a fact from each of N nodes would cost N² deliveries).
+        const monitor = this.table.get(notice.name)?.direct !== undefined;
+        if (this.markLeft(notice.name, notice.generation) && monitor) this.hooks.publishGone?.(notice.name, notice.generation);
         return true;
       }
       default:
@@ -403,8 +440,8 @@ export class Membership {
     if (!member?.announced) return;
     const now = this.clock.now();
     // Right after our own stall we suspect no one, on anyone's word either: our probe round could
-    // fail for our own slowness. (Open since protocol 4: a verdict missed here is not made up by
-    // the gossip path any more, unless we watch the node ourselves; see watchesItself.)
+    // fail for our own slowness. A verdict missed here comes again as its published fact
+    // (verdictFact), which waits out the stall's grace.
     if (!this.guard.canConvict(now)) return;
     if (member.status === "alive") {
       this.transitions.suspect(member, "verdict", now);
@@ -412,6 +449,12 @@ export class Membership {
       // Our own suspicion is confirmed and its round failed: no need to wait out the suspect timeout.
       this.wakeups.at(member, now);
     }
+  }
+
+  private checkPendingFacts(): void {
+    const facts = [...this.pendingFacts];
+    this.pendingFacts.clear();
+    for (const [target, generation] of facts) this.verdictFact(target, generation);
   }
 
   private roundFailed(round: ProbeRound): void {

@@ -51,7 +51,7 @@ export class Transitions {
     const ownEvidence = this.table.phiOf(member, now) >= this.settings().phi.threshold;
     member.suspicion = undefined;
     this.table.setStatus(member, "dead", "dead", now);
-    this.verdicts.share(member.name, ownEvidence);
+    this.verdicts.share(member.name, member.generation, ownEvidence);
   }
 
   /** dead → alive, on word from the node itself; a readmitted (unannounced) node joins again. */

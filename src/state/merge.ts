@@ -261,26 +261,30 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
   const id = entryId(wire.group, wire.key);
   const fromCurrent = node.entries.get(id);
   const existing = fromCurrent ?? node.replaced?.get(id);
+  // An entry whose expiry passed before it arrived (its origin was frozen and has not swept it, or
+  // it comes again after this node forgot the node) is held as the tombstone our sweep makes of an
+  // expired copy: taken live, it would be a key that expired here coming back.
+  const expiredOnArrival = !wire.deleted && wire.expiresAt !== undefined && wallNow >= wire.expiresAt;
   const entry: Entry = {
     group: wire.group,
     key: wire.key,
     // A copy, not a view into the received frame: a view would keep the whole frame alive (a
     // message can be a whole maxGossipBytes) for as long as the entry is held.
-    value: new Uint8Array(wire.value),
+    value: expiredOnArrival ? new Uint8Array(0) : new Uint8Array(wire.value),
     valueType: wire.valueType as Entry["valueType"],
     version: wire.version,
-    deleted: wire.deleted,
+    deleted: wire.deleted || expiredOnArrival,
   };
   if (wire.expiresAt !== undefined) entry.expiresAt = wire.expiresAt;
   if (wire.writtenAt !== undefined) entry.writtenAt = wire.writtenAt;
-  if (wire.deleted) entry.deletedAt = now;
+  if (entry.deleted) entry.deletedAt = now;
   node.put(id, entry);
   node.replaced?.delete(id);
   const existingLive = existing !== undefined && !existing.deleted;
   if (entry.deleted) {
     if (!existingLive) return null;
     // The origin's expiry tombstone can arrive before our own sweep expires the copy: still an expiry.
-    const expired = existing.expiresAt !== undefined && wallNow >= existing.expiresAt;
+    const expired = expiredOnArrival || (existing.expiresAt !== undefined && wallNow >= existing.expiresAt);
     return changeRecord(expired ? "expired" : "deleted", node.name, existing, existing, false, entry.writtenAt);
   }
   if (!existingLive) return changeRecord("added", node.name, entry, undefined, false, entry.writtenAt);
