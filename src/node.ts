@@ -355,6 +355,7 @@ export class GossipNode {
     if (this.membership) {
       for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0);
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
+      if (outcome.senderLacks.length > 0) this.membership.peerLacks(from, outcome.senderLacks);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
     for (const dropped of this.state.takeDroppedProbationary()) {

@@ -463,6 +463,7 @@ export class GossipEngine {
   /** Learns from a peer's page: heartbeats and nodes in it, and the version of this node the peer holds when the page covers it. */
   private learnFromDigest(from: string, page: Page, outcome: OutcomeBuilder): void {
     if (inRanges(this.state.self.nameHash, page.ranges)) outcome.senderHolds = versionHeldOf(page.entries, this.state.self);
+    outcome.senderLacks = lackedBy(this.state, from, page);
     // The versions the peer holds are known from now on, for the oldest-waiting-first share.
     const learnt = applyDigest(this.state, page.entries, this.flow.enabled ? this.learnVersions : undefined, from);
     outcome.addDiscovered(learnt.discovered);
@@ -544,4 +545,17 @@ export class GossipEngine {
     this.nextCorrelationId = id >= 0xffffffff ? 1 : id + 1;
     return id;
   }
+}
+
+/** The nodes `state` holds (this one and the sender aside) that `page` covers and does not list. */
+function lackedBy(state: ClusterState, from: string, page: Page): string[] {
+  if (page.ranges.length === 0) return [];
+  const listed = new Set<string>();
+  for (const entry of page.entries) listed.add(entry.node);
+  const lacking: string[] = [];
+  for (const node of state.nodes.values()) {
+    if (node.name === state.selfName || node.name === from || listed.has(node.name) || state.isProbationary(node.name)) continue;
+    if (inRanges(node.nameHash, page.ranges)) lacking.push(node.name);
+  }
+  return lacking;
 }

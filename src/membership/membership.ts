@@ -451,6 +451,23 @@ export class Membership {
     }
   }
 
+  /**
+   * A live peer's page showed it does not hold `names`. A peer known here for longer than a dead
+   * node is kept that lacks a member we have held alive as long removed it: its side convicted the
+   * member (or saw it leave) while the verdict missed us (we were frozen, or cut off, past the
+   * fact's lifetime). Checked like a verdict. Fresh members and fresh peers are left out: a
+   * joiner, or a peer a joiner's state has not reached yet, lacks nodes for no such reason.
+   */
+  peerLacks(peer: string, names: readonly string[]): void {
+    const now = this.clock.now();
+    const settled = (member: Member | undefined): member is Member => member?.status === "alive" && member.announced && now - member.sinceMs >= this.current.deadRemovalMs;
+    if (!settled(this.table.get(peer))) return;
+    for (const name of names) {
+      const member = this.table.get(name);
+      if (settled(member)) this.verdictFact(name, member.generation);
+    }
+  }
+
   private checkPendingFacts(): void {
     const facts = [...this.pendingFacts];
     this.pendingFacts.clear();
