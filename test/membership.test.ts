@@ -736,7 +736,7 @@ describe("Membership: direct watch (heartbeat ring) and shared verdicts", () => 
       }
       // T3: dead on every node within 6 s of the failure with the default settings.
       if (settings === defaultMembershipSettings) {
-        for (const observer of h.others("d")) expect(h.firstAt(observer.name, "d", "dead")! - failedAt).toBeLessThanOrEqual(6000);
+        for (const observer of h.others("d")) { console.log("DBGT", observer.name, h.firstAt(observer.name, "d", "suspect"), h.firstAt(observer.name, "d", "dead"), monitors.join()); expect(h.firstAt(observer.name, "d", "dead")! - failedAt).toBeLessThanOrEqual(6000); }
       }
       // Nobody else was suspected (what the hung d itself came to think does not matter).
       expect(h.records.filter((r) => r.node !== "d" && r.observer !== "d" && r.kind !== "joined")).toEqual([]);
