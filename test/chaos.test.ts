@@ -153,6 +153,30 @@ const regressions: Regression[] = [
     bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1)",
     open: "the zombie case: a node learned second-hand after the others forgot it is admitted as alive",
   },
+  {
+    seed: 865430690,
+    faults: allButOpen,
+    drop: [1, 2, 3],
+    bug: "protocol 4 (summaries, no heartbeats in digests): a node that missed a LEAVE, and is not a monitor of the leaver, listed it alive for good (I1); fixed by gone facts (node/gone-facts.ts)",
+  },
+  {
+    seed: 3129625127,
+    faults: allButOpen,
+    drop: [1, 2, 3, 5],
+    bug: "protocol 4: a node frozen while another left missed the LEAVE and the verdicts, and listed the leaver alive for good (I1); fixed by gone facts kept through the stall's grace (Membership.verdictFact)",
+  },
+  {
+    seed: 2189485168,
+    faults: allButOpen,
+    drop: [],
+    bug: "protocol 4: a node frozen past dead removal while another crashed listed the crashed one alive for good (I1); fixed by checking a member a settled peer's page lacks (Membership.peerLacks). Shrunk to the crash and the freeze alone it is the open zombie case (402117463): the freeze outlasts the removal memory",
+  },
+  {
+    seed: 697614773,
+    faults: allButOpen,
+    drop: [0, 1, 3],
+    bug: "protocol 4: a TTL entry that had expired here came back live from its frozen owner, which had not swept it yet (I2); fixed by holding an entry already expired on arrival as its tombstone (state/merge.ts applyEntry)",
+  },
 ];
 
 describe("chaos regressions", () => {
