@@ -444,7 +444,14 @@ export class Membership {
     // (verdictFact), which waits out the stall's grace.
     if (!this.guard.canConvict(now)) return;
     if (member.status === "alive") {
-      this.transitions.suspect(member, "verdict", now);
+      // Our helper ping for one of its monitors' probe rounds went unanswered within that
+      // suspicion's span: that was our check, and it failed. Since protocol 4 a non-monitor hears
+      // of a hung node only by the verdict, and a round of its own after it would add a probe
+      // timeout to detection.
+      const unanswered = this.prober.unansweredSince(target);
+      const checked = unanswered !== undefined && now - unanswered <= this.current.suspectTimeoutMs + this.current.probeTimeoutMs;
+      if (checked) this.transitions.suspectChecked(member, now);
+      else this.transitions.suspect(member, "verdict", now);
     } else if (member.status === "suspect" && member.suspicion?.confirm()) {
       // Our own suspicion is confirmed and its round failed: no need to wait out the suspect timeout.
       this.wakeups.at(member, now);

@@ -31,6 +31,18 @@ export class Transitions {
     this.probe(member, member.suspicion);
   }
 
+  /**
+   * alive → suspect on another node's verdict when our own check is done already (we pinged the
+   * node for a peer's probe round and it did not answer): the round counts as failed, no new one.
+   */
+  suspectChecked(member: Member, now: number): void {
+    member.suspicion = new Suspicion("verdict", now);
+    this.table.setStatus(member, "suspect", "suspect", now);
+    member.suspicion.round = newProbeRound(member.name, member.generation);
+    member.suspicion.roundFailed(member.suspicion.round);
+    this.wakeups.at(member, now);
+  }
+
   /** Another probe round for the suspicion. */
   probe(member: Member, suspicion: Suspicion): void {
     suspicion.round = newProbeRound(member.name, member.generation);
