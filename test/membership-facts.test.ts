@@ -35,19 +35,28 @@ function secondsUntilNotAlive(cluster: SimulatedCluster, observer: string, subje
   return -1;
 }
 
+/**
+ * Crashes the node at `victimIndex` and stalls a node that does not watch it for `stallMs`, until
+ * `stallMs` + 1 s; checks that the staller still lists the victim alive and the others `othersSee`.
+ */
+async function stalledThroughCrash(seed: number, victimIndex: number, stallMs: number, deadRemovalMs: number, othersSee: string | undefined) {
+  const cluster = await startMembershipCluster({ nodes: N, seed, warmUpMs: 20_000, membership: { deadRemovalMs, leftRemovalMs: deadRemovalMs } });
+  const victim = cluster.nodes[victimIndex]!.name;
+  const staller = nonMonitorOf(cluster, victim);
+  cluster.crash(victim);
+  cluster.stall(staller, stallMs);
+  cluster.runFor(stallMs + 1000);
+  expect(statusOf(cluster, staller, victim)).toBe("alive");
+  for (const node of cluster.running()) if (node.name !== staller) expect(statusOf(cluster, node.name, victim)).toBe(othersSee);
+  return { cluster, victim, staller };
+}
+
 describe(`verdicts as facts, ${N} simulated whole nodes`, () => {
   test("a node stalled through a crash, and not a monitor of it, convicts it after the stall's grace, on the monitors' gone fact", async () => {
     // Dead nodes are kept for 60 s: no removal (and so no page that lacks the node) helps here.
-    const cluster = await startMembershipCluster({ nodes: N, seed: 31, warmUpMs: 20_000, membership: { deadRemovalMs: 60_000, leftRemovalMs: 60_000 } });
-    const victim = cluster.nodes[3]!.name;
-    const staller = nonMonitorOf(cluster, victim);
-    cluster.crash(victim);
-    cluster.stall(staller, 8_000);
     // The monitors convict within ~6 s, while the staller is stalled; their verdict frames reach it
     // during its stall's grace (stall length + 2 s after it), when it takes no one's word.
-    cluster.runFor(9_000);
-    expect(statusOf(cluster, staller, victim)).toBe("alive");
-    for (const node of cluster.running()) if (node.name !== staller) expect(statusOf(cluster, node.name, victim)).toBe("dead");
+    const { cluster, victim, staller } = await stalledThroughCrash(31, 3, 8_000, 60_000, "dead");
     const seconds = secondsUntilNotAlive(cluster, staller, victim, 20);
     // After the grace (about 10 s from the stall's end) one probe round, then dead.
     expect(seconds).toBeGreaterThan(0);
@@ -56,16 +65,9 @@ describe(`verdicts as facts, ${N} simulated whole nodes`, () => {
   });
 
   test("a node stalled past dead removal through a crash convicts it once a settled peer's page lacks it", async () => {
-    // Gone facts live deadRemovalMs (10 s): expired before the staller resumes, 13 s in. The others
+    // Gone facts live deadRemovalMs (10 s): expired before the staller resumes, 18 s in. The others
     // removed the victim by then, and remember the removal for 20 s.
-    const cluster = await startMembershipCluster({ nodes: N, seed: 32, warmUpMs: 20_000, membership: { deadRemovalMs: 10_000, leftRemovalMs: 10_000 } });
-    const victim = cluster.nodes[5]!.name;
-    const staller = nonMonitorOf(cluster, victim);
-    cluster.crash(victim);
-    cluster.stall(staller, 18_000);
-    cluster.runFor(19_000);
-    expect(statusOf(cluster, staller, victim)).toBe("alive");
-    for (const node of cluster.running()) if (node.name !== staller) expect(statusOf(cluster, node.name, victim)).toBeUndefined();
+    const { cluster, victim, staller } = await stalledThroughCrash(32, 5, 18_000, 10_000, undefined);
     // The guard holds until ~20 s after the stall's end; the removal is forgotten ~30 s after the
     // crash (then the staller's pages would teach the victim anew, the open zombie case).
     const seconds = secondsUntilNotAlive(cluster, staller, victim, 20);
