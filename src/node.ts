@@ -19,20 +19,10 @@ import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
-import { decodeGone, encodeGone, goneKey } from "./node/gone-facts.ts";
+import { applyGone, writeGone } from "./node/gone-facts.ts";
 import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue, decodeConfig, supersedes } from "./node/reserved-entries.ts";
 import { RefusalLog } from "./node/refusal-log.ts";
-import {
-  RESERVED_GROUP,
-  type ChangeRecord,
-  ClusterState,
-  type EncodedValue,
-  type EntrySnapshot,
-  type Value,
-  decodeValue,
-  encodeValue,
-  valueTypeNames,
-} from "./state/index.ts";
+import { RESERVED_GROUP, type ChangeRecord, ClusterState, type EncodedValue, type EntrySnapshot, type Value, decodeValue, encodeValue, valueTypeNames } from "./state/index.ts";
 import type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
 
 export type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
@@ -41,7 +31,6 @@ export type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo
 // more (the local-health guard's threshold). The samples ride on the node's one timer, which also
 // runs the gossip rounds (RoundTicker): every wakeup costs an idle node CPU time.
 const MAX_HEALTH_TICK_MS = 250;
-
 
 export class GossipNode {
   /** The state layer: read by the simulator's measurements and tests; write through set()/delete(). */
@@ -80,7 +69,7 @@ export class GossipNode {
     this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {
       send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
       onTransition: (transition) => this.onTransition(transition),
-      publishGone: (name, generation) => this.publishGone(name, generation),
+      publishGone: (name, generation) => this.running && this.apply(this.engine.announce(RESERVED_GROUP, writeGone(this.state, name, generation, this.membership!.settings.deadRemovalMs))),
       removeNode: (name, generation, as, rememberForMs) => void this.state.removeNode(name, generation, as, rememberForMs),
       removed: this.state.removed,
     }, settings.generation);
@@ -219,13 +208,6 @@ export class GossipNode {
     this.state.set(RESERVED_GROUP, forceLeaveKey(name), encodeForceLeave(fact), this.membership!.settings.deadRemovalMs);
     applyForceLeave(this.membership, this.name, fact);
     this.apply(this.engine.announce(RESERVED_GROUP, forceLeaveKey(name)));
-  }
-
-  /** Writes a membership verdict as this node's fact (node/gone-facts.ts), kept as long as a dead member is. */
-  private publishGone(name: string, generation: number): void {
-    if (!this.running) return;
-    this.state.set(RESERVED_GROUP, goneKey(name), encodeGone(generation), this.membership!.settings.deadRemovalMs);
-    this.apply(this.engine.announce(RESERVED_GROUP, goneKey(name)));
   }
 
   get(node: string, group: string, key: string): Value | undefined {
@@ -405,8 +387,7 @@ export class GossipNode {
     } else {
       const fact = decodeForceLeave(change.key, change.current);
       if (fact) applyForceLeave(this.membership, this.name, fact);
-      const gone = decodeGone(change.key, change.current);
-      if (gone) this.membership?.verdictFact(gone.node, gone.generation);
+      else applyGone(this.membership, change.key, change.current);
     }
   }
 

@@ -51,6 +51,7 @@ import {
   bucketOf,
   differingRanges,
   inRanges,
+  lackedBy,
   entryId,
   isKnownValueType,
   mergeDeltas,
@@ -60,6 +61,7 @@ import {
 } from "../state/index.ts";
 import type { SendResult } from "../transport/transport.ts";
 import { toWire } from "../state/delta-selection.ts";
+import { type GossipSettings, type GossipStats, newGossipStats, typeLabels } from "./engine-settings.ts";
 import { FlowControl, type FlowControlStatus, type FlowCounters, type HeldWrite } from "./flow-control.ts";
 import { type EngineOutcome, type OutgoingBatch, OutcomeBuilder, type WriteOutcome, WriteOutcomeBuilder } from "./outcome.ts";
 import { type PushMembers, childrenIn } from "./push-tree.ts";
@@ -79,74 +81,14 @@ const OLDEST_FIRST_SHARE = 0.25;
  */
 const sharedWriter = new FrameWriter(4096);
 
+export type { GossipSettings, GossipStats } from "./engine-settings.ts";
+
 /** The page of the exchange's last ACK: no ranges, no entries (three bytes). */
 const NO_PAGE: Page = { ranges: [], entries: [] };
 const EMPTY_PAGE_BYTES = 3;
 
-export interface GossipSettings {
-  gossipIntervalMs: number;
-  /** Peers contacted per round. */
-  fanout: number;
-  /** Largest SYN-ACK/ACK/PUSH body, digest included. */
-  maxGossipBytes: number;
-  /** Peers a fresh write is pushed to at once (0 turns pushing off). */
-  pushFanout: number;
-  maxNameBytes: number;
-  maxKeyBytes: number;
-  maxValueBytes: number;
-  /** Pace local writes to a fair share of the gossip capacity (flow-control.ts); off when absent. */
-  flowControl?: boolean;
-  /** At most this many entries per SYN-ACK or ACK besides the byte budget; unlimited when absent. */
-  maxEntriesPerMessage?: number;
-}
-
-export interface GossipStats {
-  rounds: number;
-  bytesOut: Record<string, number>;
-  bytesIn: Record<string, number>;
-  messagesOut: Record<string, number>;
-  messagesIn: Record<string, number>;
-  entriesReceived: number;
-  entriesApplied: number;
-  entriesSkipped: number;
-  /** Times a peer's write queue was full and it was skipped for the round. */
-  overloadSkips: number;
-  /** Times the selected deltas did not all fit in the budget. */
-  budgetOverflows: number;
-  decodeErrors: number;
-  /** Entries refused because their node already held maxEntriesPerNode entries (remote nodes too). */
-  entriesRefused: number;
-  /** Node names from peers (in digests or deltas) that break the node-name rule. */
-  invalidNodeNames: number;
-  /** Parts of this node's own messages left out because they do not encode. */
-  entriesLeftOut: number;
-}
-
-const typeLabels: Record<number, string> = {
-  [MessageType.Syn]: "syn",
-  [MessageType.SynAck]: "synack",
-  [MessageType.Ack]: "ack",
-  [MessageType.Push]: "push",
-  [MessageType.Flow]: "flow",
-};
-
 export class GossipEngine {
-  readonly stats: GossipStats = {
-    rounds: 0,
-    bytesOut: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    bytesIn: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    messagesOut: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    messagesIn: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    entriesReceived: 0,
-    entriesApplied: 0,
-    entriesSkipped: 0,
-    overloadSkips: 0,
-    budgetOverflows: 0,
-    decodeErrors: 0,
-    entriesRefused: 0,
-    invalidNodeNames: 0,
-    entriesLeftOut: 0,
-  };
+  readonly stats: GossipStats = newGossipStats();
   /** Paces this node's writes; always present, inert while the flowControl setting is off. */
   private readonly flow: FlowControl;
   private readonly writer: FrameWriter;
@@ -547,15 +489,3 @@ export class GossipEngine {
   }
 }
 
-/** The nodes `state` holds (this one and the sender aside) that `page` covers and does not list. */
-function lackedBy(state: ClusterState, from: string, page: Page): string[] {
-  if (page.ranges.length === 0) return [];
-  const listed = new Set<string>();
-  for (const entry of page.entries) listed.add(entry.node);
-  const lacking: string[] = [];
-  for (const node of state.nodes.values()) {
-    if (node.name === state.selfName || node.name === from || listed.has(node.name) || state.isProbationary(node.name)) continue;
-    if (inRanges(node.nameHash, page.ranges)) lacking.push(node.name);
-  }
-  return lacking;
-}

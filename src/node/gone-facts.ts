@@ -7,7 +7,8 @@
 // that holds the node alive at that generation checks it for itself (Membership.verdictFact). It
 // expires after deadRemovalMs: by then every node has removed the node anyway.
 
-import { type EncodedValue, type EntrySnapshot, ValueType, decodeValue, encodeValue } from "../state/index.ts";
+import type { Membership } from "../membership/membership.ts";
+import { type ClusterState, type EncodedValue, type EntrySnapshot, RESERVED_GROUP, ValueType, decodeValue, encodeValue } from "../state/index.ts";
 
 const KEY_PREFIX = "gone/";
 
@@ -34,4 +35,17 @@ export function decodeGone(key: string, snapshot: EntrySnapshot): GoneFact | nul
   } catch {
     return null;
   }
+}
+
+/** Writes this node's fact that `name` at `generation` is gone, kept `ttlMs`; returns its key (to announce). */
+export function writeGone(state: ClusterState, name: string, generation: number, ttlMs: number): string {
+  const key = goneKey(name);
+  state.set(RESERVED_GROUP, key, encodeGone(generation), ttlMs);
+  return key;
+}
+
+/** A peer's reserved entry: when it is a gone fact, membership checks it (Membership.verdictFact). */
+export function applyGone(membership: Membership | null, key: string, snapshot: EntrySnapshot): void {
+  const fact = decodeGone(key, snapshot);
+  if (fact) membership?.verdictFact(fact.node, fact.generation);
 }

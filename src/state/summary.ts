@@ -164,3 +164,16 @@ function clip(ranges: readonly HashRange[], low: number, high: number): HashRang
   }
   return clipped;
 }
+
+/** The nodes `state` holds (this one, the sender `from` and probationary names aside) that `page` covers and does not list. */
+export function lackedBy(state: ClusterState, from: string, page: Page): string[] {
+  if (page.ranges.length === 0) return [];
+  const listed = new Set<string>();
+  for (const entry of page.entries) listed.add(entry.node);
+  const lacking: string[] = [];
+  for (const node of state.nodes.values()) {
+    if (node.name === state.selfName || node.name === from || listed.has(node.name) || state.isProbationary(node.name)) continue;
+    if (inRanges(node.nameHash, page.ranges)) lacking.push(node.name);
+  }
+  return lacking;
+}
