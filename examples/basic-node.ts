@@ -1,5 +1,5 @@
 // One node on its own: start it, write a few typed values, read them back, stop.
-//   bun examples/basic-node.ts
+//   npx bun examples/basic-node.ts   (from a checkout after npm ci; with Bun installed, bun examples/basic-node.ts)
 // In an application, import from "goferbroke" instead of the relative path.
 import { createNode } from "../src/index.ts";
 

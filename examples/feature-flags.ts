@@ -1,7 +1,7 @@
 // Feature flags across a 3-node cluster: a flag toggled on one node is seen by every node, each
 // reacting to the change through an event. Each node publishes the flags it owns; every node
 // reads any node's flags.
-//   bun examples/feature-flags.ts
+//   npx bun examples/feature-flags.ts   (from a checkout after npm ci; with Bun installed, bun examples/feature-flags.ts)
 // In an application, import from "goferbroke" instead of the relative path.
 import { createNode, type Node } from "../src/index.ts";
 

@@ -1,6 +1,6 @@
 // Live cluster configuration: one node pushes `app: { maxConnections: 1000 }` to the whole cluster
 // with updateClusterConfig(); every node raises config-changed and prints the value it now sees.
-//   bun examples/live-config.ts
+//   npx bun examples/live-config.ts   (from a checkout after npm ci; with Bun installed, bun examples/live-config.ts)
 // In an application, import from "goferbroke" instead of the relative path.
 import { createNode, type Node } from "../src/index.ts";
 

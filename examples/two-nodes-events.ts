@@ -1,6 +1,6 @@
 // Two nodes: bravo subscribes to entry events, alpha writes. Each change made on alpha arrives on
 // bravo as one event, with the previous value and version for updates and deletes.
-//   bun examples/two-nodes-events.ts
+//   npx bun examples/two-nodes-events.ts   (from a checkout after npm ci; with Bun installed, bun examples/two-nodes-events.ts)
 // In an application, import from "goferbroke" instead of the relative path.
 import { createNode, type Node, type Value } from "../src/index.ts";
 

@@ -1,6 +1,6 @@
 // docs/CONFIGURATION.md is generated from the options table (src/config/options-table.ts), the
 // flags (src/config/flags.ts) and the Go names (src/config/go-names.ts), so it cannot drift:
-//   bun scripts/options-doc.ts          rewrites it
+//   npx bun scripts/options-doc.ts      rewrites it
 // test/config-table.test.ts checks that the committed file is what this renders.
 import { join } from "node:path";
 import { FLAG_SPECS } from "../src/config/flags.ts";
@@ -142,7 +142,7 @@ export function renderConfigurationDoc(): string {
   return [
     "# Configuration reference",
     "",
-    "<!-- Generated from src/config/options-table.ts by `bun scripts/options-doc.ts`; do not edit by hand.",
+    "<!-- Generated from src/config/options-table.ts by `npx bun scripts/options-doc.ts`; do not edit by hand.",
     "     test/config-table.test.ts fails when this file and the code disagree. -->",
     "",
     "A node's options come from, highest precedence first: command-line flags, environment",

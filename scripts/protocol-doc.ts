@@ -1,4 +1,4 @@
-// Section 7 of docs/PROTOCOL.md (handshake and membership bodies) is copied from the comments at
+// Section 7 of docs/PROTOCOL.md (handshake, membership and keyring bodies) is copied from the comments at
 // the top of the modules that implement them, so the two cannot drift apart:
 //   bun scripts/protocol-doc.ts          rewrites the section from the sources
 // test/protocol-doc.test.ts checks that the document holds what this renders.
@@ -9,6 +9,7 @@ export const protocolDocPath = join(root, "docs", "PROTOCOL.md");
 const sources = [
   { file: "src/codec/handshake.ts", marker: "7.1" },
   { file: "src/codec/probe-messages.ts", marker: "7.2" },
+  { file: "src/codec/keyring-messages.ts", marker: "7.4" },
 ] as const;
 
 /** The leading `//` comment block of a source file, without the comment markers. */

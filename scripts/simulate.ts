@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { SimulatedCluster } from "../src/sim/simulated-cluster.ts";
 import { measureConcurrentPropagation, measurePropagation, percentile, type PropagationTrial, trafficRates, trafficTotals } from "../src/sim/measure.ts";
+import { progressLine } from "./progress-line.ts";
 
 const usage = `usage: bun run simulate -- [options]
   --nodes N          cluster size (default 100)
@@ -24,7 +25,8 @@ const usage = `usage: bun run simulate -- [options]
   --idle-rounds R    intervals of idle traffic measured before the writes (default 10)
   --max-rss-gib G    collect garbage when past 3/4 G GiB resident, stop with exit code 3
                      past G GiB (default 16)
-  --progress         print each interval's wall time and memory to stderr
+  --progress         print each interval's wall time and memory to stderr (on a terminal, a
+                     live progress line is shown anyway, and erased before the report)
   --json             print the report as JSON`;
 
 const { values } = (() => {
@@ -122,6 +124,10 @@ const cluster = new SimulatedCluster({
 cluster.recordChanges = false;
 await cluster.started();
 
+// On a terminal, a live line says which phase runs and how far it got (see progress-line.ts).
+const progress = progressLine("simulate");
+let phase = "joining";
+
 // The memory guard, ten times an interval: past 3/4 of the limit a full collection runs first (at
 // 10,000 nodes the garbage of 150 KB digests by the thousand and the allocator's unreturned pages
 // are most of the resident memory, not live state); past the limit the run stops. Progress, when
@@ -137,7 +143,9 @@ const guard = (): void => {
     console.error(`resident memory ${(rss / 2 ** 30).toFixed(2)} GiB passed --max-rss-gib ${values["max-rss-gib"]}: stopping`);
     process.exit(3);
   }
+  if (checks % GUARD_CHECKS_PER_INTERVAL === 0) progress.update(`${phase}, interval ${checks / GUARD_CHECKS_PER_INTERVAL}, rss ${(rss / 2 ** 20).toFixed(0)} MiB`);
   if (values.progress && checks % GUARD_CHECKS_PER_INTERVAL === 0) {
+    progress.clear();
     const now = performance.now();
     console.error(`interval ${checks / GUARD_CHECKS_PER_INTERVAL}: ${((now - lastTick) / 1000).toFixed(1)} s, rss ${(rss / 2 ** 30).toFixed(2)} GiB`);
     lastTick = now;
@@ -149,6 +157,7 @@ cluster.clock.setTimer(interval / GUARD_CHECKS_PER_INTERVAL, guard);
 const joinRounds = values.converged ? 0 : cluster.runUntil(() => cluster.nodes.every((node) => node.state.nodes.size === nodes), 200);
 
 // Idle traffic: heartbeats and digests only.
+phase = "idle traffic";
 const idleWindowMs = idleRounds * interval;
 const idleBefore = trafficTotals(cluster);
 cluster.runFor(idleWindowMs);
@@ -160,8 +169,15 @@ const writeBefore = trafficTotals(cluster);
 const overflowsBefore = budgetOverflows();
 const writeStart = cluster.clock.now();
 let results: PropagationTrial[];
+phase = perRound > 0 ? `${trials} writes, ${perRound} per interval` : "writes";
 if (perRound > 0) results = measureConcurrentPropagation(cluster, { trials, perRound, maxRounds });
-else results = Array.from({ length: trials }, (_, trial) => measurePropagation(cluster, trial, maxRounds));
+else {
+  results = Array.from({ length: trials }, (_, trial) => {
+    phase = `write ${trial + 1} of ${trials}`;
+    return measurePropagation(cluster, trial, maxRounds);
+  });
+}
+progress.clear();
 const writes = trafficRates(writeBefore, trafficTotals(cluster), nodes, cluster.clock.now() - writeStart);
 const completed = results.filter((result) => result.roundsTo100 >= 0);
 const to99 = completed.map((result) => result.roundsTo99);

@@ -3,8 +3,9 @@
 
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
 import { systemClock } from "./clock.ts";
+import { MessageType } from "./codec/index.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
-import type { EventHandler, GossipEventType } from "./events.ts";
+import { eventTypeOfGo, type EventHandler, type GO_EVENT_NUMBERS, type GoEventNumber, type GossipEventType } from "./events.ts";
 import type { FlowControlStatus } from "./gossip/flow-control.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createRandom, randomSeed } from "./random.ts";
@@ -13,9 +14,12 @@ import type { Value } from "./state/index.ts";
 import type { ForceLeaveOptions } from "./node/force-leave.ts";
 import type { NodeSnapshots, SnapshotSource } from "./node/snapshots.ts";
 import { TcpTransport, type TcpTransportStats } from "./transport/tcp.ts";
-import { Keyring } from "./transport/keyring.ts";
+import { Keyring, type RingKey, keyringText } from "./transport/keyring.ts";
+import { KeyringOps } from "./node/keyring-ops.ts";
 import type { AppliedResult } from "./node/applied.ts";
 import type { BroadcastOptions } from "./node/user-events.ts";
+import type { QueryHandler, QueryOptions } from "./node/queries.ts";
+import type { QueryResult } from "./node/query-run.ts";
 import { type ClusterConfigDocument, type EntryInfo, GossipNode, type MemberInfo, type NodeStats, type SetOptions, type StoredEntry } from "./node.ts";
 
 /** How long waitApplied() waits when not told. */
@@ -29,7 +33,16 @@ export interface WaitAppliedOptions {
 export interface CreateNodeExtras {
   /** Where log lines go; silent by default (the CLI passes a consola logger). */
   logger?: Logger;
+  /**
+   * The file the encryption keyring came from (the CLI passes --encrypt-key-file): keyring changes
+   * (node.keys) are written back to it atomically, mode 0600, so a restart keeps them. Without
+   * it a change holds until the process exits.
+   */
+  keyringFile?: string;
 }
+
+/** The encryption keyring across the cluster (node/keyring-ops.ts); each call reports which members applied it. */
+export type NodeKeys = Pick<KeyringOps, "list" | "install" | "use" | "remove">;
 
 export interface Node {
   readonly name: string;
@@ -62,6 +75,15 @@ export interface Node {
   waitApplied(version?: number, options?: WaitAppliedOptions): Promise<AppliedResult>;
   /** Sends a user event to every live node (once each, this one included); returns its Lamport time. */
   broadcast(name: string, payload?: Uint8Array | string, options?: BroadcastOptions): number;
+  /**
+   * Asks the live nodes that match the filters (this one included) and collects their acks and
+   * answers: iterate the result for them as they come, ending with a summary (who was asked, who
+   * acked, answered, failed, and who did not answer by the timeout), or await `result.summary`.
+   * Throws RangeError for a bad name, payload or option, or past the rate limits.
+   */
+  query(name: string, payload?: Uint8Array | string, options?: QueryOptions): QueryResult;
+  /** Answers queries of this name (one handler per name); returns a function that removes it. */
+  onQuery(name: string, handler: QueryHandler): () => void;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
   entries(node: string): EntryInfo[];
@@ -70,8 +92,12 @@ export interface Node {
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
   flowControl(): FlowControlStatus;
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void;
-  /** Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …). */
+  /**
+   * Same as on(), for code written against the Go SDK's names: onEvent(EventType.NewDeltaAdded, …),
+   * or its numbers: onEvent(1, …). Go events with no equivalent here throw UnsupportedEventError.
+   */
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
+  onEvent<N extends GoEventNumber>(type: N, handler: EventHandler<(typeof GO_EVENT_NUMBERS)[N]>): () => void;
   clusterConfig(): ClusterConfigDocument;
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
   /** True from start() until stop(). */
@@ -80,6 +106,12 @@ export interface Node {
   stats(): NodeStats & { transport: TcpTransportStats };
   /** The stored state, read-only and values undecoded (the admin API shows undecodable ones with an error). */
   inspect(): StateView;
+  /**
+   * Key rotation without a split: list, install, use and remove keys on every member. Throws
+   * KeyringChangeError on a node without encryption or for a change it refuses (its primary
+   * removed), RangeError for a key that is not one.
+   */
+  readonly keys: NodeKeys;
 }
 
 /** The stored state of a node, read-only: what tools such as the admin API read. */
@@ -100,6 +132,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   const generation = snapshots?.generation ?? options.generation ?? Date.now();
   const random = createRandom(randomSeed());
   const [host, port] = splitAddress(options.address);
+  const keyring = options.encryptKeys ? Keyring.parse(options.encryptKeys) : null;
   const transport = new TcpTransport({
     nodeName: options.name,
     generation,
@@ -112,7 +145,8 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     maxFrameBytes: options.maxFrameBytes,
     maxConnections: options.maxConnections,
     ...(options.secret ? { secret: options.secret } : {}),
-    ...(options.encryptKeys ? { keyring: Keyring.parse(options.encryptKeys) } : {}),
+    ...(keyring ? { keyring } : {}),
+    ...(options.encryptPlainWindow === "off" ? {} : { plainWindow: options.encryptPlainWindow }),
     ...(options.tls ? { tls: options.tls } : {}),
     logger,
     clock: systemClock,
@@ -130,7 +164,14 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       tombstoneGraceMs: options.tombstoneGraceMs,
       limits: stateLimitsOf(options),
     },
-    { transport, clock: systemClock, random, logger, advertisedAddress: () => transport.advertisedAddress },
+    {
+      transport, clock: systemClock, random, logger, advertisedAddress: () => transport.advertisedAddress,
+      handleFrame: (from, frame) => {
+        if (frame.type !== MessageType.KeyringRequest && frame.type !== MessageType.KeyringReply) return false;
+        keyringOps.receive(from, frame);
+        return true;
+      },
+    },
     clusterSettings,
     (settings) => {
       const patch = parseClusterConfigPatch(settings, options);
@@ -142,6 +183,20 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       return { gossip: gossipSettingsOf(merged), membership: membershipSettingsOf(merged) };
     },
   );
+  const keyringOps = new KeyringOps({
+    selfName: options.name,
+    keyring,
+    clock: systemClock,
+    logger,
+    members: () => node.members().filter((member) => member.name !== options.name && (member.state === "alive" || member.state === "suspect")).map((member) => member.name),
+    send: (peer, frame) => transport.sendSealed(peer, frame),
+    sealedFrom: (peer) => transport.isSealed(peer),
+    persist: keyringWriter(extras.keyringFile, logger),
+    removed: () => {
+      const closed = transport.closeSealedUnderRemovedKeys();
+      if (closed > 0) logger.info(`keyring: closed ${closed} connection(s) sealed under a removed key; they are dialled again under a key still held`);
+    },
+  });
   const stateView: StateView = {
     knows: (name) => node.knows(name),
     entries: (name) => node.storedEntries(name),
@@ -168,6 +223,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     },
     stop: async () => {
       if (node.isRunning) snapshots?.stopping(snapshotSource);
+      keyringOps.cancelAll();
       await node.stop();
     },
     join: (addresses) => transport.join(addresses),
@@ -175,6 +231,11 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
     delete: (group, key) => node.delete(group, key),
     broadcast: (name, payload, broadcastOptions) => node.broadcast(name, payload ?? new Uint8Array(0), broadcastOptions),
+    query: (name, payload, queryOptions) => {
+      if (!node.isRunning) throw new Error(`cannot send query ${JSON.stringify(name)}: node ${options.name} is not running`);
+      return node.bus.queries.query(name, payload ?? new Uint8Array(0), queryOptions);
+    },
+    onQuery: (name, handler) => node.bus.queries.onQuery(name, handler),
     waitApplied: (version, waitOptions) => node.waitApplied(version ?? 0, waitOptions?.timeoutMs ?? DEFAULT_APPLIED_TIMEOUT_MS),
     get: (name, group, key) => node.get(name, group, key),
     getEntry: (name, group, key) => node.getEntry(name, group, key),
@@ -183,7 +244,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     members: () => node.members(),
     flowControl: () => node.flowControl(),
     on: (type, handler) => node.on(type, handler),
-    onEvent: (type, handler) => node.on(type, handler),
+    onEvent: (type: GossipEventType | GoEventNumber, handler: EventHandler<GossipEventType>) => node.on(eventTypeOfGo(type), handler),
     clusterConfig: () => node.clusterConfig(),
     updateClusterConfig: (patch) => {
       // Throws OptionsError naming the field. The parsed patch is what is gossiped: keys given as
@@ -196,6 +257,27 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     },
     stats: () => ({ ...node.stats(), transport: transport.stats }),
     inspect: () => stateView,
+    keys: {
+      list: (keyOptions) => keyringOps.list(keyOptions),
+      install: (key, keyOptions) => keyringOps.install(key, keyOptions),
+      use: (key, keyOptions) => keyringOps.use(key, keyOptions),
+      remove: (key, keyOptions) => keyringOps.remove(key, keyOptions),
+    },
+  };
+}
+
+/** Writes a changed keyring back to its file; without one, a change lasts until the process exits (said once). */
+function keyringWriter(file: string | undefined, logger: Logger): (keys: readonly RingKey[]) => void {
+  let warned = false;
+  return (keys) => {
+    if (file === undefined) {
+      if (!warned) logger.warn("keyring changed in memory only: the keyring did not come from a key file (--encrypt-key-file), so a restart goes back to the configured keys");
+      warned = true;
+      return;
+    }
+    // Required here: node:fs stays off the start-up path of nodes that never change their keyring.
+    const { writeFileAtomically } = require("./node/atomic-file.ts") as typeof import("./node/atomic-file.ts");
+    writeFileAtomically(file, new TextEncoder().encode(keyringText(keys)));
   };
 }
 

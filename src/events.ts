@@ -117,6 +117,69 @@ export const EventType = {
   UserEvent: "user-event",
 } as const satisfies Record<string, GossipEventType>;
 
+/** Every event type, for checking a subscription at run time. */
+const EVENT_TYPES: ReadonlySet<string> = new Set<GossipEventType>(Object.values(EventType));
+
+/**
+ * The Go SDK's event numbers (its EventEnum) that have an equivalent here. The Go SDK fires only
+ * these four; the other numbers it declares are in GO_EVENTS_WITHOUT_EQUIVALENT.
+ */
+export const GO_EVENT_NUMBERS = {
+  1: EventType.NewDeltaAdded,
+  2: EventType.DeltaUpdated,
+  3: EventType.NewParticipantAdded,
+  5: EventType.ParticipantMarkedDead,
+} as const satisfies Record<number, GossipEventType>;
+export type GoEventNumber = keyof typeof GO_EVENT_NUMBERS;
+
+/**
+ * Go event names (with their numbers) that the Go SDK declares but never fires, and that have no
+ * equivalent here: subscribing to one is refused, saying what to use instead, rather than
+ * accepted and never called.
+ */
+export const GO_EVENTS_WITHOUT_EQUIVALENT: Readonly<Record<string, { number: number; instead: string }>> = Object.freeze({
+  ParticipantUpdated: { number: 4, instead: 'subscribe to "node-suspect", "node-alive" and "node-dead" for a member\'s state changes' },
+  ReceivedNewDialFromNode: { number: 6, instead: 'subscribe to "connection-opened" (raised for connections in either direction once the handshake completes)' },
+  WatchedDeltaUpdated: { number: 7, instead: 'subscribe to "entry-updated" and compare event.group and event.key' },
+  WatchedDeltaGroupUpdated: { number: 8, instead: 'subscribe to "entry-updated" and compare event.group' },
+  WatchedDeltaGroupDeltaAdded: { number: 9, instead: 'subscribe to "entry-added" and compare event.group' },
+  ClientConnected: { number: 10, instead: "the client port is HTTP here and raises no events for its clients" },
+  ClientDisconnected: { number: 11, instead: "the client port is HTTP here and raises no events for its clients" },
+  GossipLoadReached: { number: 12, instead: 'subscribe to "gossip-overload" (EventType.GossipOverload)' },
+  MaxNodeConnectionsReached: { number: 13, instead: 'subscribe to "connection-refused"; connections over maxConnections are closed at accept and logged' },
+  MaxClientConnectionsReached: { number: 14, instead: "the client port is HTTP here and raises no events for its clients" },
+  AdvertiseAddressUpdatedFromDial: { number: 15, instead: "the advertised address is fixed by the advertise option (--advertise)" },
+});
+
+/** A Go event number or name given to onEvent() that has no equivalent here. */
+export class UnsupportedEventError extends TypeError {
+  override readonly name = "UnsupportedEventError";
+}
+
+/**
+ * The event type onEvent() subscribes to: an event type, an `EventType` value, a Go event name
+ * as a string ("NewDeltaAdded"), or a Go event number (1). Throws UnsupportedEventError naming
+ * the Go event and what to use instead for the Go events that have no equivalent here, and for
+ * anything else.
+ */
+export function eventTypeOfGo(type: unknown): GossipEventType {
+  if (typeof type === "string" && EVENT_TYPES.has(type)) return type as GossipEventType;
+  if (typeof type === "string" && Object.hasOwn(EventType, type)) return EventType[type as keyof typeof EventType];
+  if (typeof type === "number" && Object.hasOwn(GO_EVENT_NUMBERS, type)) return GO_EVENT_NUMBERS[type as GoEventNumber];
+  const missing = Object.entries(GO_EVENTS_WITHOUT_EQUIVALENT).find(([name, { number }]) => type === name || type === number);
+  if (missing !== undefined) {
+    const [name, { number, instead }] = missing;
+    throw new UnsupportedEventError(`Go event ${name} (${number}) is declared by the Go SDK but never fired, and has no equivalent here: ${instead}`);
+  }
+  // EventType.ParticipantUpdated and the like are undefined: EventType lists only what fires here.
+  const hint = type === undefined ? `; EventType has no entry for the Go events that never fire (${Object.keys(GO_EVENTS_WITHOUT_EQUIVALENT).join(", ")})` : "";
+  throw new UnsupportedEventError(`unknown event ${describeEventType(type)}: expected an event type (${[...EVENT_TYPES].join(", ")}), an EventType.… name, or a Go event number (${Object.keys(GO_EVENT_NUMBERS).join(", ")})${hint}`);
+}
+
+function describeEventType(type: unknown): string {
+  return typeof type === "string" ? JSON.stringify(type.slice(0, 60)) : typeof type === "number" ? String(type) : typeof type;
+}
+
 export class EventBus {
   private readonly handlers = new Map<GossipEventType | "*", Set<(event: GossipEvent) => void | Promise<void>>>();
 
@@ -127,6 +190,11 @@ export class EventBus {
 
   /** Subscribes to one event type, or "*" for all; returns the unsubscribe function. */
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void {
+    // A misspelt type would otherwise be accepted and never fire.
+    if (type !== "*" && !EVENT_TYPES.has(type)) {
+      throw new UnsupportedEventError(`unknown event type ${describeEventType(type)}: expected "*" or one of ${[...EVENT_TYPES].join(", ")}`);
+    }
+    if (typeof handler !== "function") throw new TypeError(`the handler for ${type} must be a function, got ${typeof handler}`);
     let set = this.handlers.get(type);
     if (!set) {
       set = new Set();

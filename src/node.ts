@@ -5,7 +5,7 @@
 // injected, so the same class runs over TCP in production and over the in-memory network in the
 // simulator (src/sim), which builds every simulated node from this class.
 
-import { DecodeError, type Frame, MessageType } from "./codec/index.ts";
+import { DecodeError, type Frame } from "./codec/index.ts";
 import { RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
@@ -15,7 +15,8 @@ import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
-import { type BroadcastOptions, UserEvents } from "./node/user-events.ts";
+import type { BroadcastOptions } from "./node/user-events.ts";
+import { ControlBus } from "./node/control-bus.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
@@ -48,7 +49,8 @@ export class GossipNode {
   private config: ClusterConfigDocument;
   /** Which members hold which version of this node's state, for waitApplied(). */
   private readonly applied: AppliedTracker;
-  private readonly userEvents: UserEvents;
+  /** User events and queries (node/control-bus.ts): query() and onQuery() are reached through it. */
+  readonly bus: ControlBus;
 
   constructor(
     readonly settings: NodeSettings,
@@ -75,12 +77,14 @@ export class GossipNode {
     }, settings.generation);
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
-    this.userEvents = new UserEvents({
+    this.bus = new ControlBus({
       selfName: settings.name, generation: settings.generation, clock, maxNameBytes: settings.gossip.maxNameBytes,
       livePeers: () => this.peers.live(),
       shuffle: (items) => random.shuffle(items),
       send: (peer, frame) => void deps.transport.send(peer, frame),
       deliver: (event) => this.emit(event),
+      entry: (node, group, key) => this.get(node, group, key),
+      warn: (message) => logger.warn(message),
     });
     this.applied = new AppliedTracker(clock, {
       liveMembers: () => this.peers.live(),
@@ -157,6 +161,7 @@ export class GossipNode {
     this.ticker.stop();
     this.membership?.stop();
     this.applied.cancelAll();
+    this.bus.queries.stop();
     await this.deps.transport.stop();
     this.deps.logger.info(`node ${this.name} left the cluster`);
   }
@@ -193,7 +198,7 @@ export class GossipNode {
   /** Sends a user event to every live node (node/user-events.ts); returns its Lamport time. */
   broadcast(name: string, payload: Uint8Array | string, options?: BroadcastOptions): number {
     if (!this.running) throw new Error(`cannot broadcast user event ${JSON.stringify(name)}: node ${this.name} is not running`);
-    return this.userEvents.broadcast(name, payload, options);
+    return this.bus.events.broadcast(name, payload, options);
   }
 
   /**
@@ -216,7 +221,7 @@ export class GossipNode {
 
   getEntry(node: string, group: string, key: string): EntryInfo | undefined {
     // This node's own entries as its writes left them, those flow control holds back included.
-    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.state.get(node, group, key);
+    const entry = node === this.name ? this.engine.ownEntry(group, key) : this.storedEntry(node, group, key);
     if (!entry) return undefined;
     return { group, key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version };
   }
@@ -225,8 +230,8 @@ export class GossipNode {
   entries(node: string): EntryInfo[] {
     const own = node === this.name;
     const list: EntryInfo[] = [];
-    for (const entry of this.state.liveEntries(node)) {
-      if (entry.group === RESERVED_GROUP || (own && this.engine.isHeld(entry.group, entry.key))) continue;
+    for (const entry of this.storedEntries(node)) {
+      if (own && this.engine.isHeld(entry.group, entry.key)) continue;
       list.push({ group: entry.group, key: entry.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version });
     }
     if (own) {
@@ -238,19 +243,23 @@ export class GossipNode {
     return list;
   }
 
-  /** Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's state dump). */
+  /**
+   * Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's
+   * state dump). None of a probationary name: held, not shown (state/probation.ts).
+   */
   *storedEntries(node: string): Generator<StoredEntry> {
+    if (!this.knows(node)) return;
     for (const entry of this.state.liveEntries(node)) if (entry.group !== RESERVED_GROUP) yield entry;
   }
 
   /** A live entry as stored, value undecoded; undefined when the node or the entry is not known here. */
   storedEntry(node: string, group: string, key: string): StoredEntry | undefined {
-    return this.state.get(node, group, key);
+    return this.knows(node) ? this.state.get(node, group, key) : undefined;
   }
 
-  /** Whether `node` is known here (this one included). */
+  /** Whether `node` is known here (this one included), probationary names excepted. */
   knows(node: string): boolean {
-    return this.state.nodes.has(node);
+    return this.state.nodes.has(node) && !this.state.isProbationary(node);
   }
 
   /** Flow control now: allowed and desired update rates, writes held back and for how long. */
@@ -270,7 +279,7 @@ export class GossipNode {
     };
   }
 
-  /** Names of every node known, this one included. */
+  /** Names of every node held, this one and probationary names (held, not shown: state/probation.ts) included. */
   nodes(): string[] {
     return [...this.state.nodes.keys()];
   }
@@ -340,9 +349,6 @@ export class GossipNode {
       if (outcome.senderLacks.length > 0) this.membership.peerLacks(from, outcome.senderLacks);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
-    for (const dropped of this.state.takeDroppedProbationary()) {
-      this.emit({ type: "node-removed", node: dropped.name, generation: dropped.generation, phi: 0, time: this.deps.clock.wallNow() });
-    }
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
     if (outcome.overload) this.onFlowOverload(outcome.overload);
     if (outcome.protocolError) this.onProtocolError(from, outcome.protocolError);
@@ -438,10 +444,8 @@ export class GossipNode {
       return;
     }
     try {
-      if (frame.type === MessageType.UserEvent) {
-        this.userEvents.receive(from, frame.body);
-        return;
-      }
+      if (this.bus.handleFrame(from, frame)) return;
+      if (this.deps.handleFrame?.(from, frame)) return;
       if (!this.membership?.handleFrame(from, frame.type, frame.correlationId, frame.body)) {
         this.deps.logger.debug(`skipped frame of type ${frame.type} from ${from}: ${this.membership ? "unknown type" : "membership is off"}`);
       }
@@ -484,7 +488,6 @@ export class GossipNode {
     this.events.emit(event);
   }
 }
-
 
 function assertUserGroup(group: string): void {
   if (group === RESERVED_GROUP) throw new Error(`group "${RESERVED_GROUP}" is reserved for GoferBroke's own entries`);

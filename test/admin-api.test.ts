@@ -9,6 +9,7 @@ import { EventStreamHub } from "../src/admin/sse.ts";
 import type { GossipEvent } from "../src/events.ts";
 import { createNode, type Node } from "../src/index.ts";
 import { silentLogger } from "../src/log.ts";
+import { type ParsedFamily, parseExposition, sampleValue } from "./support/exposition.ts";
 import { waitFor } from "./support/wait.ts";
 
 const TOKEN = "test-token-0123456789";
@@ -380,17 +381,22 @@ describe("event stream", () => {
     expect(events.find((event) => event.key === "blob")).toMatchObject({ type: "entry-added", value: "AQID", valueType: "bytes" });
   });
 
-  test("a client that disconnects is unsubscribed (no handler left behind)", async () => {
+  test("clients add no handlers: the server keeps one for its backlog, released when it stops", async () => {
     const handlers = () => liveHandlers.get(bravo.node)!;
-    await waitFor("earlier streams to be released", () => handlers() === 0);
+    // The admin servers of this file started before any test: one handler each, whatever clients do.
+    expect(handlers()).toBe(1);
     const abort = new AbortController();
     const response = await fetch(new URL("/v1/events", bravo.admin.url), { signal: abort.signal });
     expect(response.status).toBe(200);
-    await waitFor("the stream to subscribe", () => handlers() > 0);
+    await waitFor("the stream to count as a client", async () => (await (await call(bravo, "GET", "/metrics")).text()).includes("\ngoferbroke_admin_event_stream_clients 1\n"));
+    expect(handlers()).toBe(1);
     abort.abort();
-    await waitFor("the stream to unsubscribe", () => handlers() === 0);
-    const metrics = await (await call(bravo, "GET", "/metrics")).text();
-    expect(metrics).toContain("\ngoferbroke_admin_event_stream_clients 0\n");
+    await waitFor("the client to be gone", async () => (await (await call(bravo, "GET", "/metrics")).text()).includes("\ngoferbroke_admin_event_stream_clients 0\n"));
+    expect(handlers()).toBe(1);
+    const second = startAdminServer(bravo.node, { port: 0, hostname: "127.0.0.1", logger: silentLogger });
+    expect(handlers()).toBe(2);
+    await second.stop();
+    expect(handlers()).toBe(1);
   });
 });
 
@@ -423,6 +429,19 @@ describe("EventStreamHub", () => {
     expect(response.text()).rejects.toThrow("too slow");
   });
 
+  test("the backlog keeps the latest events within its count and byte caps, and listens with no client", async () => {
+    const bus = fakeBus();
+    const hub = new EventStreamHub(bus.subscribe, { heartbeatMs: 60_000, maxQueuedBytes: 1 << 20, maxClients: 4, backlogEvents: 5, backlogBytes: 1000 });
+    expect(bus.handlers.size).toBe(1);
+    // ~300 bytes each: the byte cap (1000) holds three, fewer than the count cap (5).
+    for (let i = 0; i < 8; i++) bus.emit(configEvent([`e${i}`, "x".repeat(230)]));
+    const response = hub.open(5);
+    hub.closeAll();
+    const replayed = [...(await response.text()).matchAll(/"changed":\["(e\d)"/g)].map((match) => match[1]);
+    expect(replayed).toEqual(["e5", "e6", "e7"]);
+    expect(bus.handlers.size).toBe(0);
+  });
+
   test("delivers events and heartbeats to a client, and refuses clients past maxClients", async () => {
     const bus = fakeBus();
     const hub = new EventStreamHub(bus.subscribe, { heartbeatMs: 10, maxQueuedBytes: 1 << 20, maxClients: 1 });
@@ -442,106 +461,6 @@ describe("EventStreamHub", () => {
 // ---------------------------------------------------------------------------------------------
 // Metrics
 
-interface ParsedSample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-interface ParsedFamily {
-  type: string;
-  help: string;
-  samples: ParsedSample[];
-}
-
-/**
- * A strict reader of the Prometheus text exposition format 0.0.4. Every line must be a HELP or
- * TYPE line, a sample, or empty; names, label syntax, escapes and numbers are checked against the
- * format's grammar; each family has exactly one HELP and TYPE before its samples, its samples are
- * contiguous, no series repeats, counters end in _total and histograms are cumulative with a +Inf
- * bucket equal to _count. Throws naming the line on any violation.
- */
-function parseExposition(text: string): Map<string, ParsedFamily> {
-  const METRIC_NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*";
-  const LABEL_NAME = "[a-zA-Z_][a-zA-Z0-9_]*";
-  const LABEL_VALUE = '"(?:[^"\\\\\\n]|\\\\[\\\\"n])*"';
-  const NUMBER = "[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?|[+-]Inf|NaN";
-  const helpLine = new RegExp(`^# HELP (${METRIC_NAME}) ((?:[^\\\\\\n]|\\\\[\\\\n])*)$`);
-  const typeLine = new RegExp(`^# TYPE (${METRIC_NAME}) (counter|gauge|histogram|summary|untyped)$`);
-  const sampleLine = new RegExp(`^(${METRIC_NAME})(?:\\{((?:${LABEL_NAME}=${LABEL_VALUE})(?:,${LABEL_NAME}=${LABEL_VALUE})*,?)?\\})? (${NUMBER})(?: (-?\\d+))?$`);
-  const labelPair = new RegExp(`(${LABEL_NAME})=(${LABEL_VALUE}),?`, "g");
-
-  expect(text.endsWith("\n")).toBe(true);
-  const families = new Map<string, ParsedFamily>();
-  const seriesSeen = new Set<string>();
-  let current: string | undefined;
-  const fail = (index: number, line: string, why: string): never => {
-    throw new Error(`line ${index + 1} ${JSON.stringify(line)}: ${why}`);
-  };
-  const lines = text.slice(0, -1).split("\n");
-  lines.forEach((line, index) => {
-    if (line === "") return;
-    let match: RegExpExecArray | null;
-    if ((match = helpLine.exec(line))) {
-      const name = match[1]!;
-      if (families.has(name)) fail(index, line, "second HELP for a family");
-      families.set(name, { type: "", help: match[2]!, samples: [] });
-      current = name;
-    } else if ((match = typeLine.exec(line))) {
-      const family = families.get(match[1]!);
-      if (!family || current !== match[1]) fail(index, line, "TYPE must follow the family's HELP");
-      if (family!.type !== "" || family!.samples.length > 0) fail(index, line, "TYPE repeated or after samples");
-      family!.type = match[2]!;
-    } else if (line.startsWith("#")) {
-      fail(index, line, "a comment line other than HELP or TYPE (allowed by the format, never written by us)");
-    } else if ((match = sampleLine.exec(line))) {
-      const [, name, labelText = "", valueText] = match;
-      const family = current === undefined ? undefined : families.get(current);
-      if (!family || family.type === "") fail(index, line, "sample before its family's TYPE");
-      const suffixes = family!.type === "histogram" ? ["_bucket", "_sum", "_count"] : [""];
-      if (!suffixes.some((suffix) => name === `${current}${suffix}`)) fail(index, line, `sample of another family inside ${current}`);
-      const labels: Record<string, string> = {};
-      for (const pair of labelText.matchAll(labelPair)) {
-        const labelName = pair[1]!;
-        if (labelName.startsWith("__")) fail(index, line, "label names starting with __ are reserved");
-        if (labelName in labels) fail(index, line, `label ${labelName} repeated`);
-        labels[labelName] = pair[2]!.slice(1, -1).replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
-      }
-      const series = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
-      if (seriesSeen.has(series)) fail(index, line, "series repeated");
-      seriesSeen.add(series);
-      const value = valueText === "+Inf" ? Infinity : valueText === "-Inf" ? -Infinity : Number(valueText);
-      family!.samples.push({ name: name!, labels, value });
-    } else {
-      fail(index, line, "not a HELP, TYPE or sample line");
-    }
-  });
-
-  for (const [name, family] of families) {
-    if (family.type === "") throw new Error(`family ${name} has no TYPE`);
-    if (family.type === "counter") {
-      if (!name.endsWith("_total")) throw new Error(`counter ${name} does not end in _total`);
-      for (const sample of family.samples) if (!(sample.value >= 0)) throw new Error(`counter ${name} has value ${sample.value}`);
-    }
-    if (family.type === "histogram") checkHistogram(name, family);
-  }
-  return families;
-}
-
-function checkHistogram(name: string, family: ParsedFamily): void {
-  const buckets = family.samples.filter((sample) => sample.name === `${name}_bucket`);
-  const bounds = buckets.map((bucket) => (bucket.labels.le === "+Inf" ? Infinity : Number(bucket.labels.le)));
-  if (bounds.some(Number.isNaN) || bounds.at(-1) !== Infinity) throw new Error(`histogram ${name} needs numeric le labels ending in +Inf`);
-  for (let i = 1; i < buckets.length; i++) {
-    if (!(bounds[i]! > bounds[i - 1]!)) throw new Error(`histogram ${name} bounds are not ascending`);
-    if (buckets[i]!.value < buckets[i - 1]!.value) throw new Error(`histogram ${name} buckets are not cumulative`);
-  }
-  const count = family.samples.find((sample) => sample.name === `${name}_count`);
-  const sum = family.samples.find((sample) => sample.name === `${name}_sum`);
-  if (!count || !sum) throw new Error(`histogram ${name} lacks _count or _sum`);
-  if (buckets.at(-1)!.value !== count.value) throw new Error(`histogram ${name}: +Inf bucket differs from _count`);
-}
-
 describe("metrics", () => {
   async function scrape(member: Member): Promise<Map<string, ParsedFamily>> {
     const response = await call(member, "GET", "/metrics");
@@ -550,11 +469,7 @@ describe("metrics", () => {
     return parseExposition(await response.text());
   }
 
-  const value = (families: Map<string, ParsedFamily>, name: string, labels: Record<string, string> = {}): number => {
-    const sample = families.get(name)?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-    if (!sample) throw new Error(`no sample ${name} ${JSON.stringify(labels)}`);
-    return sample.value;
-  };
+  const value = sampleValue;
 
   test("the strict parser refuses what the format forbids", () => {
     const valid = "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n";
@@ -625,5 +540,83 @@ describe("metrics", () => {
     // arrive within the same millisecond, so its delay may be 0).
     expect(delays(second, "_count") - delays(first, "_count")).toBe(1);
     expect(delays(second, "_sum")).toBeGreaterThanOrEqual(delays(first, "_sum"));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// What the dashboard page uses (the page itself is driven in a browser by admin-dashboard.test.ts)
+
+describe("dashboard endpoints", () => {
+  test("the page holds the controls: filters, health panel, config form, delete buttons, event backlog", async () => {
+    const response = await call(alpha, "GET", "/");
+    expect(response.status).toBe(200);
+    const page = await response.text();
+    for (const id of ["member-filter", "entry-filter", "health", "health-phi", "propagation", "set-form", "state-result", "config-form", "config-table", "config-result", "events"]) {
+      expect({ id, present: page.includes(`id="${id}"`) }).toEqual({ id, present: true });
+    }
+    for (const figure of ["write-rate", "applied-rate", "exchange-rate", "loop-lag", "connections"]) expect(page).toContain(`data-figure="${figure}"`);
+    // The script calls each endpoint tested below.
+    for (const used of ['"/v1/stats"', '"/v1/config"', 'method: "PATCH"', 'method: "DELETE"', "backlog", "expiresAt"]) expect({ used, present: page.includes(used) }).toEqual({ used, present: true });
+  });
+
+  test("GET /v1/stats: counters, rates' inputs, connections, lag and the propagation histogram", async () => {
+    const before = (await json(alpha, "GET", "/v1/stats")).body;
+    await json(bravo, "PUT", "/v1/keys/stats/moved", { body: "y" });
+    await waitForEntry(alpha, "bravo", "stats", "moved", "y");
+    await Bun.sleep(300);
+    const { status, body } = await json(alpha, "GET", "/v1/stats");
+    expect(status).toBe(200);
+    expect(body.time).toBeGreaterThan(before.time);
+    expect(body.gossip.rounds).toBeGreaterThan(before.gossip.rounds);
+    expect(body.gossip.messagesSent).toBeGreaterThan(before.gossip.messagesSent);
+    expect(body.gossip.entriesApplied).toBeGreaterThan(before.gossip.entriesApplied);
+    expect(body.connections.established).toBeGreaterThanOrEqual(1);
+    expect(body.eventLoop.lagMs).toBeGreaterThanOrEqual(0);
+    expect(body.writes.desiredRate).toBeGreaterThanOrEqual(0);
+    const { buckets, count } = body.propagationSeconds;
+    expect(count).toBe(before.propagationSeconds.count + 1);
+    expect(buckets.at(-1)).toEqual({ le: "Infinity", count });
+    // The same figures as /metrics.
+    const families = parseExposition(await (await call(alpha, "GET", "/metrics")).text());
+    const scraped = families.get("goferbroke_propagation_delay_seconds")!.samples.find((sample) => sample.name === "goferbroke_propagation_delay_seconds_count");
+    expect(scraped?.value).toBe(count);
+  });
+
+  test("GET /v1/events?backlog=N first replays the last N events, in order, then goes on live; without it, none", async () => {
+    for (const key of ["b1", "b2", "b3", "b4"]) await json(bravo, "PUT", `/v1/keys/backlog/${key}`, { body: key });
+    const described = (events: any[]) => events.map((event) => `${event.type} ${event.group}/${event.key}`);
+    for (const [query, expected] of [
+      ["?backlog=3", ["entry-added backlog/b2", "entry-added backlog/b3", "entry-added backlog/b4", "entry-added backlog/live3"]],
+      ["", ["entry-added backlog/live0"]],
+    ] as const) {
+      const abort = new AbortController();
+      const response = await fetch(new URL(`/v1/events${query}`, bravo.admin.url), { signal: abort.signal });
+      expect(response.status).toBe(200);
+      const live = query === "" ? "live0" : "live3";
+      setTimeout(() => void json(bravo, "PUT", `/v1/keys/backlog/${live}`, { body: "now" }), 200);
+      const { events } = await readEvents(response, (event) => event.key === live);
+      abort.abort();
+      expect(described(events)).toEqual([...expected]);
+    }
+  });
+
+  test("?backlog= out of range or not a number is refused with the range", async () => {
+    for (const backlog of ["101", "-1", "abc", "1.5"]) {
+      const { status, body } = await json(bravo, "GET", `/v1/events?backlog=${backlog}`);
+      expect({ backlog, status, error: body.error }).toEqual({ backlog, status: 400, error: `backlog must be a whole number of events from 0 to 100; got ${JSON.stringify(backlog)}` });
+    }
+  });
+
+  test("entries with a TTL show when they expire, in /v1/state and /v1/state/{node}/{group}/{key}", async () => {
+    const before = Date.now();
+    await json(alpha, "PUT", "/v1/keys/ttl-shown/soon?ttl=60000", { body: "x" });
+    await json(alpha, "PUT", "/v1/keys/ttl-shown/never", { body: "y" });
+    const state = (await json(alpha, "GET", "/v1/state")).body.alpha["ttl-shown"];
+    expect(state.soon.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect(state.soon.expiresAt).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(Object.keys(state.never).sort()).toEqual(["type", "value", "version"]);
+    // The expiry travels with the entry: bravo shows the same deadline.
+    const onBravo = await waitForEntry(bravo, "alpha", "ttl-shown", "soon", "x");
+    expect(onBravo.expiresAt).toBe(state.soon.expiresAt);
   });
 });

@@ -1,5 +1,7 @@
 // The dashboard page in headless Chromium (Debian's, driven by playwright-core): it lists the
-// members, a key set through its form shows up live on the other nodes' pages, and a node
+// members, a key set through its form shows up live on the other nodes' pages, the health panel
+// fills in, a page opened late shows earlier events, TTLs count down, the filters filter, the
+// config form changes every node, a key's delete button deletes it everywhere, and a node
 // killed with SIGKILL turns dead on the page. The killed node runs in a child process, so the
 // crash is real: no leave, sockets torn down by the kernel.
 //
@@ -149,6 +151,16 @@ async function waitForEntryOnPage(page: Page, owner: string, entry: string, valu
     .waitFor({ timeout: WAIT_MS });
 }
 
+/** Fills the page's set-a-key form (group "dash") and submits it. */
+async function submitSetForm(page: Page, entry: { key: string; type: string; value: string; ttl?: string }): Promise<void> {
+  await page.fill('input[name="group"]', "dash");
+  await page.fill('input[name="key"]', entry.key);
+  await page.selectOption('select[name="type"]', entry.type);
+  await page.fill('input[name="ttl"]', entry.ttl ?? "");
+  await page.fill('textarea[name="value"]', entry.value);
+  await page.click('button[type="submit"]');
+}
+
 const memberStates = (page: Page) =>
   page.$$eval("#members tr[data-member]", (rows) => Object.fromEntries(rows.map((row) => [row.getAttribute("data-member"), row.getAttribute("data-state")])));
 
@@ -172,11 +184,7 @@ describe("dashboard", () => {
   browserTest("a key set in the form appears live on the other nodes' pages", async () => {
     // Playwright waits for animation frames before clicking, and a page behind others gets few.
     await alphaPage.bringToFront();
-    await alphaPage.fill('input[name="group"]', "dash");
-    await alphaPage.fill('input[name="key"]', "colour/main");
-    await alphaPage.selectOption('select[name="type"]', "json");
-    await alphaPage.fill('textarea[name="value"]', '{"name": "teal", "rgb": [0, 128, 128]}');
-    await alphaPage.click('button[type="submit"]');
+    await submitSetForm(alphaPage, { key: "colour/main", type: "json", value: '{"name": "teal", "rgb": [0, 128, 128]}' });
     await alphaPage.locator("#set-result", { hasText: /^stored as version \d+$/ }).waitFor({ timeout: WAIT_MS });
     const shown = '{"name":"teal","rgb":[0,128,128]}';
     // bravo's and charlie's pages were opened before the write: only the live stream can update them.
@@ -185,12 +193,84 @@ describe("dashboard", () => {
   });
 
   browserTest("the form shows why a write was refused", async () => {
-    await alphaPage.fill('input[name="group"]', "dash");
-    await alphaPage.fill('input[name="key"]', "count");
-    await alphaPage.selectOption('select[name="type"]', "int");
-    await alphaPage.fill('textarea[name="value"]', "twelve");
-    await alphaPage.click('button[type="submit"]');
+    await submitSetForm(alphaPage, { key: "count", type: "int", value: "twelve" });
     await alphaPage.locator("#set-result", { hasText: /^refused: an int value must be/ }).waitFor({ timeout: WAIT_MS });
+  });
+
+  browserTest("the health panel shows rates, lag, connections, phi per member and the propagation histogram", async () => {
+    await bravoPage.bringToFront();
+    // Rates need two readings of /v1/stats (every 2 s).
+    const figure = (name: string) => bravoPage.locator(`#health [data-figure="${name}"]`);
+    await figure("exchange-rate").filter({ hasText: /^\d+\.\d \/s$/ }).waitFor({ timeout: WAIT_MS });
+    expect(await figure("exchange-rate").textContent()).not.toBe("0.0 /s"); // gossip every 200 ms
+    expect(await figure("round-rate").textContent()).toMatch(/^\d+\.\d \/s$/);
+    expect(await figure("write-rate").textContent()).toMatch(/^\d+\.\d \/s$/);
+    expect(await figure("loop-lag").textContent()).toMatch(/^\d+\.\d ms \(max \d+\.\d ms in 60 s\)$/);
+    expect(await figure("connections").textContent()).toMatch(/^[1-9]\d* established, \d+ handshaking, \d+ closing$/);
+    expect((await bravoPage.$$eval("#health-phi li", (items) => items.map((item) => item.getAttribute("data-member")))).sort()).toEqual(["alpha", "bravo", "charlie"]);
+    // alpha's write of the earlier test reached bravo: one delay in the histogram, the same count as /metrics.
+    const shown = Number(/^(\d+) writes/.exec((await bravoPage.locator("#propagation-count").textContent()) ?? "")?.[1]);
+    const counted = await bravoPage.$$eval("#propagation td.count", (cells) => cells.reduce((sum, cell) => sum + Number(cell.textContent), 0));
+    expect(shown).toBeGreaterThanOrEqual(1);
+    expect(counted).toBe(shown);
+  });
+
+  browserTest("a page opened later shows the events from before it loaded, once each", async () => {
+    const latePage = await openDashboard(members[1]!.admin.url);
+    await latePage.locator('#events li[data-type="entry-added"]', { hasText: "alpha dash/colour/main" }).first().waitFor({ timeout: WAIT_MS });
+    const texts = await latePage.$$eval("#events li", (items) => items.map((item) => item.getAttribute("data-event")));
+    expect(new Set(texts).size).toBe(texts.length);
+    await latePage.close();
+  });
+
+  browserTest("TTLs are shown counting down; the filters hide members and entries that do not match", async () => {
+    await alphaPage.bringToFront();
+    await submitSetForm(alphaPage, { key: "short-lived", type: "string", value: "soon gone", ttl: "60000" });
+    await waitForEntryOnPage(bravoPage, "alpha", "dash/short-lived", "soon gone");
+    const expires = bravoPage.locator('section[data-node="alpha"] tr[data-entry="dash/short-lived"] td.expires');
+    const seconds = Number(/^in (\d+\.\d) s$/.exec((await expires.textContent()) ?? "")?.[1]);
+    expect(seconds).toBeGreaterThan(50);
+    expect(seconds).toBeLessThanOrEqual(60);
+    expect(await bravoPage.locator('section[data-node="alpha"] tr[data-entry="dash/colour/main"] td.expires').textContent()).toBe("");
+
+    const visible = (page: Page, selector: string, attribute: string) =>
+      page.$$eval(selector, (rows, name) => rows.filter((row) => !(row as unknown as { hidden: boolean }).hidden).map((row) => row.getAttribute(name)), attribute);
+    await alphaPage.fill("#member-filter", "char");
+    expect(await visible(alphaPage, "#members tr", "data-member")).toEqual(["charlie"]);
+    await alphaPage.fill("#member-filter", "");
+    expect((await visible(alphaPage, "#members tr", "data-member")).length).toBe(3);
+    await alphaPage.fill("#entry-filter", "short");
+    expect(await visible(alphaPage, 'section[data-node="alpha"] tr[data-entry]', "data-entry")).toEqual(["dash/short-lived"]);
+    await alphaPage.fill("#entry-filter", "");
+    expect((await visible(alphaPage, 'section[data-node="alpha"] tr[data-entry]', "data-entry")).sort()).toEqual(["dash/colour/main", "dash/short-lived"]);
+  });
+
+  browserTest("the cluster config is shown, and a change made in its form reaches every node; a bad one says why", async () => {
+    const fanout = alphaPage.locator('#config-table input[name="fanout"]');
+    await fanout.waitFor({ timeout: WAIT_MS });
+    const before = Number(members[1]!.node.clusterConfig().settings.fanout);
+    expect(await fanout.inputValue()).toBe(String(before));
+    const changed = before + 1;
+    await fanout.fill(String(changed));
+    await alphaPage.click('#config-form button[type="submit"]');
+    await alphaPage.locator("#config-result", { hasText: /^applied as version \d+: fanout$/ }).waitFor({ timeout: WAIT_MS });
+    await waitFor("bravo to adopt the new fanout", () => members[1]!.node.clusterConfig().settings.fanout === changed);
+    // bravo's page learns it from the config-changed event.
+    await bravoPage.locator(`#config-table input[name="fanout"][value="${changed}"]`).waitFor({ timeout: WAIT_MS });
+    await alphaPage.locator(`#config-table input[name="fanout"][value="${changed}"]`).waitFor({ timeout: WAIT_MS });
+    await alphaPage.locator('#config-table input[name="gossipIntervalMs"]').fill("5");
+    await alphaPage.click('#config-form button[type="submit"]');
+    await alphaPage.locator("#config-result", { hasText: /^refused: invalid option gossipIntervalMs: expected a number from 100 to 60000 \(ms\), got 5$/ }).waitFor({ timeout: WAIT_MS });
+  });
+
+  browserTest("a key deleted with its button disappears from every page; only this node's keys have one", async () => {
+    expect(await bravoPage.locator('section[data-node="alpha"] button.delete').count()).toBe(0);
+    await alphaPage.click('section[data-node="alpha"] tr[data-entry="dash/colour/main"] button.delete');
+    await alphaPage.locator("#state-result", { hasText: /^deleted dash\/colour\/main$/ }).waitFor({ timeout: WAIT_MS });
+    for (const page of [alphaPage, bravoPage, charliePage]) {
+      await page.locator('section[data-node="alpha"] tr[data-entry="dash/colour/main"]').waitFor({ state: "detached", timeout: WAIT_MS });
+    }
+    expect(members[1]!.node.get("alpha", "dash", "colour/main")).toBeUndefined();
   });
 
   browserTest("a node killed with SIGKILL turns dead on the other pages", async () => {
@@ -205,7 +285,7 @@ describe("dashboard", () => {
   });
 
   browserTest("no script errors or blocked resources on any page", () => {
-    // Expected: the refused write's 400, and charlie's page failing to reach its killed server.
+    // Expected: the refused write's and config change's 400s, and charlie's page failing to reach its killed server.
     const unexpected = pageErrors.filter((error) => !error.startsWith(charlie!.url) && !error.includes("status of 400 (Bad Request)"));
     expect(unexpected).toEqual([]);
   });

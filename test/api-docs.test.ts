@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { OPTIONS } from "../src/config/options-table.ts";
-import { createNode, EventType, type GossipEventType, type Node, type NodeOptionsInput, OptionsError } from "../src/index.ts";
+import { createNode, EventType, GO_EVENT_NUMBERS, GO_EVENTS_WITHOUT_EQUIVALENT, type GoEventNumber, UnsupportedEventError, type GossipEventType, type Node, type NodeOptionsInput, OptionsError } from "../src/index.ts";
 
 const doc = await Bun.file(join(import.meta.dir, "..", "docs", "API.md")).text();
 
@@ -43,7 +43,7 @@ function messageOf(run: () => unknown): string {
 // here fails `tsc --noEmit`; the tests below then require the listed names in the documentation.
 const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   name: true, clusterName: true, generation: true, mode: true, address: true, advertise: true, seeds: true,
-  clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true,
+  clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true, encryptPlainWindow: true,
   dataDir: true, restoreEntries: true, retryLogIntervalMs: true,
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
@@ -52,8 +52,8 @@ const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
   name: true, generation: true, options: true, address: true, start: true, join: true, forceLeave: true, stop: true, set: true, delete: true,
-  waitApplied: true, broadcast: true, get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
-  clusterConfig: true, updateClusterConfig: true, running: true, stats: true, inspect: true,
+  waitApplied: true, broadcast: true, query: true, onQuery: true, get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
+  clusterConfig: true, updateClusterConfig: true, running: true, stats: true, inspect: true, keys: true,
 };
 const EVENT_TYPES: Record<GossipEventType, true> = {
   "entry-added": true, "entry-updated": true, "entry-deleted": true, "entry-expired": true,
@@ -205,5 +205,19 @@ describe("Node, events and Go names", () => {
     // The four the Go SDK fires carry its numbers.
     const numbers = Object.fromEntries(rows.filter((row) => row[2] !== "—").map((row) => [unquote(row[0]!), Number(row[2])]));
     expect(numbers).toEqual({ NewDeltaAdded: 1, DeltaUpdated: 2, NewParticipantAdded: 3, ParticipantMarkedDead: 5 });
+    expect(Object.fromEntries(Object.entries(GO_EVENT_NUMBERS).map(([number, type]) => [type, Number(number)]))).toEqual(
+      Object.fromEntries(Object.entries(numbers).map(([name, number]) => [EventType[name as keyof typeof EventType], number])),
+    );
+  });
+
+  test("the table of Go events without an equivalent is exactly the ones onEvent() refuses", () => {
+    const rows = table("| Go event (number) | Use instead |");
+    const documented = Object.fromEntries(rows.map((row) => {
+      const [, name, number] = /^`(\w+)` \((\d+)\)$/.exec(row[0]!) ?? [];
+      return [name, Number(number)];
+    }));
+    expect(documented).toEqual(Object.fromEntries(Object.entries(GO_EVENTS_WITHOUT_EQUIVALENT).map(([name, { number }]) => [name, number])));
+    const node = createNode({ name: "doc-go-events" });
+    for (const number of Object.values(documented)) expect(() => node.onEvent(number as GoEventNumber, () => {})).toThrow(UnsupportedEventError);
   });
 });

@@ -4,7 +4,7 @@
 // a child process killed with SIGKILL: a real crash.
 
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { EventType, type GossipEvent, type Node } from "../src/index.ts";
+import { EventType, GO_EVENT_NUMBERS, GO_EVENTS_WITHOUT_EQUIVALENT, type GoEventNumber, type GossipEvent, type GossipEventType, type Node, UnsupportedEventError } from "../src/index.ts";
 import { Nodes, record, waitFor, waitForEvent } from "./api-helpers.ts";
 import { killAll, startNode, stopNode, waitHealthy } from "./support/node-processes.ts";
 
@@ -139,6 +139,10 @@ describe("Go SDK event names", () => {
     bravo.onEvent(EventType.NewDeltaAdded, (event) => void viaGo.added.push(event));
     bravo.onEvent(EventType.DeltaUpdated, (event) => void viaGo.updated.push(event));
     bravo.onEvent(EventType.NewParticipantAdded, (event) => void viaGo.joined.push(event));
+    // The Go SDK's numbers subscribe to the same events.
+    const viaNumber = { added: [] as GossipEvent[], joined: [] as GossipEvent[] };
+    bravo.onEvent(1, (event) => void viaNumber.added.push(event));
+    bravo.onEvent(3, (event) => void viaNumber.joined.push(event));
     bravo.on("entry-added", (event) => void viaOn.added.push(event));
     bravo.on("entry-updated", (event) => void viaOn.updated.push(event));
     bravo.on("node-joined", (event) => void viaOn.joined.push(event));
@@ -154,6 +158,7 @@ describe("Go SDK event names", () => {
     await waitFor("flag updated on bravo", () => viaOn.updated.length === 1);
 
     expect(viaGo.joined).toEqual(viaOn.joined);
+    expect(viaNumber).toEqual({ added: viaOn.added, joined: viaOn.joined });
     expect(viaGo.joined[0]).toMatchObject({ type: "node-joined", node: alpha!.name, generation: alpha!.generation });
     expect(viaGo.added).toEqual(viaOn.added);
     expect(viaGo.added[0]).toMatchObject({ type: "entry-added", node: alpha!.name, key: "flag", value: false });
@@ -164,6 +169,42 @@ describe("Go SDK event names", () => {
     alpha!.set("go", "other", 1);
     await waitFor("other on bravo", () => viaOn.added.length === 2);
     expect(lateGo.length).toBe(1);
+  });
+
+  test("every Go event number 1-15 either subscribes to its equivalent or is refused, naming the Go event and what to use", () => {
+    const node = nodes.make({ name: "go-numbers" });
+    const outcome: Record<number, string> = {};
+    for (let number = 1; number <= 15; number++) {
+      try {
+        node.onEvent(number as GoEventNumber, () => {})();
+        outcome[number] = GO_EVENT_NUMBERS[number as GoEventNumber];
+      } catch (error) {
+        expect(error).toBeInstanceOf(UnsupportedEventError);
+        outcome[number] = (error as Error).message;
+      }
+    }
+    expect(Object.keys(outcome).length).toBe(15);
+    expect(outcome[1]).toBe("entry-added");
+    expect(outcome[5]).toBe("node-dead");
+    expect(outcome[4]).toStartWith("Go event ParticipantUpdated (4) is declared by the Go SDK but never fired, and has no equivalent here: ");
+    expect(outcome[12]).toContain('"gossip-overload"');
+    // Each refused number is named in its message, and so is each Go name of the table.
+    const refused = Object.entries(GO_EVENTS_WITHOUT_EQUIVALENT);
+    expect(refused.length).toBe(11);
+    for (const [name, { number }] of refused) {
+      expect(outcome[number]).toContain(`Go event ${name} (${number})`);
+      expect(() => node.onEvent(name as GossipEventType, () => {})).toThrow(`Go event ${name} (${number})`);
+    }
+  });
+
+  test("unknown event types are refused instead of never firing", () => {
+    const node = nodes.make({ name: "go-unknown" });
+    expect(() => node.on("entry-addded" as GossipEventType, () => {})).toThrow('unknown event type "entry-addded": expected "*" or one of entry-added, ');
+    expect(() => node.onEvent(99 as GoEventNumber, () => {})).toThrow("unknown event 99: expected an event type (entry-added, ");
+    // A Go name missing from EventType, as plain JavaScript would pass it.
+    const goName = (EventType as Record<string, GossipEventType>).ParticipantUpdated!;
+    expect(() => node.onEvent(goName, () => {})).toThrow("; EventType has no entry for the Go events that never fire (ParticipantUpdated, ReceivedNewDialFromNode,");
+    expect(() => node.onEvent("NewDeltaAdded" as GossipEventType, () => {})()).not.toThrow();
   });
 
   test("onEvent(ParticipantMarkedDead) fires on the survivors when a node crashes without leaving", async () => {

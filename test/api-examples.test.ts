@@ -87,6 +87,17 @@ describe("examples", () => {
     expect(ms).toBeLessThan(5_000);
   }, TIMEOUT_MS + 5_000);
 
+  test("control-bus.ts: a user event raised once per node, a filtered query with acks and answers, a write applied everywhere", async () => {
+    const run = await runExample("control-bus.ts");
+    expectCleanExit(run);
+    for (const name of ["control", "web-1", "web-2"]) line(run, new RegExp(`^${name} got deploy v2\\.1\\.0 from control$`));
+    expect(run.lines.filter((text) => text.endsWith("got deploy v2.1.0 from control")).length).toBe(3);
+    for (const name of ["web-1", "web-2"]) line(run, new RegExp(`^  answer from ${name}: ${name} runs v2\\.1\\.0 \\(build 417\\)$`));
+    line(run, /^query version: asked 2, acked 2, answered 2, missing 0$/);
+    line(run, /^everyone answered: control, web-1, web-2$/);
+    line(run, /^dark-mode applied on web-1, web-2: true$/);
+  }, TIMEOUT_MS + 5_000);
+
   test("live-config.ts: app.maxConnections pushed with updateClusterConfig is seen by every node", async () => {
     const run = await runExample("live-config.ts");
     expectCleanExit(run);

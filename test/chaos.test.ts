@@ -116,29 +116,25 @@ const regressions: Regression[] = [
     seed: 3594053568,
     faults: allButOpen,
     drop: [0, 1, 3, 5],
-    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forget the removal (removalMemoryMs) its digest makes them learn the dead node anew, as alive (node-joined), and I1 fails",
-    open: "holding a node first heard of second-hand dead, unannounced, until it answers fixes it, but then members() lists nodes the events never told of (I5 in the 1000-scenario campaign): the unannounced state needs its own status",
+    bug: "a zombie: a node that crashed is removed everywhere, but one node frozen through the crash still holds it; once the others forget the removal (removalMemoryMs) its digest made them learn the dead node anew, as alive (node-joined), and I1 failed; no longer reproduces on this code; member probation (state/probation.ts) makes a name learned second-hand a member only after first-hand contact, which a crashed node never gives"
   },
   {
     seed: 2803198925,
     faults: allButOpen,
     drop: [3, 4],
-    bug: "a node readmitted after its removal starts over empty, so the owner's TTL entry it had already seen expire (the owner was frozen, its own sweep had not run yet) is held live and reported added again (I2)",
-    open: "the state's readmission (ClusterState.readmit) forgets what it knew: keep the removed node's versions per key in RemovedNodes and apply only newer ones after readmission",
+    bug: "a node readmitted after its removal started over empty, so the owner's TTL entry it had already seen expire (the owner was frozen, its own sweep had not run yet) was held live and reported added again (I2); fixed by keeping what was held of a node removed as dead for its readmission (RemovedNode.state)",
   },
   {
     seed: 1366688743,
     faults: allButOpen,
     drop: [0],
-    bug: "a node readmitted after its removal starts over empty, so a deleted key comes back from a peer that missed the delete (I2)",
-    open: "as the previous one",
+    bug: "a node readmitted after its removal started over empty, so a deleted key came back from a peer that missed the delete (I2); fixed with the previous one",
   },
   {
     seed: 1177613634,
     faults: allButOpen,
     drop: [3, 4, 5],
-    bug: "a node that joined through a seed frozen at the time, which then left, is held on probation by the others and never vouched for first-hand: node-0 lists node-6 as absent (I1); found by the 10,000-scenario run after member probation (state/probation.ts) was merged",
-    open: "a probationary name is contacted only when it holds entries (an address); the joiner's entries had not spread before its seed left",
+    bug: "a node that joined through a seed frozen at the time, which then left, was never heard of (I1): the simulator ran the frozen seed's leave at once, before the input queued during its freeze; a frozen process handles its SIGTERM when it resumes (SimulatedCluster.leave now defers it)"
   },
   {
     seed: 1346861876,
@@ -150,8 +146,37 @@ const regressions: Regression[] = [
     seed: 402117463,
     faults: allButOpen,
     drop: [0, 2],
-    bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1)",
-    open: "the zombie case: a node learned second-hand after the others forgot it is admitted as alive",
+    bug: "a node frozen past dead removal while another joined and left resumes and lists the one that left, which is not running, as alive (I1): the checker measured convergence from the freeze's start; a node resumed from a long freeze rightly convicts no one for its stall's length, and convergence now counts from the resume (the injector's resume action)"
+  },
+  {
+    seed: 4043511675,
+    faults: allButOpen,
+    drop: [0, 1, 2, 5],
+    bug: "a node frozen with its leave pending was restarted; its old incarnation's deferred leave then ran and took the name off the simulated network, so the new one was cut off (I1): a restart now kills a frozen old incarnation first (SimulatedCluster.addNode), as an operator would",
+  },
+  {
+    seed: 1114592488,
+    faults: allButOpen,
+    drop: [1, 4],
+    bug: "a joiner's only seed, across a partition, left before the joiner reached it, cutting it off for good, which no protocol can repair (I1): the injector no longer stops the only seed of a joiner that has reached nobody",
+  },
+  {
+    seed: 1792974840,
+    faults: allButOpen,
+    drop: [4],
+    bug: "a false I2: a restarted owner's delete of a key this node held only from before the restart reports the old value's version, which the checker dated to the new generation; fixed in the checker (observer.ts dates a deleted value to the generation it was added in)",
+  },
+  {
+    seed: 4834424,
+    faults: allButOpen,
+    drop: [],
+    bug: "a node frozen through a crash spread the crashed node's stale entries once the others forgot its removal, and a key they had seen deleted came back (I2); fixed by probation hiding what it holds until first-hand contact, which a crashed node never gives",
+  },
+  {
+    seed: 3410178145,
+    faults: allButOpen,
+    drop: [2, 3, 5],
+    bug: "an owner frozen past its removal and its removal's memory came back with its own TTL entry unswept; learned anew, the entry was shown live again although every other node had seen it expire (I2); fixed by holding an entry that arrives past its deadline as the tombstone the sweep would make (merge.ts applyEntry)",
   },
   {
     seed: 865430690,

@@ -780,7 +780,7 @@ describe("help and version commands", () => {
     const [help, flag] = [await runCli(["help"]), await runCli(["--help"])];
     expect(help.exitCode).toBe(0);
     expect(flag.stdout).toBe(help.stdout);
-    for (const line of ["members", "get <node> <group> <key>", "set <group> <key> <value>", "delete <group> <key>", "keys [node]", "watch", "config show | set key=value...", "help [command]", "version"]) {
+    for (const line of ["members", "get <node> <group> <key>", "set <group> <key> <value>", "delete <group> <key>", "keys [node] | list|install|use|remove [key]", "watch", "config show | set key=value...", "help [command]", "version"]) {
       expect(help.stdout).toContain(`  ${line}  `);
     }
     for (const variable of ["GOFERBROKE_NODE_ADDR", "GOFERBROKE_CLIENT_TOKEN_FILE", "GOFERBROKE_CLIENT_INSECURE", "GOFERBROKE_CLIENT", "GOFERBROKE_CLIENT_TOKEN"]) {

@@ -21,6 +21,7 @@ import {
   type ClusterNetwork,
 } from "../src/config/network.ts";
 import { OptionsError } from "../src/config/schema.ts";
+import { spawnCli, waitForOutput } from "./support/node-processes.ts";
 
 const FIXTURES = join(import.meta.dir, "fixtures", "go-configs");
 
@@ -235,16 +236,16 @@ describe("subcommands", () => {
 
   test("unknown commands and flags in the wrong place", () => {
     expect(usageError(["memebers"]).message).toBe(
-      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, event, health, join, force-leave, help, version',
+      'unknown command "memebers" (did you mean members?); commands: members, get, set, delete, keys, watch, config, event, query, health, join, force-leave, help, version',
     );
     expect(usageError(["get", "-nodeAddr=127.0.0.1:1"]).message).toBe(
       "flag -nodeAddr does not apply to command get (only when running a node)",
     );
     expect(usageError(["get", "--ttl=1s"]).message).toBe("flag --ttl does not apply to command get (only to set)");
-    expect(usageError(["members", "--wait=1s"]).message).toBe("flag --wait does not apply to command members (only to set, config)");
+    expect(usageError(["members", "--wait=1s"]).message).toBe("flag --wait does not apply to command members (only to set, config, keys)");
     expect(usageError(["set", "--coalesce", "g", "k", "v"]).message).toBe("flag --coalesce does not apply to command set (only to event)");
     expect(usageError(["-c", "127.0.0.1:5000"]).message).toBe(
-      "flag -c only applies to the commands members, get, set, delete, keys, watch, config, event, health, join, force-leave",
+      "flag -c only applies to the commands members, get, set, delete, keys, watch, config, event, query, health, join, force-leave",
     );
   });
 });
@@ -484,7 +485,7 @@ describe("the Go project's sample config files", () => {
 
   test("default cluster (.json, every Go field) + basic node 2", async () => {
     const cluster = join(FIXTURES, "default_cluster_config.json");
-    const { options, notes } = await resolveNodeOptions({
+    const { options, notes, warnings } = await resolveNodeOptions({
       files: { cluster, node: join(FIXTURES, "basic_node_config2.conf") },
     });
     expect(options).toMatchObject({
@@ -500,9 +501,9 @@ describe("the Go project's sample config files", () => {
       probeFanout: 1,
       probeTimeoutMs: 300,
     });
-    expect(notes).toContain(
-      "maxValueBytes lowered from 65536 to 632 so that one entry fits a gossip message of maxGossipBytes 1400 (maxGossipBytes - 2 × maxKeyBytes - 256); set maxValueBytes to choose another limit",
-    );
+    expect(warnings).toEqual([
+      "maxValueBytes lowered from 65536 to 632: writes of larger values will be refused. One entry must fit a gossip message of maxGossipBytes 1400 (maxGossipBytes - 2 × maxKeyBytes - 256); raise maxGossipBytes (Go: Cluster.MaxGossSynAck), or set maxValueBytes to say this limit is meant",
+    ]);
     expect(notes).toContain(`ignored Go key Cluster.DiscoveryPercentage in ${cluster} (no equivalent here)`);
     expect(notes).toContain(`ignored Go key Cluster.NodeFaultyAfter in ${cluster} (no equivalent here)`);
   });
@@ -525,6 +526,21 @@ describe("the Go project's sample config files", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe("a Go MaxGossSynAck small enough to lower maxValueBytes", () => {
+  test("the node logs a warning (level warn) saying larger values will be refused", async () => {
+    const cluster = tempFile("small-gossip.json", JSON.stringify({ Name: "small", Cluster: { MaxGossSynAck: 1400 } }));
+    const cli = spawnCli(["-name=small-1", "-nodeAddr=127.0.0.1:0", "-clusterConfig", cluster, "--log-format=json"]);
+    try {
+      await waitForOutput(cli, /"msg":"node small-1 started/);
+      const warning = cli.output().split("\n").filter((line) => line.includes("maxValueBytes lowered")).map((line) => JSON.parse(line));
+      expect(warning).toMatchObject([{ level: "warn", msg: expect.stringContaining("maxValueBytes lowered from 65536 to 632: writes of larger values will be refused.") }]);
+    } finally {
+      cli.process.kill("SIGKILL");
+      await cli.process.exited;
+    }
+  });
+});
 
 describe("addresses", () => {
   test("parseHostPort", () => {

@@ -38,6 +38,7 @@ const DEFAULTS: NodeOptions = {
   seeds: [],
   clusterNetwork: "LOCAL",
   clientBind: "127.0.0.1",
+  encryptPlainWindow: "off",
   clientInsecure: false,
   restoreEntries: false,
   retryLogIntervalMs: 30_000,

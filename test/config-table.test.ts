@@ -27,6 +27,10 @@ import { defaultMembershipSettings } from "../src/membership/membership.ts";
 import { gossipSettingsOf, membershipSettingsOf, stateLimitsOf } from "../src/settings.ts";
 
 const spec = (name: OptionName): OptionSpec => OPTIONS[name];
+/** Options valid only beside another (the plain window needs a keyring): what each test adds for them. */
+const PREREQUISITES: Partial<Record<OptionName, { options: Record<string, unknown>; env: Record<string, string> }>> = {
+  encryptPlainWindow: { options: { encryptKeys: Buffer.alloc(32, 7).toString("base64") }, env: { GOFERBROKE_ENCRYPT_KEYS: Buffer.alloc(32, 7).toString("base64") } },
+};
 
 let tempDir = "";
 beforeAll(() => {
@@ -68,7 +72,7 @@ describe("schemas and defaults", () => {
     for (const name of OPTION_NAMES) {
       const option = spec(name);
       if (option.kind === "choice") {
-        for (const value of option.values) expect(parseNodeOptions({ [name]: value })[name]).toBe(value as never);
+        for (const value of option.values) expect(parseNodeOptions({ ...PREREQUISITES[name]?.options, [name]: value })[name]).toBe(value as never);
         expect(() => parseNodeOptions({ [name]: "nope" })).toThrow(`invalid option ${name}: expected one of ${option.values.join(", ")}, got "nope"`);
       } else if (option.kind === "boolean") {
         expect(parseNodeOptions({ [name]: !option.default })[name]).toBe(!option.default as never);
@@ -151,7 +155,7 @@ describe("every flag and environment variable sets its option", () => {
 
     test(`${names} → ${option}`, async () => {
       const env = Object.fromEntries(group.map(({ setting }, i) => [envNameOf(setting), sampleText(setting, values[i])]));
-      const fromEnv = await resolveNodeOptions({ env });
+      const fromEnv = await resolveNodeOptions({ env: { ...PREREQUISITES[option]?.env, ...env } });
       expect({ option, value: (fromEnv.options as Record<string, unknown>)[option] }).toEqual({ option, value: expected });
 
       const flagged = group.filter(({ setting }) => !setting.envOnly);
@@ -160,7 +164,7 @@ describe("every flag and environment variable sets its option", () => {
         const text = sampleText(setting, values[group.findIndex((entry) => entry.setting === setting)]);
         return setting.form === "boolean" ? (text === "true" ? `--${setting.name}` : `--${setting.name}=false`) : `--${setting.name}=${text}`;
       });
-      const fromFlags = await resolveNodeOptions({ flags: parseCliArgs(argv).flags });
+      const fromFlags = await resolveNodeOptions({ flags: parseCliArgs(argv).flags, env: { ...PREREQUISITES[option]?.env } });
       expect({ option, value: (fromFlags.options as Record<string, unknown>)[option] }).toEqual({ option, value: expected });
     });
   }

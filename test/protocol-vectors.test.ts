@@ -28,6 +28,11 @@ import {
   readSummary,
   SUMMARY_BUCKETS,
   readFlowInfo,
+  readQuery,
+  readQueryReply,
+  QueryReplyKind,
+  writeQuery,
+  writeQueryReply,
   writeDeltas,
   writePage,
   writeSummary,
@@ -100,7 +105,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-page", "frame-syn-summary", "frame-welcome-prove", "frame-sealed-ping", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-page", "frame-syn-summary", "frame-welcome-prove", "frame-sealed-ping", "frame-query", "frame-query-reply", "frame-keyring-request-use", "frame-keyring-reply", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -250,6 +255,28 @@ describe("vectors", () => {
     expect(hex(encodeFrame(MessageType.Flow, 42, (w) => writeFlowInfo(w, info)))).toBe(hex(bytes));
   });
 
+  test("frame-query: a QUERY asking for acks", () => {
+    const { bytes } = vector("frame-query");
+    const query = { origin: "a", generation: 5, id: 1, name: "load", payload: new TextEncoder().encode("1m"), timeoutMs: 2000, requestAck: true, relayFactor: 0 };
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Query, 0, 0]);
+    expect(readQuery(frame.body, 64)).toEqual(query);
+    const writer = new FrameWriter();
+    writeQuery(writer, query);
+    expect(hex(writer.finish())).toBe(hex(bytes));
+  });
+
+  test("frame-query-reply: a RESPONSE sent straight to the origin", () => {
+    const { bytes } = vector("frame-query-reply");
+    const reply = { origin: "a", generation: 5, id: 1, responder: "b", kind: QueryReplyKind.Response, relay: false, payload: new TextEncoder().encode("0.5") };
+    const frame = singleFrame(bytes);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.QueryReply, 0, 0]);
+    expect(readQueryReply(frame.body, 64)).toEqual(reply);
+    const writer = new FrameWriter();
+    writeQueryReply(writer, reply);
+    expect(hex(writer.finish())).toBe(hex(bytes));
+  });
+
   test("frame-hello-introduce: version 4, then the dialer's introduction", () => {
     const { bytes } = vector("frame-hello-introduce");
     const introduction = {
@@ -289,6 +316,22 @@ describe("vectors", () => {
 });
 
 describe("encryption (7.3)", () => {
+  test("frame-keyring-request-use and frame-keyring-reply: a key named by its id, and the ids a member holds", async () => {
+    const { KeyringOp, readKeyringReply, readKeyringRequest, writeKeyringReply, writeKeyringRequest } = await import("../src/codec/index.ts");
+    const id = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    const request = singleFrame(vector("frame-keyring-request-use").bytes);
+    expect([request.type, request.correlationId]).toEqual([MessageType.KeyringRequest, 7]);
+    expect(readKeyringRequest(request.body)).toEqual({ op: KeyringOp.Use, key: id });
+    const reply = singleFrame(vector("frame-keyring-reply").bytes);
+    expect([reply.type, reply.correlationId]).toEqual([MessageType.KeyringReply, 7]);
+    expect(readKeyringReply(reply.body)).toEqual({ error: "", ids: [id] });
+    const writer = new FrameWriter(64);
+    writeKeyringRequest(writer, 7, { op: KeyringOp.Use, key: id });
+    expect(hex(writer.finish())).toBe(hex(vector("frame-keyring-request-use").bytes));
+    writeKeyringReply(writer, 7, { error: "", ids: [id] });
+    expect(hex(writer.finish())).toBe(hex(vector("frame-keyring-reply").bytes));
+  });
+
   test("frame-sealed-ping: the dialer's record 0 sealing a PING, from the documented key, nonces and names", async () => {
     const { Keyring } = await import("../src/transport/keyring.ts");
     const { SealedStream } = await import("../src/transport/sealed-frames.ts");

@@ -883,19 +883,28 @@ describe("TTL", () => {
     expect(b.get("a", "g", "session")).toBeUndefined();
   });
 
-  test("an entry that arrives already expired is held as its tombstone: never live, no event", () => {
+  test("an entry that arrives already expired is held as a tombstone and never shown live", () => {
     const clock = new ManualClock();
     const a = makeState("a", 1, clock);
     const b = makeState("b", 1, clock);
     a.set("g", "brief", text("b"), 1_000);
-    clock.advance(2_000); // a has not swept yet
-    const { changes } = sync(a, b);
-    // Taken live, it would be a key that expired coming back (chaos I2 after a readmission).
-    expect(summary(changes)).toEqual([]);
-    expect([...b.liveEntries("a")].map((entry) => entry.key)).not.toContain("brief");
-    expect(b.nodes.get("a")!.lookup("g\u0000brief")).toMatchObject({ version: 1, deleted: true });
-    expect(summary(b.sweep())).toEqual([]);
+    clock.advance(2_000); // a has not swept yet (it was frozen, say)
+    expect(summary(sync(a, b).changes)).toEqual([]);
     expect(b.get("a", "g", "brief")).toBeUndefined();
+    expect(b.nodes.get("a")?.entries.get("g\u0000brief")?.deleted).toBe(true);
+    expect(b.sweep()).toEqual([]);
+  });
+
+  test("a live copy updated by a version that arrives already expired is reported expired", () => {
+    const clock = new ManualClock();
+    const a = makeState("a", 1, clock);
+    const b = makeState("b", 1, clock);
+    a.set("g", "k", text("long"));
+    sync(a, b);
+    a.set("g", "k", text("brief"), 1_000);
+    clock.advance(2_000);
+    expect(summary(sync(a, b).changes)).toEqual(["expired a g/k"]);
+    expect(b.get("a", "g", "k")).toBeUndefined();
   });
 });
 
@@ -1038,15 +1047,39 @@ describe("removed nodes: the registry and readmission", () => {
     expect(state.nodes.has("x")).toBe(false);
   });
 
-  test("removed as dead, a heartbeat past the removal readmits it, empty, as a heartbeat; its entries come again by delta", () => {
+  test("removed as dead, a heartbeat past the removal readmits it with what was held, its live entries reported again; only newer versions apply", () => {
     const { state } = removedX("dead");
-    expect(applyDigest(state, [entry("x", 3, 51, 1)])).toEqual({ heartbeats: ["x"], discovered: [], changes: [], invalidNames: [], refusedNames: 0 });
+    const learnt = applyDigest(state, [entry("x", 3, 51, 1)]);
+    expect(learnt.heartbeats).toEqual(["x"]);
+    expect(learnt.changes.map((change) => [change.kind, change.key, change.current.version])).toEqual([["added", "k", 1]]);
     expect(state.nodes.get("x")?.generation).toBe(3);
     expect(state.heartbeatOf("x")).toBe(51);
     expect(state.removed.statusOf("x")).toBeUndefined();
+    expect(state.get("x", "app", "k")?.version).toBe(1);
+    // The same version again from a peer is nothing new.
+    const again = mergeDeltas(state, [{ node: "x", generation: 3, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [{ group: "app", key: "k", value: encodeValue("v").bytes, valueType: ValueType.String, version: 1, deleted: false }] }]);
+    expect(again.changes).toEqual([]);
+  });
+
+  test("a key deleted before the removal does not come back after the readmission from a peer that missed the delete (I2)", () => {
+    const clock = new ManualClock();
+    const state = makeState("a", 1, clock);
+    const x = makeState("x", 3, clock);
+    x.set("app", "k", encodeValue("v"));
+    const missedDelete = makeState("p", 1, clock);
+    for (const holder of [state, missedDelete]) {
+      applyDigest(holder, [entry("x", 3, 50, 1)]);
+      mergeDeltas(holder, selectDeltas(x, holder.digest(), 1 << 20, keepOrder).deltas);
+    }
+    x.delete("app", "k");
+    mergeDeltas(state, selectDeltas(x, state.digest(), 1 << 20, keepOrder).deltas);
     expect(state.get("x", "app", "k")).toBeUndefined();
-    const merged = mergeDeltas(state, [{ node: "x", generation: 3, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [{ group: "app", key: "k", value: encodeValue("v").bytes, valueType: ValueType.String, version: 1, deleted: false }] }]);
-    expect(merged.changes.map((change) => change.kind)).toEqual(["added"]);
+    expect(state.removeNode("x", 3, "dead", MEMORY_MS)).toBe(true);
+    expect(applyDigest(state, [entry("x", 3, 51, 2)]).changes).toEqual([]);
+    // The peer offers all it holds of x: version 1, live.
+    const offered = mergeDeltas(state, selectDeltas(missedDelete, state.digest(), 1 << 20, keepOrder).deltas);
+    expect(offered.changes).toEqual([]);
+    expect(state.get("x", "app", "k")).toBeUndefined();
   });
 
   test("removed as left, no heartbeat readmits it at its generation; a new generation is a new node", () => {

@@ -1,13 +1,14 @@
 // Cluster-of-processes benchmark: N nodes (default 20) started from the compiled binary on
-// 127.0.0.1 at a 200 ms gossip interval, once over plain TCP and once over mutual TLS, side by side
-// in one run, plus a third plain-TCP run with pushing of fresh writes turned off
+// 127.0.0.1 at a 200 ms gossip interval, over plain TCP, with keyring encryption (--encrypt-key-file)
+// and over mutual TLS, side by side in one run, plus a fourth plain-TCP run with pushing of fresh writes turned off
 // (GOFERBROKE_PUSH_FANOUT=0), which shows what the gossip rounds alone deliver. It measures
 //   - propagation: 50 writes, each made on one node through PUT /v1/keys; the time until every
 //     other node raised its entry-added event, timestamped on arrival from each node's
 //     /v1/events stream (no polling). Bar: p99 within (ceil(log2 N) + 2) gossip intervals.
 //   - idle cost per node: CPU over a 20 s window with no writes (utime + stime from
 //     /proc/<pid>/stat, as % of one core) and resident memory (VmRSS from /proc/<pid>/status).
-// prints a markdown table with the mTLS/plain ratio of each figure, and writes it into
+// prints a markdown table with the encrypt/plain and mTLS/plain ratio of each figure (bar: encrypt
+// idle CPU at most 1.3× plain), and writes it into
 // docs/BENCHMARKS.md under "## Cluster of processes" (replacing that section only).
 //
 //   bun scripts/bench/cluster.ts                      20 nodes, 50 writes, 20 s idle window
@@ -18,10 +19,13 @@
 //
 // The binary is dist/goferbroke; it is built (`bun run build -- --host-only`) when missing.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { machineLine, writeBenchmarkSection } from "./report.ts";
+import { progressLine } from "../progress-line.ts";
 import { CertificateAuthorities, SKIP_REASON, opensslPath, tlsFlags } from "../../test/support/certificates.ts";
 import { killAll, openEventStream, putKey, repoRoot, startCluster, type NodeProcess } from "../../test/support/node-processes.ts";
 
@@ -61,7 +65,12 @@ if (args.binary !== undefined && (args.build || !existsSync(args.binary))) {
 const DOCS = join(repoRoot, "docs", "BENCHMARKS.md");
 const SECTION = "## Cluster of processes";
 const PLAIN = "plain TCP";
+const ENCRYPT = "encrypt";
 const MTLS = "mTLS";
+/** Secured runs shown beside plain TCP with their ratio to it. */
+const COMPARED = [ENCRYPT, MTLS];
+/** Encryption may cost an idle node at most this much more CPU than plain TCP (issue #21). */
+const ENCRYPT_CPU_BAR = 1.3;
 const ROUNDS_ONLY = "plain TCP, push off (rounds only)";
 
 function positiveInteger(name: string, raw: string | undefined): number {
@@ -135,7 +144,7 @@ interface PropagationFigures {
  * everywhere (or times out), then a random pause below one interval, so writes land at every phase
  * of the gossip rounds rather than in step with them.
  */
-async function measurePropagation(nodes: readonly NodeProcess[]): Promise<PropagationFigures> {
+async function measurePropagation(nodes: readonly NodeProcess[], onWrite: (written: number) => void): Promise<PropagationFigures> {
   /** "writer/key" → arrival time per node that raised entry-added for it. */
   const arrivals = new Map<string, Map<string, number>>();
   let onArrival: () => void = () => {};
@@ -160,12 +169,14 @@ async function measurePropagation(nodes: readonly NodeProcess[]): Promise<Propag
       const others = nodes.filter((node) => node !== writer);
       const everywhere = () => others.every((node) => arrivals.get(id)?.has(node.name));
       const done = new Promise<void>((resolve) => (onArrival = () => everywhere() && resolve()));
+      onWrite(w + 1);
       const writtenAt = performance.now();
       await putKey(writer, "bench", key, `value ${w} from ${writer.name}`);
       const inTime = await Promise.race([done.then(() => true), Bun.sleep(WRITE_TIMEOUT_MS).then(() => everywhere())]);
       if (!inTime) {
         missing++;
         const lacking = others.filter((node) => !arrivals.get(id)?.has(node.name)).map((node) => node.name);
+        progress.clear();
         console.warn(`write ${id} not seen by ${lacking.join(", ")} within ${WRITE_TIMEOUT_MS} ms`);
       } else {
         const seen = arrivals.get(id)!;
@@ -188,21 +199,36 @@ interface RunFigures {
   startMs: number;
 }
 
+// On a terminal, a live line follows the current step (progress-line.ts); log lines clear it first.
+const progress = progressLine("bench:cluster");
+let step = "";
+const log = (line: string) => {
+  progress.clear();
+  console.log(line);
+  progress.follow(() => step);
+};
+
 async function runCluster(label: string, flags: (name: string) => string[], env: Record<string, string> = {}): Promise<RunFigures> {
   const names = Array.from({ length: NODES }, (_, i) => `node-${String(i + 1).padStart(2, "0")}`);
-  console.log(`\n${label}: starting ${NODES} nodes from ${BINARY} at a ${INTERVAL_MS} ms interval`);
+  step = `${label}: starting ${NODES} nodes`;
+  log(`\n${label}: starting ${NODES} nodes from ${BINARY} at a ${INTERVAL_MS} ms interval`);
   const started = performance.now();
-  const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env: { ...NODE_ENV, ...env }, command: [BINARY], timeoutMs: 60_000 });
-  const startMs = performance.now() - started;
   try {
-    console.log(`${label}: all ${NODES} nodes see each other alive after ${Math.round(startMs)} ms; settling ${SETTLE_MS} ms`);
+    // Inside the try: a start that fails half-way (a port taken meanwhile) leaves no node behind.
+    const nodes = await startCluster({ names, gossipIntervalMs: INTERVAL_MS, flags, env: { ...NODE_ENV, ...env }, command: [BINARY], timeoutMs: 60_000 });
+    const startMs = performance.now() - started;
+    step = `${label}: settling`;
+    log(`${label}: all ${NODES} nodes see each other alive after ${Math.round(startMs)} ms; settling ${SETTLE_MS} ms`);
     await Bun.sleep(SETTLE_MS);
-    console.log(`${label}: idle window of ${IDLE_MS / 1000} s`);
+    step = `${label}: idle window`;
+    log(`${label}: idle window of ${IDLE_MS / 1000} s`);
     const idle = await measureIdle(nodes);
-    console.log(`${label}: ${WRITES} writes`);
-    const propagation = await measurePropagation(nodes);
+    step = `${label}: writes`;
+    log(`${label}: ${WRITES} writes`);
+    const propagation = await measurePropagation(nodes, (done) => (step = `${label}: write ${done} of ${WRITES}`));
     return { label, propagation, idle, startMs };
   } finally {
+    progress.clear();
     await killAll();
   }
 }
@@ -250,21 +276,27 @@ function ratio(plain: { value: number } | undefined, tls: { value: number } | un
   return `${(tls.value / plain.value).toFixed(2)}×`;
 }
 
-/** Columns: plain TCP, mTLS, their ratio, then any further run (rounds only). */
+/** Columns: each run in order, a secured run (encrypt, mTLS) followed by its ratio to plain TCP. */
 function markdownTable(runs: readonly RunFigures[]): string {
   const plainAt = runs.findIndex((run) => run.label === PLAIN);
-  const tlsAt = runs.findIndex((run) => run.label === MTLS);
-  const withRatio = plainAt >= 0 && tlsAt >= 0;
-  const labels = runs.map((run) => run.label);
-  if (withRatio) labels.splice(tlsAt + 1, 0, "mTLS / plain");
+  const withRatio = (run: RunFigures) => plainAt >= 0 && COMPARED.includes(run.label);
+  const labels = runs.flatMap((run) => (withRatio(run) ? [run.label, `${run.label} / plain`] : [run.label]));
   const header = `| figure | ${labels.join(" | ")} |`;
   const rule = `| --- |${labels.map(() => " ---: |").join("")}`;
   const body = rows(runs).map((row) => {
-    const cells = row.cells.map((cell) => cell.text);
-    if (withRatio) cells.splice(tlsAt + 1, 0, ratio(row.cells[plainAt], row.cells[tlsAt]));
+    const cells = runs.flatMap((run, at) => (withRatio(run) ? [row.cells[at]!.text, ratio(row.cells[plainAt], row.cells[at])] : [row.cells[at]!.text]));
     return `| ${row.figure} | ${cells.join(" | ")} |`;
   });
   return [header, rule, ...body].join("\n");
+}
+
+/** The bar of issue #21: an encrypted idle node costs at most ENCRYPT_CPU_BAR× the CPU of a plain one. */
+function encryptCpuLine(runs: readonly RunFigures[]): string[] {
+  const plain = runs.find((run) => run.label === PLAIN);
+  const encrypt = runs.find((run) => run.label === ENCRYPT);
+  if (!plain || !encrypt) return [];
+  const times = mean(encrypt.idle.cpuPercent) / mean(plain.idle.cpuPercent);
+  return [`- encrypt: idle CPU per node (mean) ${times.toFixed(2)}× plain TCP against the bar of ${ENCRYPT_CPU_BAR}×: ${times <= ENCRYPT_CPU_BAR ? "met" : "**missed**"}.`];
 }
 
 function barLines(runs: readonly RunFigures[]): string[] {
@@ -295,12 +327,14 @@ function section(runs: readonly RunFigures[]): string {
       `utime + stime from /proc/<pid>/stat as % of one core, RSS is VmRSS at the end of the window. ` +
       `Fresh writes are pushed at once to 2 peers and forwarded once by each node that applies them ` +
       `(pushFanout 2); the "push off" run sets GOFERBROKE_PUSH_FANOUT=0, so only the gossip rounds carry writes. ` +
+      `The encrypt run gives every node the same one-key file (--encrypt-key-file): every frame after the handshake is AES-256-GCM sealed. ` +
       `Every node runs with ${Object.entries(NODE_ENV).map(([name, value]) => `\`${name}=${value}\``).join(" ")}, as the README recommends.`,
     "",
     markdownTable(runs),
     "",
     ...(WRITES < 100 ? [`With ${WRITES} writes, p99 by nearest rank is the slowest write (the same as max).`, ""] : []),
     ...barLines(runs),
+    ...encryptCpuLine(runs),
     "",
   ].join("\n");
 }
@@ -314,6 +348,14 @@ process.on("SIGTERM", () => void killAll().then(() => process.exit(143)));
 await ensureBinary();
 const runs: RunFigures[] = [];
 runs.push(await runCluster(PLAIN, () => []));
+const keyDir = mkdtempSync(join(tmpdir(), "goferbroke-bench-keys-"));
+try {
+  const keyFile = join(keyDir, "cluster.keys");
+  writeFileSync(keyFile, `${randomBytes(32).toString("base64")}\n`, { mode: 0o600 });
+  runs.push(await runCluster(ENCRYPT, () => [`--encrypt-key-file=${keyFile}`]));
+} finally {
+  rmSync(keyDir, { recursive: true, force: true });
+}
 if (opensslPath) {
   const certificates = new CertificateAuthorities(opensslPath);
   try {

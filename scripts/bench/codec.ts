@@ -15,6 +15,7 @@
 // back to back (alternating which goes first), so both see the same machine load; the ratio is the
 // median of the per-round ratios, the ops/s the median of the rounds.
 
+import { progressLine } from "../progress-line.ts";
 import {
   BodyReader,
   type DeltaReadLimits,
@@ -262,7 +263,9 @@ for (const c of cases) {
   timed(c.json, WARMUP_MS);
 }
 const samples = cases.map(() => ({ codec: [] as number[], json: [] as number[] }));
+const progress = progressLine("bench:codec");
 for (let round = 0; round < ROUNDS; round++) {
+  progress.update(`round ${round + 1} of ${ROUNDS}`);
   cases.forEach((c, i) => {
     // Alternate which side runs first so neither always gets the warmer cache.
     if (round % 2 === 0) {
@@ -298,6 +301,7 @@ cases.forEach((c, i) => {
 
 const cpu = /model name\s*:\s*(.*)/.exec(await Bun.file("/proc/cpuinfo").text().catch(() => ""))?.[1] ?? "unknown CPU";
 const load = (await Bun.file("/proc/loadavg").text().catch(() => "")).split(" ").slice(0, 3).join(" ");
+progress.clear();
 console.log(`Machine: ${navigator.hardwareConcurrency} CPUs (nproc), ${cpu}, Bun ${Bun.version}, ${process.platform}/${process.arch}; load average at the end ${load || "n/a"}; ${new Date().toISOString()}`);
 console.log();
 console.log(lines.join("\n"));

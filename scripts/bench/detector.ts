@@ -29,6 +29,7 @@ import { PhiAccrualDetector } from "../../src/membership/phi.ts";
 import { type HostileOutcome, hostileProfile, measureCrash, runHostile, startMembershipCluster } from "../../src/sim/failure-detection.ts";
 import { percentile } from "../../src/sim/measure.ts";
 import { nodeName } from "../../src/sim/simulated-cluster.ts";
+import { progressLine } from "../progress-line.ts";
 
 const NODES = 100;
 const THRESHOLDS = [4, 6, 8, 10, 12];
@@ -178,7 +179,18 @@ const sweepJobs: Job[] = SWEEP.flatMap((variant): Job[] => [
 ]);
 const jobs = args.sweep ? sweepJobs : mainJobs;
 console.log(`${jobs.length} jobs, ${PARALLEL} at a time (N = ${NODES})…`);
-const results = await pooled(jobs.map((job) => () => runJob<CrashFigures | HostileOutcome>(job)), PARALLEL);
+const progress = progressLine("bench:detector");
+let jobsDone = 0;
+progress.follow(() => `${jobsDone} of ${jobs.length} jobs done`);
+const results = await pooled(
+  jobs.map((job) => async () => {
+    const result = await runJob<CrashFigures | HostileOutcome>(job);
+    jobsDone++;
+    return result;
+  }),
+  PARALLEL,
+);
+progress.clear();
 const resultOf = (match: (job: Job) => boolean): CrashFigures | HostileOutcome => results[jobs.findIndex(match)]!;
 const crashesAt = (threshold: number, lossRate: number) =>
   resultOf((job) => job.kind === "crashes" && job.threshold === threshold && job.lossRate === lossRate) as CrashFigures;

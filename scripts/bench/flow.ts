@@ -27,6 +27,7 @@ import { machineLine, writeBenchmarkSection } from "./report.ts";
 import { FlowExperiment, type RoundRecord } from "../../src/sim/flow-experiment.ts";
 import { jainIndex, percentile } from "../../src/sim/measure.ts";
 import { AVERAGED_ROUNDS, steadyReturn } from "../../src/sim/steady-state.ts";
+import { progressLine } from "../progress-line.ts";
 
 const { values: args } = parseArgs({ options: { "no-docs": { type: "boolean", default: false } }, strict: true });
 
@@ -60,6 +61,8 @@ interface Run {
   wallSeconds: number;
 }
 
+const progress = progressLine("bench:flow");
+
 async function experiment(flowControl: boolean, overload: boolean, until: number): Promise<FlowExperiment> {
   const run = await FlowExperiment.start({
     nodes: NODES,
@@ -71,7 +74,14 @@ async function experiment(flowControl: boolean, overload: boolean, until: number
     budgetAt,
     rate: (index, seconds) => rate(index, seconds, overload),
   });
+  // Second by second, so the progress line moves (runUntil goes on from where it stopped).
+  const what = `flow control ${flowControl ? "on" : "off"}, ${overload ? "overloaded" : "control"} run`;
+  for (let second = Math.floor(run.seconds) + 1; second < until; second++) {
+    run.runUntil(second);
+    progress.update(`${what}: ${second} of ${until} simulated s`);
+  }
   run.runUntil(until);
+  progress.clear();
   return run;
 }
 

@@ -1,7 +1,7 @@
 // Plumbing for scripts/bench/vs-serf.ts: child processes tracked by PID and always killed, ports
 // for both systems, /proc readings, the load-average gate, the machine line, and small statistics.
 
-import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { cpus, totalmem } from "node:os";
@@ -231,4 +231,17 @@ export function median(values: readonly number[]): number {
 
 export function mean(values: readonly number[]): number {
   return values.length === 0 ? NaN : values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+/** Writes `section` (starting with its `## heading` line) into the Markdown file, replacing that section only. */
+export function replaceDocSection(path: string, heading: string, section: string): void {
+  const text = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
+  const start = text.indexOf(`\n${heading}\n`);
+  let updated: string;
+  if (start < 0) updated = `${text.trimEnd()}\n\n${section}\n`;
+  else {
+    const after = text.indexOf("\n## ", start + 1);
+    updated = `${text.slice(0, start)}\n${section}\n${after < 0 ? "" : text.slice(after)}`;
+  }
+  writeFileSync(path, updated);
 }

@@ -216,3 +216,11 @@ function read(buffer: Uint8Array, view: DataView, state: { at: number }): MsgVal
       throw new Error(`msgpack: unknown type byte 0x${op.toString(16)}`);
   }
 }
+
+/** `a` then `b` in a new array: what a stream reader keeps while a value is incomplete. */
+export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a, 0);
+  joined.set(b, a.length);
+  return joined;
+}

@@ -13,7 +13,7 @@
 // connection of its own, or it would hold up the reads queued behind it.
 
 import { Socket } from "node:net";
-import { Incomplete, decode, encode, type MsgValue } from "./serf-msgpack.ts";
+import { Incomplete, concatBytes, decode, encode, type MsgValue } from "./serf-msgpack.ts";
 
 export interface SerfMember {
   name: string;
@@ -48,13 +48,7 @@ export class SerfRpc {
 
   /** Connects and performs the protocol handshake; rejects if either does not finish in time. */
   static async connect(host: string, port: number, timeoutMs: number): Promise<SerfRpc> {
-    const socket = new Socket();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error(`connect to ${host}:${port} timed out`))), timeoutMs);
-      socket.once("error", (error) => (clearTimeout(timer), reject(error)));
-      socket.connect(port, host, () => (clearTimeout(timer), resolve()));
-    });
-    const rpc = new SerfRpc(socket);
+    const rpc = new SerfRpc(await connectSocket(host, port, timeoutMs));
     try {
       await rpc.request("handshake", { Version: 1 }, false, timeoutMs);
     } catch (error) {
@@ -105,10 +99,7 @@ export class SerfRpc {
   }
 
   private onData(chunk: Buffer): void {
-    const joined = new Uint8Array(this.buffer.length + chunk.length);
-    joined.set(this.buffer, 0);
-    joined.set(chunk, this.buffer.length);
-    this.buffer = joined;
+    this.buffer = concatBytes(this.buffer, chunk);
     let offset = 0;
     try {
       for (;;) {
@@ -148,4 +139,15 @@ export class SerfRpc {
     }
     this.socket.destroy();
   }
+}
+
+/** A TCP connection to an agent's RPC port; rejects when it is not open within timeoutMs. */
+export async function connectSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  const socket = new Socket();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => (socket.destroy(), reject(new Error(`connect to ${host}:${port} timed out`))), timeoutMs);
+    socket.once("error", (error) => (clearTimeout(timer), reject(error)));
+    socket.connect(port, host, () => (clearTimeout(timer), resolve()));
+  });
+  return socket;
 }

@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { machineLine, writeBenchmarkSection } from "./report.ts";
 import { SHIPPED_BUILD_FLAGS } from "../build-flags.ts";
+import { progressLine } from "../progress-line.ts";
 import { cliEntry, freePort, killAll, repoRoot, startCluster } from "../../test/support/node-processes.ts";
 
 const { values: args } = parseArgs({
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
 });
 
 const RUNS = positiveInteger("runs", args.runs);
+const progress = progressLine("bench:startup");
 const IDLE_MS = positiveInteger("idle-seconds", args["idle-seconds"]) * 1000;
 const BAR_MS = 50;
 /**
@@ -215,11 +217,11 @@ async function measureSteps(scratch: string): Promise<{ shipped: StepTimes; floo
   await compile(join(scratch, "floor-probe.ts"), binaries.floor, SHIPPED_BUILD_FLAGS);
   const steps = { shipped: new Map() as StepTimes, floor: new Map() as StepTimes };
   for (let run = 0; run < RUNS; run++) {
-    process.stdout.write(`\rsteps ${run + 1}/${RUNS}`);
+    progress.update(`steps ${run + 1} of ${RUNS}`);
     await runProbe(binaries.shipped, steps.shipped);
     await runProbe(binaries.floor, steps.floor);
   }
-  process.stdout.write("\n");
+  progress.clear();
   return steps;
 }
 
@@ -332,13 +334,13 @@ async function measureStarts(variants: readonly Variant[]): Promise<VariantResul
   }
   // Interleaved, so load from other work on the machine falls on every build alike.
   for (let run = 0; run < RUNS; run++) {
-    process.stdout.write(`\rrun ${run + 1}/${RUNS}`);
+    progress.update(`run ${run + 1} of ${RUNS}`);
     for (const result of results) {
       result.samples.push(await timeStart(result.variant));
       result.version.push(await timeVersion(result.variant.command));
     }
   }
-  process.stdout.write("\n");
+  progress.clear();
   return results;
 }
 

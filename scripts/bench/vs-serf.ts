@@ -23,6 +23,9 @@
 //      RssAnon from /proc/<pid>/status, CPU as utime+stime from /proc/<pid>/stat over
 //      --idle-seconds, per member, and split by thread from /proc/<pid>/task.
 //
+// The control bus (user events, queries, applied everywhere) is compared by bus-vs-serf.ts
+// (`bun run bench:serf:bus`).
+//
 // It prints one table with the GoferBroke/Serf ratio of every figure and writes it, with the
 // machine, the versions, the load average and the command, into docs/BENCHMARKS.md under
 // "## Versus Serf" (replacing that section only; --no-docs skips that).
@@ -53,6 +56,7 @@ import {
   mean,
   median,
   memory,
+  replaceDocSection,
   spawnChild,
   threads,
   waitForQuietMachine,
@@ -698,18 +702,6 @@ function versionOf(command: string[]): string {
   return result.stdout.toString().trim().split("\n")[0] ?? "unknown";
 }
 
-function writeDocs(section: string): void {
-  const text = existsSync(DOCS) ? readFileSync(DOCS, "utf8") : "# Benchmarks\n";
-  const start = text.indexOf(`\n${SECTION}\n`);
-  let updated: string;
-  if (start < 0) updated = `${text.trimEnd()}\n\n${section}\n`;
-  else {
-    const after = text.indexOf("\n## ", start + 1);
-    updated = `${text.slice(0, start)}\n${section}\n${after < 0 ? "" : text.slice(after)}`;
-  }
-  writeFileSync(DOCS, updated);
-}
-
 // ---- main ----
 
 const serfOnPath = Bun.which("serf");
@@ -921,7 +913,7 @@ try {
   ].join("\n");
 
   if (!args["no-docs"]) {
-    writeDocs(section);
+    replaceDocSection(DOCS, SECTION, section);
     log(`wrote the "${SECTION}" section of ${DOCS}`);
   }
   writeFileSync(join(logRoot, "results.json"), JSON.stringify(results, null, 2));

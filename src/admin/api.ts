@@ -3,8 +3,8 @@
 //
 //   GET    /v1/self                       {name, clusterName, generation, address, clientAddress, version}
 //   GET    /v1/members                    [{name, address, state, phi, generation, heartbeat, heartbeatAgeMs, maxVersion}]
-//   GET    /v1/state                      {node: {group: {key: {value, type, version}}}}
-//   GET    /v1/state/{node}/{group}/{key} {value, type, version}, or 404
+//   GET    /v1/state                      {node: {group: {key: {value, type, version, expiresAt?}}}}
+//   GET    /v1/state/{node}/{group}/{key} {value, type, version, expiresAt?}, or 404
 //   PUT    /v1/keys/{group}/{key}?type=&ttl=&wait=   body = the value → {version} (+ wait, see wait-param.ts)
 //   DELETE /v1/keys/{group}/{key}         {deleted: true}, or 404
 //   POST   /v1/user-events/{name}?coalesce=true   body = the payload → {ltime}

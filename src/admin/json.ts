@@ -33,6 +33,8 @@ export interface EntryJson {
   value: unknown;
   type: ValueTypeName;
   version: number;
+  /** Wall-clock ms at which the entry expires on every node; absent without a TTL. */
+  expiresAt?: number;
   /** Present instead of a meaningful value when the stored bytes do not decode as their type. */
   error?: string;
 }
@@ -42,11 +44,12 @@ export interface EntryJson {
  * claims (a JSON entry that is not JSON); that entry is shown with an error, and the rest of the
  * response is unaffected.
  */
-export function entryJson(entry: EntrySnapshot): EntryJson {
+export function entryJson(entry: EntrySnapshot & { readonly expiresAt?: number | undefined }): EntryJson {
   const type = valueTypeNames[entry.valueType];
+  const expiry = entry.expiresAt === undefined ? {} : { expiresAt: entry.expiresAt };
   try {
-    return { value: decodeValue(entry.valueType, entry.value), type, version: entry.version };
+    return { value: decodeValue(entry.valueType, entry.value), type, version: entry.version, ...expiry };
   } catch (error) {
-    return { value: null, type, version: entry.version, error: `stored value does not decode as ${type}: ${(error as Error).message}` };
+    return { value: null, type, version: entry.version, ...expiry, error: `stored value does not decode as ${type}: ${(error as Error).message}` };
   }
 }

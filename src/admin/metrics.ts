@@ -5,6 +5,7 @@
 import type { Node } from "../create-node.ts";
 import type { EntryEvent } from "../events.ts";
 import type { MemberStatus } from "../membership/membership.ts";
+import { renderProcessMetrics } from "./process-metrics.ts";
 import { Exposition, Histogram, type Sample } from "./prometheus.ts";
 import { SOFTWARE_VERSION } from "./version.ts";
 
@@ -33,6 +34,31 @@ export class AdminMetrics {
    */
   observePropagation(ms: number): void {
     this.propagation.observe(Math.max(0, ms) / 1000);
+  }
+
+  /**
+   * GET /v1/stats: the figures of the dashboard's health panel as JSON. Counters are totals since
+   * start; the page turns two readings into rates.
+   */
+  snapshot(): Record<string, unknown> {
+    const { gossip, transport, health } = this.node.stats();
+    const flow = this.node.flowControl();
+    const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, value) => sum + value, 0);
+    return {
+      time: Date.now(),
+      gossip: {
+        rounds: gossip.rounds,
+        messagesSent: total(gossip.messagesOut),
+        messagesReceived: total(gossip.messagesIn),
+        bytesSent: total(gossip.bytesOut),
+        bytesReceived: total(gossip.bytesIn),
+        entriesApplied: gossip.entriesApplied,
+      },
+      writes: { desiredRate: flow.desiredRate, allowedRate: flow.allowedRate, backlogEntries: flow.backlogEntries, limiting: flow.limiting },
+      eventLoop: { lagMs: health.lagMs, maxLagMs: health.maxLagMs, stalls: health.stallCount },
+      connections: transport.connectionsByState,
+      propagationSeconds: this.propagation.snapshot(),
+    };
   }
 
   render(): string {
@@ -86,6 +112,8 @@ export class AdminMetrics {
     out.family("goferbroke_transport_refused_by_peers_total", "counter", "Handshakes a peer refused with an error frame.", [{ value: transport.refusedByPeers }]);
     out.family("goferbroke_transport_overloads_total", "counter", "Sends refused because the peer's write queue was full.", [{ value: transport.overloads }]);
     out.family("goferbroke_transport_open_connections", "gauge", "Peer connections open now, handshaking or established.", [{ value: transport.openConnections }]);
+    out.family("goferbroke_transport_connections", "gauge", "Peer connections open now, by state: handshaking (TLS or the handshake not complete), established, closing (flushing its queue).",
+      Object.entries(transport.connectionsByState).map(([state, value]) => ({ labels: { state }, value })));
     out.family("goferbroke_transport_write_queue_bytes", "gauge", "Bytes waiting to be written, per peer.",
       Object.entries(transport.queueDepthBytes).map(([peer, value]) => ({ labels: { peer }, value })));
 
@@ -106,6 +134,7 @@ export class AdminMetrics {
 
     out.family("goferbroke_admin_event_stream_clients", "gauge", "Clients connected to /v1/events.", [{ value: this.eventStream.clientCount }]);
     out.family("goferbroke_admin_event_stream_slow_clients_dropped_total", "counter", "Event stream clients cut off for reading too slowly.", [{ value: this.eventStream.slowClientsDropped }]);
+    renderProcessMetrics(out);
     return out.text();
   }
 }

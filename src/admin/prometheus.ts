@@ -59,15 +59,18 @@ export class Histogram {
     if (index >= 0) this.counts[index]!++;
   }
 
-  samples(): Sample[] {
-    const samples: Sample[] = [];
+  /** The cumulative counts per upper bound (the last is +Inf), the sum and the count, as data. */
+  snapshot(): { buckets: { le: number; count: number }[]; sum: number; count: number } {
     let cumulative = 0;
-    this.bounds.forEach((bound, index) => {
-      cumulative += this.counts[index] ?? 0;
-      samples.push({ suffix: "_bucket", labels: { le: formatNumber(bound) }, value: cumulative });
-    });
-    samples.push({ suffix: "_bucket", labels: { le: "+Inf" }, value: this.count });
-    samples.push({ suffix: "_sum", value: this.sum }, { suffix: "_count", value: this.count });
+    const buckets = this.bounds.map((le, index) => ({ le, count: (cumulative += this.counts[index] ?? 0) }));
+    buckets.push({ le: Infinity, count: this.count });
+    return { buckets, sum: this.sum, count: this.count };
+  }
+
+  samples(): Sample[] {
+    const { buckets, sum, count } = this.snapshot();
+    const samples: Sample[] = buckets.map(({ le, count }) => ({ suffix: "_bucket", labels: { le: formatNumber(le) }, value: count }));
+    samples.push({ suffix: "_sum", value: sum }, { suffix: "_count", value: count });
     return samples;
   }
 }

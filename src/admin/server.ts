@@ -1,6 +1,7 @@
 // The admin HTTP server (Bun.serve) on the client port: routing, access control, and the
 // guarantee that nothing a client sends escapes as an unhandled error. Routes are listed in
-// api.ts; besides them: GET /v1/events (sse.ts), GET /metrics (metrics.ts), GET /healthz,
+// api.ts and keyring-api.ts; besides them: GET /v1/events (sse.ts), /v1/queries/{name} (queries.ts),
+// GET /metrics and /v1/stats (metrics.ts), GET /healthz,
 // and GET / (dashboard.ts).
 
 import type { Server } from "bun";
@@ -9,11 +10,13 @@ import type { Node } from "../create-node.ts";
 import type { Logger } from "../log.ts";
 import { type AccessPolicy, checkAccess } from "./access.ts";
 import { AdminApi } from "./api.ts";
+import { changeKeys, listKeys } from "./keyring-api.ts";
 import { DASHBOARD_HEADERS, DASHBOARD_HTML } from "./dashboard.ts";
 import { HttpError, errorResponse, jsonResponse } from "./http.ts";
+import { queryStream } from "./queries.ts";
 import { AdminMetrics, observePropagationFromEvents } from "./metrics.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./prometheus.ts";
-import { EventStreamHub } from "./sse.ts";
+import { EventStreamHub, parseBacklog } from "./sse.ts";
 
 export interface AdminServerOptions {
   /** 0 picks a free port. */
@@ -80,6 +83,7 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
     { path: "/healthz", open: true, handlers: { GET: () => healthz(node) } },
     { path: "/metrics", handlers: { GET: () => new Response(metrics.render(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE, "cache-control": "no-store" } }) } },
     { path: "/v1/self", handlers: { GET: () => api.self() } },
+    { path: "/v1/stats", handlers: { GET: () => jsonResponse(metrics.snapshot()) } },
     { path: "/v1/members", handlers: { GET: () => api.members() } },
     { path: "/v1/state", handlers: { GET: () => api.state() } },
     { path: "/v1/state/:node/:group/:key", handlers: { GET: ({ params }) => api.entry(params.node!, params.group!, params.key!) } },
@@ -91,15 +95,18 @@ export function startAdminServer(node: Node, options: AdminServerOptions): Admin
       },
     },
     { path: "/v1/user-events/:name", handlers: { POST: ({ request, url, params }) => api.userEvent(request, url, params.name!) } },
+    { path: "/v1/queries/:name", acceptsQueryToken: true, handlers: { POST: (call) => queryStream(node, call.request, call.url, call.server, call.params.name!), GET: (call) => queryStream(node, call.request, call.url, call.server, call.params.name!) } },
     { path: "/v1/join", handlers: { POST: ({ request }) => api.join(request) } },
     { path: "/v1/force-leave", handlers: { POST: ({ request }) => api.forceLeave(request) } },
+    { path: "/v1/keyring", handlers: { GET: ({ url }) => listKeys(node, url) } },
+    { path: "/v1/keyring/:op", handlers: { POST: ({ request, params }) => changeKeys(node, request, params.op!) } },
     { path: "/v1/config", handlers: { GET: () => api.config(), PATCH: ({ request, url, server }) => api.patchConfig(request, url, server) } },
     {
       path: "/v1/events",
       acceptsQueryToken: true,
       handlers: {
-        GET: ({ request, server }) => {
-          const response = events.open();
+        GET: ({ request, url, server }) => {
+          const response = events.open(parseBacklog(url, events.backlogLimit));
           server.timeout(request, 0); // a stream is quiet between heartbeats; the idle timeout must not end it
           return response;
         },

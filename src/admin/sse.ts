@@ -7,6 +7,11 @@
 // filled by the node's events and drained only as fast as its socket takes them (a pull stream,
 // which Bun reads only when the socket can accept more). A client whose queue overflows is cut
 // off; EventSource reconnects by itself. Gossip never waits for a client.
+//
+// With a backlog (backlogEvents > 0), the hub listens from the start and keeps the latest events,
+// already serialized and capped in count and bytes, so a client that asks (?backlog=N) first gets
+// what happened before it connected: a dashboard opened after a node died still shows it. Then it
+// serializes every event even while nobody listens, which costs a few microseconds per event.
 
 import type { GossipEvent } from "../events.ts";
 import { HttpError } from "./http.ts";
@@ -17,15 +22,23 @@ export interface EventStreamSettings {
   /** Bytes a client may have waiting before it is cut off as too slow. */
   maxQueuedBytes: number;
   maxClients: number;
+  /** Latest events kept for ?backlog=N (0: none kept, and the hub listens only while clients do). */
+  backlogEvents?: number;
+  /** Bytes the kept events may take, serialized. */
+  backlogBytes?: number;
 }
 
 // - maxQueuedBytes 1 MiB: sixteen maximum-size values (64 KiB), or thousands of ordinary events,
 //   on top of what the kernel's socket buffer already holds; a reader that far behind is gone.
 // - maxClients 64: a dashboard or two and a few tools; each client costs a copy per event.
+// - backlog 100 events in at most 256 KiB: a screenful of recent history; a burst of large values
+//   keeps fewer.
 export const defaultEventStreamSettings: Readonly<EventStreamSettings> = Object.freeze({
   heartbeatMs: 15_000,
   maxQueuedBytes: 1024 * 1024,
   maxClients: 64,
+  backlogEvents: 100,
+  backlogBytes: 256 * 1024,
 });
 
 export type EventSubscriber = (handler: (event: GossipEvent) => void) => () => void;
@@ -39,28 +52,42 @@ export class EventStreamHub {
   private readonly clients = new Set<EventStreamClient>();
   private unsubscribe: (() => void) | null = null;
   private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  /** The latest events as sent, oldest first; empty without a backlog. */
+  private backlog: Uint8Array[] = [];
+  private backlogBytesHeld = 0;
   /** Clients cut off because they read too slowly. */
   slowClientsDropped = 0;
 
   constructor(
     private readonly subscribe: EventSubscriber,
     private readonly settings: EventStreamSettings = defaultEventStreamSettings,
-  ) {}
+  ) {
+    if (this.backlogLimit > 0) this.listen();
+  }
 
   get clientCount(): number {
     return this.clients.size;
   }
 
-  /** A new client's response; 503 when maxClients are already connected. */
-  open(): Response {
+  /** The most events ?backlog= may ask for. */
+  get backlogLimit(): number {
+    return this.settings.backlogEvents ?? 0;
+  }
+
+  /**
+   * A new client's response, starting with up to `backlog` of the latest events (at most
+   * backlogLimit); 503 when maxClients are already connected.
+   */
+  open(backlog = 0): Response {
     if (this.clients.size >= this.settings.maxClients) {
       throw new HttpError(503, `too many event stream clients (at most ${this.settings.maxClients})`, { "retry-after": "10" });
     }
     const client = new EventStreamClient(this.settings.maxQueuedBytes, (closed, slow) => this.remove(closed, slow));
     this.clients.add(client);
     client.push(STREAM_START);
-    if (this.unsubscribe === null) {
-      this.unsubscribe = this.subscribe((event) => this.broadcast(encoder.encode(`data: ${toJson(event)}\n\n`)));
+    if (backlog > 0) for (const chunk of this.backlog.slice(-backlog)) client.push(chunk);
+    this.listen();
+    if (this.heartbeatTimer === null) {
       this.heartbeatTimer = setInterval(() => this.broadcast(HEARTBEAT), this.settings.heartbeatMs);
       this.heartbeatTimer.unref();
     }
@@ -69,9 +96,36 @@ export class EventStreamHub {
     });
   }
 
-  /** Ends every stream (server shutdown). */
+  /** Ends every stream and stops listening to the node (server shutdown). */
   closeAll(): void {
     for (const client of [...this.clients]) client.end();
+    this.stopListening();
+  }
+
+  private listen(): void {
+    if (this.unsubscribe !== null) return;
+    this.unsubscribe = this.subscribe((event) => {
+      const chunk = encoder.encode(`data: ${toJson(event)}\n\n`);
+      this.keep(chunk);
+      this.broadcast(chunk);
+    });
+  }
+
+  private stopListening(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private keep(chunk: Uint8Array): void {
+    const maxBytes = this.settings.backlogBytes ?? Infinity;
+    if (this.backlogLimit === 0 || chunk.byteLength > maxBytes) return;
+    this.backlog.push(chunk);
+    this.backlogBytesHeld += chunk.byteLength;
+    let drop = 0;
+    while (this.backlog.length - drop > this.backlogLimit || this.backlogBytesHeld > maxBytes) this.backlogBytesHeld -= this.backlog[drop++]!.byteLength;
+    if (drop > 0) this.backlog = this.backlog.slice(drop);
   }
 
   private broadcast(chunk: Uint8Array): void {
@@ -82,11 +136,24 @@ export class EventStreamHub {
     if (!this.clients.delete(client)) return;
     if (slow) this.slowClientsDropped++;
     if (this.clients.size > 0) return;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
-    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = null;
+    // With a backlog the hub keeps listening, to have the latest events for the next client.
+    if (this.backlogLimit > 0) {
+      if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = null;
+    } else {
+      this.stopListening();
+    }
   }
+}
+
+/** `?backlog=N` of GET /v1/events: 0 when absent; 400 unless a whole number from 0 to `limit`. */
+export function parseBacklog(url: URL, limit: number): number {
+  const text = url.searchParams.get("backlog");
+  if (text === null) return 0;
+  if (!/^\d{1,6}$/.test(text) || Number(text) > limit) {
+    throw new HttpError(400, `backlog must be a whole number of events from 0 to ${limit}; got ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  return Number(text);
 }
 
 class EventStreamClient {

@@ -14,6 +14,7 @@ import { entryJson, toJson } from "./json.ts";
 export interface DumpedEntry extends EntrySnapshot {
   group: string;
   key: string;
+  expiresAt?: number | undefined;
 }
 
 /** Work done between two turns of the event loop. */

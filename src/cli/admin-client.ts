@@ -51,23 +51,18 @@ export class AdminClient {
   async watch(route: string, out: (line: string) => void): Promise<never> {
     const response = await this.request("GET", route);
     if (!response.ok || !response.body) throw this.refusal(response.status, await errorOf(response));
-    const decoder = new TextDecoder();
-    let buffered = "";
-    try {
-      for await (const chunk of response.body) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let newline = buffered.indexOf("\n");
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          if (line.startsWith("data:")) out(line.slice(5).trim());
-          newline = buffered.indexOf("\n");
-        }
-      }
-    } catch (error) {
-      throw new ClientError(`the node at ${this.address} went away (${describeNetworkError(error)}); watch ended`);
-    }
+    await eachLine(response.body, (line) => line.startsWith("data:") && out(line.slice(5).trim()), (error) => new ClientError(`the node at ${this.address} went away (${describeNetworkError(error)}); watch ended`));
     throw new ClientError(`the node at ${this.address} closed the event stream (it is stopping); watch ended`);
+  }
+
+  /**
+   * Calls onLine with each line of a streamed answer (NDJSON) as it arrives; resolves when the node
+   * ends the stream. `waitMs`: how long the node may stream, on top of the usual deadline.
+   */
+  async lines(method: string, route: string, body: string, waitMs: number, onLine: (line: string) => void): Promise<void> {
+    const response = await this.request(method, route, body, waitMs);
+    if (!response.ok || !response.body) throw this.refusal(response.status, await errorOf(response));
+    await eachLine(response.body, onLine, (error) => new ClientError(`the node at ${this.address} went away mid-answer (${describeNetworkError(error)})`));
   }
 
   private refusal(status: number, error: unknown): ClientError {
@@ -95,6 +90,28 @@ export class AdminClient {
     const where = this.defaulted ? `This command dials ${DEFAULT_CLIENT} by default, and nodes open no client port unless started with -clientPort. ` : "";
     return `${where}Start the node with -clientPort PORT, and point this command at it with --client host:PORT (or GOFERBROKE_CLIENT).`;
   }
+}
+
+/** Calls onLine with each line of the body as it arrives; a failed read throws wentAway(error), onLine's errors pass through. */
+async function eachLine(body: ReadableStream<Uint8Array>, onLine: (line: string) => void, wentAway: (error: unknown) => Error): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  for (;;) {
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      throw wentAway(error);
+    }
+    if (chunk.done) break;
+    buffered += decoder.decode(chunk.value, { stream: true });
+    for (let newline = buffered.indexOf("\n"); newline >= 0; newline = buffered.indexOf("\n")) {
+      onLine(buffered.slice(0, newline));
+      buffered = buffered.slice(newline + 1);
+    }
+  }
+  if (buffered.trim() !== "") onLine(buffered);
 }
 
 async function errorOf(response: Response): Promise<unknown> {

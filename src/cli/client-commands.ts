@@ -1,6 +1,7 @@
 // Subcommands that talk to a running node through its client port (the admin HTTP API):
 //   members | get <node> <group> <key> | set <group> <key> <value> | delete <group> <key>
-//   keys [node] | watch | config show | config set key=value... | event <name> [payload] | health
+//   keys [node] | keys list|install|use|remove (keys-command.ts) | watch | config show | config set key=value... | event <name> [payload] | health
+//   query <name> [payload] (query-command.ts)
 //   join <host:port>... | force-leave [--prune] [--force] <node>
 // set and config set take --wait DURATION: answer once every live member holds the write; exit 1
 // naming the members that do not when the wait runs out.
@@ -10,8 +11,10 @@
 import { UsageError } from "../config/flags.ts";
 import type { AppliedResult } from "../node/applied.ts";
 import { AdminClient, ClientError } from "./admin-client.ts";
+import { type QueryFlags, runQuery } from "./query-command.ts";
+import { KEYRING_ACTIONS, runKeysCommand } from "./keys-command.ts";
 
-export interface ClientFlags {
+export interface ClientFlags extends QueryFlags {
   client?: string;
   token?: string;
   type?: string;
@@ -63,6 +66,7 @@ export async function runClientCommand(command: string, positionals: string[], f
       return;
     }
     case "keys": {
+      if ((KEYRING_ACTIONS as readonly string[]).includes(positionals[0] ?? "")) return await runKeysCommand(api, positionals, flags.waitMs, json, out);
       if (positionals.length > 1) throw new UsageError(`keys takes at most one argument <node>, got ${positionals.length}`);
       const state = (await api.json("GET", "/v1/state")) as StateDump;
       const only = positionals[0];
@@ -89,6 +93,11 @@ export async function runClientCommand(command: string, positionals: string[], f
       const query = flags.coalesce === true ? "?coalesce=true" : "";
       const result = (await api.json("POST", `/v1/user-events/${path(name)}${query}`, payload)) as { ltime: number };
       return json ? printJson({ name, ...result }) : out(`sent event ${name} (ltime ${result.ltime})`);
+    }
+    case "query": {
+      if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`query needs <name> [payload], got ${positionals.length} argument(s)`);
+      const [name, payload = ""] = positionals as [string, string?];
+      return runQuery(api, name, payload, flags, json, out);
     }
     case "config": {
       const [action, ...assignments] = positionals;

@@ -28,7 +28,7 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
   get: {
     usage: "<node> <group> <key>",
     summary: "print one entry of a node",
-    details: "Prints the value (strings as they are, other types as JSON); with --json, {value, type, version}.\nExits 1 when the node or entry is unknown.",
+    details: "Prints the value (strings as they are, other types as JSON); with --json, {value, type, version} (and expiresAt, ms, for a TTL entry).\nExits 1 when the node or entry is unknown.",
   },
   set: {
     usage: "<group> <key> <value>",
@@ -45,9 +45,19 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     details: "Exits 1 when the node has no such entry.",
   },
   keys: {
-    usage: "[node]",
-    summary: "list every node's entries, or one node's",
-    details: "One line per entry: node, group/key, type, version, value as JSON; with --json, the\nnode's /v1/state answer (node → group → key → {value, type, version}).",
+    usage: "[node] | list|install|use|remove [key]",
+    summary: "list every node's entries, or one node's; or manage the encryption keyring",
+    details:
+      "keys [node]: one line per entry: node, group/key, type, version, value as JSON; with --json, the\n" +
+      "node's /v1/state answer (node → group → key → {value, type, version, expiresAt?}).\n" +
+      "keys list|install|use|remove: the encryption keyring of every member, on a node run with\n" +
+      "--encrypt-key-file. Rotate with: install NEW, use NEW, remove OLD. install takes the base64 key\n" +
+      "(- reads it from standard input); use and remove take the key or its fingerprint (list shows\n" +
+      "fingerprints, never keys). Each change is sent to every member over encrypted connections and\n" +
+      "written to each member's key file; the report names who applied it, who refused and why, and\n" +
+      "who did not answer within --wait (default 5s), and the command exits 1 unless all applied it.\n" +
+      "Removing the primary key is refused. Nodes named list, install, use or remove: see their\n" +
+      "entries with keys --json.",
   },
   watch: {
     usage: "",
@@ -58,6 +68,16 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     usage: "<name> [payload]",
     summary: "broadcast a user event to every live node",
     details: "Every live node raises it once (goferbroke watch shows it). Names are at most 128 bytes,\npayloads at most 8 KiB; --coalesce lets nodes that fall behind keep only the latest of the name.",
+  },
+  query: {
+    usage: "<name> [payload]",
+    summary: "ask live nodes a question and print their answers as they come",
+    details:
+      "Every live node (the one at --client included) that --node and --entry select is asked; each\n" +
+      "answers with its onQuery() handler (a plain goferbroke node has none, and says so). Prints each\n" +
+      "ack (with --ack), answer and error as it arrives, then a summary; on a terminal a progress line\n" +
+      "shows the counts meanwhile. With --json, one JSON object per line (payloads in base64), the last\n" +
+      "being the summary. Exits 1 when a node asked did not answer by the timeout or answered with an error.",
   },
   config: {
     usage: "show | set key=value...",
@@ -151,8 +171,9 @@ export function commandHelp(command: Command): string {
     const flags = formatFlagHelp("client")
       .split("\n")
       .filter((line) => command === "set" || !/^\s+--(type|ttl)\b/.test(line))
-      .filter((line) => command === "set" || command === "config" || !/^\s+--wait\b/.test(line))
+      .filter((line) => command === "set" || command === "config" || command === "keys" || !/^\s+--wait\b/.test(line))
       .filter((line) => command === "event" || !/^\s+--coalesce\b/.test(line))
+      .filter((line) => command === "query" || !/^\s+--(timeout|node|entry|ack|relay)\b/.test(line))
       .filter((line) => command === "force-leave" || !/^\s+--(prune|force)\b/.test(line));
     sections.push("", "Flags:", ...flags, "", CLIENT_ENV);
   }

@@ -7,7 +7,7 @@
 // the node, the transport, the admin server or the config files' parsers.
 
 import { ConfigSyntaxError } from "../config/syntax-error.ts";
-import { parseCliArgs, UsageError } from "../config/flags.ts";
+import { FLAG_FILES_KEY, parseCliArgs, UsageError } from "../config/flags.ts";
 import { OptionsError } from "../config/options-error.ts";
 import type { ClientFlags } from "./client-commands.ts";
 import { commandHelp, helpFor, overviewHelp } from "./help.ts";
@@ -65,8 +65,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { options } = resolved;
   const logger = createLogger(options.logLevel, options.logFormat, options.name);
   for (const note of resolved.notes) logger.info(note);
+  for (const warning of resolved.warnings) logger.warn(warning);
   try {
-    const daemon = await runNode(options, logger);
+    const daemon = await runNode(options, logger, keyringFileOf(flags));
     return await daemon.finished;
   } catch (error) {
     if ((error as Error).name === "ConfigFileError") return usageFailure(error);
@@ -87,6 +88,17 @@ async function runTls(argv: readonly string[]): Promise<number> {
     console.error(`goferbroke: ${(error as Error).message}`);
     return EXIT_RUNTIME;
   }
+}
+
+/**
+ * The file the encryption keyring was read from, so that `goferbroke keys` changes are written
+ * back to it: --encrypt-key-file, else GOFERBROKE_ENCRYPT_KEY_FILE unless GOFERBROKE_ENCRYPT_KEYS
+ * gave the keys inline. Keys from a config file or inline are changed in memory only.
+ */
+function keyringFileOf(flags: Record<string, unknown>): string | undefined {
+  const fromFlag = (flags[FLAG_FILES_KEY] as Record<string, string> | undefined)?.encryptKeys;
+  if (fromFlag !== undefined) return fromFlag;
+  return process.env.GOFERBROKE_ENCRYPT_KEYS ? undefined : process.env.GOFERBROKE_ENCRYPT_KEY_FILE || undefined;
 }
 
 function usageFailure(error: unknown): number {

@@ -18,9 +18,10 @@ export class ConfigFileError extends Error {
   override readonly name = "ConfigFileError";
 }
 
-export async function runNode(options: NodeOptions, logger: Logger): Promise<RunningDaemon> {
+/** `keyringFile`: where the encryption keyring came from; `goferbroke keys` changes are written back to it. */
+export async function runNode(options: NodeOptions, logger: Logger, keyringFile?: string): Promise<RunningDaemon> {
   if (options.tls) await checkTlsFiles(options.tls);
-  const node = createNode(options, { logger });
+  const node = createNode(options, { logger, ...(keyringFile === undefined ? {} : { keyringFile }) });
   try {
     await node.start();
   } catch (error) {

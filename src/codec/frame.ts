@@ -30,6 +30,13 @@ export const MessageType = {
   Sealed: 14,
   /** An application event broadcast to every node (user-event.ts); nodes that do not know it skip it. */
   UserEvent: 15,
+  /** A question to chosen nodes (query.ts); nodes that do not know it skip it, and never answer. */
+  Query: 16,
+  /** An ack, answer or error for a QUERY, sent back to the node that asked (query.ts). */
+  QueryReply: 17,
+  /** Keyring changes and listings between encrypted nodes (keyring-messages.ts); nodes that do not know them skip them. */
+  KeyringRequest: 18,
+  KeyringReply: 19,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 

@@ -10,4 +10,6 @@ export * from "./messages.ts";
 export * from "./probe-messages.ts";
 export * from "./handshake.ts";
 export * from "./user-event.ts";
+export * from "./query.ts";
+export * from "./keyring-messages.ts";
 export { MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN, NODE_NAME_RULE, isValidNodeName, nodeNameProblem, printableName } from "./node-name.ts";

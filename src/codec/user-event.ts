@@ -1,4 +1,4 @@
-// Body of USER_EVENT (type 14): an application event broadcast to every live node (node/user-events.ts).
+// Body of USER_EVENT (type 15): an application event broadcast to every live node (node/user-events.ts).
 //   header.correlationId  0 (no reply)
 //   header.flags          0
 //   body  string origin        the node that broadcast it (at most maxNameBytes bytes)
@@ -12,7 +12,7 @@
 // A node that predates this type skips the frame (frame.ts), so mixed versions interoperate.
 //
 // Example, origin "a" generation 5, ltime 1, name "deploy", payload "v2", coalesce:
-//   00 00 00 0f  03  0e  00 00  00 00 00 00  |  01 61  05  01  06 64 65 70 6c 6f 79  02 76 32  01
+//   00 00 00 0f  03  0f  00 00  00 00 00 00  |  01 61  05  01  06 64 65 70 6c 6f 79  02 76 32  01
 
 import { MessageType } from "./frame.ts";
 import { BodyReader } from "./reader.ts";

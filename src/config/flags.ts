@@ -25,7 +25,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "event", "health", "join", "force-leave", "help", "version"] as const;
+export const COMMANDS = ["members", "get", "set", "delete", "keys", "watch", "config", "event", "query", "health", "join", "force-leave", "help", "version"] as const;
 export type Command = (typeof COMMANDS)[number];
 /** The commands that talk to a node (help and version answer locally). */
 export const NODE_COMMANDS: readonly Command[] = COMMANDS.filter((command) => command !== "help" && command !== "version");
@@ -52,10 +52,10 @@ export interface ParsedCommandLine {
 // The flags
 
 /** Which invocations a flag belongs to: running a node, any client command, some commands, or all. */
-type Scope = "node" | "client" | "set" | "write" | "event" | "force-leave" | "any";
+type Scope = "node" | "client" | "set" | "write" | "event" | "query" | "force-leave" | "any";
 
 /** The commands a flag of a command-specific scope applies to: "write" is every command that writes. */
-const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config"], event: ["event"], "force-leave": ["force-leave"] };
+const SCOPE_COMMANDS: Partial<Record<Scope, readonly Command[]>> = { set: ["set"], write: ["set", "config", "keys"], event: ["event"], query: ["query"], "force-leave": ["force-leave"] };
 
 type Flags = Record<string, unknown>;
 
@@ -110,6 +110,14 @@ const boolean =
   (key: string) =>
   (flags: Flags, raw: string): void => {
     flags[key] = raw === "true";
+  };
+
+/** A flag that may be repeated: each value is added to a list. */
+const list =
+  (key: string, placeholder: string) =>
+  (flags: Flags, raw: string, flag: string): void => {
+    if (raw === "") throw needsValue(flag, placeholder);
+    flags[key] = [...((flags[key] as string[] | undefined) ?? []), raw];
   };
 
 const configFile =
@@ -204,6 +212,7 @@ function optionFlag({ option, setting }: OptionSettingEntry): FlagSpec {
     store: (flags, raw, flag) => {
       const value = optionFlagValue(setting, raw, flag, placeholder, values, flags[option]);
       flags[option] = field === undefined ? value : { ...(flags[option] as object | undefined), [field]: value };
+      if (setting.form === "secretFile") flags[FLAG_FILES_KEY] = { ...(flags[FLAG_FILES_KEY] as object | undefined), [option]: raw };
     },
   };
 }
@@ -215,6 +224,8 @@ const anyCommandOptionFlags = OPTION_FLAGS.filter(({ setting }) => setting.anyCo
 
 /** Notes for the caller to log, under this key of `flags` (e.g. a Go flag accepted and ignored). */
 export const FLAG_NOTES_KEY = "flagNotes";
+/** The files secretFile flags were read from, by option, under this key of `flags`: the keyring's is written back after `goferbroke keys`. */
+export const FLAG_FILES_KEY = "flagFiles";
 
 export const FLAG_SPECS: readonly FlagSpec[] = [
   // The Go CLI's flags (behaviour reference §7.1), then our own; help lists them in this order.
@@ -245,7 +256,12 @@ export const FLAG_SPECS: readonly FlagSpec[] = [
   { long: "format", value: "text|json", scope: "client", help: "output format (as serf's -format)", store: choice("format", ["text", "json"]) },
   { long: "ttl", value: "duration", scope: "set", help: "expire the entry after this long", store: duration("ttlMs") },
   { long: "coalesce", scope: "event", help: "nodes that fall behind keep only the latest event of this name", store: boolean("coalesce") },
-  { long: "wait", value: "duration", scope: "write", help: "answer once every live member holds the write, or after this long (exit 1 then)", store: duration("waitMs") },
+  { long: "wait", value: "duration", scope: "write", help: "answer once every live member holds the write (keys: applied the key change), or after this long (exit 1 then)", store: duration("waitMs") },
+  { long: "timeout", value: "duration", scope: "query", help: "wait this long for answers (default 5s, at most 60s)", store: duration("timeoutMs") },
+  { long: "node", value: "name", scope: "query", help: "ask only this node, or the nodes a pattern with * and ? matches (repeat for several)", store: list("nodes", "name") },
+  { long: "entry", value: "group/key[=value]", scope: "query", help: "ask only nodes that have this entry (with this value); repeat: all must hold", store: list("entries", "group/key[=value]") },
+  { long: "ack", scope: "query", help: "ask each node to acknowledge at once, before it answers", store: boolean("ack") },
+  { long: "relay", value: "0-5", scope: "query", help: "also send each answer through this many other nodes", store: choice("relay", ["0", "1", "2", "3", "4", "5"]) },
   { long: "prune", scope: "force-leave", help: "also remove the member from every node at once", store: boolean("prune") },
   { long: "force", scope: "force-leave", help: "force out a member that is alive", store: boolean("force") },
 ];

@@ -43,6 +43,8 @@ export interface ResolvedOptions {
   options: NodeOptions;
   /** Lines for the caller to log: ignored Go keys, an added seed, unknown GOFERBROKE_ variables. */
   notes: string[];
+  /** Lines for the caller to log as warnings: a limit set lower than asked, which refuses writes it would have taken. */
+  warnings: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,12 +254,13 @@ function seedPortNote(options: NodeOptions): string | undefined {
     : undefined;
 }
 
-/** maxValueBytes is lowered to fit maxGossipBytes when not given (schema.ts); say so, not silently. */
-function loweredValueLimitNote(options: NodeOptions, given: Record<string, unknown>): string | undefined {
+/** maxValueBytes is lowered to fit maxGossipBytes when not given (schema.ts); warn, since writes it would have taken are refused. */
+function loweredValueLimitWarning(options: NodeOptions, given: Record<string, unknown>): string | undefined {
   if (given.maxValueBytes !== undefined || options.maxValueBytes === OPTION_DEFAULTS.maxValueBytes) return undefined;
   return (
-    `maxValueBytes lowered from ${OPTION_DEFAULTS.maxValueBytes} to ${options.maxValueBytes} so that one entry fits a gossip message ` +
-    `of maxGossipBytes ${options.maxGossipBytes} (maxGossipBytes - 2 × maxKeyBytes - ${GOSSIP_ENTRY_OVERHEAD_BYTES}); set maxValueBytes to choose another limit`
+    `maxValueBytes lowered from ${OPTION_DEFAULTS.maxValueBytes} to ${options.maxValueBytes}: writes of larger values will be refused. ` +
+    `One entry must fit a gossip message of maxGossipBytes ${options.maxGossipBytes} (maxGossipBytes - 2 × maxKeyBytes - ${GOSSIP_ENTRY_OVERHEAD_BYTES}); ` +
+    `raise maxGossipBytes (Go: Cluster.MaxGossSynAck), or set maxValueBytes to say this limit is meant`
   );
 }
 
@@ -296,10 +299,9 @@ export async function resolveNodeOptions(sources: ResolveSources = {}): Promise<
 
   const seedNote = seedPortNote(output);
   if (seedNote !== undefined) notes.push(seedNote);
-  const valueNote = loweredValueLimitNote(output, merged);
-  if (valueNote !== undefined) notes.push(valueNote);
+  const valueWarning = loweredValueLimitWarning(output, merged);
   await assertNodeNetwork(output);
-  return { options: output, notes };
+  return { options: output, notes, warnings: valueWarning === undefined ? [] : [valueWarning] };
 }
 
 /** Throws OptionsError when the bound or advertised address does not suit clusterNetwork. */

@@ -7,7 +7,7 @@
 // - maxValueBytes must leave room in one gossip message for a key, its group and the framing,
 //   or delta selection (which stops at the first entry that does not fit) would starve behind it.
 //   Unless set explicitly it is lowered to fit, so a Go cluster file with MaxGossSynAck = 1400
-//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632; merge.ts notes it).
+//   still loads (maxValueBytes becomes 1400 - 512 - 256 = 632; merge.ts warns that larger values are refused).
 // - clientPort must differ from the node port, as in Go (both are bound).
 // - A client port on a non-loopback clientBind needs clientToken, or clientInsecure: true to say
 //   the exposure is meant. Anyone who reaches an open client port can rewrite the cluster config,
@@ -346,6 +346,9 @@ function crossCheckIssues(options: NodeOptions, given: Record<string, unknown>):
   const issues: OptionsIssue[] = [];
   if (options.secret !== undefined && options.encryptKeys !== undefined) {
     issues.push({ path: "secret", value: options.secret, expected: "no secret with encryptKeys: the keyring authenticates on its own" });
+  }
+  if (options.encryptPlainWindow !== "off" && options.encryptKeys === undefined) {
+    issues.push({ path: "encryptPlainWindow", value: options.encryptPlainWindow, expected: "off without encryptKeys: the window admits plain peers beside encrypted ones" });
   }
   if (options.maxGossipBytes > options.maxFrameBytes) {
     issues.push({

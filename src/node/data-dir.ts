@@ -1,15 +1,16 @@
 // The node's data directory (--data-dir): one snapshot file holding the generation counter, the
 // members last known with their addresses, and optionally this node's own entries.
 //
-// Writes are atomic: the snapshot goes to a temporary file, is fsynced, renamed over the old one,
-// and the directory is fsynced, so a crash (kill -9, power loss) leaves either the old snapshot or
+// Writes are atomic (node/atomic-file.ts): the snapshot goes to a temporary file, is fsynced,
+// renamed over the old one, and the directory is fsynced, so a crash (kill -9, power loss) leaves either the old snapshot or
 // the new one, never a mix. The file starts with a header line naming its length and SHA-256, so
 // a torn or corrupted file (a disk error, a hand edit) is detected on load, logged and ignored:
 // the node then starts as a node without a data directory would.
 
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
+import { writeFileAtomically } from "./atomic-file.ts";
 
 const FILE_NAME = "node.snapshot";
 const MAGIC = "goferbroke-snapshot";
@@ -83,23 +84,7 @@ export class DataDir {
       this.logger.warn(`snapshot of ${bytes.byteLength} bytes is over the ${MAX_SNAPSHOT_BYTES}-byte limit: this node's entries are left out of it`);
       bytes = encodeSnapshot({ ...snapshot, entries: [] });
     }
-    const temporary = `${this.file}.tmp`;
-    const fd = openSync(temporary, "w", 0o600);
-    try {
-      let written = 0;
-      while (written < bytes.byteLength) written += writeSync(fd, bytes, written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, this.file);
-    // The rename itself is durable only once the directory is synced.
-    const dir = openSync(this.path, "r");
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
+    writeFileAtomically(this.file, bytes);
   }
 }
 

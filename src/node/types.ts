@@ -1,6 +1,7 @@
 // The types of a node's settings, dependencies and views, apart from node.ts so that it stays
 // one job: wiring and I/O.
 
+import type { Frame } from "../codec/index.ts";
 import type { Clock } from "../clock.ts";
 import type { GossipSettings, GossipStats } from "../gossip/engine.ts";
 import type { FlowCounters } from "../gossip/flow-control.ts";
@@ -45,6 +46,11 @@ export interface NodeDeps {
    * with version 0 when written, then with its version when published.
    */
   observeChanges?(changes: readonly ChangeRecord[]): void;
+  /**
+   * Frames of types the node does not handle itself (the keyring's, node/keyring-ops.ts); returns
+   * whether it handled the frame. May throw DecodeError for a malformed body.
+   */
+  handleFrame?(from: string, frame: Frame): boolean;
 }
 
 /** Counters and gauges of a node, for metrics and tests. */

@@ -11,6 +11,7 @@
 import { FrameWriter, MAX_USER_EVENT_NAME_BYTES, MAX_USER_EVENT_PAYLOAD_BYTES, type UserEventMessage, readUserEvent, utf8Length, writeUserEvent } from "../codec/index.ts";
 import type { Clock } from "../clock.ts";
 import type { UserEvent } from "../events.ts";
+import { TokenBucket } from "./token-bucket.ts";
 
 /** Random peers a node forwards an event to when it first sees it. */
 export const FORWARD_FANOUT = 2;
@@ -27,7 +28,8 @@ export interface BroadcastOptions {
   coalesce?: boolean;
 }
 
-export interface UserEventWiring {
+/** What user events and queries need of the node (node/control-bus.ts wires both). */
+export interface BusWiring {
   readonly selfName: string;
   readonly generation: number;
   readonly clock: Clock;
@@ -35,6 +37,9 @@ export interface UserEventWiring {
   livePeers(): string[];
   shuffle<T>(items: T[]): T[];
   send(peer: string, frame: Uint8Array): void;
+}
+
+export interface UserEventWiring extends BusWiring {
   deliver(event: UserEvent): void;
 }
 
@@ -47,19 +52,18 @@ export class UserEvents {
   private readonly pending = new Map<string, UserEvent>();
   private pendingSeq = 0;
   private draining = false;
-  private tokens = BROADCAST_BURST;
-  private refilledAt: number;
+  private readonly rate: TokenBucket;
   private readonly writer = new FrameWriter(256);
   readonly counters = { broadcast: 0, received: 0, duplicates: 0, coalesced: 0 };
 
   constructor(private readonly wiring: UserEventWiring) {
-    this.refilledAt = wiring.clock.now();
+    this.rate = new TokenBucket(wiring.clock, BROADCAST_BURST, BROADCAST_RATE_PER_SECOND);
   }
 
   /** Broadcasts an event; returns its Lamport time. Throws RangeError for a bad name or payload, or past the rate limit. */
   broadcast(name: string, payload: Uint8Array | string, options: BroadcastOptions = {}): number {
     const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
-    checkName(name);
+    checkBusName("user event", name, MAX_USER_EVENT_NAME_BYTES);
     if (bytes.byteLength > MAX_USER_EVENT_PAYLOAD_BYTES) throw new RangeError(`user event ${JSON.stringify(name)}: payload of ${bytes.byteLength} bytes is larger than ${MAX_USER_EVENT_PAYLOAD_BYTES}`);
     this.takeToken();
     const message: UserEventMessage = { origin: this.wiring.selfName, generation: this.wiring.generation, ltime: ++this.ltime, name, payload: bytes, coalesce: options.coalesce === true };
@@ -137,14 +141,8 @@ export class UserEvents {
   }
 
   private takeToken(): void {
-    const now = this.wiring.clock.now();
-    this.tokens = Math.min(BROADCAST_BURST, this.tokens + ((now - this.refilledAt) / 1000) * BROADCAST_RATE_PER_SECOND);
-    this.refilledAt = now;
-    if (this.tokens < 1) {
-      const waitMs = Math.ceil(((1 - this.tokens) / BROADCAST_RATE_PER_SECOND) * 1000);
-      throw new RangeError(`user event rate limit: at most ${BROADCAST_RATE_PER_SECOND} events/s (bursts of ${BROADCAST_BURST}) from one node; retry in ${waitMs} ms`);
-    }
-    this.tokens--;
+    const waitMs = this.rate.take();
+    if (waitMs > 0) throw new RangeError(`user event rate limit: at most ${BROADCAST_RATE_PER_SECOND} events/s (bursts of ${BROADCAST_BURST}) from one node; retry in ${waitMs} ms`);
   }
 
   private encode(message: UserEventMessage): Uint8Array {
@@ -153,8 +151,9 @@ export class UserEvents {
   }
 }
 
-function checkName(name: string): void {
-  if (typeof name !== "string" || name.length === 0) throw new RangeError("user event name must be a non-empty string");
+/** Throws RangeError unless `name` is a non-empty string of at most maxBytes UTF-8 bytes; `what` names it ("user event", "query"). */
+export function checkBusName(what: string, name: string, maxBytes: number): void {
+  if (typeof name !== "string" || name.length === 0) throw new RangeError(`${what} name must be a non-empty string`);
   const bytes = utf8Length(name);
-  if (bytes > MAX_USER_EVENT_NAME_BYTES) throw new RangeError(`user event name of ${bytes} bytes is longer than ${MAX_USER_EVENT_NAME_BYTES}`);
+  if (bytes > maxBytes) throw new RangeError(`${what} name of ${bytes} bytes is longer than ${maxBytes}`);
 }

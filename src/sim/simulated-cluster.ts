@@ -123,14 +123,12 @@ export class SimulatedCluster {
 
   /** Creates and starts a node (or restarts one with a new generation); await started() before running. */
   addNode(name: string, options: AddNodeOptions = {}): SimNode {
-    const running = this.byName.get(name);
-    if (running?.running) {
-      // A restart replaces the process: the old incarnation must not keep gossiping its old
-      // generation under the same name (its timer would otherwise keep firing).
-      this.crash(name);
-    }
-    const node = this.createNode(name, options);
     const previous = this.byName.get(name);
+    // A restart replaces the process: the old incarnation must not keep gossiping its old
+    // generation under the same name (its timer would otherwise keep firing). One that is frozen
+    // with its leave pending (leave()) is killed too, as an operator would before starting anew.
+    if (previous?.running || previous?.clock.isStalled) this.crash(name);
+    const node = this.createNode(name, options);
     if (previous) this.nodes[this.nodes.indexOf(previous)] = node;
     else this.nodes.push(node);
     this.byName.set(name, node);
@@ -203,7 +201,9 @@ export class SimulatedCluster {
   async leave(name: string): Promise<void> {
     const node = this.node(name);
     node.running = false;
-    await node.node.stop();
+    // A frozen process handles its SIGTERM when it resumes, after the input queued meanwhile.
+    if (node.clock.isStalled) node.clock.run(() => void node.node.stop());
+    else await node.node.stop();
   }
 
   /** Blocks a node's event loop for durationMs. */

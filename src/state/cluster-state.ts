@@ -72,7 +72,6 @@ export class ClusterState {
   readonly removed = new RemovedNodes();
   /** Names learned second-hand, not contacted yet (empty unless options.probation). */
   readonly probation: Probation;
-  private readonly droppedProbationary: { name: string; generation: number }[] = [];
   /** New names each peer introduced this round (NEW_MEMBERS_PER_PEER_ROUND). */
   private readonly introducedThisRound = new Map<string, number>();
 
@@ -182,11 +181,13 @@ export class ClusterState {
   }
 
   /**
-   * First-hand word of `name` (its own digest entry): a probationary name becomes a member. True
-   * when it was probationary (membership must learn of it now).
+   * First-hand word of `name` (its own digest entry): a probationary name becomes a member.
+   * Returns null when it was not probationary; else the "added" records of its entries, which
+   * nobody was told of while it was (membership must learn of it now, too).
    */
-  promote(name: string): boolean {
-    return this.probation.size > 0 && this.probation.release(name);
+  promote(name: string): ChangeRecord[] | null {
+    if (this.probation.size === 0 || !this.probation.release(name)) return null;
+    return this.heldAgain(name, false);
   }
 
   /** Whether `name` is held on probation, unknown to membership. */
@@ -194,18 +195,10 @@ export class ClusterState {
     return this.probation.size > 0 && this.probation.has(name);
   }
 
+  /** Its entries were never reported (probation.ts), so dropping it reports nothing either. */
   private dropProbationary(name: string): void {
     this.probation.release(name);
-    const node = this.nodes.get(name);
-    // Its entries may have been reported (they replicate on probation): the owner is told of the
-    // drop, as of any removal, so that what it was told stays what the state holds.
-    if (node && node.entries.size > 0) this.droppedProbationary.push({ name, generation: node.generation });
     this.nodes.delete(name);
-  }
-
-  /** Probationary names that held entries and were dropped since the last call. */
-  takeDroppedProbationary(): { name: string; generation: number }[] {
-    return this.droppedProbationary.length === 0 ? [] : this.droppedProbationary.splice(0);
   }
 
   /** The highest heartbeat counter known of a node (0 for an unknown one). */
@@ -269,7 +262,9 @@ export class ClusterState {
     // An older generation still held (the membership heard of the newer one first-hand) goes
     // too; its heartbeat counter says nothing about the removed generation's.
     const heartbeat = held === generation ? this.nodes.heartbeatAt(slot) : 0;
-    this.removed.add(name, { generation, heartbeat, as, forgetAtMs: this.clock.now() + rememberForMs });
+    const forgetAtMs = this.clock.now() + rememberForMs;
+    const kept = as === "dead" && held === generation ? this.nodes.at(slot) : undefined;
+    this.removed.add(name, kept ? { generation, heartbeat, as, forgetAtMs, state: kept } : { generation, heartbeat, as, forgetAtMs });
     this.nodes.delete(name);
     return true;
   }
@@ -277,16 +272,25 @@ export class ClusterState {
   /**
    * Takes back a node removed as dead when a digest shows it running again at the same generation
    * (RemovedNodes.showsLife): it was frozen, or behind a partition, for longer than the removal
-   * grace. It starts over empty, at its removal heartbeat; its entries come again by deltas.
-   * Returns false, changing nothing, for any other copy of a removed node.
+   * grace. It continues from what this node held at the removal (versions, tombstones), at its
+   * removal heartbeat, so only newer versions apply; its live entries are reported again ("added"),
+   * as the removal reported them gone. Returns null, changing nothing, for any other copy of a
+   * removed node.
    */
-  readmit(name: string, generation: number, heartbeat: number): boolean {
-    if (!this.removed.showsLife(name, generation, heartbeat)) return false;
-    const removedHeartbeat = this.removed.get(name)!.heartbeat;
+  readmit(name: string, generation: number, heartbeat: number): ChangeRecord[] | null {
+    if (!this.removed.showsLife(name, generation, heartbeat)) return null;
+    const removed = this.removed.get(name)!;
     this.removed.delete(name);
-    const slot = this.nodes.set(name, new NodeState(name, generation));
-    this.nodes.setHeartbeatAt(slot, removedHeartbeat);
-    return true;
+    const slot = this.nodes.set(name, removed.state ?? new NodeState(name, generation));
+    this.nodes.setHeartbeatAt(slot, removed.heartbeat);
+    return this.heldAgain(name, true);
+  }
+
+  /** An "added" record for each live entry of `name` (user groups only unless `reserved`): what a reader is told when entries it was not shown become visible. */
+  heldAgain(name: string, reserved: boolean): ChangeRecord[] {
+    const records: ChangeRecord[] = [];
+    for (const entry of this.liveEntries(name)) if (reserved || entry.group !== RESERVED_GROUP) records.push(changeRecord("added", name, entry, undefined, false));
+    return records;
   }
 
   /**
@@ -322,7 +326,7 @@ export class ClusterState {
             // the origin caused this expiry, so the record carries no writtenAt.
             const tombstone: Entry = { ...entry, value: new Uint8Array(0), deleted: true, deletedAt: now };
             node().entries.set(id, tombstone);
-            changes.push(changeRecord("expired", held.name, entry, entry, false));
+            if (!this.isProbationary(held.name)) changes.push(changeRecord("expired", held.name, entry, entry, false));
           }
         }
       }

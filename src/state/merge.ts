@@ -16,6 +16,7 @@
 import { type DigestEntry, isValidNodeName, type NodeDelta, type WireEntry } from "../codec/index.ts";
 import type { ChangeRecord } from "./changes.ts";
 import { changeRecord, type ClusterState } from "./cluster-state.ts";
+import { PROBATION_ENTRIES } from "./probation.ts";
 import type { MemberTable } from "./member-table.ts";
 import { entryId, type Entry, type NodeState } from "./node-state.ts";
 import { RESERVED_GROUP } from "./reserved.ts";
@@ -29,7 +30,10 @@ export interface DigestOutcome {
   heartbeats: string[];
   /** Nodes seen for the first time, or with a new generation. */
   discovered: string[];
-  /** Entries of an older generation dropped by a new generation that has none ("deleted"). */
+  /**
+   * Entries of an older generation dropped by a new generation that has none ("deleted"), and the
+   * live entries of a readmitted node, held again ("added").
+   */
   changes: ChangeRecord[];
   /** Unknown names that break the node-name rule, never learned (nodeNameProblem() says why, for the log). */
   invalidNames: string[];
@@ -75,7 +79,11 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
     }
     // A removed node is learned again only when it shows life (a heartbeat past its removal); it
     // then continues below as a node whose heartbeat advanced.
-    if (state.isRemoved(seen.node, seen.generation) && !state.readmit(seen.node, seen.generation, seen.heartbeat)) continue;
+    if (state.isRemoved(seen.node, seen.generation)) {
+      const restored = state.readmit(seen.node, seen.generation, seen.heartbeat);
+      if (restored === null) continue;
+      outcome.changes.push(...restored);
+    }
     let slot = nodes.slotOf(seen.node);
     if (slot < 0) {
       // Checked here, where a name is learned, not in the decoder: a digest repeats the same known
@@ -97,12 +105,14 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
       continue;
     }
     const node = nodes.at(slot)!;
-    const promoted = seen.node === from && state.promote(seen.node);
+    const shown = seen.node === from ? state.promote(seen.node) : null;
+    const promoted = shown !== null;
+    if (shown) outcome.changes.push(...shown);
     if (seen.generation > node.generation) {
       replace(nodes, slot, seen.generation, 0, seen.maxVersion);
       nodes.setHeartbeatAt(slot, seen.heartbeat);
       reportDiscovered(state, seen.node, outcome.discovered);
-      finishEmptyReplacement(nodes, slot, outcome.changes);
+      finishEmptyReplacement(nodes, slot, reported(state, seen.node, outcome.changes));
       seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
       continue;
     }
@@ -115,11 +125,20 @@ export function applyDigest(state: ClusterState, digest: readonly DigestEntry[],
     if (node.replaced) {
       // A replacement waits for the highest version anyone reported of the new state.
       if (seen.maxVersion > node.replacedUntil) nodes.writable(slot).replacedUntil = seen.maxVersion;
-      finishEmptyReplacement(nodes, slot, outcome.changes);
+      finishEmptyReplacement(nodes, slot, reported(state, seen.node, outcome.changes));
     }
     seenVersions(nodes.at(slot)!, seen, onVersionsSeen);
   }
   return outcome;
+}
+
+/**
+ * Where the change records of `name` go: nowhere for a probationary name (probation.ts), whose
+ * entries are held but shown to nobody until first-hand contact (ClusterState.promote then
+ * reports them), so a stale copy spread by a node that missed a removal never resurfaces.
+ */
+function reported(state: ClusterState, name: string, changes: ChangeRecord[]): ChangeRecord[] {
+  return state.isProbationary(name) ? [] : changes;
 }
 
 /** Membership learns of a member, never of a probationary name. */
@@ -227,10 +246,16 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, from: string, out
   const wallNow = state.clock.wallNow();
   const cap = state.options.limits.maxEntriesPerNode;
   const refusedBefore = outcome.refused;
-  for (const wire of delta.entries) {
+  const probationary = state.isProbationary(node.name);
+  for (const [index, wire] of delta.entries.entries()) {
     if (wire.version <= node.maxVersion || !isKnownValueType(wire.valueType)) {
       outcome.skipped++;
       continue;
+    }
+    if (probationary && node.entries.size >= PROBATION_ENTRIES && !node.entries.has(entryId(wire.group, wire.key))) {
+      // Not refused: the rest waits for first-hand contact (probation.ts), in version order.
+      outcome.skipped += delta.entries.length - index;
+      break;
     }
     if (overCap(node, wire, cap)) {
       node.maxVersion = wire.version; // refused for good (see the top of this file)
@@ -240,10 +265,11 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, from: string, out
     }
     const change = applyEntry(node, wire, now, wallNow);
     outcome.applied++;
-    if (change) outcome.changes.push(change);
+    // Reserved entries count even on probation: its address and status are what contact needs.
+    if (change && (!probationary || change.group === RESERVED_GROUP)) outcome.changes.push(change);
   }
   if (outcome.refused > refusedBefore) outcome.refusedNodes.push(node.name);
-  finishReplacement(node, outcome.changes);
+  finishReplacement(node, reported(state, node.name, outcome.changes));
 }
 
 /** Whether applying `wire` would add a key to a node that holds maxEntriesPerNode of its kind already. */
@@ -261,9 +287,8 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
   const id = entryId(wire.group, wire.key);
   const fromCurrent = node.entries.get(id);
   const existing = fromCurrent ?? node.replaced?.get(id);
-  // An entry whose expiry passed before it arrived (its origin was frozen and has not swept it, or
-  // it comes again after this node forgot the node) is held as the tombstone our sweep makes of an
-  // expired copy: taken live, it would be a key that expired here coming back.
+  // Past its deadline already (its owner was frozen, say, and has not swept it): held as the
+  // tombstone our own sweep would have made of it, never shown live, not even for a moment.
   const expiredOnArrival = !wire.deleted && wire.expiresAt !== undefined && wallNow >= wire.expiresAt;
   const entry: Entry = {
     group: wire.group,
@@ -283,8 +308,9 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
   const existingLive = existing !== undefined && !existing.deleted;
   if (entry.deleted) {
     if (!existingLive) return null;
+    if (expiredOnArrival) return changeRecord("expired", node.name, existing, existing, false);
     // The origin's expiry tombstone can arrive before our own sweep expires the copy: still an expiry.
-    const expired = expiredOnArrival || (existing.expiresAt !== undefined && wallNow >= existing.expiresAt);
+    const expired = existing.expiresAt !== undefined && wallNow >= existing.expiresAt;
     return changeRecord(expired ? "expired" : "deleted", node.name, existing, existing, false, entry.writtenAt);
   }
   if (!existingLive) return changeRecord("added", node.name, entry, undefined, false, entry.writtenAt);

@@ -18,6 +18,16 @@
 //   contacted first-hand, so made-up names never crowd out real members. One not contacted within
 //   PROBATION_ROUNDS of our rounds is dropped; if it is real, it is named again and tried again.
 
+/**
+ * Entries (tombstones and reserved ones included) held of one probationary name. Its entries
+ * replicate, but only this many: one peer pushing 100,000 entries of a made-up node once stalled a
+ * node for seconds and took it past twice its idle memory. A real node's reserved entries (its
+ * address above all, which first-hand contact needs) are its first versions and fit; the rest
+ * waits, unapplied and not refused (its max version does not move), until first-hand contact
+ * makes it a member and anti-entropy brings the rest.
+ */
+export const PROBATION_ENTRIES = 32;
+
 /** New names one peer may introduce per round of this node (digests and deltas together). */
 export const NEW_MEMBERS_PER_PEER_ROUND = 64;
 

@@ -5,6 +5,8 @@
 // Each removal is remembered for the time the membership gives it (removalMemoryMs, in
 // membership/settings.ts); after that the name is free and a copy of it is a new discovery.
 
+import type { NodeState } from "./node-state.ts";
+
 export type RemovedAs = "dead" | "left";
 
 export interface RemovedNode {
@@ -13,6 +15,14 @@ export interface RemovedNode {
   readonly heartbeat: number;
   readonly as: RemovedAs;
   readonly forgetAtMs: number;
+  /**
+   * What this node held of a node removed as dead, kept for its readmission: its versions and
+   * tombstones are what stop a peer that missed a delete (or an expiry) from bringing the key back
+   * (I2 in the chaos campaign found exactly that when readmission started over empty). Costs what
+   * the record cost before the removal, for removalMemoryMs; a node removed as left is never
+   * readmitted at its generation and keeps nothing.
+   */
+  readonly state?: NodeState;
 }
 
 /** What the membership reads of the registry. */

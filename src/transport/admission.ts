@@ -47,7 +47,17 @@ export interface LocalIdentity {
   secret: string | undefined;
   /** Set when the cluster encrypts (auth scheme 2); excludes `secret`. */
   keyring?: Keyring | undefined;
+  /**
+   * With a keyring, the window that moves a running cluster from plain to encrypted without a
+   * split (README "From plain to encrypted"): peers without encryption are admitted too, their
+   * connections unsealed. "dial-plain" (step 1) also dials without encryption, so that nodes not
+   * restarted yet accept its dials; "accept-plain" (step 2) dials encrypted. Absent: encryption
+   * is required both ways.
+   */
+  plainWindow?: PlainWindow | undefined;
 }
+
+export type PlainWindow = "dial-plain" | "accept-plain";
 
 export interface Refusal {
   code: ErrorCode;
@@ -81,13 +91,14 @@ export function newNonce(): Uint8Array {
  * The checks that depend only on the two introductions: protocol version, cluster, auth scheme,
  * name syntax, and a peer that claims our own name. Returns null when the peer may proceed.
  */
-export function checkIntroduction(local: LocalIdentity, peer: Introduction): Refusal | null {
+export function checkIntroduction(local: LocalIdentity, peer: Introduction, offered?: AuthScheme): Refusal | null {
   if (peer.protocolVersion !== PROTOCOL_VERSION) return versionRefusal(peer.protocolVersion);
   if (peer.clusterName !== local.clusterName) {
     return { code: ErrorCode.ClusterMismatch, message: `cluster name '${peer.clusterName}' differs from ours '${local.clusterName}'` };
   }
-  const ourScheme = authSchemeOf(local);
-  if (peer.authScheme !== ourScheme) {
+  // A dialer requires the scheme it offered back; a listener in a plain window takes either.
+  const ourScheme = offered ?? authSchemeOf(local);
+  if (peer.authScheme !== ourScheme && !(offered === undefined && admitsInWindow(local, peer.authScheme))) {
     return { code: ErrorCode.AuthFailed, message: schemeMismatch(peer.authScheme, ourScheme) };
   }
   const nameProblem = nodeNameProblem(peer.nodeName);
@@ -102,9 +113,15 @@ function versionRefusal(version: number): Refusal {
   return { code: ErrorCode.UnsupportedVersion, message: `protocol version ${version} is not supported (this node speaks ${PROTOCOL_VERSION})` };
 }
 
+/** The scheme this node dials with. */
 function authSchemeOf(local: LocalIdentity): AuthScheme {
-  if (local.keyring) return AuthScheme.Keyring;
+  if (local.keyring) return local.plainWindow === "dial-plain" ? AuthScheme.None : AuthScheme.Keyring;
   return local.secret === undefined ? AuthScheme.None : AuthScheme.HmacSha256;
+}
+
+/** A listener with a keyring in a plain window admits both encrypted and plain dialers. */
+function admitsInWindow(local: LocalIdentity, scheme: number): boolean {
+  return local.keyring !== undefined && local.plainWindow !== undefined && (scheme === AuthScheme.Keyring || scheme === AuthScheme.None);
 }
 
 function schemeMismatch(peer: number, ours: AuthScheme): string {
@@ -155,6 +172,8 @@ export class Handshake {
   /** Keyring scheme: the key both sides proved, once the proofs checked out; sealing derives from it. */
   agreedKey: RingKey | null = null;
   private stage: "introduction" | "proof" | "done" = "introduction";
+  /** The scheme of this connection: the dialer's offer, which a listener echoes once it admits it. */
+  private scheme: AuthScheme;
 
   constructor(
     readonly role: "dialer" | "listener",
@@ -164,7 +183,9 @@ export class Handshake {
     /** Listener: the dialer's address as we see it, returned in WELCOME. */
     private readonly remoteAddress: string,
     private readonly hooks: AdmissionHooks,
-  ) {}
+  ) {
+    this.scheme = authSchemeOf(local);
+  }
 
   get done(): boolean {
     return this.stage === "done";
@@ -224,8 +245,10 @@ export class Handshake {
   }
 
   private admitIntroduction(intro: Introduction): HandshakeOutcome | null {
-    const refusal = checkIntroduction(this.local, intro) ?? this.hooks.checkPeer?.(intro) ?? null;
+    const offered = this.role === "dialer" ? this.scheme : undefined;
+    const refusal = checkIntroduction(this.local, intro, offered) ?? this.hooks.checkPeer?.(intro) ?? null;
     if (refusal) return { kind: "refused", refusal, claimed: intro };
+    if (this.role === "listener") this.scheme = intro.authScheme as AuthScheme;
     this.peer = intro;
     this.stage = "proof";
     return null;
@@ -246,19 +269,19 @@ export class Handshake {
       nodeName: this.local.nodeName,
       generation: this.local.generation,
       advertisedAddress: this.advertisedAddress,
-      authScheme: authSchemeOf(this.local),
+      authScheme: this.scheme,
       nonce: this.ourNonce,
     };
   }
 
   private proofToSend(role: ProofRole): Uint8Array {
-    const keyring = this.local.keyring;
+    const keyring = this.scheme === AuthScheme.Keyring ? this.local.keyring : undefined;
     if (!keyring) return ownProof(this.local, role, this.transcript());
     return role === "hello" ? keyring.proveAll(this.transcript()) : keyring.proveWith(this.agreedKey!, this.transcript());
   }
 
   private checkPeerProof(role: ProofRole, proof: Uint8Array): Refusal | null {
-    const keyring = this.local.keyring;
+    const keyring = this.scheme === AuthScheme.Keyring ? this.local.keyring : undefined;
     if (!keyring) return checkProof(this.local, role, this.transcript(), proof);
     const agreed = role === "hello" ? keyring.checkDialerProof(proof, this.transcript()) : keyring.checkListenerProof(proof, this.transcript());
     if (typeof agreed === "string") return { code: ErrorCode.AuthFailed, message: agreed };

@@ -60,15 +60,26 @@ function parseKeys(text: string | readonly string[]): RingKey[] {
 
 /** A base64 key of exactly 32 bytes; `where` names it in the error. */
 export function decodeKey(text: string, where: string): Uint8Array {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new Error(`${where}: not base64`);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new RangeError(`${where}: not base64`);
   const key = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-  if (key.length !== KEY_BYTES) throw new Error(`${where}: the key is ${key.length} bytes, expected ${KEY_BYTES} (generate one with: openssl rand -base64 32)`);
+  if (key.length !== KEY_BYTES) throw new RangeError(`${where}: the key is ${key.length} bytes, expected ${KEY_BYTES} (generate one with: openssl rand -base64 32)`);
   return key;
 }
 
 export function ringKeyOf(key: Uint8Array): RingKey {
   const id = new Uint8Array(new Bun.CryptoHasher("sha256").update(key).digest()).subarray(0, KEY_ID_BYTES);
   return { key, id, idHex: Buffer.from(id).toString("hex") };
+}
+
+/** A keyring change refused (the primary removed, a key not held, a full ring): nothing changed. */
+export class KeyringChangeError extends Error {
+  override readonly name = "KeyringChangeError";
+}
+
+/** The text of a key file holding `keys`, primary first: what Keyring.parse reads back. */
+export function keyringText(keys: readonly RingKey[]): string {
+  const header = "# GoferBroke encryption keyring, written by `goferbroke keys`: one base64 key a line, the primary first\n";
+  return header + keys.map((entry) => `${Buffer.from(entry.key).toString("base64")}\n`).join("");
 }
 
 export class Keyring {
@@ -95,6 +106,36 @@ export class Keyring {
 
   find(id: Uint8Array): RingKey | undefined {
     return this.ring.find((entry) => bytesEqual(entry.id, id));
+  }
+
+  /**
+   * The changes `goferbroke keys` makes (node/keyring-ops.ts), each in two steps: plan*() returns
+   * the ring the change would leave, or throws KeyringChangeError with nothing changed; replace()
+   * then takes it, once the key file holds it. Install and remove are idempotent, so a change
+   * repeated after a member missed it does no harm.
+   */
+  planInstall(key: Uint8Array): RingKey[] {
+    const ringKey = ringKeyOf(key);
+    if (this.find(ringKey.id)) return [...this.ring];
+    if (this.ring.length >= MAX_KEYS) throw new KeyringChangeError(`the keyring is full (${MAX_KEYS} keys): remove a key first`);
+    return [...this.ring, ringKey];
+  }
+
+  /** Makes a held key the primary: the key this node prefers for the connections it makes and accepts from now on. */
+  planUse(id: Uint8Array): RingKey[] {
+    const key = this.find(id);
+    if (!key) throw new KeyringChangeError(`key ${hex(id)} is not installed on this node (it holds ${this.idList()}): install it first`);
+    return [key, ...this.ring.filter((entry) => entry !== key)];
+  }
+
+  planRemove(id: Uint8Array): RingKey[] {
+    if (bytesEqual(this.primary.id, id)) throw new KeyringChangeError(`key ${hex(id)} is the primary key: make another key primary first (goferbroke keys use)`);
+    return this.ring.filter((entry) => !bytesEqual(entry.id, id));
+  }
+
+  replace(keys: readonly RingKey[]): void {
+    if (keys.length === 0) throw new KeyringChangeError("a keyring needs at least one key");
+    this.ring = [...keys];
   }
 
   /** The dialer's proof: one entry per key, primary first. */

@@ -3,6 +3,7 @@
 import { DEFAULT_MAX_FRAME_BYTES } from "../codec/index.ts";
 import type { Clock } from "../clock.ts";
 import type { Random } from "../random.ts";
+import type { PlainWindow } from "./admission.ts";
 import type { Keyring } from "./keyring.ts";
 
 /** Where log lines go; the CLI passes a consola-backed one, tests a recorder. */
@@ -66,6 +67,8 @@ export interface TcpTransportOptions {
   secret?: string;
   /** Encryption keyring (auth scheme 2): peers must hold a key of it, and every frame is sealed. Excludes `secret`. */
   keyring?: Keyring;
+  /** With a keyring: also admit peers without encryption, unsealed (admission.ts PlainWindow). */
+  plainWindow?: PlainWindow;
   tls?: TlsFiles;
   logger: TransportLogger;
   clock: Clock;
@@ -73,8 +76,8 @@ export interface TcpTransportOptions {
   random: Random;
 }
 
-export type ResolvedTcpOptions = Required<Omit<TcpTransportOptions, "advertiseAddress" | "secret" | "keyring" | "tls">> &
-  Pick<TcpTransportOptions, "advertiseAddress" | "secret" | "keyring" | "tls">;
+export type ResolvedTcpOptions = Required<Omit<TcpTransportOptions, "advertiseAddress" | "secret" | "keyring" | "plainWindow" | "tls">> &
+  Pick<TcpTransportOptions, "advertiseAddress" | "secret" | "keyring" | "plainWindow" | "tls">;
 
 export const TCP_DEFAULTS = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,

@@ -20,12 +20,14 @@ export interface TcpTransportStats {
   overloads: number;
   /** Connections open right now, handshaking or established. */
   openConnections: number;
+  /** The open connections (closing ones included) by state, for /metrics. */
+  connectionsByState: Record<"handshaking" | "established" | "closing", number>;
   /** Bytes queued per peer name, on its connection or waiting for one. */
   queueDepthBytes: Record<string, number>;
 }
 
 /** The counters kept as they happen; the per-connection figures are computed when read. */
-export type TcpCounters = Omit<TcpTransportStats, "openConnections" | "queueDepthBytes">;
+export type TcpCounters = Omit<TcpTransportStats, "openConnections" | "connectionsByState" | "queueDepthBytes">;
 
 export function newCounters(): TcpCounters {
   return {

@@ -76,7 +76,8 @@ export class TcpTransport implements Transport {
     this.log = options.logger;
     this.clock = options.clock;
     if (options.secret !== undefined && options.keyring) throw new Error("secret and keyring exclude each other: the keyring authenticates on its own");
-    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret, keyring: options.keyring };
+    if (options.plainWindow !== undefined && !options.keyring) throw new Error("a plain window needs a keyring: it admits plain peers beside encrypted ones");
+    this.local = { clusterName: options.clusterName, nodeName: options.nodeName, generation: options.generation, secret: options.secret, keyring: options.keyring, plainWindow: options.plainWindow };
     this.connectionSettings = { ...this.options, tls: options.tls !== undefined };
     this.connectionHooks = {
       onHandshakeTimeout: (connection) =>
@@ -151,8 +152,15 @@ export class TcpTransport implements Transport {
       ...this.counters,
       refusedByReason: { ...this.counters.refusedByReason },
       openConnections: this.connections.size,
+      connectionsByState: this.connectionsByState(),
       queueDepthBytes: this.peers.queueDepths(),
     };
+  }
+
+  private connectionsByState(): TcpTransportStats["connectionsByState"] {
+    const counts = { handshaking: 0, established: 0, closing: 0 };
+    for (const connection of this.connections) if (connection.state !== "closed") counts[connection.state]++;
+    return counts;
   }
 
   /** Names of the peers with an established connection. */
@@ -258,6 +266,42 @@ export class TcpTransport implements Transport {
     const result = this.peers.enqueue(this.peers.add(peer), frames);
     if (dial.phase === "waiting") this.dialer.attempt(dial);
     return result;
+  }
+
+  /**
+   * send(), over encrypted connections only: keyring changes (node/keyring-ops.ts) carry key
+   * material. Without a plain window every connection of a node with a keyring is sealed, so this
+   * is send(); within one, only a peer connected now over a sealed connection gets the frames.
+   */
+  sendSealed(peer: string, frames: Uint8Array): SendResult | "unsealed" {
+    if (!this.local.keyring) return "unsealed";
+    if (this.local.plainWindow === undefined) return this.send(peer, frames);
+    const link = this.peers.get(peer);
+    if (!link?.connection) return "unreachable";
+    return link.connection.sealed ? this.peers.enqueue(link, frames) : "unsealed";
+  }
+
+  /** Whether frames from the peer arrive sealed: always with a keyring and no plain window, else per its connection now. */
+  isSealed(peer: string): boolean {
+    if (!this.local.keyring) return false;
+    return this.local.plainWindow === undefined || this.peers.get(peer)?.connection?.sealed != null;
+  }
+
+  /**
+   * Closes, gracefully (what is queued still goes out), every connection sealed under a key the
+   * keyring no longer holds, after `goferbroke keys remove`: the peers dial again and agree on a
+   * key still held, so nothing uses a removed key afterwards. Returns how many it closed.
+   */
+  closeSealedUnderRemovedKeys(): number {
+    const keyring = this.local.keyring;
+    let closed = 0;
+    for (const connection of this.connections) {
+      const key = connection.sealed ? connection.handshake.agreedKey : undefined;
+      if (!keyring || !key || keyring.find(key.id)) continue;
+      connection.closeGracefully(`sealed under key ${key.idHex}, which was removed from the keyring`);
+      closed++;
+    }
+    return closed;
   }
 
   /** Queues the frames for every peer with an established connection (e.g. LEAVE); returns how many took them. */

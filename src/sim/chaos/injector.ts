@@ -80,6 +80,9 @@ export class FaultInjector {
         case "freeze":
         case "long-freeze":
           at(episode.atMs, () => this.freeze(episode));
+          // The fault lasts until the node resumes: convergence is measured from then (a node
+          // resumed from a long freeze rightly convicts no one for its stall's length).
+          at(end, () => this.note(`${episode.nodes[0]} resumes`));
           break;
         case "loss":
         case "duplicate":
@@ -127,9 +130,20 @@ export class FaultInjector {
     return Array.from({ length: seedCount(this.scenario.options.nodes) }, (_, i) => nodeName(i));
   }
 
-  /** Crashes and leaves stop at half the initial cluster running. */
+  /**
+   * Crashes and leaves stop at half the initial cluster running, and spare the only seed of a
+   * joiner that has not reached anyone yet: stopping it cuts the joiner off for good, which no
+   * protocol can repair (nobody else knows of it, and it knows of nobody else).
+   */
   private mayStop(name: string): boolean {
-    return this.isRunning(name) && this.cluster.running().length - 1 >= Math.ceil(this.scenario.options.nodes / 2);
+    return this.isRunning(name) && this.cluster.running().length - 1 >= Math.ceil(this.scenario.options.nodes / 2) && !this.isOnlySeedOfALoneJoiner(name);
+  }
+
+  private isOnlySeedOfALoneJoiner(name: string): boolean {
+    return this.cluster.running().some((node) => {
+      const seeds = this.seeds.get(node.name);
+      return seeds?.length === 1 && seeds[0] === name && node.state.nodes.size === 1;
+    });
   }
 
   private skip(episode: Episode): void {

@@ -19,6 +19,8 @@ export interface Violation {
 export interface ReplayedEntry {
   version: number;
   value: string;
+  /** The owner's generation this node held when the event came: the one `version` counts in. */
+  generation: number;
 }
 
 /** FNV-1a over the text of every event, across all nodes, in the order they happened. */
@@ -75,20 +77,24 @@ export class NodeObserver {
         let owned = this.entries.get(event.node);
         if (!owned) this.entries.set(event.node, (owned = new Map()));
         const generation = this.node.state.nodes.get(event.node)?.generation ?? 0;
-        const deadKey = `${event.node}\u0000${generation}\u0000${key}`;
         if (event.type === "entry-added" || event.type === "entry-updated") {
-          owned.set(key, { version: event.version, value });
-          const dead = this.deadVersions.get(deadKey);
+          owned.set(key, { version: event.version, value, generation });
+          const dead = this.deadVersions.get(`${event.node}\u0000${generation}\u0000${key}`);
           // Version 0: a local write flow control holds back (it gets its version when published).
           if (dead !== undefined && event.version !== 0 && event.version <= dead) {
             this.report({ invariant: "I2", atMs: now, message: `${this.name} holds ${event.node}'s ${event.group}/${event.key} again at version ${event.version} (${value}), after it saw version ${dead} deleted or expired` });
           }
           return;
         }
+        // The event's version is that of the value that went away, which may be of an older
+        // generation than the delete (a restarted owner's delete of a key this node held only
+        // from before the restart): it is dead in the generation it was added in.
+        const wentAway = owned.get(key)?.generation ?? generation;
         owned.delete(key);
         // A "deleted" without writtenAt is a key dropped when a restarted owner's new state
         // replaced the old one: no delete of that generation, so nothing to hold it to.
         if (event.type === "entry-deleted" && event.writtenAt === undefined) return;
+        const deadKey = `${event.node}\u0000${wentAway}\u0000${key}`;
         this.deadVersions.set(deadKey, Math.max(this.deadVersions.get(deadKey) ?? 0, event.version));
         return;
       }
@@ -127,10 +133,12 @@ export class NodeObserver {
     }
   }
 
-  /** I2 on the state itself (not only events): no live entry at or below a version seen dead. */
+  /** I2 on the state itself (not only events): no live entry shown at or below a version seen dead. */
   checkResurrections(now: number): Violation | null {
     if (this.deadVersions.size === 0) return null;
     for (const node of this.node.state.nodes.values()) {
+      // A probationary name's entries are held but shown to no one (state/probation.ts).
+      if (this.node.state.isProbationary(node.name)) continue;
       for (const entry of this.node.state.liveEntries(node.name)) {
         const dead = this.deadVersions.get(`${node.name}\u0000${node.generation}\u0000${entry.group}\u0000${entry.key}`);
         if (dead !== undefined && entry.version <= dead) {
