@@ -212,7 +212,12 @@ export class GossipEngine {
     // A frame from the peer itself is first-hand word of it (the transport names the sender it
     // admitted): a probationary name becomes a member. Its own digest entry no longer vouches for
     // it reliably, since a page lists it only where our summaries differ.
-    if (from !== "" && this.state.promote(from)) outcome.addDiscovered([from]);
+    const shown = from === "" ? null : this.state.promote(from);
+    if (shown) {
+      // Its entries, held unseen on probation, are reported now.
+      outcome.addDiscovered([from]);
+      outcome.addChanges(shown);
+    }
     try {
       const reader = new BodyReader(frame.body);
       switch (frame.type) {
