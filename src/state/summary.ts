@@ -49,9 +49,22 @@ export function summarize(state: ClusterState): Uint32Array {
   const buckets = new Uint32Array(SUMMARY_BUCKETS);
   for (const node of state.nodes.values()) {
     const bucket = bucketOf(node.nameHash);
-    buckets[bucket] = (buckets[bucket]! + nodeHash(node)) >>> 0;
+    // A name held on probation (not vouched for, probation.ts) hashes apart from a member: a node
+    // that holds it as a member then sees the bucket differ, and the page that shows it listed
+    // with heartbeat 0 (lackedBy) is how it learns that nobody else vouches for it.
+    const hash = state.isProbationary(node.name) ? mix(nodeHash(node) ^ PROBATION_SALT) : nodeHash(node);
+    buckets[bucket] = (buckets[bucket]! + hash) >>> 0;
   }
   return buckets;
+}
+
+/** Mixed into the hash of a name held on probation (the golden ratio's bits, any constant would do). */
+const PROBATION_SALT = 0x9e3779b9;
+
+/** The heartbeat a page lists for the node at `slot`: 0 for a name on probation ("known, not vouched for", as digests list it). */
+function listedHeartbeat(state: ClusterState, slot: number): number {
+  const node = state.nodes.at(slot)!;
+  return state.isProbationary(node.name) ? 0 : state.nodes.heartbeatAt(slot);
 }
 
 /** The name-hash ranges of the buckets whose hashes differ, merged where adjacent. */
@@ -84,7 +97,7 @@ export function pageOf(state: ClusterState, ranges: readonly HashRange[], budget
   const nodes = state.nodes;
   const entryAt = (slot: number): DigestEntry => {
     const node = nodes.at(slot)!;
-    return { node: node.name, generation: node.generation, heartbeat: nodes.heartbeatAt(slot), maxVersion: node.maxVersion, collectedUpTo: node.collectedUpTo };
+    return { node: node.name, generation: node.generation, heartbeat: listedHeartbeat(state, slot), maxVersion: node.maxVersion, collectedUpTo: node.collectedUpTo };
   };
   // Slots and sizes first, entries only for what goes in the page: a page of a large difference
   // holds a small part of it.
@@ -98,7 +111,7 @@ export function pageOf(state: ClusterState, ranges: readonly HashRange[], budget
       const node = nodes.at(slot);
       if (node === undefined || !inRanges(node.nameHash, ranges)) continue;
       const nameLength = utf8Length(node.name);
-      const size = digestEntryBytes(nameLength, { generation: node.generation, heartbeat: nodes.heartbeatAt(slot), maxVersion: node.maxVersion, collectedUpTo: node.collectedUpTo });
+      const size = digestEntryBytes(nameLength, { generation: node.generation, heartbeat: listedHeartbeat(state, slot), maxVersion: node.maxVersion, collectedUpTo: node.collectedUpTo });
       slots.push(slot);
       sizes.push(size);
       nameLengths.push(nameLength);
@@ -165,11 +178,15 @@ function clip(ranges: readonly HashRange[], low: number, high: number): HashRang
   return clipped;
 }
 
-/** The nodes `state` holds (this one, the sender `from` and probationary names aside) that `page` covers and does not list. */
+/**
+ * The nodes `state` holds (this one, the sender `from` and probationary names aside) that `page`
+ * covers and does not list, or lists with heartbeat 0: how a sender lists a name it holds on
+ * probation, not vouched for (probation.ts).
+ */
 export function lackedBy(state: ClusterState, from: string, page: Page): string[] {
   if (page.ranges.length === 0) return [];
   const listed = new Set<string>();
-  for (const entry of page.entries) listed.add(entry.node);
+  for (const entry of page.entries) if (entry.heartbeat > 0) listed.add(entry.node);
   const lacking: string[] = [];
   for (const node of state.nodes.values()) {
     if (node.name === state.selfName || node.name === from || listed.has(node.name) || state.isProbationary(node.name)) continue;
