@@ -36,6 +36,7 @@ const FORM_TEXT: Record<TextForm, string> = {
   boolean: "`true`/`false` (the flag alone means true; the variable also takes `1`/`0`)",
   json: "JSON object",
   secretFile: "path to a file holding it (one trailing newline dropped)",
+  queryHandler: "`NAME=COMMAND`; the flag may repeat, the variable holds one entry per line",
 };
 
 function code(text: string): string {

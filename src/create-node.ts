@@ -2,6 +2,8 @@
 // the module's front door; everything it builds is replaceable in tests (see GossipNode).
 
 import { type NodeOptions, type NodeOptionsInput, OptionsError, parseClusterConfigPatch, parseNodeOptions, CLUSTER_SETTING_KEYS } from "./config/schema.ts";
+import type { ConfigAgreement } from "./node/config-agreement.ts";
+import { DnsSeeds, splitSeeds } from "./node/dns-seeds.ts";
 import { systemClock } from "./clock.ts";
 import { MessageType } from "./codec/index.ts";
 import { assertNodeNetwork } from "./config/merge.ts";
@@ -82,7 +84,7 @@ export interface Node {
    * Throws RangeError for a bad name, payload or option, or past the rate limits.
    */
   query(name: string, payload?: Uint8Array | string, options?: QueryOptions): QueryResult;
-  /** Answers queries of this name (one handler per name); returns a function that removes it. */
+  /** Answers queries of this name (one handler per name; `"*"` answers every query without one of its own); returns a function that removes it. */
   onQuery(name: string, handler: QueryHandler): () => void;
   get(node: string, group: string, key: string): Value | undefined;
   getEntry(node: string, group: string, key: string): EntryInfo | undefined;
@@ -99,6 +101,8 @@ export interface Node {
   onEvent<T extends GossipEventType>(type: T, handler: EventHandler<NoInfer<T>>): () => void;
   onEvent<N extends GoEventNumber>(type: N, handler: EventHandler<(typeof GO_EVENT_NUMBERS)[N]>): () => void;
   clusterConfig(): ClusterConfigDocument;
+  /** Whether every live member holds the same cluster config as this node, and who does not. */
+  configAgreement(): ConfigAgreement;
   updateClusterConfig(patch: Record<string, unknown>): ClusterConfigDocument;
   /** True from start() until stop(). */
   readonly running: boolean;
@@ -133,13 +137,16 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   const random = createRandom(randomSeed());
   const [host, port] = splitAddress(options.address);
   const keyring = options.encryptKeys ? Keyring.parse(options.encryptKeys) : null;
+  // With DNS servers given, seed names are theirs to resolve (node/dns-seeds.ts), not the system's.
+  const seedNames = splitSeeds(options.seeds);
+  const dialledSeeds = options.dnsServers ? seedNames.literals : options.seeds;
   const transport = new TcpTransport({
     nodeName: options.name,
     generation,
     clusterName: options.clusterName,
     listen: { host, port },
     ...(options.advertise ? { advertiseAddress: options.advertise } : {}),
-    seeds: options.seeds,
+    seeds: dialledSeeds,
     remembered: snapshots?.rememberedAddresses(options.name) ?? [],
     retryLogIntervalMs: options.retryLogIntervalMs,
     maxFrameBytes: options.maxFrameBytes,
@@ -197,6 +204,14 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       if (closed > 0) logger.info(`keyring: closed ${closed} connection(s) sealed under a removed key; they are dialled again under a key still held`);
     },
   });
+  const dnsSeeds = new DnsSeeds({
+    seeds: seedNames.names,
+    servers: options.dnsServers ?? [],
+    refreshIntervalMs: options.dnsRefreshIntervalMs,
+    retryLogIntervalMs: options.retryLogIntervalMs,
+    join: (addresses) => transport.join(addresses),
+    logger,
+  });
   const stateView: StateView = {
     knows: (name) => node.knows(name),
     entries: (name) => node.storedEntries(name),
@@ -204,13 +219,17 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
   };
   const snapshotSource: SnapshotSource = {
     name: options.name,
+    generation: () => node.settings.generation,
     members: () => node.members(),
     storedEntries: (name) => node.storedEntries(name),
     set: (group, key, value, setOptions) => node.set(group, key, value, setOptions),
   };
   return {
     name: options.name,
-    generation,
+    // Renewed above the one the cluster remembers when this one turned out lower (node/generation-renewal.ts).
+    get generation() {
+      return node.settings.generation;
+    },
     options,
     get address() {
       return transport.advertisedAddress;
@@ -220,10 +239,12 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
       snapshots?.beforeStart(snapshotSource);
       await node.start();
       snapshots?.started(snapshotSource);
+      dnsSeeds.start();
     },
     stop: async () => {
       if (node.isRunning) snapshots?.stopping(snapshotSource);
       keyringOps.cancelAll();
+      dnsSeeds.stop();
       await node.stop();
     },
     join: (addresses) => transport.join(addresses),
@@ -246,6 +267,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     on: (type, handler) => node.on(type, handler),
     onEvent: (type: GossipEventType | GoEventNumber, handler: EventHandler<GossipEventType>) => node.on(eventTypeOfGo(type), handler),
     clusterConfig: () => node.clusterConfig(),
+    configAgreement: () => node.configAgreement(),
     updateClusterConfig: (patch) => {
       // Throws OptionsError naming the field. The parsed patch is what is gossiped: keys given as
       // undefined count as not given, as in createNode(), instead of blanking the setting.

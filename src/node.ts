@@ -15,14 +15,17 @@ import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
 import { type AppliedResult, AppliedTracker } from "./node/applied.ts";
 import { entryEvent } from "./node/entry-events.ts";
+import { entryList } from "./node/entry-list.ts";
 import type { BroadcastOptions } from "./node/user-events.ts";
 import { ControlBus } from "./node/control-bus.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
 import { applyGone, writeGone } from "./node/gone-facts.ts";
-import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue, decodeConfig, supersedes } from "./node/reserved-entries.ts";
+import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue } from "./node/reserved-entries.ts";
 import { RefusalLog } from "./node/refusal-log.ts";
+import { onGenerationGap, rememberedIdentity } from "./node/generation-renewal.ts";
+import { type ConfigAgreement, configAgreement, configSummary, documentToAdopt, heldConfig } from "./node/config-agreement.ts";
 import { RESERVED_GROUP, type ChangeRecord, ClusterState, type EncodedValue, type EntrySnapshot, type Value, decodeValue, encodeValue, valueTypeNames } from "./state/index.ts";
 import type { ClusterConfigApplier, ClusterConfigDocument, EntryInfo, MemberInfo, NodeDeps, NodeSettings, NodeStats, SetOptions, StoredEntry } from "./node/types.ts";
 
@@ -78,7 +81,7 @@ export class GossipNode {
     this.peers = new NodePeers(this.state, this.membership, random);
     this.engine = new GossipEngine(this.state, clock, random, settings.gossip, this.peers);
     this.bus = new ControlBus({
-      selfName: settings.name, generation: settings.generation, clock, maxNameBytes: settings.gossip.maxNameBytes,
+      selfName: settings.name, get generation() { return settings.generation; }, clock, maxNameBytes: settings.gossip.maxNameBytes,
       livePeers: () => this.peers.live(),
       shuffle: (items) => random.shuffle(items),
       send: (peer, frame) => void deps.transport.send(peer, frame),
@@ -126,6 +129,10 @@ export class GossipNode {
           this.overloadEvents["write-queue"]++;
           this.emit({ type: "gossip-overload", node: peer, cause: "write-queue", reason: `write queue holds ${queuedBytes} bytes, past its high-water mark`, time: this.deps.clock.wallNow() });
         },
+        remembered: (name) => rememberedIdentity(this.state, name),
+        ownProgress: () => ({ heartbeat: this.state.heartbeatOf(this.name), maxVersion: this.state.self.maxVersion }),
+        clusterConfig: () => configSummary(this.config),
+        onGenerationGap: (gap) => this.running && onGenerationGap(gap, { name: this.name, generation: this.settings.generation, renew: (next) => this.renewGeneration(next) }, this.deps.logger),
       });
       listening = true;
       this.writeReserved(ADDRESS_KEY, encodeValue(this.deps.advertisedAddress()));
@@ -228,19 +235,7 @@ export class GossipNode {
 
   /** Live entries of a node, reserved ones excluded (for this node, held-back writes included). */
   entries(node: string): EntryInfo[] {
-    const own = node === this.name;
-    const list: EntryInfo[] = [];
-    for (const entry of this.storedEntries(node)) {
-      if (own && this.engine.isHeld(entry.group, entry.key)) continue;
-      list.push({ group: entry.group, key: entry.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: entry.version });
-    }
-    if (own) {
-      for (const held of this.engine.heldWrites()) {
-        const entry = this.engine.ownEntry(held.group, held.key);
-        if (entry) list.push({ group: held.group, key: held.key, value: decodeValue(entry.valueType, entry.value), type: valueTypeNames[entry.valueType], version: 0 });
-      }
-    }
-    return list;
+    return entryList(this.storedEntries(node), this.engine, node === this.name);
   }
 
   /**
@@ -321,6 +316,11 @@ export class GossipNode {
     if (applied.membership) this.membership?.updateSettings(applied.membership);
   }
 
+  /** Whether every live member holds the cluster config this node holds (node/config-agreement.ts). */
+  configAgreement(): ConfigAgreement {
+    return configAgreement(this.config, [this.name, ...this.peers.live()], (name) => heldConfig(this.state, name));
+  }
+
   /** The gossip settings this node runs with now. */
   get gossipSettings(): GossipSettings {
     return this.engine.settings;
@@ -398,14 +398,8 @@ export class GossipNode {
   }
 
   private considerConfig(from: string, snapshot: EntrySnapshot): void {
-    let document: ClusterConfigDocument;
-    try {
-      document = decodeConfig(snapshot);
-    } catch (error) {
-      this.deps.logger.warn(`ignored cluster config from ${from}: ${(error as Error).message}`);
-      return;
-    }
-    if (!supersedes(document, this.config)) return;
+    const document = documentToAdopt(from, snapshot, this.config, this.deps.logger);
+    if (!document) return;
     try {
       this.adoptConfig(document);
       this.deps.logger.info(`adopted cluster config version ${document.version} from ${document.origin}`);
@@ -429,6 +423,14 @@ export class GossipNode {
         this.deps.logger.warn(`entry ${change.group}/${change.key} of ${change.node} holds a value that does not decode: ${(error as Error).message}`);
       }
     }
+  }
+
+  /** Announces a higher generation from now on (node/generation-renewal.ts); the entries stay, under it. */
+  private renewGeneration(generation: number): void {
+    this.settings.generation = generation;
+    this.state.self.generation = generation;
+    this.membership?.renewGeneration(generation);
+    this.deps.transport.renewGeneration(generation);
   }
 
   private onTransition(transition: Transition): void {

@@ -44,16 +44,16 @@ function messageOf(run: () => unknown): string {
 const OPTION_NAMES: Record<keyof NodeOptionsInput, true> = {
   name: true, clusterName: true, generation: true, mode: true, address: true, advertise: true, seeds: true,
   clusterNetwork: true, clientPort: true, clientBind: true, clientToken: true, clientInsecure: true, tls: true, secret: true, encryptKeys: true, encryptPlainWindow: true,
-  dataDir: true, restoreEntries: true, retryLogIntervalMs: true,
+  dataDir: true, restoreEntries: true, retryLogIntervalMs: true, dnsServers: true, dnsRefreshIntervalMs: true,
   gossipIntervalMs: true, fanout: true, maxGossipBytes: true, pushFanout: true, flowControl: true, maxFrameBytes: true,
   phiThreshold: true, acceptablePauseMs: true, minStdDeviationMs: true, probeFanout: true, probeTimeoutMs: true,
   deadRemovalMs: true, tombstoneGraceMs: true, maxKeyBytes: true, maxValueBytes: true, maxEntriesPerNode: true, maxMembers: true,
-  maxConnections: true, logLevel: true, logFormat: true, app: true,
+  maxConnections: true, logLevel: true, logFormat: true, queryHandlers: true, app: true,
 };
 const NODE_MEMBERS: Record<keyof Node, true> = {
   name: true, generation: true, options: true, address: true, start: true, join: true, forceLeave: true, stop: true, set: true, delete: true,
   waitApplied: true, broadcast: true, query: true, onQuery: true, get: true, getEntry: true, entries: true, nodes: true, members: true, flowControl: true, on: true, onEvent: true,
-  clusterConfig: true, updateClusterConfig: true, running: true, stats: true, inspect: true, keys: true,
+  clusterConfig: true, configAgreement: true, updateClusterConfig: true, running: true, stats: true, inspect: true, keys: true,
 };
 const EVENT_TYPES: Record<GossipEventType, true> = {
   "entry-added": true, "entry-updated": true, "entry-deleted": true, "entry-expired": true,

@@ -223,7 +223,9 @@ describe("Go SDK event names", () => {
     });
     const [alpha, bravo] = cluster as [Node, Node];
     survivors.push(alpha, bravo);
-    const charlieProcess = await startNode({ name: "dead-charlie", seeds: [alpha.address], gossipIntervalMs: 100, flags: ["--cluster-name=api-dead"] });
+    // The same cluster settings as alpha and bravo: a new node with others is refused (config agreement).
+    const charlieFlags = ["--cluster-name=api-dead", "--acceptable-pause=0ms", "--min-std-deviation=10ms", "--probe-timeout=100ms"];
+    const charlieProcess = await startNode({ name: "dead-charlie", seeds: [alpha.address], gossipIntervalMs: 100, flags: charlieFlags });
     await waitHealthy(charlieProcess);
     const charlieOn = (node: Node) => node.members().find((m) => m.name === "dead-charlie");
     await waitFor("alpha and bravo to see charlie alive", () => survivors.every((node) => charlieOn(node)?.state === "alive"), 10_000);

@@ -42,6 +42,7 @@ const DEFAULTS: NodeOptions = {
   clientInsecure: false,
   restoreEntries: false,
   retryLogIntervalMs: 30_000,
+  dnsRefreshIntervalMs: 60_000,
   gossipIntervalMs: 1000,
   fanout: 1,
   maxGossipBytes: 262144,
@@ -62,6 +63,7 @@ const DEFAULTS: NodeOptions = {
   maxConnections: 1024,
   logLevel: "info",
   logFormat: "pretty",
+  queryHandlers: [],
 };
 
 describe("defaults", () => {

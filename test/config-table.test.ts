@@ -113,6 +113,8 @@ function sampleValue(name: OptionName, setting: OptionSetting): unknown {
       return "127.0.0.2:7001";
     case "addressList":
       return ["127.0.0.1:7002", "127.0.0.1:7003"];
+    case "queryHandler":
+      return ["uptime=uptime -p, or echo none"]; // one entry: the flag never splits at commas
     case "host":
       return "localhost";
     case "boolean":

@@ -191,7 +191,7 @@ describe("keyring messages", () => {
     expect(readKeyringRequest(request!.body)).toEqual({ op: KeyringOp.Install, key: new Uint8Array(key) });
     writeKeyringReply(writer, 7, { error: "", ids: [Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)] });
     const bytes = writer.finish();
-    expect(Buffer.from(bytes).toString("hex")).toBe("0000000a031300000000000700080102030405060708");
+    expect(Buffer.from(bytes).toString("hex")).toBe("0000000a041300000000000700080102030405060708");
     expect(readKeyringReply(decode(bytes)[0]!.body)).toEqual({ error: "", ids: [Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)] });
   });
 

@@ -38,6 +38,7 @@ import {
   writeSummary,
   writeFlowInfo,
 } from "../src/codec/index.ts";
+import { configSummary } from "../src/node/config-agreement.ts";
 
 const doc = readFileSync(join(import.meta.dir, "..", "docs", "PROTOCOL.md"), "utf8");
 
@@ -156,7 +157,7 @@ describe("vectors", () => {
       ],
     };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.SynAck, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.SynAck, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readPage(reader, 256)).toEqual(page);
     reader.expectEnd("synack");
@@ -182,7 +183,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Ack, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Ack, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readPage(reader, 256)).toEqual({ ranges: [], entries: [] });
     const decoded = readDeltas(reader, limits);
@@ -221,7 +222,7 @@ describe("vectors", () => {
       },
     ];
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Push, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Push, 0, 0]);
     const reader = new BodyReader(frame.body);
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("push");
@@ -237,7 +238,7 @@ describe("vectors", () => {
     buckets[0] = 0x01020304;
     buckets[63] = 0xdeadbeef;
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Syn, 0, 9]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Syn, 0, 9]);
     const reader = new BodyReader(frame.body);
     expect([...readSummary(reader)]).toEqual([...buckets]);
     reader.expectEnd("syn");
@@ -248,7 +249,7 @@ describe("vectors", () => {
     const { bytes } = vector("frame-flow");
     const info: FlowInfo = { allowedRate: 1.5, desiredRate: 2.25, ceilingRate: 3, roundsSinceOverflow: 4 };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Flow, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Flow, 0, 42]);
     const reader = new BodyReader(frame.body);
     expect(readFlowInfo(reader)).toEqual(info);
     reader.expectEnd("flow");
@@ -259,7 +260,7 @@ describe("vectors", () => {
     const { bytes } = vector("frame-query");
     const query = { origin: "a", generation: 5, id: 1, name: "load", payload: new TextEncoder().encode("1m"), timeoutMs: 2000, requestAck: true, relayFactor: 0 };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Query, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Query, 0, 0]);
     expect(readQuery(frame.body, 64)).toEqual(query);
     const writer = new FrameWriter();
     writeQuery(writer, query);
@@ -270,17 +271,17 @@ describe("vectors", () => {
     const { bytes } = vector("frame-query-reply");
     const reply = { origin: "a", generation: 5, id: 1, responder: "b", kind: QueryReplyKind.Response, relay: false, payload: new TextEncoder().encode("0.5") };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.QueryReply, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.QueryReply, 0, 0]);
     expect(readQueryReply(frame.body, 64)).toEqual(reply);
     const writer = new FrameWriter();
     writeQueryReply(writer, reply);
     expect(hex(writer.finish())).toBe(hex(bytes));
   });
 
-  test("frame-hello-introduce: version 4, then the dialer's introduction", () => {
+  test("frame-hello-introduce: the protocol version, then the dialer's introduction", () => {
     const { bytes } = vector("frame-hello-introduce");
     const introduction = {
-      protocolVersion: 4,
+      protocolVersion: PROTOCOL_VERSION,
       clusterName: "c",
       nodeName: "a",
       generation: 300,
@@ -289,19 +290,20 @@ describe("vectors", () => {
       nonce: new Uint8Array(16).fill(1),
     };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Hello, 0, 0]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Hello, 0, 0]);
     expect(decodeHello(frame.body)).toEqual({ step: "introduce", introduction });
     expect(hex(encodeHelloIntroduce(introduction))).toBe(hex(bytes));
   });
 
-  test("frame-welcome-prove: the listener's HMAC over label, both nonces and both names", () => {
+  test("frame-welcome-prove: the listener's HMAC over label, both nonces and both names, the remembered generation and the config summary", () => {
     const { bytes } = vector("frame-welcome-prove");
     const transcript = { dialerNonce: new Uint8Array(16).fill(1), listenerNonce: new Uint8Array(16).fill(2), dialerName: "a", listenerName: "b" };
     const proof = computeProof("s3cret", "welcome", transcript);
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([4, MessageType.Welcome, 0, 0]);
-    expect(decodeWelcome(frame.body)).toEqual({ step: "prove", proof });
-    expect(hex(encodeProve(MessageType.Welcome, proof))).toBe(hex(bytes));
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Welcome, 0, 0]);
+    const extras = { remembered: { generation: 300, heartbeat: 5, maxVersion: 7 }, config: configSummary({ version: 2, origin: "b", settings: { fanout: 3 } }) };
+    expect(decodeWelcome(frame.body)).toEqual({ step: "prove", proof, ...extras });
+    expect(hex(encodeProve(MessageType.Welcome, proof, extras))).toBe(hex(bytes));
   });
 
   test("the frame vectors' length fields match their bodies, and all of them decode in one stream", () => {

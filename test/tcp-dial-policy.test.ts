@@ -82,7 +82,9 @@ describe("dialling peers that left or died", () => {
     const { nodes, logs } = await pair("dial-dead", detection);
     const [alpha, bravo] = nodes as [Node, Node];
     // Charlie runs in a child process so that it can crash for real.
-    const charlie = await startNode({ name: "dial-dead-charlie", seeds: [alpha.address], gossipIntervalMs: 100, flags: ["--cluster-name=dial-dead"] });
+    // With alpha's and bravo's cluster settings: a new node with others is refused (config agreement).
+    const charlieFlags = ["--cluster-name=dial-dead", "--acceptable-pause=0ms", "--min-std-deviation=10ms", "--probe-timeout=100ms"];
+    const charlie = await startNode({ name: "dial-dead-charlie", seeds: [alpha.address], gossipIntervalMs: 100, flags: charlieFlags });
     await waitHealthy(charlie);
     await waitFor("three nodes to see each other alive", () => allAlive([alpha, bravo], 3), 10_000);
     await Bun.sleep(600); // the detectors learn the rhythm

@@ -44,10 +44,10 @@ const alice: Introduction = {
 describe("handshake bodies", () => {
   test("HELLO introduce: test vector pins the layout", () => {
     const bytes = encodeHelloIntroduce(alice);
-    // header: length 0x1d, version 3, type 1 (HELLO), flags 0, correlation 0
-    expect(hex(bytes.subarray(0, 12))).toBe("0000001d" + "03" + "01" + "0000" + "00000000");
-    // step 1, version 3, "c", "a", varuint 300 = ac 02, "h:1", scheme 1, nonce
-    expect(hex(bytes.subarray(12))).toBe("01" + "03" + "0163" + "0161" + "ac02" + "03683a31" + "01" + "aa".repeat(16));
+    // header: length 0x1d, version 4, type 1 (HELLO), flags 0, correlation 0
+    expect(hex(bytes.subarray(0, 12))).toBe("0000001d" + "04" + "01" + "0000" + "00000000");
+    // step 1, version 4, "c", "a", varuint 300 = ac 02, "h:1", scheme 1, nonce
+    expect(hex(bytes.subarray(12))).toBe("01" + "04" + "0163" + "0161" + "ac02" + "03683a31" + "01" + "aa".repeat(16));
     const frame = onlyFrame(bytes);
     expect(frame.type).toBe(MessageType.Hello);
     expect(decodeHello(frame.body)).toEqual({ step: "introduce", introduction: alice });
@@ -56,23 +56,24 @@ describe("handshake bodies", () => {
   test("WELCOME introduce: test vector pins the layout (no proof in it)", () => {
     const welcome = { ...alice, nodeName: "b", seenAt: "i:2" };
     const bytes = encodeWelcomeIntroduce(welcome);
-    expect(hex(bytes.subarray(0, 12))).toBe("00000021" + "03" + "02" + "0000" + "00000000");
-    // step 1, version 3, "c", "b", 300, "h:1", seen at "i:2", scheme 1, nonce
-    expect(hex(bytes.subarray(12))).toBe("01" + "03" + "0163" + "0162" + "ac02" + "03683a31" + "03693a32" + "01" + "aa".repeat(16));
+    expect(hex(bytes.subarray(0, 12))).toBe("00000021" + "04" + "02" + "0000" + "00000000");
+    // step 1, version 4, "c", "b", 300, "h:1", seen at "i:2", scheme 1, nonce
+    expect(hex(bytes.subarray(12))).toBe("01" + "04" + "0163" + "0162" + "ac02" + "03683a31" + "03693a32" + "01" + "aa".repeat(16));
     const frame = onlyFrame(bytes);
     expect(frame.type).toBe(MessageType.Welcome);
     expect(decodeWelcome(frame.body)).toEqual({ step: "introduce", introduction: welcome });
   });
 
-  test("HELLO prove and WELCOME prove: step 2 and a blob", () => {
+  test("HELLO prove and WELCOME prove: step 2, a blob, the remembered generation, no config summary", () => {
     const proof = new Uint8Array(32).fill(7);
     for (const type of [MessageType.Hello, MessageType.Welcome] as const) {
-      const frame = onlyFrame(encodeProve(type, proof));
+      const frame = onlyFrame(encodeProve(type, proof, { remembered: { generation: 5, heartbeat: 6, maxVersion: 7 }, config: null }));
       expect(frame.type).toBe(type);
-      expect(hex(frame.body)).toBe("02" + "20" + "07".repeat(32));
+      expect(hex(frame.body)).toBe("02" + "20" + "07".repeat(32) + "050607" + "00");
     }
-    expect(decodeHello(onlyFrame(encodeProve(MessageType.Hello, proof)).body)).toEqual({ step: "prove", proof });
-    expect(decodeWelcome(onlyFrame(encodeProve(MessageType.Welcome, proof)).body)).toEqual({ step: "prove", proof });
+    const expected = { step: "prove" as const, proof, remembered: null, config: null };
+    expect(decodeHello(onlyFrame(encodeProve(MessageType.Hello, proof)).body)).toEqual(expected);
+    expect(decodeWelcome(onlyFrame(encodeProve(MessageType.Welcome, proof)).body)).toEqual(expected);
   });
 
   test("ERROR is u16 code then string", () => {
@@ -122,7 +123,7 @@ describe("checkIntroduction", () => {
     // Version 2 had the listener prove first: its nodes are refused by name.
     expect(checkIntroduction(local, { ...alice, protocolVersion: 2 })).toEqual({
       code: ErrorCode.UnsupportedVersion,
-      message: "protocol version 2 is not supported (this node speaks 3)",
+      message: "protocol version 2 is not supported (this node speaks 4)",
     });
     expect(checkIntroduction(local, { ...alice, clusterName: "x" })).toEqual({
       code: ErrorCode.ClusterMismatch,

@@ -9,6 +9,7 @@
 //   DELETE /v1/keys/{group}/{key}         {deleted: true}, or 404
 //   POST   /v1/user-events/{name}?coalesce=true   body = the payload → {ltime}
 //   GET    /v1/config, PATCH /v1/config?wait=   the cluster config document {version, origin, settings}
+//                                               (GET adds agreement: whether every live member holds it)
 //   POST   /v1/join                       body {addresses: ["host:port", …]} → {reached, addresses}
 //   POST   /v1/force-leave                body {node, prune?, force?} → {node, prune}; 409 for a live member without force
 // Values are shown as json.ts describes (int as a string of digits, bytes as base64).
@@ -150,7 +151,7 @@ export class AdminApi {
   }
 
   config(): Response {
-    return jsonResponse(this.node.clusterConfig());
+    return jsonResponse({ ...this.node.clusterConfig(), agreement: this.node.configAgreement() });
   }
 
   async join(request: Request): Promise<Response> {

@@ -74,7 +74,9 @@ const COMMAND_HELP: Record<Command, CommandHelp> = {
     summary: "ask live nodes a question and print their answers as they come",
     details:
       "Every live node (the one at --client included) that --node and --entry select is asked; each\n" +
-      "answers with its onQuery() handler (a plain goferbroke node has none, and says so). Prints each\n" +
+      "answers with its onQuery() handler, or a goferbroke daemon with the stdout of the command its\n" +
+      "--query-handler NAME=COMMAND names (run by sh -c, the payload on stdin, GOFERBROKE_QUERY_NAME,\n" +
+      "GOFERBROKE_QUERY_FROM and GOFERBROKE_NODE set); a node without one says so. Prints each\n" +
       "ack (with --ack), answer and error as it arrives, then a summary; on a terminal a progress line\n" +
       "shows the counts meanwhile. With --json, one JSON object per line (payloads in base64), the last\n" +
       "being the summary. Exits 1 when a node asked did not answer by the timeout or answered with an error.",

@@ -5,6 +5,7 @@ import type { AdminServer } from "../admin/index.ts";
 import { createNode, type Node } from "../create-node.ts";
 import type { NodeOptions, TlsOptions } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
+import { QueryCommands } from "./query-handlers.ts";
 
 export interface RunningDaemon {
   node: Node;
@@ -22,6 +23,9 @@ export class ConfigFileError extends Error {
 export async function runNode(options: NodeOptions, logger: Logger, keyringFile?: string): Promise<RunningDaemon> {
   if (options.tls) await checkTlsFiles(options.tls);
   const node = createNode(options, { logger, ...(keyringFile === undefined ? {} : { keyringFile }) });
+  const queryCommands = new QueryCommands(node, logger);
+  // Before the node starts, so that no query arrives to find the handler missing.
+  queryCommands.register(options.queryHandlers);
   try {
     await node.start();
   } catch (error) {
@@ -55,6 +59,7 @@ export async function runNode(options: NodeOptions, logger: Logger, keyringFile?
     stopping = true;
     logger.info(`${signal} received: leaving the cluster (send it again to exit at once)`);
     (async () => {
+      queryCommands.killAll();
       await admin?.stop();
       await node.stop();
     })().then(
@@ -67,6 +72,8 @@ export async function runNode(options: NodeOptions, logger: Logger, keyringFile?
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // Also on a second signal's exit: the commands run in their own process groups, which outlive the daemon.
+  process.on("exit", () => queryCommands.killAll());
   return { node, admin, finished };
 }
 

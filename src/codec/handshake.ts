@@ -27,7 +27,7 @@
 //
 //   HELLO (message type 1), step 1, dialer → listener
 //     u8       step = 1
-//     u8       protocol version the dialer speaks (3)
+//     u8       protocol version the dialer speaks (4)
 //     string   cluster name
 //     string   node name
 //     varuint  generation
@@ -37,7 +37,7 @@
 //
 //   WELCOME (message type 2), step 1, listener → dialer, after it accepted HELLO step 1
 //     u8       step = 1
-//     u8       protocol version the listener speaks (3)
+//     u8       protocol version the listener speaks (4)
 //     string   cluster name
 //     string   node name
 //     varuint  generation
@@ -49,17 +49,34 @@
 //   HELLO (message type 1), step 2, dialer → listener, after it accepted WELCOME step 1
 //     u8       step = 2
 //     blob     dialer proof: 32 bytes with scheme 1, empty with scheme 0
+//     varuint  remembered generation: the newest generation the sender knows of the receiver's
+//              node name (held or removed), 0 for none; when not 0, followed by
+//     varuint    the heartbeat counter and
+//     varuint    the highest version the sender holds of the receiver at that generation.
+//              A receiver that announced a lower generation, or the same one with a lower
+//              heartbeat or version (it restarted without a data dir and its clock stepped back,
+//              or its generation was forced), renews its identity above the remembered
+//              generation once the handshake completes
+//     u8       1 when a cluster config summary follows, 0 when the sender has none
+//     varuint  cluster config version (0 = the sender's start-up options, 1+ = changed at run time)
+//     8 bytes  config hash: the first 8 bytes of SHA-256 over the settings' canonical JSON
+//     varuint  setting count (at most 64), then per setting:
+//       string   setting name
+//       u32      first 4 bytes of SHA-256 over the value's canonical JSON
 //
 //   WELCOME (message type 2), step 2, listener → dialer, after the dialer's proof checked out
 //     u8       step = 2
 //     blob     listener proof: 32 bytes with scheme 1, empty with scheme 0
+//     then the same remembered generation and config summary as HELLO step 2
 //
 //   ERROR (message type 11), either direction, followed by closing the connection
 //     u16      code: 1 protocol violation, 2 malformed frame, 3 unsupported protocol version,
 //              4 cluster name mismatch, 5 authentication failed (scheme mismatch or wrong proof),
 //              6 stale generation (the name is connected with a newer one), 7 the peer announced
 //              the receiver's own name, 8 certificate does not name the node, 9 handshake timeout,
-//              10 invalid node name (not 1-64 characters from A-Z a-z 0-9 . _ -)
+//              10 invalid node name (not 1-64 characters from A-Z a-z 0-9 . _ -), 11 cluster
+//              config conflict (a node new to the refuser holds the same config version with
+//              other settings, the per-node seeds apart; the message names them)
 //     string   human-readable message
 //
 // Proofs (scheme 1): HMAC-SHA256, key = the UTF-8 bytes of the cluster secret, message =
@@ -70,7 +87,8 @@
 // so a recorded handshake replayed on a new connection fails: the listener picks a new nonce and
 // the old step-2 proof does not cover it. Proofs are compared with timingSafeEqual.
 //
-// Version 3 changed the order (version 2 sent the listener's proof in WELCOME, before the dialer
+// Version 4 added the remembered generation and the config summary to both step-2 messages; they
+// are read only once the step's proof checked out. Version 3 changed the order (version 2 sent the listener's proof in WELCOME, before the dialer
 // had proven anything) and added the step byte to WELCOME. A node refuses a HELLO or WELCOME of
 // another version with ERROR code 3 naming both, checked on the frame header before the body is
 // read, so a version-2 node is refused by name rather than misread.
@@ -93,6 +111,10 @@ const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** Largest body accepted before a handshake completes; every handshake body fits well inside. */
 export const HANDSHAKE_FRAME_LIMIT = 4096;
 
+export const CONFIG_HASH_BYTES = 8;
+const MAX_CONFIG_SETTINGS = 64;
+const MAX_SETTING_NAME_BYTES = 64;
+
 const STEP_INTRODUCE = 1;
 const STEP_PROVE = 2;
 
@@ -114,6 +136,8 @@ export const ErrorCode = {
   CertificateName: 8,
   HandshakeTimeout: 9,
   InvalidName: 10,
+  /** Same cluster config version, other settings, from a node new to the refuser. */
+  ConfigConflict: 11,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -138,8 +162,31 @@ export interface Welcome extends Introduction {
   seenAt: string;
 }
 
+/** A node's cluster config in brief: enough to tell two apart and name the settings that differ. */
+export interface ConfigSummary {
+  version: number;
+  /** CONFIG_HASH_BYTES bytes. */
+  hash: Uint8Array;
+  /** Per setting, a hash of its value. */
+  settings: { name: string; hash: number }[];
+}
+
+/** What the sender of a step-2 message knows of the receiver's name. */
+export interface RememberedIdentity {
+  generation: number;
+  heartbeat: number;
+  maxVersion: number;
+}
+
+/** What a step-2 message carries besides the proof. */
+export interface ProofExtras {
+  /** Null when the sender knows nothing of the receiver's name. */
+  remembered: RememberedIdentity | null;
+  config: ConfigSummary | null;
+}
+
 /** HELLO and WELCOME both come in two steps: an introduction, then a proof. */
-export type HandshakeStep<Intro> = { step: "introduce"; introduction: Intro } | { step: "prove"; proof: Uint8Array };
+export type HandshakeStep<Intro> = { step: "introduce"; introduction: Intro } | ({ step: "prove"; proof: Uint8Array } & ProofExtras);
 
 export interface ErrorBody {
   code: number;
@@ -167,10 +214,24 @@ export function encodeWelcomeIntroduce(welcome: Welcome): Uint8Array {
   return writer.finish();
 }
 
+const NO_EXTRAS: ProofExtras = { remembered: null, config: null };
+
 /** HELLO step 2 (type Hello) or WELCOME step 2 (type Welcome): the sender's proof. */
-export function encodeProve(type: typeof MessageType.Hello | typeof MessageType.Welcome, proof: Uint8Array): Uint8Array {
-  const writer = new FrameWriter(64);
-  writer.begin(type).u8(STEP_PROVE).blob(proof).end();
+export function encodeProve(type: typeof MessageType.Hello | typeof MessageType.Welcome, proof: Uint8Array, extras: ProofExtras = NO_EXTRAS): Uint8Array {
+  const writer = new FrameWriter(128);
+  writer.begin(type).u8(STEP_PROVE).blob(proof);
+  const remembered = extras.remembered;
+  if (remembered && remembered.generation > 0) writer.varuint(remembered.generation).varuint(remembered.heartbeat).varuint(remembered.maxVersion);
+  else writer.varuint(0);
+  const config = extras.config;
+  writer.u8(config ? 1 : 0);
+  if (config) {
+    if (config.hash.length !== CONFIG_HASH_BYTES) throw new RangeError(`config hash must be ${CONFIG_HASH_BYTES} bytes, got ${config.hash.length}`);
+    if (config.settings.length > MAX_CONFIG_SETTINGS) throw new RangeError(`a config summary holds at most ${MAX_CONFIG_SETTINGS} settings, got ${config.settings.length}`);
+    writer.varuint(config.version).raw(config.hash).varuint(config.settings.length);
+    for (const setting of config.settings) writer.string(setting.name).u32(setting.hash);
+  }
+  writer.end();
   return writer.finish();
 }
 
@@ -196,21 +257,39 @@ function readNonce(reader: BodyReader): Uint8Array {
   return nonce;
 }
 
+type ProveStep = { step: "prove"; proof: Uint8Array } & ProofExtras;
+
 /** Reads the step byte; a proof step is read whole here, an introduction is left to the caller. */
-function readStep(reader: BodyReader, message: string): "introduce" | Uint8Array {
+function readStep(reader: BodyReader, message: string): "introduce" | ProveStep {
   const step = reader.u8(`${message}.step`);
   if (step === STEP_INTRODUCE) return "introduce";
   if (step !== STEP_PROVE) throw new DecodeError(`${message}.step`, 0, `unknown step ${step}`);
   const proof = reader.blob(`${message}.proof`, MAX_PROOF_BYTES);
+  const generation = reader.varuint(`${message}.remembered`);
+  const remembered = generation === 0 ? null : { generation, heartbeat: reader.varuint(`${message}.rememberedHeartbeat`), maxVersion: reader.varuint(`${message}.rememberedMaxVersion`) };
+  const config = reader.u8(`${message}.hasConfig`) === 1 ? readConfigSummary(reader, message) : null;
   reader.expectEnd(message);
-  return proof;
+  return { step: "prove", proof, remembered, config };
+}
+
+function readConfigSummary(reader: BodyReader, message: string): ConfigSummary {
+  const version = reader.varuint(`${message}.config.version`);
+  const hash = new Uint8Array(CONFIG_HASH_BYTES);
+  for (let i = 0; i < CONFIG_HASH_BYTES; i++) hash[i] = reader.u8(`${message}.config.hash`);
+  const count = reader.varuint(`${message}.config.count`);
+  if (count > MAX_CONFIG_SETTINGS) throw new DecodeError(`${message}.config.count`, 0, `${count} settings, more than the ${MAX_CONFIG_SETTINGS} allowed`);
+  const settings: ConfigSummary["settings"] = [];
+  for (let i = 0; i < count; i++) {
+    settings.push({ name: reader.string(`${message}.config.setting`, MAX_SETTING_NAME_BYTES), hash: reader.u32(`${message}.config.settingHash`) });
+  }
+  return { version, hash, settings };
 }
 
 /** Decodes a HELLO body (either step); throws DecodeError. */
 export function decodeHello(body: Uint8Array): HandshakeStep<Introduction> {
   const reader = new BodyReader(body);
   const step = readStep(reader, "hello");
-  if (step !== "introduce") return { step: "prove", proof: step };
+  if (step !== "introduce") return step;
   const fields = readIntroductionFields(reader);
   const authScheme = reader.u8("hello.authScheme");
   const nonce = readNonce(reader);
@@ -222,7 +301,7 @@ export function decodeHello(body: Uint8Array): HandshakeStep<Introduction> {
 export function decodeWelcome(body: Uint8Array): HandshakeStep<Welcome> {
   const reader = new BodyReader(body);
   const step = readStep(reader, "welcome");
-  if (step !== "introduce") return { step: "prove", proof: step };
+  if (step !== "introduce") return step;
   const fields = readIntroductionFields(reader);
   const seenAt = reader.string("welcome.seenAt", MAX_ADDRESS_BYTES);
   const authScheme = reader.u8("welcome.authScheme");

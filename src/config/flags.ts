@@ -10,6 +10,7 @@
 // happens in merge/schema.
 
 import { isValidHost, parseHostPort, parsePort } from "./network.ts";
+import { parseQueryHandler } from "./query-handler-option.ts";
 import { OPTIONS, OPTION_SETTINGS, camelCase, type OptionSetting, type OptionSettingEntry, type OptionSpec } from "./options-table.ts";
 import { suggestClosest } from "./suggest.ts";
 
@@ -194,6 +195,12 @@ function optionFlagValue(setting: OptionSetting, raw: string, flag: string, plac
     case "secretFile":
       if (raw === "") throw needsValue(flag, "file");
       return readSecretFile(raw, flag);
+    case "queryHandler": {
+      // One entry per flag, never split: a command may hold commas (and anything else).
+      const entry = parseQueryHandler(raw);
+      if (typeof entry === "string") throw new UsageError(`flag ${flag}: ${JSON.stringify(raw)} is not NAME=COMMAND: ${entry}`, flag);
+      return [...((previous as string[] | undefined) ?? []), raw];
+    }
   }
 }
 

@@ -50,7 +50,7 @@ export interface ResolvedOptions {
 // ---------------------------------------------------------------------------------------------
 // Environment
 
-type EnvForm = "text" | "integer" | "number" | "duration" | "list" | "boolean" | "network" | "json" | "secretFile";
+type EnvForm = "text" | "integer" | "number" | "duration" | "list" | "lines" | "boolean" | "network" | "json" | "secretFile";
 
 // Text forms the flags check at once are checked by the schema here, which names the variable.
 const ENV_FORM: Record<TextForm, EnvForm> = {
@@ -68,6 +68,7 @@ const ENV_FORM: Record<TextForm, EnvForm> = {
   boolean: "boolean",
   json: "json",
   secretFile: "secretFile",
+  queryHandler: "lines",
 };
 
 interface EnvVariable {
@@ -94,6 +95,7 @@ const FORM_EXPECTED: Record<EnvForm, string> = {
   number: "a number",
   duration: "a duration (e.g. 1000, 200ms, 1s, 2m, 1h)",
   list: "host:port addresses separated by commas",
+  lines: "entries, one per line",
   boolean: "true or false",
   network: "LOCAL, PRIVATE, PUBLIC or DYNAMIC",
   json: "a JSON object",
@@ -118,6 +120,8 @@ function convertEnvValue(form: Exclude<EnvForm, "secretFile">, text: string): un
         .split(",")
         .map((item) => item.trim())
         .filter((item) => item !== "");
+    case "lines":
+      return text.split("\n").filter((line) => line.trim() !== "");
     case "boolean":
       return /^(true|1)$/i.test(text) ? true : /^(false|0)$/i.test(text) ? false : undefined;
     case "json":

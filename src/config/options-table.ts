@@ -39,7 +39,8 @@ export type TextForm =
   | "duration" // 1000, 200ms, 1s, 2m, 1h
   | "boolean" // a flag without value is true; -flag=false
   | "json"
-  | "secretFile"; // a path; the value is the file's content
+  | "secretFile" // a path; the value is the file's content
+  | "queryHandler"; // NAME=COMMAND; the flag repeats, the variable holds one entry per line
 
 /** One flag and environment variable that sets an option (or one field of `tls`). */
 export interface OptionSetting {
@@ -259,6 +260,24 @@ export const OPTIONS = {
     default: false,
     doc: "with dataDir: keep this node's own entries there and restore them, under the new generation, at the next start",
     settings: [{ name: "restore-entries", form: "boolean", doc: "restore this node's entries from --data-dir at start" }],
+  },
+  dnsRefreshIntervalMs: {
+    kind: "integer",
+    scope: "node",
+    min: 1000,
+    max: 86_400_000,
+    unit: "ms",
+    default: 60_000,
+    doc: "how often seeds given as host names are resolved again (all their A and AAAA records); new addresses behind a name are joined",
+    settings: [{ name: "dns-refresh-interval", form: "duration", placeholder: "duration" }],
+  },
+  dnsServers: {
+    kind: "custom",
+    scope: "node",
+    type: '`"ip:port"[]`',
+    doc: "DNS servers that resolve seeds given as host names (default: the system resolver, hosts file included)",
+    accepted: "at most 8 entries, each an IP address and port (IPv6 in brackets)",
+    settings: [{ name: "dns-servers", form: "addressList", placeholder: "ip:port[,ip:port…]", doc: "DNS servers for seed host names; repeatable" }],
   },
   retryLogIntervalMs: {
     kind: "integer",
@@ -521,6 +540,15 @@ export const OPTIONS = {
     default: "pretty",
     doc: "the CLI's log format: human output or JSON lines",
     settings: [{ name: "log-format", form: "choice", anyCommand: true, doc: "human output or JSON lines" }],
+  },
+  queryHandlers: {
+    kind: "custom",
+    scope: "node",
+    type: '`"NAME=COMMAND"[]`',
+    doc: "the CLI daemon answers query NAME with the output of COMMAND (run by `sh -c`, the payload on stdin); a library node uses onQuery()",
+    default: [],
+    accepted: "at most 64 entries, each a query name (1 to 128 bytes, no `=`), `=`, and a command of at most 4096 characters; each name once",
+    settings: [{ name: "query-handler", form: "queryHandler", placeholder: "NAME=COMMAND", doc: "answer query NAME with COMMAND's output (sh -c); repeatable" }],
   },
   app: {
     kind: "custom",

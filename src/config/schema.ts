@@ -17,7 +17,7 @@ import { hostname } from "node:os";
 import * as v from "valibot";
 import { NODE_NAME_PATTERN, NODE_NAME_RULE } from "../codec/node-name.ts";
 import { APP_EXPECTED, appIssue, isPlainObject, type JsonObject } from "./app-option.ts";
-import { isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
+import { isIPv4, isIPv6, isLoopbackHost, isUnspecifiedHost, isValidHost, parseHostPort } from "./network.ts";
 import { OptionsError, utf8Bytes, type OptionsIssue } from "./options-error.ts";
 import {
   OPTIONS,
@@ -35,6 +35,7 @@ import {
   type OptionSpec,
   type OptionTable,
 } from "./options-table.ts";
+import { QUERY_HANDLER_EXPECTED, parseQueryHandler, queryHandlerListProblem, type QueryHandlerEntry } from "./query-handler-option.ts";
 import { suggestClosest } from "./suggest.ts";
 import { keyringProblem } from "../transport/keyring.ts";
 
@@ -93,6 +94,18 @@ function utf8Length(min: number, max: number, expected: string) {
 
 // ---------------------------------------------------------------------------------------------
 // The `app` option: any plain JSON object (app-option.ts).
+const queryHandlerSchema = v.pipe(
+  v.string(QUERY_HANDLER_EXPECTED),
+  v.check((text) => typeof parseQueryHandler(text) !== "string", (issue) => `${QUERY_HANDLER_EXPECTED}; ${parseQueryHandler(issue.input as string) as string}`),
+);
+const queryHandlersSchema = v.pipe(
+  v.array(queryHandlerSchema, `a list of ${QUERY_HANDLER_EXPECTED} entries`),
+  v.check(
+    (list) => queryHandlerListProblem(list.map((text) => parseQueryHandler(text) as QueryHandlerEntry)) === null,
+    (issue) => `a list of distinct query handlers; ${queryHandlerListProblem((issue.input as string[]).map((text) => parseQueryHandler(text) as QueryHandlerEntry)) as string}`,
+  ),
+);
+
 const appSchema = v.custom<JsonObject>((value) => appIssue(value) === null, APP_EXPECTED);
 
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +127,7 @@ const tlsSchema = v.object(tlsEntries, TLS_EXPECTED);
 const TLS_KEYS = Object.keys(tlsEntries);
 
 const SEED_EXPECTED = "host:port (IPv6 in brackets, port 1-65535)";
+const DNS_SERVER_EXPECTED = "ip:port of a DNS server (IPv6 in brackets, port 1-65535)";
 const TOKEN_EXPECTED = "a token of 8 to 1024 visible ASCII characters";
 const SECRET_EXPECTED = "a string of 16 to 4096 bytes";
 const KEYRING_EXPECTED = "1 to 16 base64 32-byte keys, one a line";
@@ -131,6 +145,10 @@ const customSchemas = {
     v.array(hostPortSchema(SEED_EXPECTED, (_, port) => port !== 0), "a list of host:port addresses"),
     v.maxLength(256, "a list of at most 256 host:port addresses"),
   ),
+  dnsServers: v.pipe(
+    v.array(hostPortSchema(DNS_SERVER_EXPECTED, (host, port) => port !== 0 && (isIPv4(host) || isIPv6(host))), "a list of ip:port addresses"),
+    v.maxLength(8, "a list of at most 8 ip:port addresses"),
+  ),
   clientBind: v.pipe(v.string("a host name or IP address"), v.check(isValidHost, "a host name or IP address")),
   clientToken: v.pipe(v.string(TOKEN_EXPECTED), v.regex(/^[\x21-\x7e]{8,1024}$/, TOKEN_EXPECTED)),
   dataDir: v.pipe(v.string("a directory path"), v.minLength(1, "a directory path"), v.maxLength(4096, "a directory path of at most 4096 characters")),
@@ -140,6 +158,7 @@ const customSchemas = {
     v.string(KEYRING_EXPECTED),
     v.check((text) => keyringProblem(text) === null, (issue) => `${KEYRING_EXPECTED} (${keyringProblem(issue.input as string)})`),
   ),
+  queryHandlers: queryHandlersSchema,
   app: appSchema,
 } satisfies Record<OptionNameOfKind<"custom">, v.GenericSchema>;
 

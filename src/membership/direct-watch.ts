@@ -18,7 +18,7 @@ import type { Prober } from "./probes.ts";
 
 export class HeartbeatRing {
   /** Our heartbeat: the same bytes every round, so encoded once (the transport never modifies them). */
-  readonly heartbeatFrame: Uint8Array;
+  heartbeatFrame: Uint8Array;
   /** Our ring successors, the nodes we watch. */
   private watched: string[] = [];
   /** Our ring predecessors, the nodes that watch us: they get our heartbeat every round. */
@@ -34,9 +34,12 @@ export class HeartbeatRing {
     private readonly prober: Prober,
     private readonly send: (peer: string, frame: Uint8Array) => boolean,
   ) {
-    const writer = new FrameWriter(16);
-    writePong(writer, 0, selfGeneration);
-    this.heartbeatFrame = writer.finish();
+    this.heartbeatFrame = heartbeatOf(selfGeneration);
+  }
+
+  /** This node renewed its identity: heartbeats carry the new generation. */
+  renewGeneration(generation: number): void {
+    this.heartbeatFrame = heartbeatOf(generation);
   }
 
   /**
@@ -94,4 +97,10 @@ export class HeartbeatRing {
     // Whichever came first, the heartbeat or the PONG to our ping, the other is the same beat.
     direct.pingId = 0;
   }
+}
+
+function heartbeatOf(generation: number): Uint8Array {
+  const writer = new FrameWriter(16);
+  writePong(writer, 0, generation);
+  return writer.finish();
 }

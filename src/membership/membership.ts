@@ -92,7 +92,7 @@ export class Membership {
     health: LocalHealth,
     private readonly hooks: MembershipHooks,
     /** This node's generation: carried in PONG, PROBE_ACK and LEAVE. */
-    readonly selfGeneration: number,
+    private selfGeneration: number,
   ) {
     validateMembershipSettings(settings);
     this.current = settings;
@@ -198,6 +198,13 @@ export class Membership {
         member.gossipDetector.heartbeat(now);
         return;
     }
+  }
+
+  /** This node restarted its identity at a higher generation: PONG, PROBE_ACK and LEAVE carry it from now on. */
+  renewGeneration(generation: number): void {
+    this.selfGeneration = generation;
+    this.prober.selfGeneration = generation;
+    this.ring.renewGeneration(generation);
   }
 
   /**

@@ -84,7 +84,8 @@ export class Prober {
     private readonly random: Random,
     private readonly settings: () => ProbeSettings,
     /** Carried in our PONGs. */
-    private readonly selfGeneration: number,
+    /** Carried in PONG and PROBE_ACK; renewed with the node's identity. */
+    public selfGeneration: number,
     private readonly hooks: ProberHooks,
   ) {}
 

@@ -25,6 +25,8 @@ export const MAX_PENDING_QUERIES = 256;
 export const MAX_RUNNING_HANDLERS = 256;
 /** The longest time kept back from a handler, for its answer to travel back before the origin's timeout. */
 const REPLY_TRAVEL_MS = 500;
+/** The handler name that answers every query without a handler of its own (as Serf's `*` event handlers). */
+export const ANY_QUERY = "*";
 /** Error texts sent back are cut to this many characters. */
 const MAX_ERROR_CHARS = 500;
 
@@ -99,7 +101,7 @@ export class Queries {
     return run;
   }
 
-  /** Registers the handler of a query name; returns a function that removes it. One handler per name. */
+  /** Registers the handler of a query name (ANY_QUERY: of every name without one); returns a function that removes it. One handler per name. */
   onQuery(name: string, handler: QueryHandler): () => void {
     checkName(name);
     if (typeof handler !== "function") throw new TypeError(`the handler for query ${JSON.stringify(name)} must be a function`);
@@ -149,7 +151,7 @@ export class Queries {
   /** Acks (when asked to), runs the handler, and sends its answer or the reason there is none. */
   private answer(query: QueryMessage): void {
     if (query.requestAck) this.reply(query, QueryReplyKind.Ack, new Uint8Array(0));
-    const handler = this.handlers.get(query.name);
+    const handler = this.handlers.get(query.name) ?? this.handlers.get(ANY_QUERY);
     const where = `on ${this.wiring.selfName}`;
     if (!handler) return this.replyOutcome(query, { error: `no handler for query ${JSON.stringify(query.name)} ${where}` });
     if (this.runningHandlers >= MAX_RUNNING_HANDLERS) return this.replyOutcome(query, { error: `busy: ${MAX_RUNNING_HANDLERS} queries already running ${where}` });

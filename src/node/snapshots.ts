@@ -14,6 +14,8 @@ export const SNAPSHOT_INTERVAL_MS = 2_000;
 /** What the snapshots read from the node. */
 export interface SnapshotSource {
   readonly name: string;
+  /** The generation the node runs at now: above the start one once it renewed its identity. */
+  generation(): number;
   members(): MemberInfo[];
   storedEntries(node: string): Iterable<StoredEntry>;
   set(group: string, key: string, value: Value, options?: SetOptions): number;
@@ -40,7 +42,7 @@ export class NodeSnapshots {
     // An explicit generation wins (the operator asked for it); otherwise the counter moves on.
     this.generation = givenGeneration ?? nextGeneration(this.previous?.generation, now);
     if (this.previous && this.generation <= this.previous.generation) {
-      logger.warn(`generation ${this.generation} is not above the ${this.previous.generation} of the last run: peers may ignore this node`);
+      logger.warn(`generation ${this.generation} is not above the ${this.previous.generation} of the last run: once a peer that remembers the last run answers, this node renews its identity above it`);
     }
   }
 
@@ -69,7 +71,7 @@ export class NodeSnapshots {
   }
 
   save(node: SnapshotSource): void {
-    this.write({ generation: this.generation, members: remembered(node), entries: this.restoreEntries ? ownEntries(node) : [] });
+    this.write({ generation: Math.max(this.generation, node.generation()), members: remembered(node), entries: this.restoreEntries ? ownEntries(node) : [] });
   }
 
   private write(snapshot: Snapshot): void {

@@ -139,7 +139,8 @@ export class SimulatedCluster {
     const generation = options.generation ?? this.generationCounter++;
     const clock = new NodeClock(this.clock);
     clock.skewMs = options.skewMs ?? 0;
-    const transport = stallable(this.network.transport(name, options.seeds ?? this.seedNames), clock, (from, frame) => this.onFrame?.(name, from, frame));
+    // The handshake announces the node's own generation, as TCP does.
+    const transport = stallable(this.network.transport(name, options.seeds ?? this.seedNames, { generation }), clock, (from, frame) => this.onFrame?.(name, from, frame));
     // A restarted node knows only its seeds again: the snapshot is for the first incarnations.
     const startMembers = this.snapshot?.records[this.snapshot.slots.get(name) ?? -1]?.generation === generation ? this.snapshot : undefined;
     const settings: NodeSettings = {
@@ -263,6 +264,7 @@ function stallable(transport: Transport, clock: NodeClock, seen: (from: string, 
       }),
     send: (peer, frames) => transport.send(peer, frames),
     stop: () => transport.stop(),
+    renewGeneration: (generation) => transport.renewGeneration(generation),
   };
 }
 

@@ -9,7 +9,11 @@
 //     scheme, node name syntax, a peer claiming our own name, then the transport's own check
 //     (TLS: the certificate must name the node);
 //   on the peer's proof: the cluster-secret HMAC, then generation (a name already connected
-//     with a newer generation is an old incarnation).
+//     with a newer generation is an old incarnation), then cluster config agreement (a node new
+//     to us with the same config version and other settings is misconfigured).
+// Once established, each side knows the generation the other remembers for its name
+// (generationGaps): a node that restarted below it renews its identity above it
+// (node/generation-renewal.ts).
 
 import {
   AuthScheme,
@@ -22,6 +26,9 @@ import {
   decodeError,
   decodeHello,
   decodeWelcome,
+  type ConfigSummary,
+  type ProofExtras,
+  type RememberedIdentity,
   encodeHelloIntroduce,
   encodeProve,
   encodeWelcomeIntroduce,
@@ -71,6 +78,33 @@ export interface AdmissionHooks {
   checkPeer?(peer: Introduction): Refusal | null;
   /** The generation the named node is connected with right now, if it is. */
   connectedGeneration(name: string): number | undefined;
+  /** What is known of `name` (its newest generation, held or removed); undefined when it is new to us. */
+  remembered?(name: string): RememberedIdentity | undefined;
+  /** This node's own heartbeat and highest version: a peer remembering more at our generation knew an earlier incarnation. */
+  ownProgress?(): { heartbeat: number; maxVersion: number };
+  /** This node's cluster config in brief; absent or null: no agreement check. */
+  clusterConfig?(): ConfigSummary | null;
+}
+
+/**
+ * A handshake showed a node announcing a lower generation than its peer remembers for it, or
+ * the same one while the peer remembers more heartbeats or versions of it than it has.
+ */
+export interface GenerationGap {
+  /** The node that is behind. */
+  node: string;
+  announced: number;
+  /** The generation remembered: the node renews its identity above it. */
+  remembered: number;
+  /** The side that remembered it. */
+  rememberedBy: string;
+}
+
+/** Whether `remembered` is of an earlier incarnation than the one announcing `announced` with `progress` (when known). */
+export function isBehind(remembered: RememberedIdentity | null, announced: number, progress?: { heartbeat: number; maxVersion: number }): remembered is RememberedIdentity {
+  if (!remembered || remembered.generation < announced) return false;
+  if (remembered.generation > announced) return true;
+  return progress !== undefined && (remembered.heartbeat > progress.heartbeat || remembered.maxVersion > progress.maxVersion);
 }
 
 export type HandshakeOutcome =
@@ -157,6 +191,32 @@ export function checkProof(local: LocalIdentity, role: ProofRole, transcript: Pr
   return { code: ErrorCode.AuthFailed, message: "wrong cluster secret proof" };
 }
 
+/**
+ * A node new to us (nothing remembered of its name) holding the same cluster config version with
+ * other settings: refused, naming the settings. Mostly version 0, each node's start-up options: a
+ * node started with other cluster settings than the cluster's. A joiner with an older version is
+ * admitted and adopts the cluster's by gossip. A known member in conflict (two sides of a
+ * partition each changed the config, a node restarted with other flags) is not refused: documents
+ * of one version are ranked and one wins (reserved-entries.ts), and /v1/config shows the disagreement.
+ */
+export function checkClusterConfig(ours: ConfigSummary | null | undefined, theirs: ConfigSummary | null, peerIsNew: boolean): Refusal | null {
+  if (!ours || !theirs || !peerIsNew || ours.version !== theirs.version) return null;
+  if (ours.hash.every((byte, i) => byte === theirs.hash[i])) return null;
+  const settings = differingSettings(ours, theirs);
+  const named = settings.length === 0 ? "the settings differ" : `differing setting${settings.length === 1 ? "" : "s"}: ${settings.join(", ")}`;
+  return { code: ErrorCode.ConfigConflict, message: `cluster config conflict at version ${ours.version} with a node new to the cluster, ${named} (start it with the cluster's settings, or change them with 'goferbroke config set')` };
+}
+
+/** Names of the settings whose values differ, or that one side has and the other lacks. */
+export function differingSettings(ours: ConfigSummary, theirs: ConfigSummary): string[] {
+  const theirHashes = new Map(theirs.settings.map((setting) => [setting.name, setting.hash]));
+  const names = new Set<string>();
+  for (const setting of ours.settings) if (theirHashes.get(setting.name) !== setting.hash) names.add(setting.name);
+  const ourNames = new Set(ours.settings.map((setting) => setting.name));
+  for (const setting of theirs.settings) if (!ourNames.has(setting.name)) names.add(setting.name);
+  return [...names].sort();
+}
+
 const violation = (message: string): HandshakeOutcome => ({ kind: "refused", refusal: { code: ErrorCode.ProtocolViolation, message }, claimed: null });
 
 /**
@@ -171,6 +231,10 @@ export class Handshake {
   seenAt: string | undefined;
   /** Keyring scheme: the key both sides proved, once the proofs checked out; sealing derives from it. */
   agreedKey: RingKey | null = null;
+  /** What the peer's step 2 said it remembers of our name. */
+  private peerRemembersUs: RememberedIdentity | null = null;
+  /** What we told the peer we remember of its name. */
+  private weRememberPeer: RememberedIdentity | null = null;
   private stage: "introduction" | "proof" | "done" = "introduction";
   /** The scheme of this connection: the dialer's offer, which a listener echoes once it admits it. */
   private scheme: AuthScheme;
@@ -226,10 +290,10 @@ export class Handshake {
       return { kind: "continue", send: encodeWelcomeIntroduce(welcome) };
     }
     if (this.stage !== "proof") return violation("HELLO proof before the HELLO introduction");
-    const refused = this.admitProof("hello", hello.proof);
+    const refused = this.admitProof("hello", hello);
     if (refused) return refused;
     // Only now, to a dialer that has shown it knows the secret, does our proof go out.
-    return { kind: "established", send: encodeProve(MessageType.Welcome, this.proofToSend("welcome")) };
+    return { kind: "established", send: encodeProve(MessageType.Welcome, this.proofToSend("welcome"), this.ourExtras()) };
   }
 
   private onWelcome(welcome: HandshakeStep<Welcome>): HandshakeOutcome {
@@ -238,10 +302,10 @@ export class Handshake {
       const refused = this.admitIntroduction(welcome.introduction);
       if (refused) return refused;
       this.seenAt = welcome.introduction.seenAt;
-      return { kind: "continue", send: encodeProve(MessageType.Hello, this.proofToSend("hello")) };
+      return { kind: "continue", send: encodeProve(MessageType.Hello, this.proofToSend("hello"), this.ourExtras()) };
     }
     if (this.stage !== "proof") return violation("WELCOME proof before the WELCOME introduction");
-    return this.admitProof("welcome", welcome.proof) ?? { kind: "established", send: null };
+    return this.admitProof("welcome", welcome) ?? { kind: "established", send: null };
   }
 
   private admitIntroduction(intro: Introduction): HandshakeOutcome | null {
@@ -254,12 +318,43 @@ export class Handshake {
     return null;
   }
 
-  private admitProof(role: ProofRole, proof: Uint8Array): HandshakeOutcome | null {
+  private admitProof(role: ProofRole, step: { proof: Uint8Array } & ProofExtras): HandshakeOutcome | null {
     const peer = this.peer!;
-    const refusal = this.checkPeerProof(role, proof) ?? checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName));
+    const peerIsNew = this.hooks.remembered?.(peer.nodeName) === undefined;
+    const refusal =
+      this.checkPeerProof(role, step.proof) ??
+      checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName)) ??
+      checkClusterConfig(this.hooks.clusterConfig?.(), step.config, peerIsNew);
     if (refusal) return { kind: "refused", refusal, claimed: peer };
+    this.peerRemembersUs = step.remembered;
     this.stage = "done";
     return null;
+  }
+
+  /** Our step-2 extras: what we remember of the peer's name, and our config in brief. */
+  private ourExtras(): ProofExtras {
+    this.weRememberPeer = this.hooks.remembered?.(this.peer!.nodeName) ?? null;
+    return { remembered: this.weRememberPeer, config: this.hooks.clusterConfig?.() ?? null };
+  }
+
+  /**
+   * Once established: each side that is behind what the other remembers of it. Both sides see a
+   * lower generation (each sent what it remembers), so both can log it; the same generation with
+   * less progress only the side behind can tell.
+   */
+  generationGaps(): GenerationGap[] {
+    if (!this.done) return [];
+    const peer = this.peer!;
+    const gaps: GenerationGap[] = [];
+    const ours = this.peerRemembersUs;
+    if (isBehind(ours, this.local.generation, this.hooks.ownProgress?.())) {
+      gaps.push({ node: this.local.nodeName, announced: this.local.generation, remembered: ours.generation, rememberedBy: peer.nodeName });
+    }
+    const theirs = this.weRememberPeer;
+    if (isBehind(theirs, peer.generation)) {
+      gaps.push({ node: peer.nodeName, announced: peer.generation, remembered: theirs.generation, rememberedBy: this.local.nodeName });
+    }
+    return gaps;
   }
 
   private ourIntroduction(): Introduction {

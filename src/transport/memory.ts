@@ -8,7 +8,7 @@
 
 import { FrameDecoder, type Frame } from "../codec/index.ts";
 import type { Random } from "../random.ts";
-import { Handshake, type HandshakeOutcome, type LocalIdentity, type Refusal } from "./admission.ts";
+import { type AdmissionHooks, type GenerationGap, Handshake, type HandshakeOutcome, type LocalIdentity, type Refusal } from "./admission.ts";
 import type { SendResult, Transport, TransportHost } from "./transport.ts";
 import type { VirtualClock } from "./virtual-clock.ts";
 
@@ -76,10 +76,12 @@ export class MemoryNetwork {
     const listener = this.members.get(to);
     if (!dialer || !listener) return false;
     if (dialer.admitted.get(to) === listener.local.generation) return true;
-    const result = handshake(dialer, listener);
-    if (result === null) {
+    const result = handshake(dialer, listener, (name) => this.hosts.get(name));
+    if (!("refusal" in result)) {
       dialer.admitted.set(to, listener.local.generation);
       listener.admitted.set(from, dialer.local.generation);
+      // Reported after this send, as TCP reports them from its socket callback, not inside a send.
+      for (const [name, gap] of result.gaps) this.clock.setTimer(0, () => this.hosts.get(name)?.onGenerationGap?.(gap));
       return true;
     }
     const [refuser, refused] = result.by === "listener" ? [to, from] : [from, to];
@@ -130,9 +132,18 @@ export class MemoryNetwork {
   }
 
   /** @internal */
+  renewGeneration(name: string, generation: number): void {
+    const member = this.members.get(name);
+    if (member) member.local.generation = generation;
+  }
+
+  /** @internal */
   attach(name: string, host: TransportHost | null): void {
-    if (host) this.hosts.set(name, host);
-    else this.hosts.delete(name);
+    if (host) return void this.hosts.set(name, host);
+    this.hosts.delete(name);
+    // A node that stops or crashes loses its connections, as TCP's close when a process dies: a
+    // restart is then not refused as an old incarnation (a lower generation) of itself.
+    for (const member of this.members.values()) member.admitted.delete(name);
   }
 
   /** @internal */
@@ -185,11 +196,22 @@ class MemoryTransport implements Transport {
   async stop(): Promise<void> {
     this.network.attach(this.name, null);
   }
+
+  renewGeneration(generation: number): void {
+    this.network.renewGeneration(this.name, generation);
+  }
 }
 
-/** Runs a whole handshake between two members over encoded frames; null when both admitted. */
-function handshake(dialerMember: Member, listenerMember: Member): { by: "dialer" | "listener"; refusal: Refusal } | null {
-  const hooksOf = (member: Member) => ({ connectedGeneration: (name: string) => member.admitted.get(name) });
+type HandshakeResult = { by: "dialer" | "listener"; refusal: Refusal } | { gaps: [string, GenerationGap][] };
+
+/** Runs a whole handshake between two members over encoded frames; `gaps`, by the host to tell, when both admitted. */
+function handshake(dialerMember: Member, listenerMember: Member, hostOf: (name: string) => TransportHost | undefined): HandshakeResult {
+  const hooksOf = (member: Member): AdmissionHooks => ({
+    connectedGeneration: (name: string) => member.admitted.get(name),
+    remembered: (name: string) => hostOf(member.local.nodeName)?.remembered?.(name),
+    ownProgress: () => hostOf(member.local.nodeName)?.ownProgress?.() ?? { heartbeat: 0, maxVersion: 0 },
+    clusterConfig: () => hostOf(member.local.nodeName)?.clusterConfig?.() ?? null,
+  });
   const { nodeName: dialerName } = dialerMember.local;
   const { nodeName: listenerName } = listenerMember.local;
   const sides = {
@@ -204,7 +226,9 @@ function handshake(dialerMember: Member, listenerMember: Member): { by: "dialer"
     new FrameDecoder().push(bytes, (frame) => frames.push(frame));
     const outcome: HandshakeOutcome = sides[receiver].receive(frames[0]!);
     if (outcome.kind === "refused") return { by: receiver, refusal: outcome.refusal };
-    if (outcome.kind === "established" && sides.dialer.done && sides.listener.done) return null;
+    if (outcome.kind === "established" && sides.dialer.done && sides.listener.done) {
+      return { gaps: [...sides.dialer.generationGaps().map((gap): [string, GenerationGap] => [dialerName, gap]), ...sides.listener.generationGaps().map((gap): [string, GenerationGap] => [listenerName, gap])] };
+    }
     // No ERROR is ever sent here (a refusal returns above), so "peer-refused" cannot occur.
     bytes = outcome.kind === "peer-refused" ? null : outcome.send;
     receiver = receiver === "dialer" ? "listener" : "dialer";

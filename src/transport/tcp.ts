@@ -98,6 +98,9 @@ export class TcpTransport implements Transport {
         const link = this.peers.get(name);
         return link?.connection ? link.generation : undefined;
       },
+      remembered: (name) => this.host?.remembered?.(name),
+      ownProgress: () => this.host?.ownProgress?.() ?? { heartbeat: 0, maxVersion: 0 },
+      clusterConfig: () => this.host?.clusterConfig?.() ?? null,
     };
     this.peers = new PeerTable(options.nodeName, this.options.writeQueueHighWaterBytes, this.clock, this.log, this.counters, {
       peerUp: (name, address) => this.notifyHost(() => `peer up ${name}`, (host) => host.onPeerUp(name, address)),
@@ -318,6 +321,10 @@ export class TcpTransport implements Transport {
    * new dial starts; one already on the way that frames wait for (the LEAVE to a peer we had not
    * talked to yet) may complete within closeTimeoutMs, so that they still go out.
    */
+  renewGeneration(generation: number): void {
+    this.local.generation = generation;
+  }
+
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -478,7 +485,9 @@ export class TcpTransport implements Transport {
         return this.refuse(connection, outcome.refusal, outcome.claimed?.nodeName);
       case "established":
         if (outcome.send) this.sendControl(connection, outcome.send);
-        return this.establish(connection);
+        this.establish(connection);
+        for (const gap of connection.handshake.generationGaps()) this.notifyHost(() => `generation gap of ${gap.node}`, (host) => host.onGenerationGap?.(gap));
+        return;
     }
   }
 

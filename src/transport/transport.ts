@@ -2,7 +2,8 @@
 // a peer by node name; the transport delivers them (TCP in production, in-memory in the
 // simulator) and reports incoming frames and peers coming and going.
 
-import type { Frame } from "../codec/index.ts";
+import type { ConfigSummary, Frame, RememberedIdentity } from "../codec/index.ts";
+import type { GenerationGap } from "./admission.ts";
 
 export interface TransportHost {
   /** A whole frame arrived from the named peer. */
@@ -19,6 +20,14 @@ export interface TransportHost {
   onRefused?(address: string, node: string | undefined, reason: string): void;
   /** A peer's write queue passed its high-water mark (reported at most once per period). */
   onOverload?(peer: string, queuedBytes: number): void;
+  /** What is known of `name` (newest generation, held or removed), told to it in the handshake. */
+  remembered?(name: string): RememberedIdentity | undefined;
+  /** This node's own heartbeat and highest version, to tell an earlier incarnation at the same generation. */
+  ownProgress?(): { heartbeat: number; maxVersion: number };
+  /** This node's cluster config in brief, for the handshake's agreement check. */
+  clusterConfig?(): ConfigSummary | null;
+  /** A completed handshake showed a node (this one or the peer) announcing a generation below the one remembered for it. */
+  onGenerationGap?(gap: GenerationGap): void;
 }
 
 /**
@@ -41,4 +50,6 @@ export interface Transport {
   send(peer: string, frames: Uint8Array): SendResult;
   /** Flushes queued frames and closes every connection. */
   stop(): Promise<void>;
+  /** Announces this generation in every handshake from now on (the node renewed its identity). */
+  renewGeneration(generation: number): void;
 }
