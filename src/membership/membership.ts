@@ -12,7 +12,10 @@
 //   (watchesItself): it decides only with monitorsPerNode 0, and stands in for a watch's detector
 //   nowhere else but in the phi reported for unwatched members.
 // - Verdicts (verdicts.ts): a node that convicted someone on its own evidence tells every live
-//   node; each receiver suspects the node and checks it for itself.
+//   node; each receiver suspects the node and checks it for itself. The verdict is also published
+//   as a versioned fact (node/gone-facts.ts, verdictFact) that reaches, by anti-entropy, the nodes
+//   the frames missed; and a settled peer whose page lacks a member prompts the same check
+//   (peerLacks).
 // Before anyone is declared dead it is pinged directly and k live nodes are asked to ping it too
 // (SWIM's indirect probe, probes.ts); any answer refutes the suspicion, and suspicion.ts decides
 // when a failed round convicts. A dead node is alive again only on word from itself (a PONG to a
