@@ -1,6 +1,6 @@
 // The admission rules added with protocol version 4, on the I/O-free Handshake both transports
 // run: what each side remembers of the other's name (generation gaps), and cluster config
-// agreement for a node new to the cluster.
+// agreement for a node new to the cluster (neither side remembers the other).
 
 import { describe, expect, test } from "bun:test";
 import { ErrorCode, FrameDecoder, type Frame } from "../src/codec/index.ts";
@@ -74,5 +74,14 @@ describe("cluster config agreement", () => {
     const older = configSummary({ version: 0, origin: "d", settings: { fanout: 3 } });
     const newer = configSummary({ version: 2, origin: "l", settings: { fanout: 1 } });
     expect(run({ clusterConfig: () => older }, { clusterConfig: () => newer }).outcome.kind).toBe("established");
+  });
+
+  test("a member restarted without its data knows no one, but the peer remembers it: admitted whichever side dials", () => {
+    const remembersPeer = (peer: string) => ({ remembered: (name: string) => (name === peer ? { generation: 3, heartbeat: 40, maxVersion: 2 } : undefined) });
+    const restartedDials = run({ clusterConfig: () => conflicting }, { clusterConfig: () => cluster, ...remembersPeer("d") });
+    expect(restartedDials.outcome.kind).toBe("established");
+    const memberDials = run({ clusterConfig: () => cluster, ...remembersPeer("l") }, { clusterConfig: () => conflicting });
+    expect(memberDials.outcome.kind).toBe("established");
+    expect([restartedDials, memberDials].every(({ dialer, listener }) => dialer.done && listener.done)).toBe(true);
   });
 });

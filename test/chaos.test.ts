@@ -208,6 +208,18 @@ const regressions: Regression[] = [
     drop: [0, 1, 2, 3],
     bug: "protocol 4: a node that joined through a seed and crashed 1.5 s later was a member only at the seed (the others held it on probation, so no monitor watched it), and the seed listed it alive for good (I1); fixed by hashing a probationary name apart in summaries and listing it with heartbeat 0 in pages, so the seed sees that nobody vouches for it and checks it (state/summary.ts)",
   },
+  {
+    seed: 2410416756,
+    faults: ["partition", "asymmetric", "one-way", "heal-steps", "long-partition", "crash", "long-crash", "restart", "restart-lower", "freeze", "long-freeze", "loss", "duplicate", "reorder", "delay", "skew", "join", "leave"],
+    drop: [0],
+    bug: "a node restarted with a lower generation (no data) renewed to 6, but was convicted everywhere and never came back (I1: 'node-0 lists node-4 as dead at generation 6'): the memory transport dropped every connection to a renewed node (keyed on its current generation), so each peer dialled it again; the node, which knew no one yet and had made its own config version 1, refused them all as new nodes with a conflicting config, and heard nothing back. Fixed twice: config agreement refuses only when neither side remembers the other (transport/admission.ts), and a renewal keeps the simulated connections, as over TCP (transport/memory.ts)",
+  },
+  {
+    seed: 1611316900,
+    faults: [...faultKinds],
+    drop: [],
+    bug: "a crashed node's restart was learned second-hand, then a node that missed the crash relayed the old process's later heartbeat, and readmission put the removed generation's record back over the new one, its entries reported; the new generation then replaced it without a report (I5); fixed by never readmitting a node held again at a newer generation (ClusterState.readmit)",
+  },
 ];
 
 describe("chaos regressions", () => {

@@ -76,6 +76,31 @@ test("an older generation of an admitted node is refused; a newer one is admitte
   expect(a.host.framesFrom("b").map((frame) => new TextDecoder().decode(frame.body))).toEqual(["gen 5", "gen 6"]);
 });
 
+test("a node that renews its generation keeps its connections, as over TCP: no new handshake either way", async () => {
+  const { net, clock } = network();
+  const handshakes = { a: 0, b: 0 };
+  const peers = await Promise.all(
+    (["a", "b"] as const).map(async (name) => {
+      const transport = net.transport(name, [], { generation: 3 });
+      const host = Object.assign(new RecordingHost(), { remembered: () => void handshakes[name]++ });
+      await transport.start(host);
+      return { transport, host };
+    }),
+  );
+  const [a, b] = peers as [(typeof peers)[number], (typeof peers)[number]];
+  const ping = (label: string) => frameBytes(MessageType.Ping, new TextEncoder().encode(label));
+  expect(a.transport.send("b", ping("before"))).toBe("queued");
+  const afterHandshake = { ...handshakes };
+  expect(afterHandshake.a).toBeGreaterThan(0);
+  b.transport.renewGeneration(9);
+  expect(a.transport.send("b", ping("a after"))).toBe("queued");
+  expect(b.transport.send("a", ping("b after"))).toBe("queued");
+  clock.advance(5);
+  expect(handshakes).toEqual(afterHandshake);
+  expect(b.host.framesFrom("a").map((frame) => new TextDecoder().decode(frame.body))).toEqual(["before", "a after"]);
+  expect(a.host.framesFrom("b").map((frame) => new TextDecoder().decode(frame.body))).toEqual(["b after"]);
+});
+
 test("the reason a simulated node is refused is the one a TCP node logs", async () => {
   try {
     const tcpA = await startNode("alpha", { clusterName: "simulation" });

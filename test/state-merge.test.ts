@@ -1082,6 +1082,17 @@ describe("removed nodes: the registry and readmission", () => {
     expect(state.get("x", "app", "k")).toBeUndefined();
   });
 
+  test("a heartbeat of the removed generation, after a newer one was learned, readmits nothing and keeps the newer record", () => {
+    const { state } = removedX("dead");
+    // The restarted process (generation 4) heard of through a peer's delta.
+    mergeDeltas(state, [{ node: "x", generation: 4, fromVersion: 0, collectedUpTo: 0, maxVersion: 0, entries: [] }], "peer");
+    expect(state.nodes.get("x")?.generation).toBe(4);
+    // A node that missed the crash still relays the old process's last heartbeats.
+    expect(applyDigest(state, [entry("x", 3, 51, 1)]).changes).toEqual([]);
+    expect(state.nodes.get("x")?.generation).toBe(4);
+    expect(state.get("x", "app", "k")).toBeUndefined();
+  });
+
   test("removed as left, no heartbeat readmits it at its generation; a new generation is a new node", () => {
     const { state } = removedX("left");
     expect(applyDigest(state, [entry("x", 3, 10_000)]).heartbeats).toEqual([]);

@@ -75,8 +75,8 @@
 //              6 stale generation (the name is connected with a newer one), 7 the peer announced
 //              the receiver's own name, 8 certificate does not name the node, 9 handshake timeout,
 //              10 invalid node name (not 1-64 characters from A-Z a-z 0-9 . _ -), 11 cluster
-//              config conflict (a node new to the refuser holds the same config version with
-//              other settings, the per-node seeds apart; the message names them)
+//              config conflict (two nodes that remember nothing of each other hold the same
+//              config version with other settings, the per-node seeds apart; the message names them)
 //     string   human-readable message
 //
 // Proofs (scheme 1): HMAC-SHA256, key = the UTF-8 bytes of the cluster secret, message =
@@ -136,7 +136,7 @@ export const ErrorCode = {
   CertificateName: 8,
   HandshakeTimeout: 9,
   InvalidName: 10,
-  /** Same cluster config version, other settings, from a node new to the refuser. */
+  /** Same cluster config version, other settings, between two nodes that remember nothing of each other. */
   ConfigConflict: 11,
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

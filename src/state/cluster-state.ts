@@ -187,7 +187,7 @@ export class ClusterState {
    */
   promote(name: string): ChangeRecord[] | null {
     if (this.probation.size === 0 || !this.probation.release(name)) return null;
-    return this.heldAgain(name, false);
+    return this.heldAgain(name, false, true);
   }
 
   /** Whether `name` is held on probation, unknown to membership. */
@@ -278,18 +278,27 @@ export class ClusterState {
    * removed node.
    */
   readmit(name: string, generation: number, heartbeat: number): ChangeRecord[] | null {
-    if (!this.removed.showsLife(name, generation, heartbeat)) return null;
+    // Held again already, at a newer generation learned since the removal (a restart): the removed
+    // process's late heartbeats change nothing, and must not overwrite the newer record.
+    if (this.nodes.has(name) || !this.removed.showsLife(name, generation, heartbeat)) return null;
     const removed = this.removed.get(name)!;
     this.removed.delete(name);
     const slot = this.nodes.set(name, removed.state ?? new NodeState(name, generation));
     this.nodes.setHeartbeatAt(slot, removed.heartbeat);
-    return this.heldAgain(name, true);
+    return this.heldAgain(name, true, false);
   }
 
-  /** An "added" record for each live entry of `name` (user groups only unless `reserved`): what a reader is told when entries it was not shown become visible. */
-  heldAgain(name: string, reserved: boolean): ChangeRecord[] {
+  /**
+   * An "added" record for each live entry of `name` (user groups only unless `reserved`): what a
+   * reader is told when entries it was not shown become visible. With `writtenAt`, each carries its
+   * write's time (a promotion: the entries arrived moments ago and their delay is real); without,
+   * none (a readmission: the writes may be far older than the removal).
+   */
+  heldAgain(name: string, reserved: boolean, writtenAt: boolean): ChangeRecord[] {
     const records: ChangeRecord[] = [];
-    for (const entry of this.liveEntries(name)) if (reserved || entry.group !== RESERVED_GROUP) records.push(changeRecord("added", name, entry, undefined, false));
+    for (const entry of this.liveEntries(name)) {
+      if (reserved || entry.group !== RESERVED_GROUP) records.push(changeRecord("added", name, entry, undefined, false, writtenAt ? entry.writtenAt : undefined));
+    }
     return records;
   }
 

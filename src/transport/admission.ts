@@ -9,8 +9,9 @@
 //     scheme, node name syntax, a peer claiming our own name, then the transport's own check
 //     (TLS: the certificate must name the node);
 //   on the peer's proof: the cluster-secret HMAC, then generation (a name already connected
-//     with a newer generation is an old incarnation), then cluster config agreement (a node new
-//     to us with the same config version and other settings is misconfigured).
+//     with a newer generation is an old incarnation), then cluster config agreement (two nodes
+//     that know nothing of each other, with the same config version and other settings: the new
+//     one is misconfigured).
 // Once established, each side knows the generation the other remembers for its name
 // (generationGaps): a node that restarted below it renews its identity above it
 // (node/generation-renewal.ts).
@@ -192,15 +193,16 @@ export function checkProof(local: LocalIdentity, role: ProofRole, transcript: Pr
 }
 
 /**
- * A node new to us (nothing remembered of its name) holding the same cluster config version with
- * other settings: refused, naming the settings. Mostly version 0, each node's start-up options: a
- * node started with other cluster settings than the cluster's. A joiner with an older version is
- * admitted and adopts the cluster's by gossip. A known member in conflict (two sides of a
- * partition each changed the config, a node restarted with other flags) is not refused: documents
- * of one version are ranked and one wins (reserved-entries.ts), and /v1/config shows the disagreement.
+ * A node new to the cluster (`strangers`: neither side remembers the other's name) holding the
+ * same cluster config version with other settings: refused, naming the settings. Mostly version
+ * 0, each node's start-up options: a node started with other cluster settings than the cluster's.
+ * A joiner with an older version is admitted and adopts the cluster's by gossip. A known member
+ * in conflict (two sides of a partition each changed the config, a node restarted with other
+ * flags or without its data) is not refused: documents of one version are ranked and one wins
+ * (reserved-entries.ts), and /v1/config shows the disagreement.
  */
-export function checkClusterConfig(ours: ConfigSummary | null | undefined, theirs: ConfigSummary | null, peerIsNew: boolean): Refusal | null {
-  if (!ours || !theirs || !peerIsNew || ours.version !== theirs.version) return null;
+export function checkClusterConfig(ours: ConfigSummary | null | undefined, theirs: ConfigSummary | null, strangers: boolean): Refusal | null {
+  if (!ours || !theirs || !strangers || ours.version !== theirs.version) return null;
   if (ours.hash.every((byte, i) => byte === theirs.hash[i])) return null;
   const settings = differingSettings(ours, theirs);
   const named = settings.length === 0 ? "the settings differ" : `differing setting${settings.length === 1 ? "" : "s"}: ${settings.join(", ")}`;
@@ -320,11 +322,14 @@ export class Handshake {
 
   private admitProof(role: ProofRole, step: { proof: Uint8Array } & ProofExtras): HandshakeOutcome | null {
     const peer = this.peer!;
-    const peerIsNew = this.hooks.remembered?.(peer.nodeName) === undefined;
+    // A node joins anew only when the two sides know nothing of each other. One side alone
+    // remembering the other is a known member: typically a node restarted without its data, which
+    // knows no one yet while every peer remembers it, and must not refuse them all for its config.
+    const strangers = this.hooks.remembered?.(peer.nodeName) === undefined && step.remembered === null;
     const refusal =
       this.checkPeerProof(role, step.proof) ??
       checkGeneration(peer, this.hooks.connectedGeneration(peer.nodeName)) ??
-      checkClusterConfig(this.hooks.clusterConfig?.(), step.config, peerIsNew);
+      checkClusterConfig(this.hooks.clusterConfig?.(), step.config, strangers);
     if (refusal) return { kind: "refused", refusal, claimed: peer };
     this.peerRemembersUs = step.remembered;
     this.stage = "done";

@@ -41,8 +41,19 @@ export const SIMULATION_CLUSTER = "simulation";
 
 interface Member {
   local: LocalIdentity;
-  /** Peers this node completed a handshake with, and the generation they announced. */
-  admitted: Map<string, number>;
+  /** Peers this node completed a handshake with: their connection, by name. */
+  admitted: Map<string, Connection>;
+}
+
+/**
+ * An admitted pair, as one side holds it. Tied to the peer's incarnation, not to its current
+ * generation: a node that renews its identity keeps its connections, as over TCP, where only
+ * later handshakes announce the renewed generation.
+ */
+interface Connection {
+  readonly peer: Member;
+  /** The generation the peer announced in the handshake. */
+  readonly generation: number;
 }
 
 export class MemoryNetwork {
@@ -75,11 +86,11 @@ export class MemoryNetwork {
     const dialer = this.members.get(from);
     const listener = this.members.get(to);
     if (!dialer || !listener) return false;
-    if (dialer.admitted.get(to) === listener.local.generation) return true;
+    if (dialer.admitted.get(to)?.peer === listener) return true;
     const result = handshake(dialer, listener, (name) => this.hosts.get(name));
     if (!("refusal" in result)) {
-      dialer.admitted.set(to, listener.local.generation);
-      listener.admitted.set(from, dialer.local.generation);
+      dialer.admitted.set(to, { peer: listener, generation: listener.local.generation });
+      listener.admitted.set(from, { peer: dialer, generation: dialer.local.generation });
       // Reported after this send, as TCP reports them from its socket callback, not inside a send.
       for (const [name, gap] of result.gaps) this.clock.setTimer(0, () => this.hosts.get(name)?.onGenerationGap?.(gap));
       return true;
@@ -207,7 +218,7 @@ type HandshakeResult = { by: "dialer" | "listener"; refusal: Refusal } | { gaps:
 /** Runs a whole handshake between two members over encoded frames; `gaps`, by the host to tell, when both admitted. */
 function handshake(dialerMember: Member, listenerMember: Member, hostOf: (name: string) => TransportHost | undefined): HandshakeResult {
   const hooksOf = (member: Member): AdmissionHooks => ({
-    connectedGeneration: (name: string) => member.admitted.get(name),
+    connectedGeneration: (name: string) => member.admitted.get(name)?.generation,
     remembered: (name: string) => hostOf(member.local.nodeName)?.remembered?.(name),
     ownProgress: () => hostOf(member.local.nodeName)?.ownProgress?.() ?? { heartbeat: 0, maxVersion: 0 },
     clusterConfig: () => hostOf(member.local.nodeName)?.clusterConfig?.() ?? null,
