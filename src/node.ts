@@ -21,6 +21,7 @@ import { ControlBus } from "./node/control-bus.ts";
 import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLeave, encodeForceLeave, forceLeaveKey } from "./node/force-leave.ts";
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
+import { applyGone, writeGone } from "./node/gone-facts.ts";
 import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue } from "./node/reserved-entries.ts";
 import { RefusalLog } from "./node/refusal-log.ts";
 import { onGenerationGap, rememberedIdentity } from "./node/generation-renewal.ts";
@@ -73,6 +74,7 @@ export class GossipNode {
     this.membership = settings.membership && new Membership(settings.name, clock, random, settings.membership, this.health, {
       send: (peer, frame) => deps.transport.send(peer, frame) === "queued",
       onTransition: (transition) => this.onTransition(transition),
+      publishGone: (name, generation) => this.running && this.apply(this.engine.announce(RESERVED_GROUP, writeGone(this.state, name, generation, this.membership!.settings.deadRemovalMs))),
       removeNode: (name, generation, as, rememberForMs) => void this.state.removeNode(name, generation, as, rememberForMs),
       removed: this.state.removed,
     }, settings.generation);
@@ -344,6 +346,7 @@ export class GossipNode {
     if (this.membership) {
       for (const name of outcome.discovered) this.membership.observe(name, this.state.nodes.get(name)?.generation ?? 0);
       for (const name of outcome.heartbeats) this.membership.heartbeat(name, this.state.nodes.get(name)?.generation ?? 0);
+      if (outcome.senderLacks.length > 0) this.membership.peerLacks(from, outcome.senderLacks);
     }
     if (outcome.changes.length > 0) this.onChanges(outcome.changes);
     if (outcome.published.length > 0) this.deps.observeChanges?.(outcome.published);
@@ -390,6 +393,7 @@ export class GossipNode {
     } else {
       const fact = decodeForceLeave(change.key, change.current);
       if (fact) applyForceLeave(this.membership, this.name, fact);
+      else applyGone(this.membership, change.key, change.current);
     }
   }
 

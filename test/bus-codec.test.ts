@@ -1,4 +1,4 @@
-// USER_EVENT, QUERY and QUERY_REPLY bytes (docs/PROTOCOL.md 5.4, 5.5): the documented example, and bodies refused with a DecodeError naming the field.
+// USER_EVENT, QUERY and QUERY_REPLY bytes (docs/PROTOCOL.md 5.5, 5.6): the documented example, and bodies refused with a DecodeError naming the field.
 
 import { expect, test } from "bun:test";
 import { DecodeError, FrameWriter, readQuery, readQueryReply, readUserEvent, writeQueryReply, writeUserEvent } from "../src/codec/index.ts";

@@ -4,7 +4,7 @@
 // an entry that cannot be encoded, already held by a node, must not stop its messages.
 
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type DigestEntry, FrameWriter, MessageType, type NodeDelta, type WireEntry, writeDeltas, writeDigest } from "../src/codec/index.ts";
+import { type DigestEntry, FrameWriter, MessageType, type NodeDelta, SUMMARY_BUCKETS, type WireEntry, writeDeltas, writePage, writeSummary } from "../src/codec/index.ts";
 import { entryId, ValueType } from "../src/state/index.ts";
 import type { Node } from "../src/index.ts";
 import { type Logger, silentLogger } from "../src/log.ts";
@@ -44,11 +44,18 @@ function frame(type: number, write: (writer: FrameWriter) => void): Uint8Array {
 }
 
 /**
- * Sends a SYN and waits for the SYN-ACK: frames on one connection are handled in order, so every
- * frame sent before has been handled by then.
+ * Sends `digest` (when given) as the page of an ACK covering every name hash, then a SYN, and waits
+ * for the SYN-ACK: frames on one connection are handled in order, so every frame sent before has
+ * been handled by then. (Protocol 4: a SYN carries a summary; names travel in pages.)
  */
 async function roundTrip(raw: RawPeer, digest: DigestEntry[] = []): Promise<void> {
-  raw.write(frame(MessageType.Syn, (writer) => writeDigest(writer, digest)));
+  if (digest.length > 0) {
+    raw.write(frame(MessageType.Ack, (writer) => {
+      writePage(writer, { ranges: [{ first: 0, last: 0xffffffff }], entries: digest });
+      writeDeltas(writer, []);
+    }));
+  }
+  raw.write(frame(MessageType.Syn, (writer) => writeSummary(writer, new Uint32Array(SUMMARY_BUCKETS))));
   await raw.nextFrame(MessageType.SynAck, 5_000);
 }
 

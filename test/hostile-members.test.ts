@@ -5,7 +5,7 @@
 // themselves (state/probation.ts) are checked on a bare cluster state at the end.
 
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type DigestEntry, FrameWriter, MessageType, writeDigest } from "../src/codec/index.ts";
+import { type DigestEntry, FrameWriter, MessageType, SUMMARY_BUCKETS, writeDeltas, writePage, writeSummary } from "../src/codec/index.ts";
 import type { Node } from "../src/index.ts";
 import { applyDigest, ClusterState, defaultStateLimits } from "../src/state/index.ts";
 import { NEW_MEMBERS_PER_PEER_ROUND, PROBATION_ROUNDS, probationLimit } from "../src/state/probation.ts";
@@ -31,18 +31,28 @@ async function rawPeerOf(node: Node, name: string): Promise<RawPeer> {
 
 let correlationId = 0;
 
-/** SYNs naming `count` made-up nodes (and the raw peer itself), split into frames under the frame limit. */
+/**
+ * ACKs whose pages (covering every name hash) name `count` made-up nodes and the raw peer itself,
+ * split into frames under the frame limit, then a SYN, whose SYN-ACK says they were all handled.
+ * (Protocol 4: a SYN carries a summary; names travel in pages.)
+ */
 function fakeSyns(self: string, from: number, count: number, perFrame = 20_000): Uint8Array[] {
   const frames: Uint8Array[] = [];
   for (let start = from; start < from + count; start += perFrame) {
     const digest: DigestEntry[] = [{ node: self, generation: 1, heartbeat: 1, maxVersion: 0, collectedUpTo: 0 }];
     for (let i = start; i < Math.min(from + count, start + perFrame); i++) digest.push({ node: `${FAKE}${i}`, generation: 1, heartbeat: 7, maxVersion: 3, collectedUpTo: 0 });
     const writer = new FrameWriter(4096, MAX_FRAME_BYTES);
-    writer.begin(MessageType.Syn, ++correlationId);
-    writeDigest(writer, digest);
+    writer.begin(MessageType.Ack, ++correlationId);
+    writePage(writer, { ranges: [{ first: 0, last: 0xffffffff }], entries: digest });
+    writeDeltas(writer, []);
     writer.end();
     frames.push(writer.finish());
   }
+  const writer = new FrameWriter(4096, MAX_FRAME_BYTES);
+  writer.begin(MessageType.Syn, ++correlationId);
+  writeSummary(writer, new Uint32Array(SUMMARY_BUCKETS));
+  writer.end();
+  frames.push(writer.finish());
   return frames;
 }
 

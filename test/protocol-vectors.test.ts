@@ -9,7 +9,7 @@ import { join } from "node:path";
 import {
   BodyReader,
   type DeltaReadLimits,
-  type DigestEntry,
+  type Page,
   type FlowInfo,
   type Frame,
   FrameDecoder,
@@ -24,7 +24,9 @@ import {
   type NodeDelta,
   PROTOCOL_VERSION,
   readDeltas,
-  readDigest,
+  readPage,
+  readSummary,
+  SUMMARY_BUCKETS,
   readFlowInfo,
   readQuery,
   readQueryReply,
@@ -32,7 +34,8 @@ import {
   writeQuery,
   writeQueryReply,
   writeDeltas,
-  writeDigest,
+  writePage,
+  writeSummary,
   writeFlowInfo,
 } from "../src/codec/index.ts";
 import { configSummary } from "../src/node/config-agreement.ts";
@@ -103,7 +106,7 @@ function encodeFrame(type: number, correlationId: number, body: (w: FrameWriter)
 const limits: DeltaReadLimits = { maxNameBytes: 256, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType: (t) => t <= 5 };
 
 test("the document holds exactly the expected vectors", () => {
-  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-empty", "frame-syn-digest", "frame-welcome-prove", "frame-sealed-ping", "frame-query", "frame-query-reply", "frame-keyring-request-use", "frame-keyring-reply", "string-utf8", "varuint-table"].sort());
+  expect([...vectors.keys()].sort()).toEqual(["frame-ack-deltas", "frame-flow", "frame-hello-introduce", "frame-ping-empty", "frame-push-written-at", "frame-synack-page", "frame-syn-summary", "frame-welcome-prove", "frame-sealed-ping", "frame-query", "frame-query-reply", "frame-keyring-request-use", "frame-keyring-reply", "string-utf8", "varuint-table"].sort());
   // The transport and membership bodies are documented in section 7, one subsection each.
   expect(doc).toContain("### 7.1 Handshake: HELLO, WELCOME, ERROR");
   expect(doc).toContain("### 7.2 Membership: PING, PONG, PROBE, PROBE_ACK, LEAVE");
@@ -144,18 +147,21 @@ describe("vectors", () => {
     expect(hex(encodeFrame(MessageType.Ping, 7, () => {}))).toBe(hex(bytes));
   });
 
-  test("frame-syn-digest", () => {
-    const { bytes } = vector("frame-syn-digest");
-    const digest: DigestEntry[] = [
-      { node: "node-1", generation: 1, heartbeat: 300, maxVersion: 128, collectedUpTo: 0 },
-      { node: "node-2", generation: 1_700_000_000_000, heartbeat: 0, maxVersion: 16384, collectedUpTo: 16383 },
-    ];
+  test("frame-synack-page", () => {
+    const { bytes } = vector("frame-synack-page");
+    const page: Page = {
+      ranges: [{ first: 0, last: 0xffffffff }],
+      entries: [
+        { node: "node-1", generation: 1, heartbeat: 300, maxVersion: 128, collectedUpTo: 0 },
+        { node: "node-2", generation: 1_700_000_000_000, heartbeat: 0, maxVersion: 16384, collectedUpTo: 16383 },
+      ],
+    };
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Syn, 0, 42]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.SynAck, 0, 42]);
     const reader = new BodyReader(frame.body);
-    expect(readDigest(reader, 256)).toEqual(digest);
-    reader.expectEnd("syn");
-    expect(hex(encodeFrame(MessageType.Syn, 42, (w) => writeDigest(w, digest)))).toBe(hex(bytes));
+    expect(readPage(reader, 256)).toEqual(page);
+    reader.expectEnd("synack");
+    expect(hex(encodeFrame(MessageType.SynAck, 42, (w) => writePage(w, page)))).toBe(hex(bytes));
   });
 
   test("frame-ack-deltas: a live entry, a tombstone and an entry with expiry", () => {
@@ -179,6 +185,7 @@ describe("vectors", () => {
     const frame = singleFrame(bytes);
     expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Ack, 0, 42]);
     const reader = new BodyReader(frame.body);
+    expect(readPage(reader, 256)).toEqual({ ranges: [], entries: [] });
     const decoded = readDeltas(reader, limits);
     reader.expectEnd("ack");
     expect(decoded.skipped).toEqual([]);
@@ -186,7 +193,14 @@ describe("vectors", () => {
     expect(plain(decoded.deltas)).toEqual(plain(deltas));
     expect("expiresAt" in decoded.deltas[0]!.entries[0]!).toBe(false);
     expect(new DataView(decoded.deltas[0]!.entries[2]!.value.buffer, decoded.deltas[0]!.entries[2]!.value.byteOffset).getBigInt64(0)).toBe(42n);
-    expect(hex(encodeFrame(MessageType.Ack, 42, (w) => writeDeltas(w, deltas)))).toBe(hex(bytes));
+    expect(
+      hex(
+        encodeFrame(MessageType.Ack, 42, (w) => {
+          writePage(w, { ranges: [], entries: [] });
+          writeDeltas(w, deltas);
+        }),
+      ),
+    ).toBe(hex(bytes));
   });
 
   test("frame-push-written-at: writtenAt on a live entry, a tombstone, and after an expiry", () => {
@@ -218,22 +232,17 @@ describe("vectors", () => {
     expect(hex(encodeFrame(MessageType.Push, 0, (w) => writeDeltas(w, deltas)))).toBe(hex(bytes));
   });
 
-  test("frame-synack-empty", () => {
-    const { bytes } = vector("frame-synack-empty");
+  test("frame-syn-summary", () => {
+    const { bytes } = vector("frame-syn-summary");
+    const buckets = new Uint32Array(SUMMARY_BUCKETS);
+    buckets[0] = 0x01020304;
+    buckets[63] = 0xdeadbeef;
     const frame = singleFrame(bytes);
-    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.SynAck, 0, 9]);
+    expect([frame.version, frame.type, frame.flags, frame.correlationId]).toEqual([PROTOCOL_VERSION, MessageType.Syn, 0, 9]);
     const reader = new BodyReader(frame.body);
-    expect(readDigest(reader, 256)).toEqual([]);
-    expect(readDeltas(reader, limits)).toEqual({ deltas: [], skipped: [] });
-    reader.expectEnd("synack");
-    expect(
-      hex(
-        encodeFrame(MessageType.SynAck, 9, (w) => {
-          writeDigest(w, []);
-          writeDeltas(w, []);
-        }),
-      ),
-    ).toBe(hex(bytes));
+    expect([...readSummary(reader)]).toEqual([...buckets]);
+    reader.expectEnd("syn");
+    expect(hex(encodeFrame(MessageType.Syn, 9, (w) => writeSummary(w, buckets)))).toBe(hex(bytes));
   });
 
   test("frame-flow: rates in thousandths of an update per second", () => {
@@ -298,13 +307,13 @@ describe("vectors", () => {
   });
 
   test("the frame vectors' length fields match their bodies, and all of them decode in one stream", () => {
-    const frames = ["frame-ping-empty", "frame-syn-digest", "frame-ack-deltas", "frame-synack-empty", "frame-flow", "frame-push-written-at"].map((n) => vector(n).bytes);
+    const frames = ["frame-ping-empty", "frame-synack-page", "frame-ack-deltas", "frame-syn-summary", "frame-flow", "frame-push-written-at"].map((n) => vector(n).bytes);
     for (const f of frames) expect(new DataView(f.buffer).getUint32(0)).toBe(f.length - 12);
     const stream = Buffer.concat(frames);
     const out: Frame[] = [];
     const decoder = new FrameDecoder();
     for (let i = 0; i < stream.length; i += 5) decoder.push(Uint8Array.prototype.slice.call(stream, i, i + 5), (f) => out.push(f));
-    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.Syn, MessageType.Ack, MessageType.SynAck, MessageType.Flow, MessageType.Push]);
+    expect(out.map((f) => f.type)).toEqual([MessageType.Ping, MessageType.SynAck, MessageType.Ack, MessageType.Syn, MessageType.Flow, MessageType.Push]);
   });
 });
 

@@ -4,7 +4,7 @@
 // network's and the engines') that must agree, and entry receptions by decoding the frames.
 
 import { describe, expect, test } from "bun:test";
-import { BodyReader, type Frame, MessageType, readDeltas, readDigest } from "../src/codec/index.ts";
+import { BodyReader, type Frame, MessageType, readDeltas, readPage } from "../src/codec/index.ts";
 import { SimulatedCluster, type SimNode, nodeName } from "../src/sim/simulated-cluster.ts";
 import { encodeValue, isKnownValueType } from "../src/state/index.ts";
 
@@ -68,9 +68,10 @@ function countReceivedEntries(cluster: SimulatedCluster): { received: number } {
   const counter = { received: 0 };
   const limits = { maxNameBytes: 64, maxKeyBytes: 256, maxValueBytes: 65536, isKnownValueType };
   cluster.onFrame = (_to: string, _from: string, frame: Frame) => {
-    if (frame.type === MessageType.SynAck || frame.type === MessageType.Ack || frame.type === MessageType.Push) {
+    // SYN-ACK carries a page and no deltas (protocol 4); an ACK carries a page, then deltas.
+    if (frame.type === MessageType.Ack || frame.type === MessageType.Push) {
       const reader = new BodyReader(frame.body);
-      if (frame.type === MessageType.SynAck) readDigest(reader, 64);
+      if (frame.type === MessageType.Ack) readPage(reader, 64);
       const decoded = readDeltas(reader, limits);
       counter.received += decoded.skipped.length;
       for (const delta of decoded.deltas) counter.received += delta.entries.length;

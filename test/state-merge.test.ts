@@ -14,7 +14,9 @@ import {
   type NodeDelta,
   type WireEntry,
   readDeltas,
+  readPage,
   writeDeltas,
+  writePage,
 } from "../src/codec/index.ts";
 import { GossipEngine, type GossipSettings } from "../src/gossip/engine.ts";
 import { createRandom } from "../src/random.ts";
@@ -712,6 +714,7 @@ describe("damaged entries", () => {
   function ackBytes(deltas: NodeDelta[]): Uint8Array {
     const writer = new FrameWriter();
     writer.begin(MessageType.Ack);
+    writePage(writer, { ranges: [], entries: [] }); // the exchange's last ACK: no page
     writeDeltas(writer, deltas);
     writer.end();
     return writer.finish();
@@ -757,7 +760,9 @@ describe("damaged entries", () => {
       // The decoder reports the one entry and keeps the others.
       const frames: Frame[] = [];
       new FrameDecoder().push(bytes, (frame) => frames.push(frame));
-      const decoded = readDeltas(new BodyReader(frames[0]!.body), readLimits);
+      const reader = new BodyReader(frames[0]!.body);
+      expect(readPage(reader, 64)).toEqual({ ranges: [], entries: [] });
+      const decoded = readDeltas(reader, readLimits);
       expect(decoded.skipped).toHaveLength(1);
       expect(decoded.skipped[0]!.field).toBe("entry.kind");
       expect(decoded.deltas.map((d) => d.entries.map((e) => e.key))).toEqual([["first", "last"], ["other"]]);

@@ -3,7 +3,7 @@
 // most, for the memory bar (README "Memory per connection": maxFrameBytes + 4 MiB each).
 
 import { randomBytes } from "node:crypto";
-import { type DigestEntry, encodeHelloIntroduce, MessageType, type NodeDelta, PROTOCOL_VERSION, writeDeltas, writeDigest } from "../../src/codec/index.ts";
+import { type DigestEntry, encodeHelloIntroduce, MessageType, type NodeDelta, PROTOCOL_VERSION, SUMMARY_BUCKETS, writeDeltas, writePage, writeSummary } from "../../src/codec/index.ts";
 import { ValueType } from "../../src/state/index.ts";
 import { frame, frameHeader, handshake, HostilePeer, introduction, type TlsFiles } from "./hostile-peer.ts";
 
@@ -63,6 +63,22 @@ function wire(key: string, version: number) {
 
 function digestOf(names: readonly string[]): DigestEntry[] {
   return names.map((node) => ({ node, generation: 1, heartbeat: 1 + Math.floor(performance.now() / 1000), maxVersion: 0, collectedUpTo: 0 }));
+}
+
+/**
+ * An ACK whose page covers every name hash and lists `entries` (protocol 4: names travel in pages,
+ * and the receiver answers with the deltas of every node the page lacks).
+ */
+function pageAck(entries: DigestEntry[], correlationId: number): Uint8Array {
+  return frame(MessageType.Ack, (writer) => {
+    writePage(writer, { ranges: [{ first: 0, last: 0xffffffff }], entries });
+    writeDeltas(writer, []);
+  }, correlationId);
+}
+
+/** A SYN whose summary agrees with nothing (every bucket hash 0). */
+function emptySyn(correlationId: number): Uint8Array {
+  return frame(MessageType.Syn, (writer) => writeSummary(writer, new Uint32Array(SUMMARY_BUCKETS)), correlationId);
 }
 
 /** Keeps one insider connection up, calling `step` on it until the deadline. */
@@ -139,8 +155,8 @@ export const ATTACKS: Attack[] = [
     insiders: 1,
     run: (t, d) => asInsider(t, d, "mallory", async (peer) => {
       peer.pauseReading();
-      // SYNs with an empty digest: each SYN-ACK carries the node's whole state back, unread.
-      for (let i = 0; i < 50; i++) peer.write(frame(MessageType.Syn, (writer) => writeDigest(writer, []), i + 1));
+      // ACKs with an empty page over every name: each answer carries the node's whole state back, unread.
+      for (let i = 0; i < 50; i++) peer.write(pageAck([], i + 1));
       await Bun.sleep(100);
     }),
   },
@@ -151,7 +167,7 @@ export const ATTACKS: Attack[] = [
       const names = Array.from({ length: 10_000 }, (_, i) => `fake-${i}`);
       return asInsider(t, d, "mallory", async (peer) => {
         peer.received.length = 0;
-        peer.write(frame(MessageType.Syn, (writer) => writeDigest(writer, digestOf(names)), 1));
+        peer.write(pageAck(digestOf(names), 1));
         await Bun.sleep(500);
       });
     },
@@ -189,7 +205,7 @@ export const ATTACKS: Attack[] = [
     name: "established peer dribbling a frame",
     insiders: 1,
     run: (t, d) => asInsider(t, d, "mallory", async (peer) => {
-      const bytes = frame(MessageType.Syn, (writer) => writeDigest(writer, digestOf(["mallory"])), 1);
+      const bytes = emptySyn(1);
       for (let i = 0; i < bytes.length && !peer.closed && until(d); i++) {
         peer.write(bytes.subarray(i, i + 1));
         await Bun.sleep(1_000);
@@ -219,7 +235,7 @@ export const ATTACKS: Attack[] = [
     run: (t, d) => asInsider(t, d, "mallory", async (peer) => {
       const bad = ["", "a\nb", "\u202eevil", "x".repeat(65)];
       peer.received.length = 0;
-      peer.write(frame(MessageType.Syn, (writer) => writeDigest(writer, digestOf(bad)), 1));
+      peer.write(pageAck(digestOf(bad), 1));
       peer.write(frame(MessageType.Push, (writer) => writeDeltas(writer, bad.map((node): NodeDelta => ({ node, generation: 1, fromVersion: 0, collectedUpTo: 0, maxVersion: 1, entries: [wire("k", 1)] })))));
       await Bun.sleep(50);
     }),

@@ -30,10 +30,14 @@ export function digestSize(entries: readonly DigestEntry[]): number {
   for (const entry of entries) {
     const nameLength = utf8Length(entry.node);
     namesLength += nameLength;
-    size += varuintSize(nameLength) + varuintSize(entry.generation) + varuintSize(entry.heartbeat);
-    size += varuintSize(entry.maxVersion) + varuintSize(entry.collectedUpTo);
+    size += digestEntryBytes(nameLength, entry) - nameLength;
   }
   return size + varuintSize(namesLength) + namesLength;
+}
+
+/** The bytes one entry adds to a digest, its name's `nameLength` bytes in the names run included (not the run's length prefix). */
+export function digestEntryBytes(nameLength: number, entry: Omit<DigestEntry, "node">): number {
+  return nameLength + varuintSize(nameLength) + varuintSize(entry.generation) + varuintSize(entry.heartbeat) + varuintSize(entry.maxVersion) + varuintSize(entry.collectedUpTo);
 }
 
 /**

@@ -5,6 +5,7 @@ export { FrameWriter, stringSize, utf8Length } from "./writer.ts";
 export { BodyReader } from "./reader.ts";
 export { varuintSize } from "./varuint.ts";
 export * from "./digest.ts";
+export * from "./summary.ts";
 export * from "./messages.ts";
 export * from "./probe-messages.ts";
 export * from "./handshake.ts";

@@ -1,8 +1,12 @@
 // The gossip round engine, an I/O-free core: it holds no timers and calls nothing back. Each round
 // (the node's ticker calls round()) it bumps this node's heartbeat, expires and collects old
-// entries, and starts a three-way exchange with the peers the node chose:
-//   SYN (my digest) → SYN-ACK (your digest + what you lack) → ACK (what you lack).
-// Both sides send deltas. Exchanges are stateless: each message is handled on its own when it
+// entries, and starts an exchange with the peers the node chose (codec/summary.ts, state/summary.ts):
+//   SYN (my summary: 64 bucket hashes)
+//   → SYN-ACK (a page: your digest entries in the buckets that differ)
+//   → ACK (a page: mine in those buckets, and the deltas you lack)
+//   → ACK (the deltas I lack; only when the previous ACK carried a page, so it ends here).
+// Two nodes in agreement exchange a summary and an empty page: the cost grows with what differs,
+// never with the cluster. Exchanges are stateless: each message is handled on its own when it
 // arrives, so a lost message costs one exchange and never leaves anything waiting.
 // Fresh local writes are also pushed at once to a few peers, and a node forwards a pushed entry
 // once when it was new to it; the rounds still guarantee delivery.
@@ -15,19 +19,21 @@
 import {
   BodyReader,
   DecodeError,
-  type DigestEntry,
   type EncodeError,
   type Frame,
+  type Page,
   FrameWriter,
   MessageType,
   nodeNameProblem,
   type NodeDelta,
   readDeltas,
-  readDigest,
   readFlowInfo,
+  readPage,
+  readSummary,
   writeDeltas,
-  writeDigest,
   writeFlowInfo,
+  writePage,
+  writeSummary,
 } from "../codec/index.ts";
 import type { Clock } from "../clock.ts";
 import type { Random } from "../random.ts";
@@ -42,13 +48,20 @@ import {
   type SelectionResult,
   applyDigest,
   versionHeldOf,
+  bucketOf,
+  differingRanges,
+  inRanges,
+  lackedBy,
   entryId,
   isKnownValueType,
   mergeDeltas,
+  pageOf,
   selectDeltas,
+  summarize,
 } from "../state/index.ts";
 import type { SendResult } from "../transport/transport.ts";
 import { toWire } from "../state/delta-selection.ts";
+import { type GossipSettings, type GossipStats, newGossipStats, typeLabels } from "./engine-settings.ts";
 import { FlowControl, type FlowControlStatus, type FlowCounters, type HeldWrite } from "./flow-control.ts";
 import { type EngineOutcome, type OutgoingBatch, OutcomeBuilder, type WriteOutcome, WriteOutcomeBuilder } from "./outcome.ts";
 import { type PushMembers, childrenIn } from "./push-tree.ts";
@@ -64,79 +77,25 @@ const OLDEST_FIRST_SHARE = 0.25;
  * One frame writer for every engine in the process. A frame is begun, written and finished (copied
  * out) synchronously, before anything is sent, so engines never interleave on it; and a process
  * hosting many engines (the simulator runs 10,000) keeps one buffer as large as the largest
- * message instead of one each (a SYN-ACK's digest is ~150 KB at 10,000 members).
+ * message instead of one each (a page or a delta set can take the whole maxGossipBytes).
  */
 const sharedWriter = new FrameWriter(4096);
 
-export interface GossipSettings {
-  gossipIntervalMs: number;
-  /** Peers contacted per round. */
-  fanout: number;
-  /** Largest SYN-ACK/ACK/PUSH body, digest included. */
-  maxGossipBytes: number;
-  /** Peers a fresh write is pushed to at once (0 turns pushing off). */
-  pushFanout: number;
-  maxNameBytes: number;
-  maxKeyBytes: number;
-  maxValueBytes: number;
-  /** Pace local writes to a fair share of the gossip capacity (flow-control.ts); off when absent. */
-  flowControl?: boolean;
-  /** At most this many entries per SYN-ACK or ACK besides the byte budget; unlimited when absent. */
-  maxEntriesPerMessage?: number;
-}
+export type { GossipSettings, GossipStats } from "./engine-settings.ts";
 
-export interface GossipStats {
-  rounds: number;
-  bytesOut: Record<string, number>;
-  bytesIn: Record<string, number>;
-  messagesOut: Record<string, number>;
-  messagesIn: Record<string, number>;
-  entriesReceived: number;
-  entriesApplied: number;
-  entriesSkipped: number;
-  /** Times a peer's write queue was full and it was skipped for the round. */
-  overloadSkips: number;
-  /** Times the selected deltas did not all fit in the budget. */
-  budgetOverflows: number;
-  decodeErrors: number;
-  /** Entries refused because their node already held maxEntriesPerNode entries (remote nodes too). */
-  entriesRefused: number;
-  /** Node names from peers (in digests or deltas) that break the node-name rule. */
-  invalidNodeNames: number;
-  /** Parts of this node's own messages left out because they do not encode. */
-  entriesLeftOut: number;
-}
-
-const typeLabels: Record<number, string> = {
-  [MessageType.Syn]: "syn",
-  [MessageType.SynAck]: "synack",
-  [MessageType.Ack]: "ack",
-  [MessageType.Push]: "push",
-  [MessageType.Flow]: "flow",
-};
+/** The page of the exchange's last ACK: no ranges, no entries (three bytes). */
+const NO_PAGE: Page = { ranges: [], entries: [] };
+const EMPTY_PAGE_BYTES = 3;
 
 export class GossipEngine {
-  readonly stats: GossipStats = {
-    rounds: 0,
-    bytesOut: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    bytesIn: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    messagesOut: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    messagesIn: { syn: 0, synack: 0, ack: 0, push: 0, flow: 0 },
-    entriesReceived: 0,
-    entriesApplied: 0,
-    entriesSkipped: 0,
-    overloadSkips: 0,
-    budgetOverflows: 0,
-    decodeErrors: 0,
-    entriesRefused: 0,
-    invalidNodeNames: 0,
-    entriesLeftOut: 0,
-  };
+  readonly stats: GossipStats = newGossipStats();
   /** Paces this node's writes; always present, inert while the flowControl setting is off. */
   private readonly flow: FlowControl;
   private readonly writer: FrameWriter;
   private nextCorrelationId = 1;
   private readonly shuffle: <T>(items: T[]) => T[];
+  /** Where in a difference larger than one page a page starts (see pageOf). */
+  private readonly pageStart: () => number;
   private readonly arrivals: VersionArrivals;
   private readonly fairness: SelectionFairness;
   private readonly learnVersions = (node: NodeState, maxVersion: number): void => this.arrivals.learn(node, node.generation, maxVersion);
@@ -153,6 +112,7 @@ export class GossipEngine {
     this.current = settings;
     this.writer = sharedWriter;
     this.shuffle = (items) => random.shuffle(items);
+    this.pageStart = () => random.next();
     this.flow = new FlowControl(state, clock, settings.gossipIntervalMs, settings.flowControl ?? false);
     this.arrivals = new VersionArrivals(() => clock.now());
     // "Held since" for selection is when this node first knew of the version (a peer's digest
@@ -201,11 +161,11 @@ export class GossipEngine {
   }
 
   private sendSyn(peers: readonly string[], outcome: OutcomeBuilder): void {
-    const digest = this.state.digest();
+    const summary = summarize(this.state);
     const correlationId = this.correlationId();
     outcome.send(this.build(() => {
       this.writer.begin(MessageType.Syn, correlationId);
-      this.leftOut(writeDigest(this.writer, digest), outcome);
+      writeSummary(this.writer, summary);
       return this.finishBatch(peers, "syn", correlationId);
     }));
   }
@@ -249,6 +209,15 @@ export class GossipEngine {
     const outcome = new OutcomeBuilder();
     this.stats.messagesIn[label]!++;
     this.stats.bytesIn[label]! += frame.body.length + 12;
+    // A frame from the peer itself is first-hand word of it (the transport names the sender it
+    // admitted): a probationary name becomes a member. Its own digest entry no longer vouches for
+    // it reliably, since a page lists it only where our summaries differ.
+    const shown = from === "" ? null : this.state.promote(from);
+    if (shown) {
+      // Its entries, held unseen on probation, are reported now.
+      outcome.addDiscovered([from]);
+      outcome.addChanges(shown);
+    }
     try {
       const reader = new BodyReader(frame.body);
       switch (frame.type) {
@@ -259,7 +228,7 @@ export class GossipEngine {
           this.onSynAck(from, frame.correlationId, reader, outcome);
           break;
         case MessageType.Ack:
-          this.mergeFrom(from, reader, false, outcome);
+          this.onAck(from, frame.correlationId, reader, outcome);
           break;
         case MessageType.Push:
           this.mergeFrom(from, reader, true, outcome);
@@ -344,38 +313,64 @@ export class GossipEngine {
   }
 
   private onSyn(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
-    const peerDigest = readDigest(reader, this.current.maxNameBytes);
+    const peerSummary = readSummary(reader);
     reader.expectEnd("syn");
-    this.learnFromDigest(from, peerDigest, outcome);
+    const mine = summarize(this.state);
+    // The peer's bucket of this node agrees with ours: it holds our max version (the bucket hash
+    // covers it), which is all a wait for "applied everywhere" needs (node/applied.ts).
+    const selfBucket = bucketOf(this.state.self.nameHash);
+    if (mine[selfBucket] === peerSummary[selfBucket]) outcome.senderHolds = this.state.self.maxVersion;
+    const page = pageOf(this.state, differingRanges(mine, peerSummary), this.current.maxGossipBytes, this.pageStart());
     outcome.send(this.build(() => {
-      // The digest goes first, so the room left for deltas is what it took (no separate sizing pass).
       this.writer.begin(MessageType.SynAck, correlationId);
-      this.leftOut(writeDigest(this.writer, this.state.digest()), outcome);
-      const selection = this.select(peerDigest, Math.max(0, this.current.maxGossipBytes - this.writer.bodyLength));
-      this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
+      this.leftOut(writePage(this.writer, page), outcome);
       return this.finishBatch([from], "synack", correlationId);
     }));
   }
 
   private onSynAck(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
-    const peerDigest = readDigest(reader, this.current.maxNameBytes);
-    this.learnFromDigest(from, peerDigest, outcome);
+    const peerPage = readPage(reader, this.current.maxNameBytes);
+    reader.expectEnd("synack");
+    if (peerPage.ranges.length === 0) {
+      // The summaries agree (or nothing fit): nothing to add. An empty page with no ranges comes
+      // only from agreeing summaries when the page had room for anything at all.
+      outcome.senderHolds = this.state.self.maxVersion;
+      return;
+    }
+    this.learnFromDigest(from, peerPage, outcome);
+    // Half the budget at most for our page, so that deltas always have room beside it.
+    const page = pageOf(this.state, peerPage.ranges, Math.floor(this.current.maxGossipBytes / 2), this.pageStart());
+    outcome.send(this.build(() => {
+      this.writer.begin(MessageType.Ack, correlationId);
+      this.leftOut(writePage(this.writer, page), outcome);
+      const selection = this.select(peerPage, Math.max(0, this.current.maxGossipBytes - this.writer.bodyLength));
+      this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
+      return this.finishBatch([from], "ack", correlationId, false);
+    }));
+  }
+
+  /** An ACK: the peer's page (the exchange's third message) or none (the fourth), and deltas. */
+  private onAck(from: string, correlationId: number, reader: BodyReader, outcome: OutcomeBuilder): void {
+    const peerPage = readPage(reader, this.current.maxNameBytes);
+    this.learnFromDigest(from, peerPage, outcome);
     this.mergeFrom(from, reader, false, outcome);
-    const selection = this.select(peerDigest, this.current.maxGossipBytes);
+    if (peerPage.ranges.length === 0) return;
+    const selection = this.select(peerPage, this.current.maxGossipBytes - EMPTY_PAGE_BYTES);
     if (selection.deltas.length === 0) return;
     outcome.send(this.build(() => {
       this.writer.begin(MessageType.Ack, correlationId);
+      writePage(this.writer, NO_PAGE);
       this.leftOut(writeDeltas(this.writer, selection.deltas), outcome);
       return this.finishBatch([from], "ack", correlationId, false);
     }));
   }
 
   /** Deltas for a peer within `budget` bytes; an overflow counts, and feeds flow control. */
-  private select(peerDigest: readonly DigestEntry[], budget: number): SelectionResult {
-    const options: SelectionOptions = {};
+  private select(peerPage: Page, budget: number): SelectionResult {
+    const options: SelectionOptions = { scope: peerPage.ranges };
     if (this.current.maxEntriesPerMessage !== undefined) options.maxEntries = this.current.maxEntriesPerMessage;
     if (this.flow.enabled) options.fairness = this.fairness;
-    const selection = selectDeltas(this.state, peerDigest, budget, this.shuffle, options);
+    const selection = selectDeltas(this.state, peerPage.entries, budget, this.shuffle, options);
     if (selection.truncated > 0) this.stats.budgetOverflows++;
     this.flow.noteSelection(selection);
     return selection;
@@ -412,10 +407,12 @@ export class GossipEngine {
     return { peers, frames: this.writer.finish(), parts };
   }
 
-  private learnFromDigest(from: string, digest: Parameters<typeof applyDigest>[1], outcome: OutcomeBuilder): void {
-    outcome.senderHolds = versionHeldOf(digest, this.state.self);
+  /** Learns from a peer's page: heartbeats and nodes in it, and the version of this node the peer holds when the page covers it. */
+  private learnFromDigest(from: string, page: Page, outcome: OutcomeBuilder): void {
+    if (inRanges(this.state.self.nameHash, page.ranges)) outcome.senderHolds = versionHeldOf(page.entries, this.state.self);
+    outcome.senderLacks = lackedBy(this.state, from, page);
     // The versions the peer holds are known from now on, for the oldest-waiting-first share.
-    const learnt = applyDigest(this.state, digest, this.flow.enabled ? this.learnVersions : undefined, from);
+    const learnt = applyDigest(this.state, page.entries, this.flow.enabled ? this.learnVersions : undefined, from);
     outcome.addDiscovered(learnt.discovered);
     outcome.addHeartbeats(learnt.heartbeats);
     outcome.addChanges(learnt.changes);
@@ -496,3 +493,4 @@ export class GossipEngine {
     return id;
   }
 }
+

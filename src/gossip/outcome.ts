@@ -34,6 +34,11 @@ export interface EngineOutcome {
    * its digest says: how the node learns that its writes were applied everywhere, at no extra cost.
    */
   readonly senderHolds: number | undefined;
+  /**
+   * Members this node holds that the sender's page covers and does not list: the sender does not
+   * hold them (it removed them, or never heard of them). Membership decides what that says.
+   */
+  readonly senderLacks: readonly string[];
   /** Refused input and left-out output, for the node's rate-limited log lines; undefined when none (most frames). */
   readonly refusals: Refusals | undefined;
 }
@@ -83,6 +88,7 @@ export class OutcomeBuilder implements EngineOutcome {
   overload: OverloadReport | undefined = undefined;
   protocolError: DecodeError | undefined = undefined;
   senderHolds: number | undefined = undefined;
+  senderLacks: readonly string[] = NONE;
   refusals: Refusals | undefined = undefined;
 
   /** The refusals of this outcome, made on first use. */

@@ -6,11 +6,16 @@
 // - Direct watch (direct-watch.ts): each node watches its `monitorsPerNode` ring successors, fed
 //   by their heartbeats (or the PONGs to our pings when those stop): first-hand and regular, so a
 //   crash shows within the acceptable pause.
-// - Gossip: every node's heartbeat counter, as seen advancing in digests, feeds a second detector
-//   per node, so a node nobody here pings directly is still watched. Digests carry heartbeats
-//   second-hand, several rounds late and in bursts, so this path is slow; it is the fallback.
+// - Gossip: every node's heartbeat counter, as seen advancing in digest entries, feeds a second
+//   detector per node. Since protocol 4 entries travel only where two nodes' summaries differ
+//   (state/summary.ts), so that detector alone convicts no one while the direct watch is on
+//   (watchesItself): it decides only with monitorsPerNode 0, and stands in for a watch's detector
+//   nowhere else but in the phi reported for unwatched members.
 // - Verdicts (verdicts.ts): a node that convicted someone on its own evidence tells every live
-//   node; each receiver suspects the node and checks it for itself.
+//   node; each receiver suspects the node and checks it for itself. The verdict is also published
+//   as a versioned fact (node/gone-facts.ts, verdictFact) that reaches, by anti-entropy, the nodes
+//   the frames missed; and a settled peer whose page lacks a member prompts the same check
+//   (peerLacks).
 // Before anyone is declared dead it is pinged directly and k live nodes are asked to ping it too
 // (SWIM's indirect probe, probes.ts); any answer refutes the suspicion, and suspicion.ts decides
 // when a failed round convicts. A dead node is alive again only on word from itself (a PONG to a
@@ -53,6 +58,13 @@ export interface MembershipHooks {
   send(peer: string, frame: Uint8Array): boolean;
   onTransition(transition: Transition): void;
   /**
+   * Publish, as a versioned fact of this node that gossips like a write (node/gone-facts.ts), that
+   * `name` at `generation` is gone: convicted on our own evidence, or it said LEAVE to us itself.
+   * Every node that holds it alive at that generation checks it for itself (verdictFact), however
+   * late the fact reaches it: a partition or a stall only delays it.
+   */
+  publishGone?(name: string, generation: number): void;
+  /**
    * Remove the node's state from the cluster state (called on "removed"), and remember the removal
    * in the registry of removed nodes for `rememberForMs`. `generation` is the one removed: a newer
    * generation the state holds stays.
@@ -72,6 +84,8 @@ export class Membership {
   private readonly transitions: Transitions;
   private readonly answers: Answers;
   private current: MembershipSettings;
+  /** Published facts that arrived during our stall's grace, checked once it is over (verdictFact). */
+  private readonly pendingFacts = new Map<string, number>();
 
   constructor(
     readonly selfName: string,
@@ -98,7 +112,7 @@ export class Membership {
       onRoundFailed: (round) => this.roundFailed(round),
     });
     this.ring = new HeartbeatRing(selfName, selfGeneration, this.table, current, this.prober, send);
-    this.verdicts = new Verdicts(clock, random, current, this.ring.heartbeatFrame, { send, livePeers: () => this.livePeers() });
+    this.verdicts = new Verdicts(clock, random, current, this.ring.heartbeatFrame, { send, livePeers: () => this.livePeers(), publish: (name, generation) => hooks.publishGone?.(name, generation) });
     this.wakeups = new Wakeups(clock, () => this.current.phi.threshold, (member) => this.wake(member));
     this.guard = new StallGuard(health, () => this.current.localHealthGuard, (pauseMs, now) => this.table.excuseLocalPause(pauseMs, now));
     this.transitions = new Transitions(this.table, current, this.prober, this.wakeups, this.verdicts, (name, generation, as, rememberForMs) =>
@@ -196,20 +210,43 @@ export class Membership {
     this.ring.renewGeneration(generation);
   }
 
-  /** The node announced it is leaving (LEAVE received, or its status entry says left). */
-  markLeft(name: string, generation: number): void {
-    if (name === this.selfName) return;
+  /**
+   * The node announced it is leaving (LEAVE received, or its status entry says left). True when
+   * that made a known member left here.
+   */
+  markLeft(name: string, generation: number): boolean {
+    if (name === this.selfName) return false;
     const now = this.clock.now();
     const member = this.table.get(name);
     if (!member) {
-      if (this.hooks.removed.bars(name, generation)) return;
+      if (this.hooks.removed.bars(name, generation)) return false;
       // Remember it as left, so stale gossip about it cannot make it join (and later die).
       this.table.addUnannounced(name, generation, "left", now);
+      return false;
+    }
+    if (generation < member.generation) return false; // an older process's goodbye
+    if (generation > member.generation) this.observe(name, generation);
+    if (member.status === "left") return false;
+    this.transitions.leave(member, now);
+    return true;
+  }
+
+  /**
+   * A peer's published fact (MembershipHooks.publishGone): `target` at `generation` is gone. Taken
+   * as a verdict, checked, not trusted. One that arrives during our own stall's grace is kept and
+   * checked once the grace is over: the fact reached us once, and need not again.
+   */
+  verdictFact(target: string, generation: number): void {
+    if (target === this.selfName) {
+      if (generation === this.selfGeneration) this.verdicts.defendSelf();
       return;
     }
-    if (generation < member.generation) return; // an older process's goodbye
-    if (generation > member.generation) this.observe(name, generation);
-    if (member.status !== "left") this.transitions.leave(member, now);
+    if (this.table.get(target)?.generation !== generation) return;
+    if (!this.guard.canConvict(this.clock.now())) {
+      this.pendingFacts.set(target, generation);
+      return;
+    }
+    this.onVerdict(target);
   }
 
   /** An operator pruned a member that left (force-leave with prune): removed now, not after leftRemovalMs. */
@@ -225,6 +262,7 @@ export class Membership {
     this.guard.excuseNewStalls(now);
     this.ring.refresh(now, (member) => this.wakeups.armCrossing(member));
     const canConvict = this.guard.canConvict(now);
+    if (canConvict && this.pendingFacts.size > 0) this.checkPendingFacts();
     // A copy: removal deletes from the table, and hooks may call back into us.
     for (const member of [...this.table.values()]) {
       if (!this.table.holds(member)) continue; // removed by a hook meanwhile
@@ -271,7 +309,11 @@ export class Membership {
       case MessageType.Leave: {
         const notice = decodeLeave(body, this.current.maxNameBytes);
         // A LEAVE comes from the leaving node itself; another node cannot make it leave.
-        if (notice.name === from) this.markLeft(notice.name, notice.generation);
+        if (notice.name !== from) return true;
+        // Its monitors publish the departure for the nodes the LEAVE misses; the others need not
+        // (a fact from each of N nodes would cost N² deliveries).
+        const monitor = this.table.get(notice.name)?.direct !== undefined;
+        if (this.markLeft(notice.name, notice.generation) && monitor) this.hooks.publishGone?.(notice.name, notice.generation);
         return true;
       }
       default:
@@ -346,7 +388,7 @@ export class Membership {
   private evaluate(member: Member, now: number, canConvict: boolean): void {
     switch (member.status) {
       case "alive":
-        if (canConvict && this.table.phiOf(member, now) >= this.current.phi.threshold) this.transitions.suspect(member, "own", now);
+        if (canConvict && this.watchesItself(member) && this.table.phiOf(member, now) >= this.current.phi.threshold) this.transitions.suspect(member, "own", now);
         break;
       case "suspect":
         this.checkSuspect(member, now, canConvict);
@@ -358,6 +400,16 @@ export class Membership {
         if (now - member.sinceMs >= this.current.leftRemovalMs) this.transitions.remove(member, now);
         break;
     }
+  }
+
+  /**
+   * Whether this node suspects the member on its own evidence. With the direct watch on, only its
+   * monitors do (they then tell everyone, verdicts.ts): gossip carries heartbeats only where two
+   * nodes' summaries differ (state/summary.ts), so a node nobody here watches goes unheard for
+   * long stretches, and its silence here means nothing.
+   */
+  private watchesItself(member: Member): boolean {
+    return member.direct !== undefined || this.current.monitorsPerNode === 0;
   }
 
   /** The member's wakeup between rounds fired. */
@@ -398,14 +450,45 @@ export class Membership {
     if (!member?.announced) return;
     const now = this.clock.now();
     // Right after our own stall we suspect no one, on anyone's word either: our probe round could
-    // fail for our own slowness. The gossip path convicts a really dead node once we are healthy.
+    // fail for our own slowness. A verdict missed here comes again as its published fact
+    // (verdictFact), which waits out the stall's grace.
     if (!this.guard.canConvict(now)) return;
     if (member.status === "alive") {
-      this.transitions.suspect(member, "verdict", now);
+      // Our helper ping for one of its monitors' probe rounds went unanswered within that
+      // suspicion's span: that was our check, and it failed. Since protocol 4 a non-monitor hears
+      // of a hung node only by the verdict, and a round of its own after it would add a probe
+      // timeout to detection.
+      const unanswered = this.prober.unansweredSince(target);
+      const checked = unanswered !== undefined && now - unanswered <= this.current.suspectTimeoutMs + this.current.probeTimeoutMs;
+      if (checked) this.transitions.suspectChecked(member, now);
+      else this.transitions.suspect(member, "verdict", now);
     } else if (member.status === "suspect" && member.suspicion?.confirm()) {
       // Our own suspicion is confirmed and its round failed: no need to wait out the suspect timeout.
       this.wakeups.at(member, now);
     }
+  }
+
+  /**
+   * A live peer's page showed it does not hold `names`. A peer known here for longer than a dead
+   * node is kept that lacks a member we have held alive as long removed it: its side convicted the
+   * member (or saw it leave) while the verdict missed us (we were frozen, or cut off, past the
+   * fact's lifetime). Checked like a verdict. Fresh members and fresh peers are left out: a
+   * joiner, or a peer a joiner's state has not reached yet, lacks nodes for no such reason.
+   */
+  peerLacks(peer: string, names: readonly string[]): void {
+    const now = this.clock.now();
+    const settled = (member: Member | undefined): member is Member => member?.status === "alive" && member.announced && now - member.sinceMs >= this.current.deadRemovalMs;
+    if (!settled(this.table.get(peer))) return;
+    for (const name of names) {
+      const member = this.table.get(name);
+      if (settled(member)) this.verdictFact(name, member.generation);
+    }
+  }
+
+  private checkPendingFacts(): void {
+    const facts = [...this.pendingFacts];
+    this.pendingFacts.clear();
+    for (const [target, generation] of facts) this.verdictFact(target, generation);
   }
 
   private roundFailed(round: ProbeRound): void {

@@ -6,6 +6,8 @@
 // direct traffic per node is constant. Hashing the names (instead of sorting them) keeps nodes
 // with similar names, often in the same rack, from watching only each other.
 
+import { nameHash } from "../state/summary.ts";
+
 /** The `count` nodes that follow `self` on the ring of `self` and `live` (self never included). */
 export function ringSuccessors(self: string, live: Iterable<string>, count: number): string[] {
   const origin = nameHash(self);
@@ -49,21 +51,7 @@ function nearest(
   return chosen.map((entry) => entry.name);
 }
 
-/**
- * FNV-1a (32 bit) over the name's UTF-16 code units, then MurmurHash3's finaliser: FNV alone
- * barely moves names that differ in their last character ("node-41", "node-42"), which would put
- * them next to each other on the ring again.
- */
-export function nameHash(name: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return hash >>> 0;
-}
+// Names are hashed as the summaries hash them (state/summary.ts: FNV-1a over the UTF-16 code
+// units, then MurmurHash3's finaliser): FNV alone barely moves names that differ in their last
+// character ("node-41", "node-42"), which would put them next to each other on the ring again.
+export { nameHash };

@@ -71,6 +71,11 @@ interface HelperPing {
 export class Prober {
   private readonly ownRequests = new Map<number, OwnRequest>();
   private readonly helperPings = new Map<number, HelperPing>();
+  /**
+   * Targets our helper pings went unanswered by, with when (at most MAX_HELPER_PINGS, oldest out
+   * first; an answer from the target clears it): our own check of the target, made for a peer.
+   */
+  private readonly unanswered = new Map<string, number>();
   private readonly writer = new FrameWriter(256);
   private nextCorrelationId = 1;
 
@@ -137,6 +142,7 @@ export class Prober {
 
   /** A PONG: returns true if it answered one of our probe or helper pings. */
   onPong(from: string, correlationId: number, generation: number): boolean {
+    this.unanswered.delete(from);
     const helperPing = this.helperPings.get(correlationId);
     if (helperPing && helperPing.target === from) {
       this.helperPings.delete(correlationId);
@@ -174,12 +180,24 @@ export class Prober {
       if (!pending) return; // answered already
       this.helperPings.delete(pingId);
       pending.timer.cancel();
+      this.noteUnanswered(target);
       this.sendProbeAck(from, correlationId, { ok: false, generation: 0 });
     };
     const timer = this.clock.setTimer(this.settings().probeTimeoutMs, fail);
     // Registered before sending, in case the transport delivers the PONG synchronously.
     this.helperPings.set(pingId, { target, requester: from, requesterCorrelationId: correlationId, timer });
     if (!this.sendPing(target, pingId)) fail();
+  }
+
+  /** When a helper ping of ours to `target` last went unanswered, if none answered since. */
+  unansweredSince(target: string): number | undefined {
+    return this.unanswered.get(target);
+  }
+
+  private noteUnanswered(target: string): void {
+    this.unanswered.delete(target);
+    if (this.unanswered.size >= MAX_HELPER_PINGS) this.unanswered.delete(this.unanswered.keys().next().value!);
+    this.unanswered.set(target, this.clock.now());
   }
 
   /**

@@ -31,6 +31,18 @@ export class Transitions {
     this.probe(member, member.suspicion);
   }
 
+  /**
+   * alive → suspect on another node's verdict when our own check is done already (we pinged the
+   * node for a peer's probe round and it did not answer): the round counts as failed, no new one.
+   */
+  suspectChecked(member: Member, now: number): void {
+    member.suspicion = new Suspicion("verdict", now);
+    this.table.setStatus(member, "suspect", "suspect", now);
+    member.suspicion.round = newProbeRound(member.name, member.generation);
+    member.suspicion.roundFailed(member.suspicion.round);
+    this.wakeups.at(member, now);
+  }
+
   /** Another probe round for the suspicion. */
   probe(member: Member, suspicion: Suspicion): void {
     suspicion.round = newProbeRound(member.name, member.generation);
@@ -46,12 +58,15 @@ export class Transitions {
 
   /** suspect → dead, and the verdict goes out. */
   convict(member: Member, now: number): void {
-    // Our own detector agrees when the node's monitors convict (whatever verdict came first) and
-    // on the gossip path; a node convicted only on another's word and our probe round does not.
-    const ownEvidence = this.table.phiOf(member, now) >= this.settings().phi.threshold;
+    // Our own evidence: we watch the node directly (one of its monitors) and our detector agrees,
+    // whatever verdict came first; with no direct watch at all (monitorsPerNode 0) the gossip
+    // detector's. A non-monitor's gossip detector goes silent with nothing wrong since protocol 4
+    // (no heartbeats where summaries agree): its conviction rests on another's word and our probe.
+    const watches = member.direct !== undefined || this.settings().monitorsPerNode === 0;
+    const ownEvidence = watches && this.table.phiOf(member, now) >= this.settings().phi.threshold;
     member.suspicion = undefined;
     this.table.setStatus(member, "dead", "dead", now);
-    this.verdicts.share(member.name, ownEvidence);
+    this.verdicts.share(member.name, member.generation, ownEvidence);
   }
 
   /** dead → alive, on word from the node itself; a readmitted (unannounced) node joins again. */

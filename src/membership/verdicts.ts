@@ -13,6 +13,8 @@ import type { MembershipSettings } from "./membership-settings.ts";
 export interface VerdictHooks {
   send(peer: string, frame: Uint8Array): boolean;
   livePeers(): string[];
+  /** Publish the verdict as a versioned fact (MembershipHooks.publishGone). */
+  publish(name: string, generation: number): void;
 }
 
 export class Verdicts {
@@ -34,10 +36,13 @@ export class Verdicts {
    * nothing. Otherwise a few random live nodes, once: a rumour that reaches the nodes that
    * missed every broadcast, and dies out as the nodes it reaches know already.
    */
-  share(name: string, ownEvidence: boolean): void {
+  share(name: string, generation: number, ownEvidence: boolean): void {
     writeProbe(this.writer, 0, name);
     const verdict = this.writer.finish();
     if (ownEvidence) {
+      // The frames reach the nodes we can reach now; the fact reaches the rest, and those that
+      // drop the frame during a stall of their own, by anti-entropy.
+      this.hooks.publish(name, generation);
       for (const peer of this.hooks.livePeers()) this.hooks.send(peer, verdict);
       this.hooks.send(name, verdict);
       return;

@@ -10,7 +10,8 @@
 // to it, and a share of the budget goes to the nodes whose oldest missing version has waited
 // here longest, before scuttle-depth fills the rest.
 
-import { type DigestEntry, type NodeDelta, type WireEntry, entrySize, nodeDeltaHeaderSize, varuintSize } from "../codec/index.ts";
+import { inRanges } from "./summary.ts";
+import { type DigestEntry, type HashRange, type NodeDelta, type WireEntry, entrySize, nodeDeltaHeaderSize, varuintSize } from "../codec/index.ts";
 import type { ClusterState } from "./cluster-state.ts";
 import type { Entry, NodeState } from "./node-state.ts";
 
@@ -27,6 +28,12 @@ export interface SelectionOptions {
   maxEntries?: number;
   /** Anti-starvation rules; without them selection is plain scuttle-depth. */
   fairness?: SelectionFairness;
+  /**
+   * The name-hash ranges the peer's digest covers (a page, state/summary.ts): a node outside them
+   * is no candidate, and only a node inside them and absent from the digest is unknown to the
+   * peer. Without it the digest is the peer's whole view.
+   */
+  scope?: readonly HashRange[];
 }
 
 export interface SelectionFairness {
@@ -65,7 +72,7 @@ export function selectDeltas(
   options: SelectionOptions = {},
 ): SelectionResult {
   const { fairness } = options;
-  const candidates = shuffle(findCandidates(state, peerDigest, fairness !== undefined));
+  const candidates = shuffle(findCandidates(state, peerDigest, fairness !== undefined, options.scope));
   candidates.sort(byDepth);
 
   const deltas: NodeDelta[] = [];
@@ -128,7 +135,7 @@ let selectionEpoch = 0;
  * What the peer lacks, node by node. With `emptyIsUnknown`, a node the peer lists without any
  * version (it heard the name from a digest, nothing more) counts as unknown to it too.
  */
-function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[], emptyIsUnknown: boolean): Candidate[] {
+function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[], emptyIsUnknown: boolean, scope: readonly HashRange[] | undefined): Candidate[] {
   const epoch = ++selectionEpoch;
   const candidates: Candidate[] = [];
   let matched = 0;
@@ -149,7 +156,7 @@ function findCandidates(state: ClusterState, peerDigest: readonly DigestEntry[],
   }
   if (matched < state.nodes.size) {
     for (const node of state.nodes.values()) {
-      if (node.selectionMark !== epoch && node.maxVersion > 0) {
+      if (node.selectionMark !== epoch && node.maxVersion > 0 && (scope === undefined || inRanges(node.nameHash, scope))) {
         candidates.push({ node, fromVersion: 0, depth: node.maxVersion, unknownToPeer: true });
       }
     }

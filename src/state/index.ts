@@ -6,3 +6,4 @@ export { selectDeltas, type SelectionFairness, type SelectionOptions, type Selec
 export { applyDigest, mergeDeltas, versionHeldOf, type DigestOutcome, type MergeOutcome } from "./merge.ts";
 export { RemovedNodes, type RemovedAs, type RemovedNode, type RemovedNodesView } from "./removed-nodes.ts";
 export { RESERVED_GROUP } from "./reserved.ts";
+export { bucketOf, differingRanges, inRanges, lackedBy, pageOf, summarize } from "./summary.ts";

@@ -294,7 +294,7 @@ function applyEntry(node: NodeState, wire: WireEntry, now: number, wallNow: numb
     group: wire.group,
     key: wire.key,
     // A copy, not a view into the received frame: a view would keep the whole frame alive (a
-    // SYN-ACK's digest alone is ~150 KB at 10,000 members) for as long as the entry is held.
+    // message can be a whole maxGossipBytes) for as long as the entry is held.
     value: expiredOnArrival ? new Uint8Array(0) : new Uint8Array(wire.value),
     valueType: wire.valueType as Entry["valueType"],
     version: wire.version,

@@ -1,6 +1,7 @@
 // Everything one node knows about one cluster member: its identity, counters and entries.
 
 import { RESERVED_GROUP } from "./reserved.ts";
+import { nameHash } from "./summary.ts";
 import type { ValueType } from "./values.ts";
 
 export interface Entry {
@@ -58,11 +59,18 @@ export class NodeState {
   liveUserEntries = 0;
   /** Scratch stamp used by delta selection (see delta-selection.ts). */
   selectionMark = 0;
+  /** nameHash(name), the node's place among summary buckets (summary.ts); computed on first use, summaries read it every round. */
+  private cachedNameHash = -1;
 
   constructor(
     readonly name: string,
     public generation: number,
   ) {}
+
+  get nameHash(): number {
+    if (this.cachedNameHash < 0) this.cachedNameHash = nameHash(this.name);
+    return this.cachedNameHash;
+  }
 
   /** Ids a sweep has to look at: tombstones and entries with an expiry. */
   get sweepable(): ReadonlySet<string> {

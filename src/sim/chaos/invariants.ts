@@ -69,7 +69,7 @@ function diff(observer: SimNode, subject: SimNode): string {
 /**
  * I4: the first bound a running node breaks, or null. Bounds (N = names that ever ran):
  * members known ≤ N; removed nodes remembered ≤ N; per member, entries and tombstones ≤
- * keysPerNode + 3 reserved, and as many set aside while a restarted member's state is replaced;
+ * keysPerNode + 3 reserved + N verdict facts, and as many set aside while a restarted member's state is replaced;
  * writes held by flow control ≤ keysPerNode; probe requests pending ≤ 4N; timers pending on the
  * virtual clock (heartbeats, probes, messages in flight for every node) ≤ 300 N.
  */
@@ -82,7 +82,8 @@ export function memoryExcess(cluster: SimulatedCluster, bounds: MemoryBounds): s
     if (node.state.nodes.size > n) return `${name} knows ${node.state.nodes.size} members, bound ${n}`;
     if (node.state.removed.size > n) return `${name} remembers ${node.state.removed.size} removed nodes, bound ${n}`;
     if (node.stats().probesPending > 4 * n) return `${name} has ${node.stats().probesPending} probe requests pending, bound ${4 * n}`;
-    const perMember = keysPerNode + reservedKeys;
+    // Besides its own reserved keys, a member may hold a published verdict about every name (node/gone-facts.ts).
+    const perMember = keysPerNode + reservedKeys + n;
     for (const member of node.state.nodes.values()) {
       if (member.entries.size > perMember) return `${name} holds ${member.entries.size} entries and tombstones of ${member.name}, bound ${perMember}`;
       if ((member.replaced?.size ?? 0) > perMember) return `${name} sets aside ${member.replaced!.size} entries of ${member.name}, bound ${perMember}`;
