@@ -191,8 +191,11 @@ describe("reads and membership", () => {
     expect(peer).toMatchObject({ state: "alive", generation: alpha.generation, address: alpha.address });
     expect(peer.phi).toBeGreaterThanOrEqual(0);
     expect(peer.phi).toBeLessThan(8);
-    // The peer's heartbeat counter advances with its rounds.
-    await waitFor("alpha's heartbeat to advance on bravo", () => (bravo.members().find((m) => m.name === alpha.name)?.heartbeat ?? 0) > peer.heartbeat + 2);
+    // Evidence of alpha's life keeps arriving (its heartbeats to the monitor ring): a second later
+    // the latest is still fresh. The heartbeat counter itself is reconciled only along with other
+    // changes since protocol 4 (summaries hash no heartbeats).
+    await Bun.sleep(1_000);
+    await waitFor("fresh evidence of alpha's life on bravo", () => (bravo.members().find((m) => m.name === alpha.name)?.heartbeatAgeMs ?? Number.POSITIVE_INFINITY) < 500);
     expect(peer.maxVersion).toBeGreaterThanOrEqual(v + 1);
     expect(alpha.address).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(alpha.address).not.toBe("127.0.0.1:0");
