@@ -13,7 +13,8 @@ if (SCRIPT === null) console.log("skipping the terminal cases: util-linux `scrip
 const terminalTest = SCRIPT === null ? test.skip : test;
 // Carriage return and "erase line": how the progress line rewrites itself.
 const CLEAR = "\r\x1b[2K";
-const SIMULATE = [process.execPath, join(ROOT, "scripts", "simulate.ts"), "--nodes", "60", "--trials", "3", "--idle-rounds", "2"];
+// Long enough for several updates 200 ms apart (60 nodes took 0.4 s once summaries made idle rounds cheap).
+const SIMULATE = [process.execPath, join(ROOT, "scripts", "simulate.ts"), "--nodes", "300", "--trials", "10", "--idle-rounds", "2"];
 const RUN_TIMEOUT_MS = 45_000;
 
 /** This process's environment with `changes` applied; an undefined value removes the variable. */
@@ -47,16 +48,16 @@ describe("bun run simulate", () => {
     const output = await onTerminal(SIMULATE, { CI: undefined, TERM: "xterm" });
     const updates = output.split(CLEAR).slice(1, -1);
     expect(updates.length).toBeGreaterThanOrEqual(3);
-    for (const update of updates) expect(update).toMatch(/^simulate: (joining|idle traffic|write \d of 3), interval \d+, rss \d+ MiB \(\d+ s\)$/);
+    for (const update of updates) expect(update).toMatch(/^simulate: (joining|idle traffic|write \d+ of 10), interval \d+, rss \d+ MiB \(\d+ s\)$/);
     expect(updates.some((update) => update.startsWith("simulate: write "))).toBe(true);
     // The report starts on a clean line right after the last erase.
-    expect(output.split(CLEAR).at(-1)).toStartWith("nodes=60 loss=0 seed=7");
+    expect(output.split(CLEAR).at(-1)).toStartWith("nodes=300 loss=0 seed=7");
   });
 
   terminalTest("on a terminal with CI set: no progress line", async () => {
     const output = await onTerminal(SIMULATE, { CI: "true", TERM: "xterm" });
     expect(output).not.toContain(CLEAR);
-    expect(output).toStartWith("nodes=60 loss=0 seed=7");
+    expect(output).toStartWith("nodes=300 loss=0 seed=7");
   });
 
   test("into a pipe (a CI log): no progress line, only the report", async () => {
@@ -64,7 +65,7 @@ describe("bun run simulate", () => {
     const output = await finish(child, SIMULATE);
     expect(output).not.toContain("\x1b");
     expect(output).not.toContain("\r");
-    expect(output).toStartWith("nodes=60 loss=0 seed=7");
+    expect(output).toStartWith("nodes=300 loss=0 seed=7");
   });
 });
 
