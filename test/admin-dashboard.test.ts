@@ -208,7 +208,9 @@ describe("dashboard", () => {
     expect(await figure("loop-lag").textContent()).toMatch(/^\d+\.\d ms \(max \d+\.\d ms in 60 s\)$/);
     expect(await figure("connections").textContent()).toMatch(/^[1-9]\d* established, \d+ handshaking, \d+ closing$/);
     expect((await bravoPage.$$eval("#health-phi li", (items) => items.map((item) => item.getAttribute("data-member")))).sort()).toEqual(["alpha", "bravo", "charlie"]);
-    // alpha's write of the earlier test reached bravo: one delay in the histogram, the same count as /metrics.
+    // alpha's write of the earlier test reached bravo: one delay in the histogram, the same count as
+    // /metrics. The panel reads /v1/stats every 2 s: its last reading may predate the write's arrival.
+    await bravoPage.locator("#propagation-count").filter({ hasText: /^[1-9]\d* writes/ }).waitFor({ timeout: WAIT_MS });
     const shown = Number(/^(\d+) writes/.exec((await bravoPage.locator("#propagation-count").textContent()) ?? "")?.[1]);
     const counted = await bravoPage.$$eval("#propagation td.count", (cells) => cells.reduce((sum, cell) => sum + Number(cell.textContent), 0));
     expect(shown).toBeGreaterThanOrEqual(1);
