@@ -109,7 +109,7 @@ describe("a peer pushing entries of one node far past maxEntriesPerNode", () => 
 });
 
 describe("a peer pushing entries of a node it only names (probationary)", () => {
-  test(`holds ${PROBATION_ENTRIES} of them, shown to no one, until the node is contacted first-hand; then all apply and are reported`, async () => {
+  test("holds its first PROBATION_ENTRIES entries, shown to no one, until the node is contacted first-hand; then all apply and are reported", async () => {
     const target = await nodes.start({ name: "probation-target", clusterName: CLUSTER, gossipIntervalMs: 100 });
     const added: string[] = [];
     target.on("entry-added", (event) => void (event.node === "stranger" && added.push(event.key)));
