@@ -247,7 +247,8 @@ function mergeNodeDelta(state: ClusterState, delta: NodeDelta, from: string, out
   const cap = state.options.limits.maxEntriesPerNode;
   const refusedBefore = outcome.refused;
   const probationary = state.isProbationary(node.name);
-  for (const [index, wire] of delta.entries.entries()) {
+  for (let index = 0; index < delta.entries.length; index++) {
+    const wire = delta.entries[index]!;
     if (wire.version <= node.maxVersion || !isKnownValueType(wire.valueType)) {
       outcome.skipped++;
       continue;
