@@ -120,7 +120,7 @@ test("five processes rotate their key while one writes 10 entries a second: noth
   for (const file of files.values()) expect(fileIds(file)).toEqual([idOf(nextKey)]);
 
   const listed = await runCli(["keys", "list", "--json", client(cluster[4]!)]);
-  expect(listed.exitCode).toBe(0);
+  expect({ exitCode: listed.exitCode, stderr: listed.stderr }).toEqual({ exitCode: 0, stderr: "" });
   const report = JSON.parse(listed.stdout) as { acknowledged: string[]; keys: unknown[] };
   expect({ answered: report.acknowledged.length, keys: report.keys }).toEqual({ answered: 5, keys: [{ id: idOf(nextKey), holders: 5, primaryOn: 5 }] });
   expect(listed.stdout).not.toContain(nextKey); // fingerprints only, never the key

@@ -3,6 +3,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { MessageType } from "../src/codec/index.ts";
+import { Keyring } from "../src/transport/keyring.ts";
 import { closeAll, frameBytes, freePort, introduce, rawConnect, startNode, waitFor, type TestNode } from "./tcp-harness.ts";
 
 afterEach(closeAll);
@@ -83,6 +84,39 @@ describe("TcpTransport", () => {
     await waitFor("traffic after the race", () => labels(b, "alpha").length === 2 && labels(a, "beta").length === 2);
     expect(a.transport.stats.openConnections).toBe(1);
   });
+
+  // Found in the key-rotation test: when the connection that loses a duplicate race was the one
+  // just established, its handshake's last frame (the WELCOME proof, still queued) was moved onto
+  // the winner with its data frames; the peer read a WELCOME after the handshake and refused the
+  // winner too. Both ends redial at once after a key removal, so this happened there.
+  for (const mode of ["plain", "encrypted"] as const) {
+    test(`repeated simultaneous dials (${mode}): no handshake frame crosses over to the surviving connection, nothing refused`, async () => {
+      const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+      const overrides = mode === "encrypted" ? { keyring: Keyring.parse(key) } : {};
+      for (let round = 0; round < 20; round++) {
+        const a = await startNode("alpha", overrides);
+        const b = await startNode("beta", overrides);
+        introduce(a, b);
+        // Beta dials a little later each round, so some round has beta's dial complete at alpha
+        // just after alpha's own dial did: the losing connection is then the one just established.
+        a.transport.send("beta", ping(`a${round}`));
+        for (let turn = 0; turn < round; turn++) await new Promise((resolve) => setImmediate(resolve));
+        b.transport.send("alpha", ping(`b${round}`));
+        await waitFor(`round ${round}: both frames delivered`, () => labels(b, "alpha").length === 1 && labels(a, "beta").length === 1);
+        await waitFor(`round ${round}: one connection left on each side`, () => a.transport.stats.openConnections === 1 && b.transport.stats.openConnections === 1);
+        for (const node of [a, b]) {
+          expect({ round, node: node.name, refused: node.transport.stats.connectionsRefused, refusedByPeers: node.transport.stats.refusedByPeers, warnings: node.log.matching(/refused/) }).toEqual({
+            round,
+            node: node.name,
+            refused: 0,
+            refusedByPeers: 0,
+            warnings: [],
+          });
+        }
+        await closeAll();
+      }
+    }, 30_000);
+  }
 
   test("a multi-megabyte frame sequence arrives byte-exact through partial writes", async () => {
     const a = await startNode("alpha", { writeQueueHighWaterBytes: 2 * 1024 * 1024 });

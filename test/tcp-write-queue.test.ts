@@ -90,6 +90,22 @@ describe("WriteQueue", () => {
     expect(socket.received).toEqual([1, 2, 3, 4]);
   });
 
+  test("takePending leaves the connection's own units (handshake, ERROR), which still go out here, plain if queued before sealing", async () => {
+    const socket = new FakeSocket(0);
+    const queue = new WriteQueue(socket, 1 << 20, () => {});
+    queue.enqueueOwn(Uint8Array.from([1])); // the handshake's last frame
+    queue.sealWith((batch) => Uint8Array.from([0xee, ...batch]));
+    queue.enqueue(Uint8Array.from([2]));
+    queue.enqueueOwn(Uint8Array.from([3])); // an ERROR after sealing
+    queue.enqueue(Uint8Array.from([4]));
+    expect(queue.takePending().map((bytes) => [...bytes])).toEqual([[2], [4]]);
+    expect(queue.queuedBytes).toBe(2);
+    socket.capacity = 100;
+    queue.flush();
+    expect(socket.received).toEqual([1, 0xee, 3]);
+    expect(queue.takePending()).toEqual([]);
+  });
+
   test("large units are written without coalescing copies", async () => {
     const written: Uint8Array[] = [];
     const queue = new WriteQueue({ write: (bytes) => (written.push(bytes), bytes.length) }, 1 << 30, () => {});

@@ -347,7 +347,7 @@ export class TcpTransport implements Transport {
 
   /** Handshake and ERROR frames: never refused by the high-water mark. */
   private sendControl(connection: Connection, frame: Uint8Array): void {
-    if (connection.queue.enqueue(frame, true) === "queued") this.counters.framesOut++;
+    if (connection.queue.enqueueOwn(frame) === "queued") this.counters.framesOut++;
   }
 
   // ---- dialling ----

@@ -27,6 +27,12 @@ export class WriteQueue {
   private sealer: ((batch: Uint8Array) => Uint8Array) | null = null;
   /** Units queued before sealing began (the handshake's last frames): they go out as they are. */
   private plainUnits = 0;
+  /**
+   * Units that belong to this connection alone (handshake and ERROR frames, see enqueueOwn):
+   * takePending() leaves them, so a duplicate connection's last handshake frame is never moved
+   * onto the connection that replaces it, where the peer would read it as a protocol violation.
+   */
+  private readonly ownUnits = new Set<Uint8Array>();
 
   constructor(
     private readonly sink: ByteSink,
@@ -56,6 +62,13 @@ export class WriteQueue {
     return "queued";
   }
 
+  /** Queues a frame of this connection's own (handshake, ERROR): past the mark, and never moved elsewhere. */
+  enqueueOwn(unit: Uint8Array): EnqueueResult {
+    const result = this.enqueue(unit, true);
+    if (result === "queued") this.ownUnits.add(unit);
+    return result;
+  }
+
   /**
    * From now on, batches are sealed as they are handed to the sink, in the order they go out;
    * what is queued already is not. Units stay plain while queued, so takePending() can still
@@ -66,12 +79,29 @@ export class WriteQueue {
     this.plainUnits = this.pending.length;
   }
 
-  /** Removes and returns the units not yet handed to the sink, e.g. to move them to another socket. */
+  /**
+   * Removes and returns the units not yet handed to the sink, e.g. to move them to another
+   * socket; the connection's own units (enqueueOwn) stay and still go out here, in order.
+   */
   takePending(): Uint8Array[] {
-    const taken = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.plainUnits = 0;
+    if (this.ownUnits.size === 0) {
+      const taken = this.pending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.plainUnits = 0;
+      return taken;
+    }
+    const kept: Uint8Array[] = [];
+    const taken: Uint8Array[] = [];
+    let keptPlain = 0;
+    this.pending.forEach((unit, index) => {
+      if (!this.ownUnits.has(unit)) return void taken.push(unit);
+      kept.push(unit);
+      if (index < this.plainUnits) keptPlain++;
+    });
+    this.pending = kept;
+    this.pendingBytes = kept.reduce((bytes, unit) => bytes + unit.length, 0);
+    this.plainUnits = keptPlain;
     return taken;
   }
 
@@ -88,6 +118,7 @@ export class WriteQueue {
     this.pendingBytes = 0;
     this.unwritten = null;
     this.emptyWaiter = null;
+    this.ownUnits.clear();
   }
 
   /** Writes until the sink stops taking bytes. Call it from the socket's `drain` handler. */
@@ -132,6 +163,7 @@ export class WriteQueue {
       size += next.length;
     }
     const units = this.pending.splice(0, count);
+    if (this.ownUnits.size > 0) for (const unit of units) this.ownUnits.delete(unit);
     this.pendingBytes -= size;
     if (plain) this.plainUnits -= count;
     const batch = units.length === 1 ? first : joinUnits(units, size);
