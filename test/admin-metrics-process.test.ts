@@ -101,14 +101,17 @@ describe("connections by state", () => {
 });
 
 describe("event-loop lag", () => {
-  test("a 600 ms stop of the process shows in the lag gauges", async () => {
-    const STOP_MS = 600;
+  test("a 1 s stop of the process shows in the lag gauges", async () => {
+    const STOP_MS = 1_000;
+    // Lag is read at ticks (one per round of 200 ms here, at most 250 ms apart): the first tick due
+    // within the stop fires late by the stop minus up to a tick, so 600 ms stops sometimes showed
+    // only 400 ms (a CI failure). The margin below is a tick plus 100 ms of scheduling.
     expect(sampleValue(await scrape(), "goferbroke_event_loop_max_lag_seconds")).toBeLessThan(STOP_MS / 1000);
     alpha.process.kill("SIGSTOP");
     await Bun.sleep(STOP_MS);
     alpha.process.kill("SIGCONT");
     await waitFor("the stall to show in goferbroke_event_loop_max_lag_seconds", async () =>
-      sampleValue(await scrape(), "goferbroke_event_loop_max_lag_seconds") >= (STOP_MS - 150) / 1000);
+      sampleValue(await scrape(), "goferbroke_event_loop_max_lag_seconds") >= (STOP_MS - 350) / 1000);
     expect(sampleValue(await scrape(), "goferbroke_event_loop_max_lag_seconds")).toBeLessThan(STOP_MS / 1000 + 5);
   });
 });
