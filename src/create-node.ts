@@ -126,6 +126,12 @@ export interface StateView {
   entries(node: string): Iterable<StoredEntry>;
   /** One live entry as stored; undefined when the node or the entry is not known here. */
   entry(node: string, group: string, key: string): StoredEntry | undefined;
+  /**
+   * A value that changes whenever a node's stored entries may have (output derived from them can
+   * be kept while it stays the same; expiry excepted); undefined for this node, whose writes held
+   * back by flow control change without it, and for nodes not known here.
+   */
+  stamp(node: string): string | undefined;
 }
 
 export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtras = {}): Node {
@@ -216,6 +222,7 @@ export function createNode(input: NodeOptionsInput = {}, extras: CreateNodeExtra
     knows: (name) => node.knows(name),
     entries: (name) => node.storedEntries(name),
     entry: (name, group, key) => node.storedEntry(name, group, key),
+    stamp: (name) => node.entriesStamp(name),
   };
   const snapshotSource: SnapshotSource = {
     name: options.name,

@@ -247,6 +247,12 @@ export class GossipNode {
     for (const entry of this.state.liveEntries(node)) if (entry.group !== RESERVED_GROUP) yield entry;
   }
 
+  /** See StateView.stamp: generation, max version and entry counts of a remote node known here. */
+  entriesStamp(node: string): string | undefined {
+    const held = node === this.name || !this.knows(node) ? undefined : this.state.nodes.get(node);
+    return held && `${held.generation}:${held.maxVersion}:${held.entries.size}:${held.liveUserEntries}`;
+  }
+
   /** A live entry as stored, value undecoded; undefined when the node or the entry is not known here. */
   storedEntry(node: string, group: string, key: string): StoredEntry | undefined {
     return this.knows(node) ? this.state.get(node, group, key) : undefined;
@@ -357,6 +363,8 @@ export class GossipNode {
     for (const batch of outcome.sends) {
       for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
     }
+    const contacts = outcome.changes.length > 0 ? this.peers.contactOnArrival(outcome.changes) : [];
+    if (contacts.length > 0) this.apply(this.engine.syn(contacts));
   }
 
   /**
@@ -474,6 +482,9 @@ export class GossipNode {
   private onPeerUp(name: string, address: string): void {
     this.peers.connected(name);
     this.emit({ type: "connection-opened", node: name, address, time: this.deps.clock.wallNow() });
+    // A node this one holds no word of (a joiner's seed, a seed's joiner): exchange now, not at
+    // the next round, so a joiner holds the cluster after its first round trip with the seed.
+    if (this.running && !this.state.nodes.has(name)) this.apply(this.engine.syn([name]));
   }
 
   private onPeerDown(name: string): void {

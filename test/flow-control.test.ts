@@ -468,8 +468,10 @@ describe("simulated overload (32 nodes × 16 keys, 20 deltas per message)", () =
     expect(on.quietRounds).toBeGreaterThan(0);
 
     // Off, the same writes: past the bar, still climbing, and the quiet node's update starves.
+    // (Climbing by 23 to 36 % from the middle 20 s to the last in runs so far, with the join's
+    // timing alone moving it: "still climbing" is asked as more than 10 %.)
     expect(off.overloadPeak).toBeGreaterThan(3 * off.steadyMean);
-    expect(off.late.staleness).toBeGreaterThan(1.25 * off.middle.staleness);
+    expect(off.late.staleness).toBeGreaterThan(1.1 * off.middle.staleness);
     expect(off.quietRounds).toBe(-1);
   }, 120_000); // whole simulated nodes: seconds on a quiet machine, much longer on a loaded one
 

@@ -93,3 +93,20 @@ test("the kept sorted list is rebuilt when the live-set counter moves, and only 
   expect(members.get()).toEqual(["a", "b", "c", "d"]);
   expect(reads).toBe(2);
 });
+
+test("a node starting a push for an origin its view lacks (a newcomer it met) gets the root's children, as every other view places them", () => {
+  const sorted = ["b", "d", "f", "h", "k", "m"];
+  // "e" is not in the view: as the root, it would sort between d and f.
+  expect(childrenIn(sorted, "e", "e", 2)).toEqual(["f", "h"]);
+  // The root's children forward to their own children in the same tree, which the view with the
+  // origin added agrees on: every member but the origin is reached exactly once.
+  const reached: string[] = [];
+  const visit = (node: string): void => {
+    for (const child of childrenIn(sorted, "e", node, 2)) {
+      reached.push(child);
+      visit(child);
+    }
+  };
+  visit("e");
+  expect(reached.sort()).toEqual(sorted);
+});

@@ -4,10 +4,7 @@
 // the other two nodes within 5 s, the attacked node's RSS within 2x idle plus the documented
 // per-connection bound, and a clean exit on SIGTERM afterwards. /healthz p99 is reported, and held
 // to a generous 2 s only (the soak's bar is 200 ms, on a quiet machine).
-//
-// Attacks that do not meet the bars yet (OPEN, naming why) still run and print their
-// row, but only the attack running its course is asserted: their figures vary from run to run
-// around the bars, so neither passing nor failing could be asserted reliably.
+// Every attack must meet every bar asserted here: since session 6 none is left open.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type Attack, ATTACKS, HTTP_ATTACKS } from "../scripts/bench/attacks.ts";
@@ -19,11 +16,6 @@ setDefaultTimeout(60_000);
 
 const ATTACK_MS = 1_000;
 const GENEROUS_HEALTHZ_MS = 2_000;
-
-/** Attacks that still miss a bar, with why; every other attack must meet every bar asserted here. */
-const OPEN: Record<string, string> = {
-  "HTTP: large state dumps (/v1/state, 20,000 entries)": "an insider's 20,000 entries (within maxEntriesPerNode), dumped as JSON in a loop, take the node past 2x idle RSS (124 MiB against a bound of 111 in one run): the bound does not count state held legitimately",
-};
 
 let cluster: SoakCluster | null = null;
 
@@ -43,7 +35,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function attackAndCheck(attack: Attack, open: boolean): Promise<void> {
+async function attackAndCheck(attack: Attack): Promise<void> {
   const soak = await freshCluster();
   const result = await soak.attack(attack, ATTACK_MS);
   console.log(row(result));
@@ -55,7 +47,6 @@ async function attackAndCheck(attack: Attack, open: boolean): Promise<void> {
     cluster = null;
   }
   expect(result.failure).toBe("");
-  if (open) return;
   expect({ delivered: result.delivered, maxDelayWithin5s: result.maxDelayMs <= 5_000 }).toEqual({ delivered: result.writes, maxDelayWithin5s: true });
   expect(result.writes).toBeGreaterThan(0);
   expect(result.maxRssMiB).toBeLessThanOrEqual(result.rssBoundMiB);
@@ -65,7 +56,6 @@ async function attackAndCheck(attack: Attack, open: boolean): Promise<void> {
 
 describe("hostile soak, short: each attack against a cluster of the binary, plain mode", () => {
   for (const attack of [...ATTACKS, ...HTTP_ATTACKS]) {
-    const open = OPEN[attack.name];
-    test(open ? `${attack.name} (open, bars reported only: ${open})` : attack.name, () => attackAndCheck(attack, open !== undefined));
+    test(attack.name, () => attackAndCheck(attack));
   }
 });

@@ -20,6 +20,7 @@ import { OptionsError } from "../config/schema.ts";
 import type { Node } from "../create-node.ts";
 import { ForceLeaveError } from "../node/force-leave.ts";
 import { RESERVED_GROUP } from "../state/index.ts";
+import { DumpCache } from "./dump-cache.ts";
 import { stateDumpStream } from "./state-stream.ts";
 import { WriteError, encodeValue } from "../state/index.ts";
 import { HttpError, JSON_HEADERS, jsonResponse, parseJsonBody, readBody } from "./http.ts";
@@ -37,6 +38,9 @@ const OPS_BODY_LIMIT_BYTES = 64 * 1024;
 const CONFIG_BODY_LIMIT_BYTES = 128 * 1024;
 
 export class AdminApi {
+  /** Encoded dump parts of nodes that did not change, for GET /v1/state. */
+  private readonly dumpCache = new DumpCache();
+
   constructor(
     private readonly node: Node,
     /** "host:port" of the admin server, known once it listens. */
@@ -85,9 +89,9 @@ export class AdminApi {
     const names = this.node.nodes();
     // Lazy: a node removed before the dump reaches it is left out.
     const nodes = function* () {
-      for (const name of names) if (stored.knows(name)) yield [name, stored.entries(name)] as const;
+      for (const name of names) if (stored.knows(name)) yield { name, entries: stored.entries(name), stamp: stored.stamp(name) };
     };
-    return new Response(stateDumpStream(nodes()), { headers: JSON_HEADERS });
+    return new Response(stateDumpStream(nodes(), this.dumpCache), { headers: JSON_HEADERS });
   }
 
   entry(node: string, group: string, key: string): Response {

@@ -56,6 +56,7 @@ import {
   isKnownValueType,
   mergeDeltas,
   pageOf,
+  RESERVED_GROUP,
   selectDeltas,
   summarize,
 } from "../state/index.ts";
@@ -436,6 +437,9 @@ export class GossipEngine {
     reader.expectEnd("deltas");
     let received = decoded.skipped.length;
     for (const delta of decoded.deltas) received += delta.entries.length;
+    const own = pushed ? undefined : decoded.deltas.find((delta) => delta.node === from && delta.fromVersion === 0 && delta.entries.length > 0);
+    const heldOfSender = own ? this.state.nodes.get(from) : undefined;
+    const firstEntriesOfSender = own !== undefined && (heldOfSender === undefined || heldOfSender.generation < own.generation || heldOfSender.maxVersion === 0);
     const merged = mergeDeltas(this.state, decoded.deltas, from);
     if (this.flow.enabled) {
       // Stamp the versions that just arrived, for the oldest-waiting-first share.
@@ -455,6 +459,29 @@ export class GossipEngine {
     outcome.noteOverCap(merged.refused, merged.refusedNodes);
     outcome.noteInvalidNames(badNames, (error) => error.reason);
     if (pushed && merged.applied > 0) this.forwardPush(from, decoded.deltas, outcome);
+    if (firstEntriesOfSender) this.announceMember(own!, outcome);
+  }
+
+  /**
+   * The first entries of a node, from the node itself (a joiner, or a restart, met first-hand):
+   * its reserved entries (address first) go down its push tree at once, this node starting the
+   * push in its place, so a join spreads like a pushed write instead of waiting for rounds. Those
+   * who receive it hold the name on probation, contact it (node/peers.ts) and forward the push.
+   * Only a contiguous run of reserved entries from version 1: anything else would leave a hole.
+   */
+  private announceMember(delta: NodeDelta, outcome: OutcomeBuilder): void {
+    const node = this.state.nodes.get(delta.node);
+    if (!node || node.generation !== delta.generation || this.current.pushFanout <= 0) return;
+    let run = 0;
+    while (run < delta.entries.length && delta.entries[run]!.group === RESERVED_GROUP && delta.entries[run]!.version === run + 1) run++;
+    const entries = delta.entries.slice(0, run).filter((entry) => node.entries.get(entryId(entry.group, entry.key))?.version === entry.version);
+    if (entries.length !== run || run === 0) return;
+    const self = this.state.selfName;
+    const members = this.pushMembers.get();
+    const peers = new Set([...childrenIn(members, delta.node, delta.node, this.current.pushFanout), ...childrenIn(members, delta.node, self, this.current.pushFanout)]);
+    peers.delete(self);
+    peers.delete(delta.node);
+    this.pushTo([...peers], { ...delta, entries }, outcome);
   }
 
   /** Forwards the pushed entries that were new here, once, to peers other than the sender. */
@@ -472,7 +499,10 @@ export class GossipEngine {
 
   /** Pushes one origin's delta to this node's children in that origin's push tree, never to any of `exclude`. */
   private push(delta: NodeDelta, exclude: ReadonlySet<string>, outcome: OutcomeBuilder): void {
-    const peers = childrenIn(this.pushMembers.get(), delta.node, this.state.selfName, this.current.pushFanout).filter((peer) => !exclude.has(peer));
+    this.pushTo(childrenIn(this.pushMembers.get(), delta.node, this.state.selfName, this.current.pushFanout).filter((peer) => !exclude.has(peer)), delta, outcome);
+  }
+
+  private pushTo(peers: readonly string[], delta: NodeDelta, outcome: OutcomeBuilder): void {
     if (peers.length === 0) return;
     const batch = this.build(() => {
       this.writer.begin(MessageType.Push);

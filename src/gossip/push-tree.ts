@@ -25,8 +25,10 @@ function sortedWith(members: Iterable<string>, self: string): string[] {
 
 /**
  * pushTreeChildren over `sorted`: ascending (as Array.prototype.sort orders strings), without
- * duplicates, holding `self`; an `origin` it lacks takes the place it would sort at. O(fanout +
- * log N), so a node of a large cluster does not sort every member for every write it forwards.
+ * duplicates, holding `self`; an `origin` it lacks takes the place it would sort at. `self` may
+ * be the origin itself: the root's children, for a node that starts a push on another's behalf
+ * (a member it has just met first-hand, see GossipEngine). O(fanout + log N), so a node of a
+ * large cluster does not sort every member for every write it forwards.
  */
 export function childrenIn(sorted: readonly string[], origin: string, self: string, fanout: number): string[] {
   if (fanout <= 0) return [];
@@ -36,7 +38,7 @@ export function childrenIn(sorted: readonly string[], origin: string, self: stri
   // Position i of the tree's member list: `sorted` with the origin in its place.
   const nameAt = (i: number): string => (originKnown || i < originAt ? sorted[i]! : i === originAt ? origin : sorted[i - 1]!);
   let selfAt = lowerBound(sorted, self);
-  if (!originKnown && selfAt >= originAt) selfAt++;
+  if (!originKnown && selfAt >= originAt && self !== origin) selfAt++;
   const rank = (selfAt - originAt + size) % size;
   const children: string[] = [];
   for (let child = rank * fanout + 1; child <= rank * fanout + fanout && child < size; child++) {

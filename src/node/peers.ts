@@ -6,7 +6,8 @@
 import { SortedMembers, type PushMembers } from "../gossip/push-tree.ts";
 import type { Membership } from "../membership/membership.ts";
 import type { Random } from "../random.ts";
-import type { ClusterState } from "../state/index.ts";
+import { type ChangeRecord, type ClusterState, RESERVED_GROUP } from "../state/index.ts";
+import { ADDRESS_KEY } from "./reserved-entries.ts";
 import type { DialPolicy } from "../transport/transport.ts";
 
 /**
@@ -15,10 +16,19 @@ import type { DialPolicy } from "../transport/transport.ts";
  */
 const PROBATION_CONTACTS_PER_ROUND = 16;
 
+/**
+ * Probationary names contacted as soon as their address arrives, per round (on top of the
+ * round's): a joiner of a cluster of tens meets every member within round trips of its first
+ * exchange. Bounded, because a lying peer can name made-up nodes at made-up addresses: each
+ * contact is a dial.
+ */
+const CONTACTS_ON_ARRIVAL_PER_ROUND = 32;
+
 export class NodePeers implements PushMembers {
   /** Peers with a connection the transport told of (a node that dialled us, a seed), until it closes. */
   private readonly links = new Set<string>();
   private readonly pushMembers: PushMembers;
+  private contactsOnArrivalLeft = CONTACTS_ON_ARRIVAL_PER_ROUND;
 
   constructor(
     private readonly state: ClusterState,
@@ -44,6 +54,7 @@ export class NodePeers implements PushMembers {
 
   /** Up to `count` peers for a round; with membership, now and then a dead one too, to notice a return. */
   forRound(count: number): string[] {
+    this.contactsOnArrivalLeft = CONTACTS_ON_ARRIVAL_PER_ROUND;
     if (!this.membership) return this.sample(count);
     const live = this.membership.livePeers();
     for (const contact of this.contacts()) live.push(contact);
@@ -64,6 +75,22 @@ export class NodePeers implements PushMembers {
     const candidates: string[] = [];
     for (const name of probation.names()) if ((nodes.get(name)?.maxVersion ?? 0) > 0) candidates.push(name);
     return this.random.shuffle(candidates).slice(0, count);
+  }
+
+  /**
+   * Probationary names whose address just arrived among `changes`, to contact now rather than at a
+   * later round (within CONTACTS_ON_ARRIVAL_PER_ROUND): their answer vouches for them first-hand.
+   */
+  contactOnArrival(changes: readonly ChangeRecord[]): string[] {
+    if (this.state.probation.size === 0) return [];
+    const names: string[] = [];
+    for (const change of changes) {
+      if (this.contactsOnArrivalLeft === 0) break;
+      if (change.group !== RESERVED_GROUP || change.key !== ADDRESS_KEY || change.kind === "deleted" || !this.state.isProbationary(change.node)) continue;
+      names.push(change.node);
+      this.contactsOnArrivalLeft--;
+    }
+    return names;
   }
 
   /** A connection to `name` came up: gossip with it whenever nothing else knows it (contacts()). */
