@@ -9,7 +9,7 @@ import { DecodeError, type Frame } from "./codec/index.ts";
 import { RoundTicker } from "./clock.ts";
 import { EventBus, type EventHandler, type GossipEvent, type GossipEventType } from "./events.ts";
 import { GossipEngine, type GossipSettings } from "./gossip/engine.ts";
-import { type FlowControlStatus, OVERLOAD_WINDOW_ROUNDS, type OverloadReport } from "./gossip/flow-control.ts";
+import { type FlowControlStatus, type OverloadReport, describeOverload } from "./gossip/flow-control.ts";
 import type { EngineOutcome } from "./gossip/outcome.ts";
 import { LocalHealth } from "./membership/local-health.ts";
 import { Membership, type MemberStatus, type MembershipSettings, type Transition } from "./membership/membership.ts";
@@ -22,7 +22,7 @@ import { type ForceLeaveOptions, applyForceLeave, checkForceLeave, decodeForceLe
 import { memberList, transitionVerbs } from "./node/member-list.ts";
 import { NodePeers } from "./node/peers.ts";
 import { applyGone, writeGone } from "./node/gone-facts.ts";
-import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, configValue } from "./node/reserved-entries.ts";
+import { ADDRESS_KEY, CONFIG_KEY, STATUS_KEY, addressOf, configValue } from "./node/reserved-entries.ts";
 import { RefusalLog } from "./node/refusal-log.ts";
 import { onGenerationGap, rememberedIdentity } from "./node/generation-renewal.ts";
 import { type ConfigAgreement, configAgreement, configSummary, documentToAdopt, heldConfig } from "./node/config-agreement.ts";
@@ -122,7 +122,7 @@ export class GossipNode {
         onFrame: (from, frame) => this.onFrame(from, frame),
         onPeerUp: (name, address) => this.onPeerUp(name, address),
         onPeerDown: (name) => this.onPeerDown(name),
-        addressOf: (name) => this.addressOf(name),
+        addressOf: (name) => addressOf(this.state, name),
         dialPolicy: (name) => this.peers.dialPolicy(name),
         onRefused: (address, node, reason) => this.emit({ type: "connection-refused", node: node ?? "", address, reason, time: this.deps.clock.wallNow() }),
         onOverload: (peer, queuedBytes) => {
@@ -291,7 +291,7 @@ export class GossipNode {
   }
 
   members(): MemberInfo[] {
-    return memberList(this.state, this.membership, this.running, (name) => this.addressOf(name));
+    return memberList(this.state, this.membership, this.running, (name) => addressOf(this.state, name));
   }
 
   on<T extends GossipEventType>(type: T | "*", handler: EventHandler<NoInfer<T>>): () => void {
@@ -363,7 +363,7 @@ export class GossipNode {
     for (const batch of outcome.sends) {
       for (const peer of batch.peers) this.engine.sent(batch, this.deps.transport.send(peer, batch.frames));
     }
-    const contacts = outcome.changes.length > 0 ? this.peers.contactOnArrival(outcome.changes) : [];
+    const contacts = outcome.changes.length + outcome.discovered.length > 0 ? this.peers.contactsAfter(outcome.changes, outcome.discovered) : [];
     if (contacts.length > 0) this.apply(this.engine.syn(contacts));
   }
 
@@ -468,9 +468,7 @@ export class GossipNode {
   /** Flow control saw a sustained overload: one warning and one event per report (reports are rate-limited). */
   private onFlowOverload(report: OverloadReport): void {
     this.overloadEvents["flow-control"]++;
-    const waiting = report.backlogEntries === 0 ? "no writes waiting" : `${report.backlogEntries} writes waiting, the oldest for ${(report.oldestUnsentAgeMs / 1000).toFixed(1)} s`;
-    const rate = report.limiting ? `allowed rate ${report.allowedRate.toFixed(2)} updates/s` : "writes not limited";
-    const reason = `gossip messages overflowed their budget in ${report.overflowRounds} of the last ${OVERLOAD_WINDOW_ROUNDS} rounds; ${waiting}; ${rate} (desired ${report.desiredRate.toFixed(2)})`;
+    const reason = describeOverload(report);
     this.deps.logger.warn(`gossip overload: ${reason}`, { ...report });
     this.emit({ type: "gossip-overload", node: this.name, cause: "flow-control", reason, flow: report, time: this.deps.clock.wallNow() });
   }
@@ -482,19 +480,16 @@ export class GossipNode {
   private onPeerUp(name: string, address: string): void {
     this.peers.connected(name);
     this.emit({ type: "connection-opened", node: name, address, time: this.deps.clock.wallNow() });
+    if (!this.running) return;
     // A node this one holds no word of (a joiner's seed, a seed's joiner): exchange now, not at
     // the next round, so a joiner holds the cluster after its first round trip with the seed.
-    if (this.running && !this.state.nodes.has(name)) this.apply(this.engine.syn([name]));
+    if (!this.state.nodes.has(name)) this.apply(this.engine.syn([name]));
+    else this.apply(this.engine.metFirstHand(name));
   }
 
   private onPeerDown(name: string): void {
     this.peers.disconnected(name);
     this.emit({ type: "connection-closed", node: name, time: this.deps.clock.wallNow() });
-  }
-
-  private addressOf(name: string): string | undefined {
-    const entry = this.state.get(name, RESERVED_GROUP, ADDRESS_KEY);
-    return entry ? (decodeValue(entry.valueType, entry.value) as string) : undefined;
   }
 
   private emit(event: GossipEvent): void {

@@ -5,9 +5,11 @@
 // themselves (state/probation.ts) are checked on a bare cluster state at the end.
 
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type DigestEntry, FrameWriter, MessageType, SUMMARY_BUCKETS, writeDeltas, writePage, writeSummary } from "../src/codec/index.ts";
+import { type DigestEntry, FrameWriter, type NodeDelta, MessageType, SUMMARY_BUCKETS, writeDeltas, writePage, writeSummary } from "../src/codec/index.ts";
 import type { Node } from "../src/index.ts";
-import { applyDigest, ClusterState, defaultStateLimits } from "../src/state/index.ts";
+import { ProbationContacts } from "../src/node/probation-contacts.ts";
+import { createRandom } from "../src/random.ts";
+import { applyDigest, ClusterState, defaultStateLimits, mergeDeltas, RESERVED_GROUP, ValueType } from "../src/state/index.ts";
 import { NEW_MEMBERS_PER_PEER_ROUND, PROBATION_ROUNDS, probationLimit } from "../src/state/probation.ts";
 import { Nodes, record, waitFor } from "./api-helpers.ts";
 import { closeAll, dialByHand, introduction, rawConnect, type RawPeer } from "./tcp-harness.ts";
@@ -166,5 +168,50 @@ describe("probation (state/probation.ts)", () => {
     state.sweep();
     expect(state.nodes.has("ghost")).toBe(false);
     expect(state.probation.size).toBe(0);
+  });
+});
+
+describe("contacting probationary names (node/probation-contacts.ts)", () => {
+  const clock = { now: () => 0, wallNow: () => 0 };
+  const address = (node: string): NodeDelta => ({
+    node,
+    generation: 1,
+    fromVersion: 0,
+    collectedUpTo: 0,
+    maxVersion: 1,
+    entries: [{ group: RESERVED_GROUP, key: "address", version: 1, valueType: ValueType.String, deleted: false, value: new TextEncoder().encode(`10.0.0.1:${node.length}`) }],
+  });
+  const setUp = (count: number) => {
+    const state = new ClusterState("self", 1, clock, { tombstoneGraceMs: 1_000, limits: defaultStateLimits, probation: true });
+    const merged = mergeDeltas(state, Array.from({ length: count }, (_, i) => address(`p${i}`)), "peer");
+    return { state, changes: merged.changes, contacts: new ProbationContacts(state, createRandom(1)) };
+  };
+
+  test("names are contacted as their addresses arrive, at most 8 unanswered at once; each answer lets the next one go", () => {
+    const { state, changes, contacts } = setUp(20);
+    expect(state.probation.size).toBe(20);
+    const first = contacts.afterStep(changes, []);
+    expect(first).toEqual(["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"]);
+    expect(contacts.afterStep([], [])).toEqual([]); // nothing answered: nothing more
+    for (const name of ["p0", "p1"]) state.promote(name);
+    const next = contacts.afterStep([], ["p0", "p1"]);
+    expect(next.length).toBe(2);
+    for (const name of next) expect(first).not.toContain(name);
+  });
+
+  test("contacts unanswered for two rounds free their places; starts are bounded per round", () => {
+    const { changes, contacts } = setUp(60);
+    expect(contacts.afterStep(changes, []).length).toBe(8);
+    expect(contacts.forRound()).toEqual([]); // round 1: all 8 still in flight
+    let batch = contacts.forRound(); // round 2: they expired, the round picks 8 more
+    expect(batch.length).toBe(8);
+    // Within one round, answers keep freeing places, until 48 contacts have started.
+    let started = batch.length;
+    for (let step = 0; step < 20 && batch.length > 0; step++) {
+      batch = contacts.afterStep([], batch);
+      started += batch.length;
+    }
+    expect(started).toBe(48);
+    expect(contacts.forRound().length).toBe(8); // a new round, new starts
   });
 });

@@ -91,12 +91,15 @@ export class SerfCluster implements Cluster {
         `-rpc-addr=127.0.0.1:${rpcPorts[i]}`,
         "-profile=local",
         "-log-level=warn",
-        ...(i === 0 ? [] : [`-join=127.0.0.1:${bindPorts[0]}`]),
+        // -retry-join, not -join: under 100 agents starting at once on 2 cores, a -join timed out
+        // and the agent exited (Serf's own join failed, ending the run); GoferBroke redials its
+        // seeds too. The retry comes after 1 s, not the default 30 s.
+        ...(i === 0 ? [] : [`-retry-join=127.0.0.1:${bindPorts[0]}`, "-retry-interval=1s"]),
       ];
       return spawnChild(names[i]!, args, baseEnv(), join(settings.logDir, `${names[i]}.log`));
     };
     const members: Child[] = [spawn(0)];
-    // The others join through the seed, and `-join` fails (the agent exits) if it is not up yet.
+    // The others join through the seed once it is up.
     await pollUntil(
       `${names[0]} to answer on its RPC port`,
       async () => {

@@ -201,6 +201,24 @@ export class GossipEngine {
   }
 
   /**
+   * A connection that completed the handshake under `name` (it dialled us, or we dialled it) is
+   * first-hand word of it, as a frame from it would be: a probationary name becomes a member.
+   */
+  metFirstHand(name: string): EngineOutcome {
+    const outcome = new OutcomeBuilder();
+    this.promote(name, outcome);
+    return outcome;
+  }
+
+  /** A probationary name becomes a member; its entries, held unseen on probation, are reported now. */
+  private promote(name: string, outcome: OutcomeBuilder): void {
+    const shown = this.state.promote(name);
+    if (!shown) return;
+    outcome.addDiscovered([name]);
+    outcome.addChanges(shown);
+  }
+
+  /**
    * Handles a gossip frame; null for other message types (not ours). Bytes that do not decode
    * end up in `protocolError`, never thrown.
    */
@@ -211,14 +229,9 @@ export class GossipEngine {
     this.stats.messagesIn[label]!++;
     this.stats.bytesIn[label]! += frame.body.length + 12;
     // A frame from the peer itself is first-hand word of it (the transport names the sender it
-    // admitted): a probationary name becomes a member. Its own digest entry no longer vouches for
-    // it reliably, since a page lists it only where our summaries differ.
-    const shown = from === "" ? null : this.state.promote(from);
-    if (shown) {
-      // Its entries, held unseen on probation, are reported now.
-      outcome.addDiscovered([from]);
-      outcome.addChanges(shown);
-    }
+    // admitted). Its own digest entry no longer vouches for it reliably, since a page lists it
+    // only where our summaries differ.
+    if (from !== "") this.promote(from, outcome);
     try {
       const reader = new BodyReader(frame.body);
       switch (frame.type) {

@@ -96,6 +96,13 @@ export interface FlowCounters {
 /** What a sustained overload looked like when it was reported. */
 export type OverloadReport = FlowControlStatus;
 
+/** Why an overload was reported, in words: the log line's and the gossip-overload event's reason. */
+export function describeOverload(report: OverloadReport): string {
+  const waiting = report.backlogEntries === 0 ? "no writes waiting" : `${report.backlogEntries} writes waiting, the oldest for ${(report.oldestUnsentAgeMs / 1000).toFixed(1)} s`;
+  const rate = report.limiting ? `allowed rate ${report.allowedRate.toFixed(2)} updates/s` : "writes not limited";
+  return `gossip messages overflowed their budget in ${report.overflowRounds} of the last ${OVERLOAD_WINDOW_ROUNDS} rounds; ${waiting}; ${rate} (desired ${report.desiredRate.toFixed(2)})`;
+}
+
 export interface LocalWrite {
   change: ChangeRecord;
   /** False when the write waits: its version is 0 until it is published. */

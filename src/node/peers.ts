@@ -6,35 +6,22 @@
 import { SortedMembers, type PushMembers } from "../gossip/push-tree.ts";
 import type { Membership } from "../membership/membership.ts";
 import type { Random } from "../random.ts";
-import { type ChangeRecord, type ClusterState, RESERVED_GROUP } from "../state/index.ts";
-import { ADDRESS_KEY } from "./reserved-entries.ts";
+import type { ChangeRecord, ClusterState } from "../state/index.ts";
+import { ProbationContacts } from "./probation-contacts.ts";
 import type { DialPolicy } from "../transport/transport.ts";
-
-/**
- * Probationary names contacted per round: enough that a joiner's members are vouched for within a
- * few rounds in a cluster of hundreds, few enough that a full probation set costs little.
- */
-const PROBATION_CONTACTS_PER_ROUND = 16;
-
-/**
- * Probationary names contacted as soon as their address arrives, per round (on top of the
- * round's): a joiner of a cluster of tens meets every member within round trips of its first
- * exchange. Bounded, because a lying peer can name made-up nodes at made-up addresses: each
- * contact is a dial.
- */
-const CONTACTS_ON_ARRIVAL_PER_ROUND = 32;
 
 export class NodePeers implements PushMembers {
   /** Peers with a connection the transport told of (a node that dialled us, a seed), until it closes. */
   private readonly links = new Set<string>();
   private readonly pushMembers: PushMembers;
-  private contactsOnArrivalLeft = CONTACTS_ON_ARRIVAL_PER_ROUND;
+  private readonly probationContacts: ProbationContacts;
 
   constructor(
     private readonly state: ClusterState,
     private readonly membership: Membership | null,
     private readonly random: Random,
   ) {
+    this.probationContacts = new ProbationContacts(state, random);
     // Every write this node makes or forwards consults the push tree: sorting the members once per
     // change of the live set, not per write, keeps that O(fanout + log N).
     this.pushMembers = membership
@@ -52,45 +39,20 @@ export class NodePeers implements PushMembers {
     return this.membership ? this.membership.livePeers() : this.state.nodes.names().filter((name) => name !== this.state.selfName);
   }
 
-  /** Up to `count` peers for a round; with membership, now and then a dead one too, to notice a return. */
+  /** Up to `count` peers for a round; with membership, now and then a dead one too, and probationary names to contact. */
   forRound(count: number): string[] {
-    this.contactsOnArrivalLeft = CONTACTS_ON_ARRIVAL_PER_ROUND;
     if (!this.membership) return this.sample(count);
     const live = this.membership.livePeers();
     for (const contact of this.contacts()) live.push(contact);
     const chosen = this.random.shuffle(live).slice(0, count);
     const retry = this.membership.pickDeadPeerForRetry();
     if (retry !== undefined) chosen.push(retry);
-    return chosen.concat(this.pickProbationary(PROBATION_CONTACTS_PER_ROUND));
+    return chosen.concat(this.probationContacts.forRound());
   }
 
-  /**
-   * Up to `count` probationary names that have entries (their address among them: real nodes
-   * write it before they gossip), to contact: a SYN-ACK vouches for its sender first-hand
-   * (state/probation.ts). Names without entries cannot be dialled, and are left to expire.
-   */
-  private pickProbationary(count: number): string[] {
-    const { probation, nodes } = this.state;
-    if (probation.size === 0) return [];
-    const candidates: string[] = [];
-    for (const name of probation.names()) if ((nodes.get(name)?.maxVersion ?? 0) > 0) candidates.push(name);
-    return this.random.shuffle(candidates).slice(0, count);
-  }
-
-  /**
-   * Probationary names whose address just arrived among `changes`, to contact now rather than at a
-   * later round (within CONTACTS_ON_ARRIVAL_PER_ROUND): their answer vouches for them first-hand.
-   */
-  contactOnArrival(changes: readonly ChangeRecord[]): string[] {
-    if (this.state.probation.size === 0) return [];
-    const names: string[] = [];
-    for (const change of changes) {
-      if (this.contactsOnArrivalLeft === 0) break;
-      if (change.group !== RESERVED_GROUP || change.key !== ADDRESS_KEY || change.kind === "deleted" || !this.state.isProbationary(change.node)) continue;
-      names.push(change.node);
-      this.contactsOnArrivalLeft--;
-    }
-    return names;
+  /** Probationary names to contact after an engine step that brought `changes` and `discovered` (probation-contacts.ts). */
+  contactsAfter(changes: readonly ChangeRecord[], discovered: readonly string[]): string[] {
+    return this.membership ? this.probationContacts.afterStep(changes, discovered) : [];
   }
 
   /** A connection to `name` came up: gossip with it whenever nothing else knows it (contacts()). */

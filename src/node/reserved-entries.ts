@@ -10,6 +10,12 @@ export const ADDRESS_KEY = "address";
 export const STATUS_KEY = "status";
 export const CONFIG_KEY = "config";
 
+/** The address a node advertises, from its reserved entry; undefined until that arrived. */
+export function addressOf(state: ClusterState, name: string): string | undefined {
+  const entry = state.get(name, RESERVED_GROUP, ADDRESS_KEY);
+  return entry ? (decodeValue(entry.valueType, entry.value) as string) : undefined;
+}
+
 export function configValue(document: ClusterConfigDocument): EncodedValue {
   return encodeValue(document as unknown as Value, ValueType.Json);
 }
