@@ -63,6 +63,17 @@ describe("process metrics", () => {
     expect(cpuAfter).toBeLessThan(wallSeconds * navigator.hardwareConcurrency);
   });
 
+  test("the JavaScript heap series: used within total, both and external memory below the resident size", async () => {
+    const families = await scrape();
+    const [total, used, external, rss] = ["nodejs_heap_size_total_bytes", "nodejs_heap_size_used_bytes", "nodejs_external_memory_bytes", "process_resident_memory_bytes"].map((name) => {
+      expect(families.get(name)?.type).toBe("gauge");
+      return sampleValue(families, name);
+    }) as [number, number, number, number];
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThanOrEqual(total);
+    expect(total + external).toBeLessThan(rss);
+  });
+
   procTest("resident memory and open descriptors match /proc for the node's pid", async () => {
     const pid = alpha.process.pid;
     const families = await scrape();

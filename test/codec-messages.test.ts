@@ -603,6 +603,21 @@ describe("node names in deltas", () => {
   const entry: WireEntry = { group: "g", key: "k", version: 1, valueType: 0, deleted: false, value: Uint8Array.of(0x61) };
   const delta = (node: string): NodeDelta => ({ node, generation: 5, fromVersion: 0, collectedUpTo: 0, maxVersion: 2, entries: [entry, { ...entry, key: "k2", version: 2 }] });
 
+  test("a delta the receiver skips whole (skipsWhole) is passed over unread and counted; the deltas around it are read", () => {
+    const body = Uint8Array.from(refDeltas([delta("before"), { ...delta("flooded"), fromVersion: 7 }, delta("after")]));
+    const asked: string[] = [];
+    const decoded = readDeltas(new BodyReader(body), {
+      ...limits,
+      skipsWhole: (node, generation, fromVersion) => {
+        asked.push(`${node}@${generation}+${fromVersion}`);
+        return node === "flooded";
+      },
+    });
+    expect(asked).toEqual(["before@5+0", "flooded@5+7", "after@5+0"]);
+    expect(decoded.deltas.map((d) => [d.node, d.entries.length])).toEqual([["before", 2], ["after", 2]]);
+    expect({ unread: decoded.unread, skipped: decoded.skipped }).toEqual({ unread: 2, skipped: [] });
+  });
+
   test("a delta of a name that breaks the node-name rule is skipped with its entries and a reason; the deltas around it are read", () => {
     const bad = ["", "a\nb", "\u202eevil", "has space", "é", "x".repeat(65), "tab\t"];
     for (const name of bad) {

@@ -1,21 +1,70 @@
-// Idle traffic of a real cluster (issue #18, bar 1: at most 4 KiB/s per node at N = 100): N node
-// processes (`bun src/cli/main.ts`) on 127.0.0.1 at the default 1 s gossip interval, joined
-// through the first; once every node lists all N alive, the bytes each wrote to its peer
-// connections (goferbroke_transport_sent_bytes_total on /metrics, frame headers and handshakes
-// included) are read twice, `--seconds` apart, with no writes in between.
+// Idle traffic and footprint of a real cluster (issue #18: at most 4 KiB/s per node at N = 100,
+// and where each MiB of a node's private memory goes). N node processes on 127.0.0.1 at the
+// default 1 s gossip interval, joined through the first; once every node lists all N alive, the
+// bytes each wrote to its peer connections (goferbroke_transport_sent_bytes_total on /metrics,
+// frame headers and handshakes included) are read twice, `--seconds` apart, with no writes in
+// between. At the end of that window each node's private memory (RssAnon in /proc) is split into
+// the JavaScript heap and what its objects hold outside it (nodejs_* on /metrics) and the rest
+// (runtime, compiled code, memory the allocator keeps), beside the runtime's floor: a compiled
+// 3-line Bun.listen program, measured in the same run with the same environment.
 //
 //   bun scripts/bench/idle-cluster.ts --nodes 100 --seconds 30
+//   bun scripts/bench/idle-cluster.ts --nodes 100 --binary dist/goferbroke --env MIMALLOC_PURGE_DELAY=-1
 //
 // Prints the mean and max per node, and the gossip share (goferbroke_gossip_sent_bytes_total).
 
+import { readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type NodeProcess, killAll, members, startNode, waitFor, waitHealthy } from "../../test/support/node-processes.ts";
 
-const { values } = parseArgs({ options: { nodes: { type: "string", default: "100" }, seconds: { type: "string", default: "30" } } });
+const { values } = parseArgs({
+  options: {
+    nodes: { type: "string", default: "100" },
+    seconds: { type: "string", default: "30" },
+    binary: { type: "string" },
+    env: { type: "string", multiple: true, default: [] },
+  },
+});
 const count = Number(values.nodes);
 const seconds = Number(values.seconds);
 if (!Number.isInteger(count) || count < 2 || count > 500) throw new Error(`--nodes must be an integer from 2 to 500, got ${values.nodes}`);
 if (!Number.isInteger(seconds) || seconds < 5 || seconds > 600) throw new Error(`--seconds must be an integer from 5 to 600, got ${values.seconds}`);
+const env: Record<string, string> = {};
+for (const pair of values.env) {
+  const at = pair.indexOf("=");
+  if (at < 1) throw new Error(`--env expects NAME=VALUE, got ${pair}`);
+  env[pair.slice(0, at)] = pair.slice(at + 1);
+}
+const command = values.binary === undefined ? {} : { command: [values.binary] };
+
+/** A process's private resident memory (RssAnon), in bytes. */
+function privateBytes(pid: number): number {
+  const match = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!match) throw new Error(`/proc/${pid}/status has no RssAnon`);
+  return Number(match[1]) * 1024;
+}
+
+/** RssAnon of a compiled program that only listens, after it settled: what any Bun process costs. */
+async function runtimeFloor(): Promise<number> {
+  const dir = join(tmpdir(), `goferbroke-floor-${process.pid}`);
+  const source = join(dir, "listen.ts");
+  const binary = join(dir, "listen");
+  try {
+    await Bun.write(source, 'Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });\nsetInterval(() => {}, 1000);\n');
+    const build = Bun.spawnSync([process.execPath, "build", "--compile", source, "--outfile", binary], { stdout: "ignore", stderr: "pipe" });
+    if (build.exitCode !== 0) throw new Error(`cannot compile the floor program: ${build.stderr.toString()}`);
+    const child = Bun.spawn([binary], { env: { ...process.env, ...env }, stdout: "ignore", stderr: "ignore" });
+    await Bun.sleep(3_000);
+    const bytes = privateBytes(child.pid);
+    child.kill();
+    await child.exited;
+    return bytes;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** A counter family's total on a node's /metrics (summed over its labels). */
 async function counter(node: NodeProcess, family: string): Promise<number> {
@@ -33,10 +82,10 @@ async function readAll(nodes: NodeProcess[], family: string): Promise<number[]> 
 
 const started = performance.now();
 try {
-  const seed = await startNode({ name: "idle-0", gossipIntervalMs: 1000 });
+  const seed = await startNode({ name: "idle-0", gossipIntervalMs: 1000, env, ...command });
   await waitHealthy(seed, 60_000);
   const nodes = [seed];
-  for (let i = 1; i < count; i++) nodes.push(await startNode({ name: `idle-${i}`, seeds: [seed.address], gossipIntervalMs: 1000 }));
+  for (let i = 1; i < count; i++) nodes.push(await startNode({ name: `idle-${i}`, seeds: [seed.address], gossipIntervalMs: 1000, env, ...command }));
   for (const node of nodes) await waitHealthy(node, 120_000);
   await waitFor(`all ${count} nodes to list ${count} members alive`, async () => {
     for (const node of nodes) {
@@ -56,6 +105,12 @@ try {
   console.log(`${count} processes, all alive everywhere after ${(joinedMs / 1000).toFixed(1)} s; idle window ${seconds} s`);
   console.log(`bytes written to peers per node: mean ${mean(transport).toFixed(2)} KiB/s, max ${Math.max(...transport).toFixed(2)} KiB/s (bar 4 KiB/s)`);
   console.log(`of which gossip messages: mean ${mean(gossip).toFixed(2)} KiB/s, max ${Math.max(...gossip).toFixed(2)} KiB/s`);
+  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+  const anon = mean(nodes.map((node) => privateBytes(node.process.pid)));
+  const heap = mean(await readAll(nodes, "nodejs_heap_size_total_bytes"));
+  const external = mean(await readAll(nodes, "nodejs_external_memory_bytes"));
+  const floor = await runtimeFloor();
+  console.log(`private memory (RssAnon) per node: mean ${mib(anon)} MiB = JS heap ${mib(heap)} + held outside it ${mib(external)} + the rest ${mib(anon - heap - external)} (runtime, compiled code, memory the allocator keeps); a compiled 3-line Bun.listen program: ${mib(floor)} MiB`);
 } finally {
   await killAll();
 }

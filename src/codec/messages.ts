@@ -175,12 +175,20 @@ export interface DeltaReadLimits {
   maxValueBytes: number;
   /** Value types this build understands; entries of other types are skipped. */
   isKnownValueType(type: number): boolean;
+  /**
+   * True for a delta the receiver would skip whole (one that starts above what it holds of the
+   * node): its entries are passed over unread and the delta is left out. A peer flooding frames of
+   * a node's entries otherwise made every entry an object only to be dropped.
+   */
+  skipsWhole?(node: string, generation: number, fromVersion: number): boolean;
 }
 
 export interface DecodedDeltas {
   deltas: NodeDelta[];
   /** Entries skipped because they were malformed or of an unknown type, with the reason. */
   skipped: DecodeError[];
+  /** Entries passed over unread in deltas the receiver skips whole (DeltaReadLimits.skipsWhole). */
+  unread: number;
 }
 
 /**
@@ -192,6 +200,7 @@ export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): Decoded
   const nodeCount = reader.count("deltas.count", MIN_NODE_DELTA_BYTES);
   const deltas: NodeDelta[] = [];
   const skipped: DecodeError[] = [];
+  let unread = 0;
   for (let n = 0; n < nodeCount; n++) {
     const nameAt = reader.baseOffset + reader.offset;
     const name = reader.blob("delta.node");
@@ -206,6 +215,11 @@ export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): Decoded
       // The node could never be a member: its entries are skipped, the rest of the message is not.
       for (let e = 0; e < entryCount; e++) reader.leaveSection(reader.enterSection("entry.length"));
       skipped.push(new DecodeError("delta.node", nameAt, `${problem}; its ${entryCount} entries are skipped`));
+      continue;
+    }
+    if (entryCount > 0 && limits.skipsWhole?.(node, generation, fromVersion)) {
+      for (let e = 0; e < entryCount; e++) reader.leaveSection(reader.enterSection("entry.length"));
+      unread += entryCount;
       continue;
     }
     const entries: WireEntry[] = [];
@@ -223,7 +237,7 @@ export function readDeltas(reader: BodyReader, limits: DeltaReadLimits): Decoded
     }
     deltas.push({ node, generation, fromVersion, collectedUpTo, maxVersion, entries });
   }
-  return { deltas, skipped };
+  return { deltas, skipped, unread };
 }
 
 /** Reads one entry from a reader narrowed to the entry's section. */

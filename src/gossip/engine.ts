@@ -100,6 +100,11 @@ export class GossipEngine {
   private readonly arrivals: VersionArrivals;
   private readonly fairness: SelectionFairness;
   private readonly learnVersions = (node: NodeState, maxVersion: number): void => this.arrivals.learn(node, node.generation, maxVersion);
+  /** A delta of a generation held here that starts above what is held: merging it would leave a hole, so it is skipped whole (state/merge.ts). */
+  private readonly skipsWhole = (name: string, generation: number, fromVersion: number): boolean => {
+    const held = this.state.nodes.get(name);
+    return held !== undefined && held.generation === generation && fromVersion > held.maxVersion;
+  };
   private current: GossipSettings;
 
   constructor(
@@ -446,9 +451,10 @@ export class GossipEngine {
       maxKeyBytes: this.current.maxKeyBytes,
       maxValueBytes: this.current.maxValueBytes,
       isKnownValueType,
+      skipsWhole: this.skipsWhole,
     });
     reader.expectEnd("deltas");
-    let received = decoded.skipped.length;
+    let received = decoded.skipped.length + decoded.unread;
     for (const delta of decoded.deltas) received += delta.entries.length;
     const own = pushed ? undefined : decoded.deltas.find((delta) => delta.node === from && delta.fromVersion === 0 && delta.entries.length > 0);
     const heldOfSender = own ? this.state.nodes.get(from) : undefined;
@@ -463,7 +469,7 @@ export class GossipEngine {
     }
     this.stats.entriesReceived += received;
     this.stats.entriesApplied += merged.applied;
-    this.stats.entriesSkipped += merged.skipped + decoded.skipped.length;
+    this.stats.entriesSkipped += merged.skipped + decoded.skipped.length + decoded.unread;
     outcome.addDiscovered(merged.discovered);
     outcome.addChanges(merged.changes);
     const badNames = decoded.skipped.filter((error) => error.field === "delta.node");
