@@ -342,6 +342,22 @@ export function row(r: AttackResult): string {
   return `| ${r.mode} | ${r.attack} | ${r.delivered}/${r.writes} | ${Number.isFinite(r.maxDelayMs) ? `${Math.round(r.maxDelayMs)} ms` : "never"} | ${r.maxRssMiB.toFixed(0)} MiB (${r.rssBoundMiB.toFixed(0)}${r.preparedIdleMiB === undefined ? "" : `; idle ${r.preparedIdleMiB.toFixed(0)} with its state`}) | ${Math.round(r.maxLagMs)} ms | ${Math.round(r.healthzP99Ms)} ms | ${r.sigtermClean ? "exit 0" : "NOT clean"} | ${missed.length === 0 ? "met" : `missed: ${missed.join(", ")}`} |`;
 }
 
+/** How the soak measures, written above its table in docs/BENCHMARKS.md. */
+const METHOD = [
+  "Each attack (scripts/bench/attacks.ts) runs against one node of a 3-node cluster of dist/goferbroke while a writer PUTs a",
+  "key every 200 ms on another node; delivery counts the writes seen (GET /v1/state, polled every 50 ms) on the attacked",
+  "node and the third one within 5 s. RSS, event-loop lag (goferbroke_event_loop_max_lag_seconds) and /healthz (polled every",
+  "100 ms; no answer in 2 s counts as 2 s) are the attacked node's; it then gets SIGTERM (exit 0 within 5 s) and is started",
+  "again. Bars: every write within 5 s; RSS <= 2x idle + authenticated attacker connections x (maxFrameBytes + 4 MiB) +",
+  "64 KiB (README, \"Memory per connection\"); /healthz p99 < 200 ms; SIGTERM clean. An attack that works on legitimate",
+  "state it sets up first (the state dumps: an insider's 20,000 entries, within maxEntriesPerNode) has idle measured once",
+  "that state is held, shown beside the bound. After a row that missed a bar, the next attack gets a fresh cluster. In the",
+  "secret and mTLS modes the attacks that need a handshake are run by an insider (the secret, a certificate of the cluster",
+  "CA); \"wrong secret / CA\" uses a guessed secret, and in mTLS a certificate of another CA. Poison writes are not in the",
+  "soak: they are module-level, and covered by the tests. The short version runs in CI: test/soak-hostile.test.ts (plain",
+  "mode, ~1 s per attack, about 60 s).",
+];
+
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
     options: {
@@ -371,6 +387,8 @@ async function main(): Promise<void> {
       "## Hostile soak",
       "",
       `\`${command}\` (${(attackMs / 1000).toFixed(0)} s per attack). ${machineLine()}`,
+      "",
+      ...METHOD,
       "",
       table,
     ].join("\n"));
