@@ -238,10 +238,7 @@ export class GossipNode {
     return entryList(this.storedEntries(node), this.engine, node === this.name);
   }
 
-  /**
-   * Live entries of a node as stored, reserved ones excluded and values undecoded (the admin API's
-   * state dump). None of a probationary name: held, not shown (state/probation.ts).
-   */
+  /** Live entries as stored, reserved ones excluded, values undecoded; none of a probationary name (held, not shown). */
   *storedEntries(node: string): Generator<StoredEntry> {
     if (!this.knows(node)) return;
     for (const entry of this.state.liveEntries(node)) if (entry.group !== RESERVED_GROUP) yield entry;

@@ -159,7 +159,8 @@ describe("metrics", () => {
     for (const span of codeSpans(section)) {
       const name = span.replace(/\{[^{}]*\}$/, ""); // labels, e.g. {type=syn|…} or {node,state}
       if (!/^[a-z_{},]+$/.test(name) || name.endsWith("_")) continue; // a prefix, e.g. `goferbroke_`
-      for (const expanded of expandBraces(name)) names.add(expanded.startsWith("process_") ? expanded : `goferbroke_${expanded}`);
+      // The standard process_* and prom-client's nodejs_* series carry no prefix.
+      for (const expanded of expandBraces(name)) names.add(/^(process|nodejs)_/.test(expanded) ? expanded : `goferbroke_${expanded}`);
     }
     return names;
   }

@@ -15,6 +15,9 @@
 // of the budget for the changes that have waited longest.
 // Every call returns an EngineOutcome (outcome.ts): the frames to send and to whom, the changes,
 // heartbeats and members seen, and any overload. The node sends, feeds membership and raises events.
+// Over 500 lines: every message handler here writes on the one shared writer and counts in the
+// same stats and flow control; what needs neither lives beside it (push-tree.ts, newcomer-push.ts,
+// outcome.ts, version-arrivals.ts, flow-control.ts).
 
 import {
   BodyReader,
@@ -56,7 +59,6 @@ import {
   isKnownValueType,
   mergeDeltas,
   pageOf,
-  RESERVED_GROUP,
   selectDeltas,
   summarize,
 } from "../state/index.ts";
@@ -65,6 +67,7 @@ import { toWire } from "../state/delta-selection.ts";
 import { type GossipSettings, type GossipStats, newGossipStats, typeLabels } from "./engine-settings.ts";
 import { FlowControl, type FlowControlStatus, type FlowCounters, type HeldWrite } from "./flow-control.ts";
 import { type EngineOutcome, type OutgoingBatch, OutcomeBuilder, type WriteOutcome, WriteOutcomeBuilder } from "./outcome.ts";
+import { firstOwnEntries, newcomerPush } from "./newcomer-push.ts";
 import { type PushMembers, childrenIn } from "./push-tree.ts";
 import { VersionArrivals } from "./version-arrivals.ts";
 
@@ -456,9 +459,7 @@ export class GossipEngine {
     reader.expectEnd("deltas");
     let received = decoded.skipped.length + decoded.unread;
     for (const delta of decoded.deltas) received += delta.entries.length;
-    const own = pushed ? undefined : decoded.deltas.find((delta) => delta.node === from && delta.fromVersion === 0 && delta.entries.length > 0);
-    const heldOfSender = own ? this.state.nodes.get(from) : undefined;
-    const firstEntriesOfSender = own !== undefined && (heldOfSender === undefined || heldOfSender.generation < own.generation || heldOfSender.maxVersion === 0);
+    const newcomer = pushed ? undefined : firstOwnEntries(this.state, decoded.deltas, from);
     const merged = mergeDeltas(this.state, decoded.deltas, from);
     if (this.flow.enabled) {
       // Stamp the versions that just arrived, for the oldest-waiting-first share.
@@ -478,29 +479,13 @@ export class GossipEngine {
     outcome.noteOverCap(merged.refused, merged.refusedNodes);
     outcome.noteInvalidNames(badNames, (error) => error.reason);
     if (pushed && merged.applied > 0) this.forwardPush(from, decoded.deltas, outcome);
-    if (firstEntriesOfSender) this.announceMember(own!, outcome);
+    if (newcomer) this.announceNewcomer(newcomer, outcome);
   }
 
-  /**
-   * The first entries of a node, from the node itself (a joiner, or a restart, met first-hand):
-   * its reserved entries (address first) go down its push tree at once, this node starting the
-   * push in its place, so a join spreads like a pushed write instead of waiting for rounds. Those
-   * who receive it hold the name on probation, contact it (node/peers.ts) and forward the push.
-   * Only a contiguous run of reserved entries from version 1: anything else would leave a hole.
-   */
-  private announceMember(delta: NodeDelta, outcome: OutcomeBuilder): void {
-    const node = this.state.nodes.get(delta.node);
-    if (!node || node.generation !== delta.generation || this.current.pushFanout <= 0) return;
-    let run = 0;
-    while (run < delta.entries.length && delta.entries[run]!.group === RESERVED_GROUP && delta.entries[run]!.version === run + 1) run++;
-    const entries = delta.entries.slice(0, run).filter((entry) => node.entries.get(entryId(entry.group, entry.key))?.version === entry.version);
-    if (entries.length !== run || run === 0) return;
-    const self = this.state.selfName;
-    const members = this.pushMembers.get();
-    const peers = new Set([...childrenIn(members, delta.node, delta.node, this.current.pushFanout), ...childrenIn(members, delta.node, self, this.current.pushFanout)]);
-    peers.delete(self);
-    peers.delete(delta.node);
-    this.pushTo([...peers], { ...delta, entries }, outcome);
+  /** A node met first-hand brought its first entries: they are pushed at once (newcomer-push.ts). */
+  private announceNewcomer(delta: NodeDelta, outcome: OutcomeBuilder): void {
+    const push = newcomerPush(this.state, delta, this.pushMembers.get(), this.current.pushFanout);
+    if (push) this.pushTo(push.peers, push.delta, outcome);
   }
 
   /** Forwards the pushed entries that were new here, once, to peers other than the sender. */
