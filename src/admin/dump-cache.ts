@@ -40,10 +40,12 @@ export class DumpCache {
   get(node: string, stamp: string): Uint8Array | undefined {
     const part = this.parts.get(node);
     if (part === undefined) return undefined;
-    this.drop(node, part);
-    if (part.stamp !== stamp || this.wallNow() >= part.validUntil) return undefined;
+    if (part.stamp !== stamp || this.wallNow() >= part.validUntil) {
+      this.drop(node, part);
+      return undefined;
+    }
+    this.parts.delete(node);
     this.parts.set(node, part); // now the most recently used
-    this.heldBytes += part.bytes.length;
     return part.bytes;
   }
 

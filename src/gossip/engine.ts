@@ -57,6 +57,7 @@ import {
   lackedBy,
   entryId,
   isKnownValueType,
+  leavesHole,
   mergeDeltas,
   pageOf,
   selectDeltas,
@@ -103,11 +104,7 @@ export class GossipEngine {
   private readonly arrivals: VersionArrivals;
   private readonly fairness: SelectionFairness;
   private readonly learnVersions = (node: NodeState, maxVersion: number): void => this.arrivals.learn(node, node.generation, maxVersion);
-  /** A delta of a generation held here that starts above what is held: merging it would leave a hole, so it is skipped whole (state/merge.ts). */
-  private readonly skipsWhole = (name: string, generation: number, fromVersion: number): boolean => {
-    const held = this.state.nodes.get(name);
-    return held !== undefined && held.generation === generation && fromVersion > held.maxVersion;
-  };
+  private readonly skipsWhole = (name: string, generation: number, fromVersion: number): boolean => leavesHole(this.state, name, generation, fromVersion);
   private current: GossipSettings;
 
   constructor(

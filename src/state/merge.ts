@@ -186,6 +186,16 @@ export interface MergeOutcome {
   discovered: string[];
 }
 
+/**
+ * Whether mergeDeltas would skip a delta whole before looking at its entries: one of the
+ * generation held that starts above the held max version would leave a hole (the check in
+ * mergeNodeDelta). The decoder asks it to pass such entries over unread (readDeltas skipsWhole).
+ */
+export function leavesHole(state: ClusterState, name: string, generation: number, fromVersion: number): boolean {
+  const held = state.nodes.get(name);
+  return held !== undefined && held.generation === generation && fromVersion > held.maxVersion;
+}
+
 /** Applies the deltas peer `from` sent; new nodes among them are learned within the member limits (ClusterState.learn). */
 export function mergeDeltas(state: ClusterState, deltas: readonly NodeDelta[], from = ""): MergeOutcome {
   const outcome: MergeOutcome = { changes: [], applied: 0, skipped: 0, refused: 0, refusedNodes: [], discovered: [] };
