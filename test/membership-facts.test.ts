@@ -74,4 +74,28 @@ describe(`verdicts as facts, ${N} simulated whole nodes`, () => {
     expect(seconds).toBeGreaterThan(0);
     expect(statusOf(cluster, staller, victim)).toBe("dead");
   });
+
+  test("a live node convicted by a non-monitor that missed its self-defence is alive there again on a revival check", async () => {
+    // The dead retry is off, so only the checks after a conviction (Answers.recheckDead) can tell
+    // the non-monitor that the node lives: without them it held the node dead for good.
+    const cluster = await startMembershipCluster({ nodes: N, seed: 33, warmUpMs: 20_000, membership: { deadRetryProbability: 0 } });
+    const victim = cluster.nodes[4]!.name;
+    const accuser = nonMonitorOf(cluster, victim);
+    // The victim stalls long enough for its monitors to convict it, and everything it sends the
+    // accuser is lost until 3 s after the stall: the accuser's own probe fails, so it convicts
+    // too, and misses the self-defence the victim sends when it resumes.
+    cluster.network.blockOneWay([victim], [accuser]);
+    cluster.stall(victim, 10_000);
+    cluster.runFor(13_000);
+    expect(statusOf(cluster, accuser, victim)).toBe("dead");
+    cluster.network.heal();
+    let seconds = -1;
+    for (let second = 1; second <= 40 && seconds < 0; second++) {
+      cluster.runFor(1000);
+      if (statusOf(cluster, accuser, victim) === "alive") seconds = second;
+    }
+    expect(seconds).toBeGreaterThan(0);
+    for (const node of cluster.running()) if (node.name !== victim) expect(statusOf(cluster, node.name, victim)).toBe("alive");
+  });
 });
+

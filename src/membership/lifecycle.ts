@@ -75,6 +75,8 @@ export interface Member {
   wakeupAtMs: number;
   /** Dead only: the ping that checks whether gossiped heartbeats are fresh, and when it went out. */
   revival: { readonly id: number; readonly atMs: number } | undefined;
+  /** Dead only: how many of the checks after the conviction went out (Answers.recheckDead). */
+  revivalChecks: number;
 }
 
 /** Alive or suspect: gossiped with, pinged, and counted on the ring. */
@@ -135,6 +137,7 @@ export class MemberTable {
     const wasLive = isLive(member);
     member.status = status;
     member.sinceMs = now;
+    if (status === "dead") member.revivalChecks = 0;
     if (wasLive !== isLive(member)) {
       this.liveSetChanged();
       // A node we no longer consider live is pinged no more; the ring picks its successor.
@@ -220,6 +223,7 @@ export class MemberTable {
       wakeup: undefined,
       wakeupAtMs: Number.POSITIVE_INFINITY,
       revival: undefined,
+      revivalChecks: 0,
     };
     this.byName.set(name, member);
     if (isLive(member)) this.liveSetChanged();

@@ -395,6 +395,7 @@ export class Membership {
         break;
       case "dead":
         if (now - member.sinceMs >= this.current.deadRemovalMs) this.transitions.remove(member, now);
+        else this.answers.recheckDead(member, now);
         break;
       case "left":
         if (now - member.sinceMs >= this.current.leftRemovalMs) this.transitions.remove(member, now);
