@@ -109,3 +109,16 @@ describe("pretty logging", () => {
     expect(stderr).toBe("");
   });
 });
+
+describe("JSON logging", () => {
+  test("a field named like one of the line's own keys never replaces it", async () => {
+    const { stderr } = await runScript(`
+      import { createLogger } from "./src/cli/logging.ts";
+      createLogger("info", "json", "node-7").warn("refused a peer", { node: "node-9", msg: "field", level: "debug", peerName: "node-9" });
+    `);
+    const line = JSON.parse(stderr.trim()) as Record<string, unknown>;
+    expect(line).toMatchObject({ node: "node-7", msg: "refused a peer", level: "warn", peerName: "node-9" });
+    expect(Object.keys(line).slice(0, 4)).toEqual(["time", "level", "node", "msg"]);
+  });
+});
+

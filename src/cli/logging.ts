@@ -29,7 +29,10 @@ function jsonReporter(node: string | undefined): ConsolaReporter {
   return {
     log(logObject: LogObject) {
       const [message, fields] = logObject.args as [unknown, LogFields | undefined];
-      const line = { time: logObject.date.toISOString(), level: logObject.type, ...(node === undefined ? {} : { node }), msg: String(message), ...fields };
+      const own = { time: logObject.date.toISOString(), level: logObject.type, ...(node === undefined ? {} : { node }), msg: String(message) };
+      // The line's own keys come first and win over a field of the same name: a field once named
+      // `node` made one node's lines claim another's name.
+      const line = { ...own, ...fields, ...own };
       process.stderr.write(`${JSON.stringify(line, jsonSafe)}\n`);
     },
   };

@@ -567,7 +567,7 @@ export class TcpTransport implements Transport {
     this.countRefusal(errorCodeName(refusal.code));
     this.log.warn(`refused peer ${connection.remote}: ${refusal.message}`, {
       peer: connection.remote,
-      node: claimedName,
+      peerName: claimedName,
       code: errorCodeName(refusal.code),
     });
     connection.deliversFrames = false;
