@@ -1,9 +1,9 @@
 // Idle traffic and footprint of a real cluster (issue #18: at most 4 KiB/s per node at N = 100,
 // and where each MiB of a node's private memory goes). N node processes on 127.0.0.1 at the
-// default 1 s gossip interval, joined through the first; once every node lists all N alive, the
-// bytes each wrote to its peer connections (goferbroke_transport_sent_bytes_total on /metrics,
-// frame headers and handshakes included) are read twice, `--seconds` apart, with no writes in
-// between. At the end of that window each node's private memory (RssAnon in /proc) is split into
+// default 1 s gossip interval, joined through the first; once every node lists all N alive and
+// `--settle` seconds more have passed (30 by default, as in bench:serf), the bytes each wrote to
+// its peer connections (goferbroke_transport_sent_bytes_total on /metrics, frame headers and
+// handshakes included) are read twice, `--seconds` apart, with no writes in between. At the end of that window each node's private memory (RssAnon in /proc) is split into
 // the JavaScript heap and what its objects hold outside it (nodejs_* on /metrics) and the rest
 // (runtime, compiled code, memory the allocator keeps), beside the runtime's floor: a compiled
 // 3-line Bun.listen program, measured in the same run with the same environment.
@@ -11,7 +11,8 @@
 //   bun scripts/bench/idle-cluster.ts --nodes 100 --seconds 30
 //   bun scripts/bench/idle-cluster.ts --nodes 100 --binary dist/goferbroke --env MIMALLOC_PURGE_DELAY=-1
 //
-// Prints the mean and max per node, and the gossip share (goferbroke_gossip_sent_bytes_total).
+// Prints the mean and max per node, the gossip share (goferbroke_gossip_sent_bytes_total) and the
+// CPU each node used over the window (utime + stime from /proc).
 
 import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,7 @@ const { values } = parseArgs({
   options: {
     nodes: { type: "string", default: "100" },
     seconds: { type: "string", default: "30" },
+    settle: { type: "string", default: "30" },
     binary: { type: "string" },
     env: { type: "string", multiple: true, default: [] },
   },
@@ -31,6 +33,8 @@ const count = Number(values.nodes);
 const seconds = Number(values.seconds);
 if (!Number.isInteger(count) || count < 2 || count > 500) throw new Error(`--nodes must be an integer from 2 to 500, got ${values.nodes}`);
 if (!Number.isInteger(seconds) || seconds < 5 || seconds > 600) throw new Error(`--seconds must be an integer from 5 to 600, got ${values.seconds}`);
+const settleSeconds = Number(values.settle);
+if (!Number.isInteger(settleSeconds) || settleSeconds < 0 || settleSeconds > 600) throw new Error(`--settle must be an integer from 0 to 600, got ${values.settle}`);
 const env: Record<string, string> = {};
 for (const pair of values.env) {
   const at = pair.indexOf("=");
@@ -66,6 +70,14 @@ async function runtimeFloor(): Promise<number> {
   }
 }
 
+/** CPU time a process has used (utime + stime), in clock ticks of 10 ms. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which may hold spaces, start after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
 /** A counter family's total on a node's /metrics (summed over its labels). */
 async function counter(node: NodeProcess, family: string): Promise<number> {
   const text = await (await fetch(`http://${node.clientHost}:${node.clientPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
@@ -95,16 +107,25 @@ try {
     return true;
   }, 600_000);
   const joinedMs = performance.now() - started;
+  // As in bench:serf: the JIT compiles the hot paths for a while after start, which is start-up
+  // cost, not idle cost.
+  await Bun.sleep(settleSeconds * 1000);
   const [transportBefore, gossipBefore] = [await readAll(nodes, "goferbroke_transport_sent_bytes_total"), await readAll(nodes, "goferbroke_gossip_sent_bytes_total")];
+  const ticksBefore = nodes.map((node) => cpuTicks(node.process.pid));
+  const windowStarted = performance.now();
   await Bun.sleep(seconds * 1000);
+  const ticksAfter = nodes.map((node) => cpuTicks(node.process.pid));
+  const windowSeconds = (performance.now() - windowStarted) / 1000;
   const [transportAfter, gossipAfter] = [await readAll(nodes, "goferbroke_transport_sent_bytes_total"), await readAll(nodes, "goferbroke_gossip_sent_bytes_total")];
   const rate = (after: number[], before: number[]) => after.map((value, i) => (value - before[i]!) / seconds / 1024);
   const transport = rate(transportAfter, transportBefore);
   const gossip = rate(gossipAfter, gossipBefore);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(`${count} processes, all alive everywhere after ${(joinedMs / 1000).toFixed(1)} s; idle window ${seconds} s`);
+  console.log(`${count} processes, all alive everywhere after ${(joinedMs / 1000).toFixed(1)} s; idle window ${seconds} s after ${settleSeconds} s of settling`);
   console.log(`bytes written to peers per node: mean ${mean(transport).toFixed(2)} KiB/s, max ${Math.max(...transport).toFixed(2)} KiB/s (bar 4 KiB/s)`);
   console.log(`of which gossip messages: mean ${mean(gossip).toFixed(2)} KiB/s, max ${Math.max(...gossip).toFixed(2)} KiB/s`);
+  const cpuPercent = ticksAfter.map((ticks, i) => (ticks - ticksBefore[i]!) / windowSeconds);
+  console.log(`CPU per node over the window: mean ${mean(cpuPercent).toFixed(2)} %, max ${Math.max(...cpuPercent).toFixed(2)} % of one core`);
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
   const anon = mean(nodes.map((node) => privateBytes(node.process.pid)));
   const heap = mean(await readAll(nodes, "nodejs_heap_size_total_bytes"));

@@ -7,6 +7,8 @@
 //   gb-lan-smol     the same with BUN_OPTIONS=--smol (does Bun's small-heap mode lower RSS?)
 //   gb-lan-purge    the same without MIMALLOC_PURGE_DELAY: Bun's allocator returns freed memory
 //                   to the OS, as it does by default (what the recommended variable saves)
+//   gb-lan-jit64    the same with GOFERBROKE_JIT_POLICY=64: the JIT optimises 64 times more
+//                   reluctantly once the node runs (memory for CPU, src/cli/jit-policy.ts)
 //
 //   1. Join: the first member is started, then (once it answers) the N-1 others at once, each told
 //      only the first one's address. Measured from the moment the last process was spawned until
@@ -153,7 +155,7 @@ const MAX_PAUSE_MS = 250;
 // ---- variants ----
 
 interface Variant {
-  id: "serf" | "gb-default" | "gb-lan" | "gb-lan-smol" | "gb-lan-purge";
+  id: "serf" | "gb-default" | "gb-lan" | "gb-lan-smol" | "gb-lan-purge" | "gb-lan-jit64";
   label: string;
   /** Column heading of its GoferBroke/Serf ratio. */
   ratioLabel: string;
@@ -182,6 +184,7 @@ const smolEnv = { ...lanEnv, BUN_OPTIONS: "--smol" };
 // The LAN setting with Bun's allocator purging as by default (see the LAN_* comment): what
 // MIMALLOC_PURGE_DELAY=-1 saves and costs, measured as its own variant.
 const purgeEnv = Object.fromEntries(Object.entries(lanEnv).filter(([name]) => name !== "MIMALLOC_PURGE_DELAY"));
+const jitEnv = { ...lanEnv, GOFERBROKE_JIT_POLICY: "64" };
 const describe = (flags: readonly string[], env: Record<string, string>) =>
   [...Object.entries(env).map(([name, value]) => `${name}=${value}`), ...flags].map((part) => `\`${part}\``).join(" ") || "no tuning flags";
 
@@ -191,6 +194,7 @@ const ALL_VARIANTS: Variant[] = [
   { id: "gb-lan", label: "GB LAN", ratioLabel: "LAN / Serf", settings: describe(lanFlags, lanEnv), kind: "gb", flags: lanFlags, env: lanEnv },
   { id: "gb-lan-smol", label: "GB LAN + smol", ratioLabel: "smol / Serf", settings: describe(lanFlags, smolEnv), kind: "gb", flags: lanFlags, env: smolEnv },
   { id: "gb-lan-purge", label: "GB LAN, purging", ratioLabel: "purging / Serf", settings: describe(lanFlags, purgeEnv), kind: "gb", flags: lanFlags, env: purgeEnv },
+  { id: "gb-lan-jit64", label: "GB LAN, JIT 64", ratioLabel: "JIT 64 / Serf", settings: describe(lanFlags, jitEnv), kind: "gb", flags: lanFlags, env: jitEnv },
 ];
 const wanted = new Set((args.systems ?? "").split(",").map((id) => id.trim()));
 const VARIANTS = ALL_VARIANTS.filter((variant) => wanted.has(variant.id));

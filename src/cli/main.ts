@@ -9,6 +9,7 @@
 import { ConfigSyntaxError } from "../config/syntax-error.ts";
 import { FLAG_FILES_KEY, parseCliArgs, UsageError } from "../config/flags.ts";
 import { OptionsError } from "../config/options-error.ts";
+import { jitPolicyFrom } from "./jit-policy.ts";
 import type { ClientFlags } from "./client-commands.ts";
 import { commandHelp, helpFor, overviewHelp } from "./help.ts";
 import { versionLine } from "./version.ts";
@@ -57,8 +58,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     import("./run-node.ts"),
   ]);
   let resolved;
+  let jitPolicy;
   try {
     resolved = await resolveNodeOptions({ flags, env: process.env as Record<string, string | undefined>, files: parsed.configFiles });
+    jitPolicy = jitPolicyFrom(process.env as Record<string, string | undefined>);
   } catch (error) {
     return usageFailure(error);
   }
@@ -67,7 +70,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const note of resolved.notes) logger.info(note);
   for (const warning of resolved.warnings) logger.warn(warning);
   try {
-    const daemon = await runNode(options, logger, keyringFileOf(flags));
+    const daemon = await runNode(options, logger, keyringFileOf(flags), jitPolicy);
     return await daemon.finished;
   } catch (error) {
     if ((error as Error).name === "ConfigFileError") return usageFailure(error);

@@ -19,8 +19,11 @@ export class ConfigFileError extends Error {
   override readonly name = "ConfigFileError";
 }
 
-/** `keyringFile`: where the encryption keyring came from; `goferbroke keys` changes are written back to it. */
-export async function runNode(options: NodeOptions, logger: Logger, keyringFile?: string): Promise<RunningDaemon> {
+/**
+ * `keyringFile`: where the encryption keyring came from; `goferbroke keys` changes are written back
+ * to it. `jitPolicy`: the JIT policy once the node listens (src/cli/jit-policy.ts).
+ */
+export async function runNode(options: NodeOptions, logger: Logger, keyringFile?: string, jitPolicy = 1): Promise<RunningDaemon> {
   if (options.tls) await checkTlsFiles(options.tls);
   const node = createNode(options, { logger, ...(keyringFile === undefined ? {} : { keyringFile }) });
   const queryCommands = new QueryCommands(node, logger);
@@ -47,7 +50,7 @@ export async function runNode(options: NodeOptions, logger: Logger, keyringFile?
   }
   // The executable starts with the JIT held back for run-once start-up code (scripts/build-flags.ts);
   // from here on the gossip, codec and transport paths run for as long as the node does.
-  Bun.unsafe.setJITPolicy(1);
+  Bun.unsafe.setJITPolicy(jitPolicy);
   let resolveFinished: (code: number) => void = () => {};
   const finished = new Promise<number>((resolve) => (resolveFinished = resolve));
   let stopping = false;
