@@ -309,10 +309,12 @@ describe("GOFERBROKE_JIT_POLICY", () => {
     expectUsageError(result, `invalid option GOFERBROKE_JIT_POLICY: expected an integer from 1 to 1000, got "${value}"`);
   });
 
-  test("a valid policy runs the node", async () => {
+  test("a valid policy runs the node, and the variable is not reported unknown", async () => {
     const node = await startNode({ name: "jit-64", env: { GOFERBROKE_JIT_POLICY: "64" } });
     await waitHealthy(node);
     expect((await self(node)).name).toBe("jit-64");
+    expect(node.output()).toContain("client port listening");
+    expect(node.output()).not.toContain("unknown environment variable");
   });
 });
 

@@ -8,7 +8,7 @@
 //   gb-lan-purge    the same without MIMALLOC_PURGE_DELAY: Bun's allocator returns freed memory
 //                   to the OS, as it does by default (what the recommended variable saves)
 //   gb-lan-jit64    the same with GOFERBROKE_JIT_POLICY=64: the JIT optimises 64 times more
-//                   reluctantly once the node runs (memory for CPU, src/cli/jit-policy.ts)
+//                   reluctantly once the node runs (memory for CPU, src/config/jit-policy.ts)
 //
 //   1. Join: the first member is started, then (once it answers) the N-1 others at once, each told
 //      only the first one's address. Measured from the moment the last process was spawned until

@@ -9,7 +9,7 @@
 import { ConfigSyntaxError } from "../config/syntax-error.ts";
 import { FLAG_FILES_KEY, parseCliArgs, UsageError } from "../config/flags.ts";
 import { OptionsError } from "../config/options-error.ts";
-import { jitPolicyFrom } from "./jit-policy.ts";
+import { jitPolicyFrom } from "../config/jit-policy.ts";
 import type { ClientFlags } from "./client-commands.ts";
 import { commandHelp, helpFor, overviewHelp } from "./help.ts";
 import { versionLine } from "./version.ts";

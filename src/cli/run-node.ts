@@ -21,7 +21,7 @@ export class ConfigFileError extends Error {
 
 /**
  * `keyringFile`: where the encryption keyring came from; `goferbroke keys` changes are written back
- * to it. `jitPolicy`: the JIT policy once the node listens (src/cli/jit-policy.ts).
+ * to it. `jitPolicy`: the JIT policy once the node listens (src/config/jit-policy.ts).
  */
 export async function runNode(options: NodeOptions, logger: Logger, keyringFile?: string, jitPolicy = 1): Promise<RunningDaemon> {
   if (options.tls) await checkTlsFiles(options.tls);

@@ -18,6 +18,7 @@
 import { FLAG_NOTES_KEY, parseDurationMs, readSecretFile } from "./flags.ts";
 import type { GoConfigKind } from "./go-names.ts";
 import { checkNodeNetwork, formatHostPort, isLocalhostName, parseHostPort, isUnspecifiedHost } from "./network.ts";
+import { JIT_POLICY_ENV } from "./jit-policy.ts";
 import { OptionsError, type OptionsIssue } from "./options-error.ts";
 import { OPTION_SETTINGS, envNameOf, type OptionName, type TextForm } from "./options-table.ts";
 import {
@@ -87,7 +88,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = OPTION_SETTINGS.map(({ opti
 
 export const NODE_CONFIG_ENV = "GOFERBROKE_NODE_CONFIG";
 export const CLUSTER_CONFIG_ENV = "GOFERBROKE_CLUSTER_CONFIG";
-const KNOWN_ENV_NAMES = [...ENV_VARIABLES.map((variable) => variable.name), NODE_CONFIG_ENV, CLUSTER_CONFIG_ENV];
+// GOFERBROKE_JIT_POLICY is the daemon's, not a node option: read by the CLI (config/jit-policy.ts).
+const KNOWN_ENV_NAMES = [...ENV_VARIABLES.map((variable) => variable.name), NODE_CONFIG_ENV, CLUSTER_CONFIG_ENV, JIT_POLICY_ENV];
 
 const FORM_EXPECTED: Record<EnvForm, string> = {
   text: "text",

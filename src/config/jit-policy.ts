@@ -2,13 +2,13 @@
 // a process-wide setting that a library must leave to its application). 1 is Bun's normal policy;
 // N makes a function wait N times as many calls before it is optimised. The executable starts at
 // 8 for its run-once start-up code (scripts/build-flags.ts) and switches to this when the node
-// listens. Above 1 the optimising compilers run less and later: a 100-node cluster on 2 cores
-// held 15.3 MiB of private memory per idle node at 64 instead of 23.9 at 1 (with
-// MIMALLOC_PURGE_DELAY=-1, which never hands freed memory back), for about a fifth more idle CPU
-// over the same window (docs/BENCHMARKS.md "Scale"). A node under load still optimises its hot
-// paths, a little later.
+// listens. Above 1 the optimising compilers run less and later: 100 nodes on 2 cores held 14.7 MiB
+// of private memory per idle node at 64 instead of 22.3 at 1 (with MIMALLOC_PURGE_DELAY=-1, which
+// never hands freed memory back) and joined faster, for about 45 % more idle CPU once the JIT has
+// settled (docs/BENCHMARKS.md "Scale"). So 1 stays the default. A node under load still optimises
+// its hot paths, a little later. It is not a node option: no node reads it, only this daemon.
 
-import { OptionsError } from "../config/options-error.ts";
+import { OptionsError } from "./options-error.ts";
 
 export const JIT_POLICY_ENV = "GOFERBROKE_JIT_POLICY";
 const MAX_JIT_POLICY = 1000;
