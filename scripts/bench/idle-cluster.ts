@@ -14,11 +14,12 @@
 // Prints the mean and max per node, the gossip share (goferbroke_gossip_sent_bytes_total) and the
 // CPU each node used over the window (utime + stime from /proc).
 
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type NodeProcess, killAll, members, startNode, waitFor, waitHealthy } from "../../test/support/node-processes.ts";
+import { clockTicksPerSecond, cpuTicks, mean, memory } from "./serf-harness.ts";
 
 const { values } = parseArgs({
   options: {
@@ -43,13 +44,6 @@ for (const pair of values.env) {
 }
 const command = values.binary === undefined ? {} : { command: [values.binary] };
 
-/** A process's private resident memory (RssAnon), in bytes. */
-function privateBytes(pid: number): number {
-  const match = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (!match) throw new Error(`/proc/${pid}/status has no RssAnon`);
-  return Number(match[1]) * 1024;
-}
-
 /** RssAnon of a compiled program that only listens, after it settled: what any Bun process costs. */
 async function runtimeFloor(): Promise<number> {
   const dir = join(tmpdir(), `goferbroke-floor-${process.pid}`);
@@ -61,21 +55,13 @@ async function runtimeFloor(): Promise<number> {
     if (build.exitCode !== 0) throw new Error(`cannot compile the floor program: ${build.stderr.toString()}`);
     const child = Bun.spawn([binary], { env: { ...process.env, ...env }, stdout: "ignore", stderr: "ignore" });
     await Bun.sleep(3_000);
-    const bytes = privateBytes(child.pid);
+    const bytes = memory(child.pid).anonBytes;
     child.kill();
     await child.exited;
     return bytes;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** CPU time a process has used (utime + stime), in clock ticks of 10 ms. */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which may hold spaces, start after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** A counter family's total on a node's /metrics (summed over its labels). */
@@ -120,14 +106,14 @@ try {
   const rate = (after: number[], before: number[]) => after.map((value, i) => (value - before[i]!) / seconds / 1024);
   const transport = rate(transportAfter, transportBefore);
   const gossip = rate(gossipAfter, gossipBefore);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   console.log(`${count} processes, all alive everywhere after ${(joinedMs / 1000).toFixed(1)} s; idle window ${seconds} s after ${settleSeconds} s of settling`);
   console.log(`bytes written to peers per node: mean ${mean(transport).toFixed(2)} KiB/s, max ${Math.max(...transport).toFixed(2)} KiB/s (bar 4 KiB/s)`);
   console.log(`of which gossip messages: mean ${mean(gossip).toFixed(2)} KiB/s, max ${Math.max(...gossip).toFixed(2)} KiB/s`);
-  const cpuPercent = ticksAfter.map((ticks, i) => (ticks - ticksBefore[i]!) / windowSeconds);
+  const ticksPerSecond = clockTicksPerSecond();
+  const cpuPercent = ticksAfter.map((ticks, i) => ((ticks - ticksBefore[i]!) / ticksPerSecond / windowSeconds) * 100);
   console.log(`CPU per node over the window: mean ${mean(cpuPercent).toFixed(2)} %, max ${Math.max(...cpuPercent).toFixed(2)} % of one core`);
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
-  const anon = mean(nodes.map((node) => privateBytes(node.process.pid)));
+  const anon = mean(nodes.map((node) => memory(node.process.pid).anonBytes));
   const heap = mean(await readAll(nodes, "nodejs_heap_size_total_bytes"));
   const external = mean(await readAll(nodes, "nodejs_external_memory_bytes"));
   const floor = await runtimeFloor();
