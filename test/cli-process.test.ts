@@ -304,7 +304,7 @@ describe("usage and config errors exit 2 with a message naming the problem", () 
 });
 
 describe("GOFERBROKE_JIT_POLICY", () => {
-  test.each(["abc", "0", "1.5", "1001"])("%s exits 2 naming the variable and the value", async (value) => {
+  test.each(["abc", "0", "1.5", "1001", "0x40", "1e1", "-5"])("%s exits 2 naming the variable and the value", async (value) => {
     const result = await runCli(["-nodeAddr", "127.0.0.1:7946"], { env: { GOFERBROKE_JIT_POLICY: value } });
     expectUsageError(result, `invalid option GOFERBROKE_JIT_POLICY: expected an integer from 1 to 1000, got "${value}"`);
   });

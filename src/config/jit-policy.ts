@@ -16,8 +16,10 @@ const MAX_JIT_POLICY = 1000;
 export function jitPolicyFrom(env: Record<string, string | undefined>): number {
   const text = env[JIT_POLICY_ENV];
   if (text === undefined || text.trim() === "") return 1;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1 || value > MAX_JIT_POLICY) {
+  // Digits only, as the integer options read from the environment (merge.ts): Number() would also
+  // take "0x40" or "1e1".
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(value >= 1 && value <= MAX_JIT_POLICY)) {
     throw new OptionsError([{ path: JIT_POLICY_ENV, value: text, expected: `an integer from 1 to ${MAX_JIT_POLICY}` }]);
   }
   return value;
